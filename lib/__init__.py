@@ -1,0 +1,1 @@
+"""MFA Rollout Console: all logic lives here; pages only render."""

@@ -1,0 +1,51 @@
+"""What one running emulator holds: the tenant, its knobs, and the URLs it is reachable at.
+
+Shared by the Graph routes, the identity routes and the control routes of one server; nothing
+here is global, so tests can run several emulators in one process.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from lib.emulator.model import Tenant
+
+
+@dataclass
+class EmulatorConfig:
+    """Knobs a test, a benchmark or the demo turns. All can be changed while serving."""
+
+    latency_ms: float = 0.0
+    """Added to every HTTP request (once per $batch, not per item), like a network round trip."""
+    time_scale: float = 1.0
+    """Multiplies every throttle window and Retry-After: 0.01 makes a 10 s window last 0.1 s."""
+    fault_rate: float = 0.0
+    """Fraction of requests (and of $batch items) failing with 500/503/504 or a dropped connection."""
+    throttle: bool = True
+    """Whether the documented throttle limits are enforced."""
+    seed: int = 0
+    """Seeds fault injection so a run can be repeated."""
+
+
+@dataclass
+class EmulatorState:
+    """One emulator's mutable world."""
+
+    tenant: Tenant
+    config: EmulatorConfig = field(default_factory=EmulatorConfig)
+    signing_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    """Signs the tokens the emulator issues; never leaves the process."""
+    graph_url: str = ""
+    """Plain-http base URL whose /v1.0 and /beta paths are Graph (kiota allows http on loopback)."""
+    authority_host: str = ""
+    """https base URL of the identity endpoints (MSAL insists on https)."""
+    ca_cert_path: str = ""
+    """PEM file of the certificate clients must trust for ``authority_host``."""
+    extras: dict[str, Any] = field(default_factory=dict)
+    """Per-component runtime state (throttle buckets, pending auth codes…), keyed by component."""
+
+    @property
+    def authority(self) -> str:
+        return f"{self.authority_host}/{self.tenant.id}"
