@@ -1,0 +1,162 @@
+"""Graph rows → one typed row per user. Pure functions: no I/O, so every rule is unit-testable.
+
+Three sources meet here: ``/users`` (who exists), registration (the P1 reports API, or each
+user's authentication methods on tenants without P1) and per-user MFA state (beta
+``authentication/requirements``). Where a fact could not be read, the row says so
+(state ``unknown``) rather than guessing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+import pandas as pd
+
+from lib.columns import STATES, UNKNOWN_STATE, coerce_users, empty_users_frame, join_methods
+
+USER_SELECT: tuple[str, ...] = (
+    "id", "displayName", "userPrincipalName", "mail", "givenName", "surname", "userType", "accountEnabled",
+    "department", "jobTitle", "usageLocation", "country", "createdDateTime", "assignedLicenses",
+)
+"""The /users properties a snapshot reads (``signInActivity`` is added on P1 tenants)."""
+
+# Method names as userRegistrationDetails spells them, keyed by the methods API's @odata.type.
+_METHOD_NAME_BY_TYPE: dict[str, str] = {
+    "#microsoft.graph.microsoftAuthenticatorAuthenticationMethod": "microsoftAuthenticatorPush",
+    "#microsoft.graph.softwareOathAuthenticationMethod": "softwareOneTimePasscode",
+    "#microsoft.graph.hardwareOathAuthenticationMethod": "hardwareOneTimePasscode",
+    "#microsoft.graph.fido2AuthenticationMethod": "fido2",
+    "#microsoft.graph.windowsHelloForBusinessAuthenticationMethod": "windowsHelloForBusiness",
+    "#microsoft.graph.temporaryAccessPassAuthenticationMethod": "temporaryAccessPass",
+    "#microsoft.graph.emailAuthenticationMethod": "email",
+    "#microsoft.graph.platformCredentialAuthenticationMethod": "macOsSecureEnclaveKey",
+}
+_PHONE_NAMES = {"mobile": "mobilePhone", "alternateMobile": "alternateMobilePhone", "office": "officePhone"}
+NOT_SECOND_FACTORS = frozenset({"email", "securityQuestion", "temporaryAccessPass", "password"})
+"""Methods that do not make a user MFA registered (they serve password reset or onboarding)."""
+
+_BREAK_GLASS = re.compile(r"break.?glass|emergency|^bg[-_.]|[-_.]bg[-_.]?admin", re.IGNORECASE)
+_SERVICE = re.compile(r"^(svc|service|srv|sa|app|sync|noreply|no-reply)[-_.]", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Registration:
+    """What one user has registered, from whichever source the tenant allows."""
+
+    methods: tuple[str, ...]
+    registered: bool
+    capable: bool
+    preferred_method: str = ""
+    is_admin: bool | None = None
+    """Known from the reports API; None when the source cannot tell (roles are read separately)."""
+
+
+def method_name(item: Mapping) -> str | None:
+    """The registration-report name of one item of ``/users/{id}/authentication/methods``."""
+    kind = item.get("@odata.type") or item.get("odata.type") or ""
+    if kind == "#microsoft.graph.phoneAuthenticationMethod":
+        return _PHONE_NAMES.get(item.get("phoneType") or item.get("authenticationPhoneType") or "", "mobilePhone")
+    if kind == "#microsoft.graph.passwordAuthenticationMethod":
+        return None
+    return _METHOD_NAME_BY_TYPE.get(kind, kind.rsplit(".", 1)[-1].removesuffix("AuthenticationMethod") or None)
+
+
+def registration_from_report(row: Mapping) -> Registration:
+    """One userRegistrationDetails row (P1 tenants)."""
+    return Registration(
+        methods=tuple(row.get("methodsRegistered") or ()),
+        registered=bool(row.get("isMfaRegistered")),
+        capable=bool(row.get("isMfaCapable")),
+        preferred_method=row.get("userPreferredMethodForSecondaryAuthentication") or "",
+        is_admin=bool(row.get("isAdmin")),
+    )
+
+
+def registration_from_methods(items: Iterable[Mapping], account_enabled: bool) -> Registration:
+    """A user's authentication methods (tenants without P1, and accounts the report leaves out).
+
+    Registered = any method besides password that is a second factor (GRAPH.md).
+    """
+    names = sorted({n for n in (method_name(i) for i in items) if n})
+    registered = any(n not in NOT_SECOND_FACTORS for n in names)
+    return Registration(tuple(names), registered, registered and account_enabled)
+
+
+def infer_account_kind(user: Mapping) -> str:
+    """Guess whether an account is a person, a service account, a shared mailbox or break-glass.
+
+    Graph has no such property; these are the conventions admins use. A wrong guess only changes
+    a default filter and a suggestion: protected accounts are always chosen by a person.
+    """
+    upn = user.get("userPrincipalName") or ""
+    local = upn.split("@", 1)[0]
+    name = user.get("displayName") or ""
+    if _BREAK_GLASS.search(local) or _BREAK_GLASS.search(name):
+        return "break_glass"
+    if user.get("userType") == "Guest":
+        return "person"
+    if _SERVICE.search(local) or name.lower().startswith("service -") or "service account" in name.lower():
+        return "service"
+    unlicensed = not user.get("assignedLicenses")
+    nameless = not user.get("givenName") and not user.get("surname")
+    if unlicensed and nameless and ("shared" in name.lower() or (user.get("mail") and not user.get("accountEnabled"))):
+        return "shared"
+    if unlicensed and nameless and not user.get("mail"):
+        return "service"
+    return "person"
+
+
+def _state(value: str | None) -> str:
+    return value if value in STATES else UNKNOWN_STATE
+
+
+def build_users_frame(
+    users: Iterable[Mapping],
+    registration: Mapping[str, Registration],
+    states: Mapping[str, str | None],
+    admins: set[str] | None,
+    *,
+    users_read_at: datetime,
+    registration_read_at: datetime,
+    state_read_at: datetime,
+) -> pd.DataFrame:
+    """The users frame of ``lib.columns`` from the three sources.
+
+    ``admins`` (ids holding any directory role) overrides the report's ``isAdmin`` when given.
+    """
+    records = []
+    for user in users:
+        uid = user["id"]
+        reg = registration.get(uid) or Registration((), False, False)
+        is_admin = uid in admins if admins is not None else bool(reg.is_admin)
+        sign_in = (user.get("signInActivity") or {}).get("lastSignInDateTime")
+        records.append({
+            "id": uid,
+            "upn": user.get("userPrincipalName") or "",
+            "display_name": user.get("displayName") or "",
+            "mail": user.get("mail"),
+            "department": user.get("department"),
+            "country": user.get("country") or user.get("usageLocation"),
+            "job_title": user.get("jobTitle"),
+            "is_guest": user.get("userType") == "Guest",
+            "account_enabled": bool(user.get("accountEnabled")),
+            "is_admin": is_admin,
+            "account_kind": infer_account_kind(user),
+            "state": _state(states.get(uid)),
+            "registered": reg.registered,
+            "capable": reg.capable,
+            "methods": join_methods(reg.methods),
+            "method_count": len(reg.methods),
+            "preferred_method": reg.preferred_method,
+            "created": user.get("createdDateTime"),
+            "last_sign_in": sign_in,
+            "users_read_at": users_read_at,
+            "registration_read_at": registration_read_at,
+            "state_read_at": state_read_at,
+        })
+    if not records:
+        return empty_users_frame()
+    return coerce_users(pd.DataFrame.from_records(records))
