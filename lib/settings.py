@@ -1,0 +1,165 @@
+"""Where the console points: the built-in demo tenant, or a real Microsoft tenant.
+
+Settings come from ``.streamlit/secrets.toml`` (passed in as a mapping by ``app.py``, so this
+module needs no Streamlit) or from ``MFA_*`` environment variables, which win. With no tenant
+configured at all the console runs on the demo tenant: nothing below this module special-cases
+demo mode except starting the emulator and seeding its history.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
+DEFAULT_GRAPH_URL = "https://graph.microsoft.com"
+DEFAULT_REDIRECT_URI = "http://localhost:8501/"
+
+_KEYS = {
+    "tenant_id": "MFA_TENANT_ID",
+    "client_id": "MFA_CLIENT_ID",
+    "client_secret": "MFA_CLIENT_SECRET",
+    "redirect_uri": "MFA_REDIRECT_URI",
+    "authority_host": "MFA_AUTHORITY_HOST",
+    "graph_url": "MFA_GRAPH_URL",
+    "database_url": "MFA_DATABASE_URL",
+    "data_dir": "MFA_CONSOLE_DATA",
+    "demo_users": "MFA_DEMO_USERS",
+    "demo_seed": "MFA_DEMO_SEED",
+    "demo_premium": "MFA_DEMO_PREMIUM",
+}
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message says which and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the console needs to know before it can talk to a tenant."""
+
+    mode: str
+    """'demo' or 'tenant'."""
+    data_dir: Path
+    database_url: str
+    tenant_id: str = ""
+    client_id: str = ""
+    client_secret: str = ""
+    redirect_uri: str = DEFAULT_REDIRECT_URI
+    authority_host: str = DEFAULT_AUTHORITY_HOST
+    graph_url: str = DEFAULT_GRAPH_URL
+    demo_users: int = 3000
+    demo_seed: int = 7
+    demo_premium: bool = True
+
+    @property
+    def is_demo(self) -> bool:
+        return self.mode == "demo"
+
+    @property
+    def authority(self) -> str:
+        return f"{self.authority_host.rstrip('/')}/{self.tenant_id}"
+
+    def redacted(self) -> dict[str, str]:
+        """The settings as shown on the Connection page: the secret is never shown."""
+        return {
+            "mode": self.mode,
+            "tenant_id": self.tenant_id or "(not set)",
+            "client_id": self.client_id or "(not set)",
+            "client_secret": "set" if self.client_secret else "(not set)",
+            "redirect_uri": self.redirect_uri,
+            "authority": self.authority if self.tenant_id else self.authority_host,
+            "graph_url": self.graph_url,
+            "database_url": _redact_url(self.database_url),
+        }
+
+
+def _redact_url(url: str) -> str:
+    parsed = urlparse(url)
+    if parsed.password:
+        return url.replace(f":{parsed.password}@", ":***@")
+    return url
+
+
+def _is_guid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _https_url(name: str, value: str, allow_loopback_http: bool = False) -> str:
+    parsed = urlparse(value)
+    loopback = parsed.hostname in ("localhost", "127.0.0.1", "::1")
+    if parsed.scheme == "https" or (allow_loopback_http and parsed.scheme == "http" and loopback):
+        if not parsed.hostname:
+            raise SettingsError(f"{name} {value!r} has no host name.")
+        return value.rstrip("/")
+    raise SettingsError(f"{name} must be an https URL (got {value!r}).")
+
+
+def load_settings(secrets: Mapping[str, object] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read settings; raise SettingsError with an exact fix for anything malformed.
+
+    ``secrets`` may hold the keys flat or under an ``[mfa]`` table.
+    """
+    environ = os.environ if environ is None else environ
+    raw: dict[str, str] = {}
+    source = dict(secrets or {})
+    nested = source.get("mfa")
+    if isinstance(nested, Mapping):
+        source = {**source, **nested}
+    for key, env in _KEYS.items():
+        value = environ.get(env)
+        if value is None and source.get(key) is not None:
+            value = str(source[key])
+        if value is not None and value.strip():
+            raw[key] = value.strip()
+
+    data_dir = Path(raw.get("data_dir") or ".data").expanduser()
+    database_url = raw.get("database_url") or f"sqlite:///{(data_dir / 'console.db').as_posix()}"
+    demo_kwargs = _demo_settings(raw)
+    if "tenant_id" not in raw and "client_id" not in raw:
+        return Settings(mode="demo", data_dir=data_dir, database_url=database_url, **demo_kwargs)
+
+    missing = [_KEYS[k] for k in ("tenant_id", "client_id") if k not in raw]
+    if missing:
+        raise SettingsError(
+            f"A tenant is half configured: set {' and '.join(missing)} (or remove the other to use the demo)."
+        )
+    tenant_id = raw["tenant_id"]
+    if not (_is_guid(tenant_id) or "." in tenant_id):
+        raise SettingsError(f"MFA_TENANT_ID must be the tenant's GUID or a verified domain (got {tenant_id!r}).")
+    if not _is_guid(raw["client_id"]):
+        raise SettingsError(
+            f"MFA_CLIENT_ID must be the app registration's Application (client) ID, a GUID (got {raw['client_id']!r})."
+        )
+    return Settings(
+        mode="tenant",
+        data_dir=data_dir,
+        database_url=database_url,
+        tenant_id=tenant_id,
+        client_id=raw["client_id"],
+        client_secret=raw.get("client_secret", ""),
+        redirect_uri=_https_url("MFA_REDIRECT_URI", raw.get("redirect_uri", DEFAULT_REDIRECT_URI), True),
+        authority_host=_https_url("MFA_AUTHORITY_HOST", raw.get("authority_host", DEFAULT_AUTHORITY_HOST)),
+        graph_url=_https_url("MFA_GRAPH_URL", raw.get("graph_url", DEFAULT_GRAPH_URL), True),
+        **demo_kwargs,
+    )
+
+
+def _demo_settings(raw: Mapping[str, str]) -> dict:
+    try:
+        users = int(raw.get("demo_users", "3000"))
+        seed = int(raw.get("demo_seed", "7"))
+    except ValueError as err:
+        raise SettingsError(f"MFA_DEMO_USERS and MFA_DEMO_SEED must be whole numbers ({err}).") from None
+    if not 50 <= users <= 200_000:
+        raise SettingsError(f"MFA_DEMO_USERS must be between 50 and 200000 (got {users}).")
+    premium = raw.get("demo_premium", "true").lower() not in ("0", "false", "no", "off")
+    return {"demo_users": users, "demo_seed": seed, "demo_premium": premium}

@@ -1,0 +1,62 @@
+"""Settings: demo by default, a real tenant only when configured correctly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lib.settings import SettingsError, load_settings
+
+TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+CLIENT = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
+
+
+def test_no_configuration_means_demo() -> None:
+    settings = load_settings({}, {})
+    assert settings.is_demo
+    assert settings.database_url == "sqlite:///.data/console.db"
+    assert (settings.demo_users, settings.demo_seed, settings.demo_premium) == (3000, 7, True)
+
+
+def test_tenant_from_secrets_table_with_environment_overriding() -> None:
+    secrets = {"mfa": {"tenant_id": TENANT, "client_id": CLIENT, "client_secret": "s3cret"}}
+    settings = load_settings(secrets, {"MFA_CONSOLE_DATA": "/tmp/x", "MFA_REDIRECT_URI": "https://console.example/"})
+    assert settings.mode == "tenant"
+    assert settings.authority == f"https://login.microsoftonline.com/{TENANT}"
+    assert settings.redirect_uri == "https://console.example"
+    assert settings.data_dir == Path("/tmp/x")
+    assert settings.database_url == "sqlite:////tmp/x/console.db"
+    shown = settings.redacted()
+    assert shown["client_secret"] == "set" and "s3cret" not in str(shown)
+
+
+def test_database_password_is_redacted() -> None:
+    settings = load_settings({}, {"MFA_DATABASE_URL": "postgresql://console:hunter2@db/console"})
+    assert settings.redacted()["database_url"] == "postgresql://console:***@db/console"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"MFA_TENANT_ID": TENANT}, "set MFA_CLIENT_ID"),
+        ({"MFA_CLIENT_ID": CLIENT}, "set MFA_TENANT_ID"),
+        ({"MFA_TENANT_ID": "not a tenant", "MFA_CLIENT_ID": CLIENT}, "GUID or a verified domain"),
+        ({"MFA_TENANT_ID": TENANT, "MFA_CLIENT_ID": "my-app"}, "Application \\(client\\) ID"),
+        ({"MFA_TENANT_ID": TENANT, "MFA_CLIENT_ID": CLIENT, "MFA_AUTHORITY_HOST": "http://login.example"},
+         "MFA_AUTHORITY_HOST must be an https URL"),
+        ({"MFA_DEMO_USERS": "lots"}, "whole numbers"),
+        ({"MFA_DEMO_USERS": "10"}, "between 50 and 200000"),
+    ],
+)
+def test_bad_configuration_names_the_fix(env: dict, message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        load_settings({}, env)
+
+
+def test_domain_tenant_and_sovereign_cloud() -> None:
+    settings = load_settings({}, {"MFA_TENANT_ID": "contoso.onmicrosoft.com", "MFA_CLIENT_ID": CLIENT,
+                                  "MFA_AUTHORITY_HOST": "https://login.microsoftonline.us",
+                                  "MFA_GRAPH_URL": "https://graph.microsoft.us"})
+    assert settings.authority == "https://login.microsoftonline.us/contoso.onmicrosoft.com"
+    assert settings.graph_url == "https://graph.microsoft.us"
