@@ -56,9 +56,10 @@ USER_COLUMNS: dict[str, str] = {
 }
 """Column name → pandas dtype of a users frame, in display order."""
 
-FACT_COLUMNS: tuple[str, ...] = tuple(
-    c for c in USER_COLUMNS if c not in ("id", "users_read_at", "registration_read_at", "state_read_at")
-)
+VOLATILE_COLUMNS: tuple[str, ...] = ("last_sign_in", "users_read_at", "registration_read_at", "state_read_at")
+"""Columns that move on nearly every refresh (people sign in daily): kept as latest values, not as history."""
+
+FACT_COLUMNS: tuple[str, ...] = tuple(c for c in USER_COLUMNS if c != "id" and c not in VOLATILE_COLUMNS)
 """The columns whose change makes a user's row 'changed' between two snapshots."""
 
 
