@@ -1,0 +1,156 @@
+"""Versioned schema migrations: the ordered list of steps that build the history database.
+
+Version N is ``MIGRATIONS[N - 1]``. A migration is a function of a connection inside a transaction;
+it must never change once released, because databases in the field already ran it. To evolve the
+schema, append a function and update ``lib.store.schema`` to the new shape::
+
+    def _v2_operations(conn: Connection) -> None:  # the operations journal
+        meta = sa.MetaData()
+        sa.Table("operations", meta, sa.Column("id", sa.Integer, primary_key=True), ...)
+        meta.create_all(conn)
+
+    MIGRATIONS = (_v1_history, _v2_operations)
+
+Each step runs in its own transaction together with its ``schema_version`` row, so a failure
+leaves the database at the last version that completed, and two processes opening a new database
+at once cannot both apply a step (the second waits for the write lock, or fails on the version key).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from lib.store.engine import is_lock_error, read_transaction, write_transaction
+from lib.store.errors import MigrationError, SchemaTooNewError
+from lib.store.schema import schema_version
+
+Migration = Callable[[Connection], None]
+
+
+def _v1_history(conn: Connection) -> None:
+    """Tenants, snapshots, user versions, latest volatile values, daily aggregates (the first shape)."""
+    meta = sa.MetaData()
+    key = sa.String(255)
+    sa.Table(
+        "tenants",
+        meta,
+        sa.Column("id", key, primary_key=True),
+        sa.Column("name", sa.Text, nullable=False),
+        sa.Column("domain", sa.Text, nullable=False),
+        sa.Column("mode", key, nullable=False),
+        sa.Column("first_seen", sa.BigInteger, nullable=False),
+        sa.CheckConstraint("mode IN ('demo', 'tenant')", name="ck_tenants_mode"),
+    )
+    sa.Table(
+        "snapshots",
+        meta,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("tenant_id", key, sa.ForeignKey("tenants.id"), nullable=False),
+        sa.Column("started_at", sa.BigInteger, nullable=False),
+        sa.Column("finished_at", sa.BigInteger),
+        sa.Column("status", key, nullable=False),
+        sa.Column("registration_source", key, nullable=False),
+        sa.Column("users_read_at", sa.BigInteger),
+        sa.Column("registration_read_at", sa.BigInteger),
+        sa.Column("state_read_at", sa.BigInteger),
+        sa.Column("user_count", sa.Integer),
+        sa.Column("stats", sa.Text),
+        sa.Column("error", sa.Text),
+        sa.CheckConstraint(
+            "status IN ('running', 'complete', 'failed', 'cancelled')", name="ck_snapshots_status"
+        ),
+        sa.CheckConstraint("registration_source IN ('reports', 'methods')", name="ck_snapshots_source"),
+        sa.Index("ix_snapshots_tenant_status", "tenant_id", "status", "id"),
+    )
+    text, flag, instant = sa.Text, sa.Boolean, sa.BigInteger
+    facts_v1 = [
+        ("upn", text, True), ("display_name", text, True), ("mail", text, True),
+        ("department", text, True), ("country", text, True), ("job_title", text, True),
+        ("is_guest", flag, False), ("account_enabled", flag, False), ("is_admin", flag, False),
+        ("account_kind", text, True), ("state", text, True), ("registered", flag, False),
+        ("capable", flag, False), ("methods", text, True), ("method_count", sa.SmallInteger, False),
+        ("preferred_method", text, True), ("created", instant, True),
+    ]
+    sa.Table(
+        "user_versions",
+        meta,
+        sa.Column("tenant_id", key, sa.ForeignKey("tenants.id"), nullable=False),
+        sa.Column("user_id", key, nullable=False),
+        sa.Column("snapshot_id", sa.Integer, sa.ForeignKey("snapshots.id"), nullable=False),
+        sa.Column("removed", sa.Boolean, nullable=False),
+        *(sa.Column(name, kind, nullable=nullable) for name, kind, nullable in facts_v1),
+        sa.Column("last_sign_in", instant),
+        sa.PrimaryKeyConstraint("tenant_id", "user_id", "snapshot_id"),
+        sqlite_with_rowid=False,
+    )
+    sa.Table(
+        "user_latest",
+        meta,
+        sa.Column("tenant_id", key, sa.ForeignKey("tenants.id"), nullable=False),
+        sa.Column("user_id", key, nullable=False),
+        sa.Column("snapshot_id", sa.Integer, sa.ForeignKey("snapshots.id"), nullable=False),
+        sa.Column("last_sign_in", instant),
+        sa.PrimaryKeyConstraint("tenant_id", "user_id"),
+        sqlite_with_rowid=False,
+    )
+    counts_v1 = (
+        "users", "enabled_accounts", "guests", "admins", "registered", "capable", "state_disabled",
+        "state_enabled", "state_enforced", "state_unknown", "admins_unregistered",
+    )
+    sa.Table(
+        "daily_aggregates",
+        meta,
+        sa.Column("tenant_id", key, sa.ForeignKey("tenants.id"), nullable=False),
+        sa.Column("day", sa.Date, nullable=False),
+        sa.Column("snapshot_id", sa.Integer, sa.ForeignKey("snapshots.id"), nullable=False),
+        *(sa.Column(name, sa.Integer, nullable=False) for name in counts_v1),
+        sa.PrimaryKeyConstraint("tenant_id", "day"),
+    )
+    meta.create_all(conn)
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1_history,)
+"""Every migration this console knows, oldest first; ``len(MIGRATIONS)`` is the supported version."""
+
+
+def database_version(conn: Connection) -> int:
+    """The schema version the database is at (0 for an empty database)."""
+    if not sa.inspect(conn).has_table(schema_version.name):
+        return 0
+    return int(conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar() or 0)
+
+
+def migrate(engine: Engine, migrations: Sequence[Migration] = MIGRATIONS) -> int:
+    """Bring the database up to ``len(migrations)`` and return that version.
+
+    Refuses (``SchemaTooNewError``) a database a newer console migrated: its extra tables and
+    columns would be ignored or overwritten by code that does not know them.
+    """
+    supported = len(migrations)
+    with read_transaction(engine) as conn:
+        found = database_version(conn)
+    if found > supported:
+        raise SchemaTooNewError(found, supported)
+    while found < supported:
+        with write_transaction(engine) as conn:
+            found = database_version(conn)  # re-read under the write lock: another process may have won
+            if found > supported:
+                raise SchemaTooNewError(found, supported)
+            if found == supported:
+                break
+            version = found + 1
+            schema_version.create(conn, checkfirst=True)
+            conn.execute(sa.insert(schema_version).values(version=version, applied_at=time.time_ns()))
+            try:
+                migrations[version - 1](conn)
+            except sa.exc.SQLAlchemyError as exc:
+                if is_lock_error(exc):
+                    raise
+                cause = getattr(exc, "orig", None) or exc
+                raise MigrationError(f"migration to schema version {version} failed: {cause}") from exc
+        found = version
+    return found

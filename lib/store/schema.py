@@ -1,0 +1,165 @@
+"""The current shape of the history database, as SQLAlchemy Core tables the queries are built from.
+
+These tables describe the database *after* every migration in ``lib.store.migrations`` has run;
+the migrations themselves carry their own frozen copies, so editing a table here never rewrites
+history. ``tests/test_store.py`` checks that a freshly migrated database matches this module, so a
+change here without a migration (or a new column in ``lib.columns``) fails a test, not a customer.
+
+Conventions (portable to SQLite and PostgreSQL):
+
+* every instant is an INTEGER (BIGINT) of nanoseconds since 1970-01-01T00:00:00Z, UTC — exact for
+  the whole ``datetime64[ns, UTC]`` range of ``lib.columns`` and cheap to convert in bulk;
+* a calendar day (``daily_aggregates.day``) is a DATE, the UTC day of the snapshot's ``started_at``;
+* free text is TEXT, keys and enumerations are VARCHAR(255).
+
+Users are kept in two tables, following ``lib.columns``: ``user_versions`` holds the facts
+(``FACT_COLUMNS``) as changes over time, and ``user_latest`` holds the latest value of the
+per-user volatile columns (``LATEST_COLUMNS``: last sign-in), which move on nearly every refresh
+and would otherwise make every user "changed" every day. The per-snapshot read times live on
+``snapshots``.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from lib.columns import FACT_COLUMNS, USER_COLUMNS, UTC_TIMESTAMP, VOLATILE_COLUMNS
+
+TENANT_MODES: tuple[str, ...] = ("demo", "tenant")
+SNAPSHOT_STATUSES: tuple[str, ...] = ("running", "complete", "failed", "cancelled")
+FAILED_STATUSES: tuple[str, ...] = ("failed", "cancelled")
+
+READ_AT_COLUMNS: tuple[str, ...] = ("users_read_at", "registration_read_at", "state_read_at")
+"""Volatile columns that are one value per snapshot: stored on the ``snapshots`` row."""
+
+LATEST_COLUMNS: tuple[str, ...] = tuple(c for c in VOLATILE_COLUMNS if c not in READ_AT_COLUMNS)
+"""Volatile columns that are one value per user: their latest value is kept in ``user_latest``."""
+
+Key = sa.String(255)
+Instant = sa.BigInteger
+
+metadata = sa.MetaData()
+
+schema_version = sa.Table(
+    "schema_version",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("applied_at", Instant, nullable=False),
+)
+"""One row per applied migration; the database's version is the highest. Never changes shape."""
+
+tenants = sa.Table(
+    "tenants",
+    metadata,
+    sa.Column("id", Key, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("domain", sa.Text, nullable=False),
+    sa.Column("mode", Key, nullable=False),
+    sa.Column("first_seen", Instant, nullable=False),
+    sa.CheckConstraint("mode IN ('demo', 'tenant')", name="ck_tenants_mode"),
+)
+
+snapshots = sa.Table(
+    "snapshots",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("tenant_id", Key, sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("started_at", Instant, nullable=False),
+    sa.Column("finished_at", Instant),
+    sa.Column("status", Key, nullable=False),
+    sa.Column("registration_source", Key, nullable=False),
+    sa.Column("users_read_at", Instant),
+    sa.Column("registration_read_at", Instant),
+    sa.Column("state_read_at", Instant),
+    sa.Column("user_count", sa.Integer),
+    sa.Column("stats", sa.Text),
+    sa.Column("error", sa.Text),
+    sa.CheckConstraint(
+        "status IN ('running', 'complete', 'failed', 'cancelled')", name="ck_snapshots_status"
+    ),
+    sa.CheckConstraint("registration_source IN ('reports', 'methods')", name="ck_snapshots_source"),
+    sa.Index("ix_snapshots_tenant_status", "tenant_id", "status", "id"),
+)
+
+
+def fact_sql_type(dtype: str) -> tuple[sa.types.TypeEngine, bool]:
+    """SQL type and nullability for a ``lib.columns`` dtype (pandas ``bool``/``int16`` cannot hold NA)."""
+    if dtype == UTC_TIMESTAMP:
+        return Instant(), True
+    if dtype == "bool":
+        return sa.Boolean(), False
+    if dtype == "int16":
+        return sa.SmallInteger(), False
+    if dtype == "string":
+        return sa.Text(), True
+    raise ValueError(f"no SQL type for users-frame dtype {dtype!r}; add one in lib/store/schema.py")
+
+
+def _user_columns(names: tuple[str, ...]) -> list[sa.Column]:
+    columns = []
+    for name in names:
+        sql_type, nullable = fact_sql_type(USER_COLUMNS[name])
+        columns.append(sa.Column(name, sql_type, nullable=nullable))
+    return columns
+
+
+user_versions = sa.Table(
+    "user_versions",
+    metadata,
+    sa.Column("tenant_id", Key, sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("user_id", Key, nullable=False),
+    sa.Column("snapshot_id", sa.Integer, sa.ForeignKey("snapshots.id"), nullable=False),
+    sa.Column("removed", sa.Boolean, nullable=False),
+    *_user_columns(FACT_COLUMNS),
+    *_user_columns(LATEST_COLUMNS),
+    sa.PrimaryKeyConstraint("tenant_id", "user_id", "snapshot_id"),
+    sqlite_with_rowid=False,
+)
+"""A user's facts as of a snapshot, written only when they change; ``removed`` marks a tombstone.
+
+The ``LATEST_COLUMNS`` here are the values seen by the snapshot that wrote the row (they never
+cause a row). A tombstone carries the user's last facts, so every row is a complete, typed user.
+Clustered on (tenant, user, snapshot) on SQLite, so "latest version per user" is one index scan.
+"""
+
+user_latest = sa.Table(
+    "user_latest",
+    metadata,
+    sa.Column("tenant_id", Key, sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("user_id", Key, nullable=False),
+    sa.Column("snapshot_id", sa.Integer, sa.ForeignKey("snapshots.id"), nullable=False),
+    *_user_columns(LATEST_COLUMNS),
+    sa.PrimaryKeyConstraint("tenant_id", "user_id"),
+    sqlite_with_rowid=False,
+)
+"""The latest ``LATEST_COLUMNS`` values of every user the tenant ever had, updated in place.
+
+``snapshot_id`` is the first snapshot that saw these values; they hold from it up to the latest
+snapshot, so a snapshot at or after it shows them exactly (see ``Store.load_users``).
+"""
+
+AGGREGATE_COUNTS: tuple[str, ...] = (
+    "users",
+    "enabled_accounts",
+    "guests",
+    "admins",
+    "registered",
+    "capable",
+    "state_disabled",
+    "state_enabled",
+    "state_enforced",
+    "state_unknown",
+    "admins_unregistered",
+)
+"""The counts kept per (tenant, day); see ``lib.store.aggregates`` for what each one counts."""
+
+daily_aggregates = sa.Table(
+    "daily_aggregates",
+    metadata,
+    sa.Column("tenant_id", Key, sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("day", sa.Date, nullable=False),
+    sa.Column("snapshot_id", sa.Integer, sa.ForeignKey("snapshots.id"), nullable=False),
+    *(sa.Column(name, sa.Integer, nullable=False) for name in AGGREGATE_COUNTS),
+    sa.PrimaryKeyConstraint("tenant_id", "day"),
+)
+"""One row per (tenant, UTC day): the counts of the day's last complete snapshot."""
