@@ -1,0 +1,178 @@
+"""Graph's documented throttle limits as token buckets, scaled in time by ``config.time_scale``.
+
+Three buckets per app (one tenant per emulator), as GRAPH.md lists the limits:
+
+- ``identity``: resource units (RU), capacity 3,500 / 5,000 / 8,000 per 10 s for tenants of
+  < 50 / 50–500 / > 500 users. Costs follow the throttling-limits doc: a single-entity GET 1, a
+  collection GET 2, minus 1 with ``$select``, plus 1 with ``$expand``, at least 1; a write 1.
+- ``write``: 3,000 writes per 150 s (a write also costs 1 RU in ``identity``).
+- ``report``: identity-and-access reports, 5 requests per 10 s.
+
+A bucket starts full and refills continuously at capacity / window. A request that does not fit
+is refused without consuming anything, and its ``Retry-After`` is the time until it fits, rounded
+up: a client alone on the app that waits that long succeeds (the header tells the truth), and one
+that honours it reaches exactly the documented throughput. ``throttle_bound_seconds`` gives the
+model's minimum time for N requests, for benchmarks.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass
+
+from lib.emulator.state import EmulatorState
+
+IDENTITY = "identity"
+WRITE = "write"
+REPORT = "report"
+
+IDENTITY_WINDOW = 10.0
+WRITE_LIMIT = 3000
+WRITE_WINDOW = 150.0
+REPORT_LIMIT = 5
+REPORT_WINDOW = 10.0
+
+
+def identity_capacity(user_count: int) -> int:
+    """RU per 10 s for a tenant of this size (throttling-limits: identity and access)."""
+    if user_count < 50:
+        return 3500
+    if user_count <= 500:
+        return 5000
+    return 8000
+
+
+def read_cost(collection: bool, select: bool = False, expand: bool = False) -> int:
+    """RU of a GET: single entity 1, collection 2, −1 with ``$select``, +1 with ``$expand``, ≥ 1."""
+    return max(1, (2 if collection else 1) - (1 if select else 0) + (1 if expand else 0))
+
+
+def limits(kind: str, user_count: int) -> tuple[float, float]:
+    """(capacity, unscaled window seconds) of a bucket kind."""
+    if kind == IDENTITY:
+        return float(identity_capacity(user_count)), IDENTITY_WINDOW
+    if kind == WRITE:
+        return float(WRITE_LIMIT), WRITE_WINDOW
+    if kind == REPORT:
+        return float(REPORT_LIMIT), REPORT_WINDOW
+    raise ValueError(f"unknown throttle bucket {kind!r}")
+
+
+def format_retry_after(seconds: float, time_scale: float) -> str:
+    """The ``Retry-After`` value: whole seconds (≥ 1) at real time, else fractional milliseconds."""
+    if time_scale == 1.0:
+        return str(max(1, math.ceil(seconds - 1e-9)))
+    ms = max(1, math.ceil(seconds * 1000 - 1e-6))
+    return f"{ms / 1000:.3f}".rstrip("0").rstrip(".") if ms % 1000 else str(ms // 1000)
+
+
+def retry_after_seconds(seconds: float, time_scale: float) -> float:
+    """The wait ``format_retry_after`` announces, as a number."""
+    return float(format_retry_after(seconds, time_scale))
+
+
+def throttle_bound_seconds(
+    kind: str, count: int, user_count: int, time_scale: float = 1.0, cost: int = 1
+) -> float:
+    """The least time ``count`` requests of a kind can take under the model, from full buckets.
+
+    ``kind`` is ``identity`` (reads costing ``cost`` RU each), ``write`` (bounded by both the write
+    bucket and 1 RU each) or ``report``. Used by benchmarks to compare a client with the floor.
+    """
+    def bucket_bound(k: str, units: float) -> float:
+        capacity, window = limits(k, user_count)
+        return max(0.0, units - capacity) * window / capacity
+
+    if kind == IDENTITY:
+        bound = bucket_bound(IDENTITY, count * cost)
+    elif kind == WRITE:
+        bound = max(bucket_bound(WRITE, count), bucket_bound(IDENTITY, count))
+    elif kind == REPORT:
+        bound = bucket_bound(REPORT, count)
+    else:
+        raise ValueError(f"unknown throttle bucket {kind!r}")
+    return bound * time_scale
+
+
+@dataclass(slots=True)
+class _Bucket:
+    level: float
+    stamp: float
+
+
+class Throttle:
+    """All buckets of one emulator, keyed by (kind, app id). Thread-safe, cheap per call."""
+
+    def __init__(self, state: EmulatorState) -> None:
+        self._state = state
+        self._buckets: dict[tuple[str, str], _Bucket] = {}
+        self._lock = threading.Lock()
+
+    def _refill(self, kind: str, app_id: str, now: float, capacity: float, rate: float) -> _Bucket:
+        bucket = self._buckets.get((kind, app_id))
+        if bucket is None:
+            bucket = self._buckets[(kind, app_id)] = _Bucket(capacity, now)
+        else:
+            bucket.level = min(capacity, bucket.level + (now - bucket.stamp) * rate)
+            bucket.stamp = now
+        return bucket
+
+    def charge(self, app_id: str, charges: tuple[tuple[str, float], ...]) -> float:
+        """Take every (kind, units) or none; 0.0 when taken, else the seconds until all would fit.
+
+        A request costing more than a bucket's capacity is let through once the bucket is full.
+        """
+        config = self._state.config
+        if not config.throttle:
+            return 0.0
+        scale = config.time_scale
+        users = len(self._state.tenant.users)
+        with self._lock:
+            now = time.monotonic()
+            wait = 0.0
+            taken: list[tuple[_Bucket, float]] = []
+            for kind, units in charges:
+                capacity, window = limits(kind, users)
+                rate = capacity / (window * scale)
+                bucket = self._refill(kind, app_id, now, capacity, rate)
+                need = min(units, capacity)
+                if bucket.level + 1e-9 < need:
+                    wait = max(wait, (need - bucket.level) / rate)
+                taken.append((bucket, units))
+            if wait > 0.0:
+                return wait
+            for bucket, units in taken:
+                bucket.level -= units
+            return 0.0
+
+    def drain(self, app_id: str, kind: str, level: float = 0.0) -> None:
+        """Set a bucket's level (tests and benchmarks start from an exhausted bucket)."""
+        capacity, _ = limits(kind, len(self._state.tenant.users))
+        with self._lock:
+            self._buckets[(kind, app_id)] = _Bucket(min(level, capacity), time.monotonic())
+
+    def level(self, app_id: str, kind: str) -> float:
+        """A bucket's current level (full when never used)."""
+        users = len(self._state.tenant.users)
+        capacity, window = limits(kind, users)
+        with self._lock:
+            bucket = self._buckets.get((kind, app_id))
+            if bucket is None:
+                return capacity
+            rate = capacity / (window * self._state.config.time_scale)
+            return min(capacity, bucket.level + (time.monotonic() - bucket.stamp) * rate)
+
+    def reset(self) -> None:
+        """Every bucket full again."""
+        with self._lock:
+            self._buckets.clear()
+
+
+def get_throttle(state: EmulatorState) -> Throttle:
+    """The emulator's throttle, created on first use in ``state.extras['throttle']``."""
+    throttle = state.extras.get("throttle")
+    if throttle is None:
+        throttle = state.extras["throttle"] = Throttle(state)
+    return throttle

@@ -1,0 +1,372 @@
+"""Throttling (documented limits, scaled in time) and injected faults, over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from types import SimpleNamespace
+
+import httpx
+import pytest
+
+from lib.emulator.faults import Fault, FaultInjector
+from lib.emulator.server import RunningEmulator
+from lib.emulator.throttle import (
+    IDENTITY,
+    REPORT,
+    WRITE,
+    Throttle,
+    format_retry_after,
+    get_throttle,
+    identity_capacity,
+    read_cost,
+    throttle_bound_seconds,
+)
+from tests.test_emulator_graph import (
+    APP_ID,
+    EXAMPLES,
+    LIMITED_APP_ID,
+    app_token,
+    graph_error,
+    http,
+    serve,
+    small_tenant,
+    tenant_user,
+    uid,
+)
+
+REPORT_URL = "/v1.0/reports/authenticationMethods/userRegistrationDetails?$top=1&$select=id"
+
+
+def requirements(name: str) -> str:
+    return f"/beta/users/{uid(name)}/authentication/requirements"
+
+
+@pytest.fixture
+def fresh() -> Iterator[RunningEmulator]:
+    with serve(throttle=True, time_scale=0.01) as running:
+        yield running
+
+
+# ------------------------------------------------------------------------------------------- model
+
+
+@pytest.mark.parametrize(("users", "capacity"), [(1, 3500), (49, 3500), (50, 5000), (500, 5000), (501, 8000)])
+def test_identity_capacity_follows_tenant_size(users: int, capacity: int) -> None:
+    assert identity_capacity(users) == capacity
+
+
+@pytest.mark.parametrize(
+    ("collection", "select", "expand", "cost"),
+    [
+        (False, False, False, 1),
+        (True, False, False, 2),
+        (True, True, False, 1),
+        (False, True, False, 1),
+        (True, False, True, 3),
+        (True, True, True, 2),
+        (False, True, True, 1),
+    ],
+)
+def test_read_costs(collection: bool, select: bool, expand: bool, cost: int) -> None:
+    assert read_cost(collection, select, expand) == cost
+
+
+@pytest.mark.parametrize(
+    ("seconds", "scale", "header"),
+    [
+        (0.003, 1.0, "1"),
+        (1.0, 1.0, "1"),
+        (1.2, 1.0, "2"),
+        (9.9999, 1.0, "10"),
+        (0.0021, 0.01, "0.003"),
+        (0.02, 0.01, "0.02"),
+        (2.128, 0.5, "2.128"),
+        (3.0, 2.0, "3"),
+        (0.0, 0.01, "0.001"),
+    ],
+)
+def test_retry_after_is_rounded_up(seconds: float, scale: float, header: str) -> None:
+    assert format_retry_after(seconds, scale) == header
+
+
+def test_throughput_bounds() -> None:
+    assert throttle_bound_seconds(REPORT, 5, 300) == 0.0
+    assert throttle_bound_seconds(REPORT, 25, 300) == pytest.approx(40.0)
+    # GRAPH.md: enforcing 10,000 users is bound by 3,000 writes per 150 s (from a full bucket)
+    assert throttle_bound_seconds(WRITE, 10_000, 100_000) == pytest.approx(350.0)
+    assert throttle_bound_seconds(WRITE, 10_000, 100_000, time_scale=0.01) == pytest.approx(3.5)
+    # reading 100k users' state one GET (1 RU) each, 8,000 RU per 10 s
+    assert throttle_bound_seconds(IDENTITY, 100_000, 100_000) == pytest.approx(115.0)
+    assert throttle_bound_seconds(IDENTITY, 2_000, 40, cost=2) == pytest.approx(500 / 350)
+    with pytest.raises(ValueError, match="unknown throttle bucket"):
+        throttle_bound_seconds("graph", 1, 1)
+
+
+def _throttle(time_scale: float = 1e6, users: int = 40) -> Throttle:
+    state = SimpleNamespace(
+        config=SimpleNamespace(throttle=True, time_scale=time_scale),
+        tenant=SimpleNamespace(users=[None] * users),
+    )
+    return Throttle(state)  # type: ignore[arg-type]
+
+
+def test_a_refused_charge_takes_nothing_and_tells_the_wait() -> None:
+    throttle = _throttle()  # a window of 10^7 s: no refill worth mentioning during the test
+    assert throttle.charge("app", ((REPORT, 1.0),) * 1) == 0.0
+    for _ in range(4):
+        assert throttle.charge("app", ((REPORT, 1.0),)) == 0.0
+    wait = throttle.charge("app", ((REPORT, 1.0),))
+    assert wait == pytest.approx(1 / (5 / (10 * 1e6)), rel=1e-3)  # one request's refill time
+    assert throttle.level("app", REPORT) == pytest.approx(0.0, abs=1e-3)
+    assert throttle.charge("other", ((REPORT, 1.0),)) == 0.0  # buckets are per app
+    throttle.drain("app", WRITE, 0.0)
+    assert throttle.charge("app", ((IDENTITY, 1.0), (WRITE, 1.0))) > 0.0
+    assert throttle.level("app", IDENTITY) == pytest.approx(3500.0)  # all or nothing
+    throttle.reset()
+    assert throttle.level("app", WRITE) == 3000.0
+
+
+# ------------------------------------------------------------------------------------------ HTTP 429
+
+
+def test_whole_request_429_has_the_documented_shape_and_tells_the_truth(fresh: RunningEmulator) -> None:
+    doc = json.loads((EXAMPLES / "v1.0-throttling-429.json").read_text())["response"]["body"]
+    fresh.state.config.time_scale = 1.0
+    tenant_id = fresh.state.tenant.id
+    with http(fresh) as c:
+        get_throttle(fresh.state).drain(APP_ID, IDENTITY, -50.0)  # 52 RU short: 0.15 s at 350 RU/s
+        r = c.get("/v1.0/users?$top=1")
+        assert r.status_code == 429
+        assert r.headers["retry-after"] == "1"  # whole seconds at real time, at least 1
+        assert r.headers["x-ms-throttle-scope"] == f"Tenant_Application/Read/{APP_ID}/{tenant_id}"
+        body = r.json()["error"]
+        assert list(body) == list(doc["error"]) and list(body["innerError"]) == list(
+            doc["error"]["innerError"]
+        )
+        assert body["innerError"]["request-id"] == r.headers["request-id"]
+        get_throttle(fresh.state).drain(APP_ID, WRITE, -2.0)  # 3 writes short: 0.15 s at 20 writes/s
+        r = c.patch(requirements("bob"), json={"perUserMfaState": "enabled"})
+        assert (r.status_code, r.headers["retry-after"]) == (429, "1")
+        assert r.headers["x-ms-throttle-scope"] == f"Tenant_Application/ReadWrite/{APP_ID}/{tenant_id}"
+        assert tenant_user(fresh, "bob").mfa_state == "disabled"
+        fresh.state.config.time_scale = 0.001
+        time.sleep(0.01)
+        assert c.patch(requirements("bob"), json={"perUserMfaState": "enabled"}).status_code == 204
+    with http(fresh, app_token(fresh, LIMITED_APP_ID)) as c:  # another app has its own buckets
+        get_throttle(fresh.state).drain(APP_ID, IDENTITY, 0.0)
+        fresh.state.config.time_scale = 1.0
+        assert c.get("/v1.0/users?$top=1").status_code == 200
+
+
+def test_no_throttling_when_switched_off(fresh: RunningEmulator) -> None:
+    fresh.state.config.throttle = False
+    get_throttle(fresh.state).drain(APP_ID, IDENTITY, 0.0)
+    get_throttle(fresh.state).drain(APP_ID, REPORT, 0.0)
+    with http(fresh) as c:
+        assert [c.get(REPORT_URL).status_code for _ in range(10)] == [200] * 10
+
+
+def _honour(c: httpx.Client, method: str, url: str, count: int, **kw: object) -> tuple[float, int]:
+    """Send ``count`` requests one after another, sleeping Retry-After on each 429; (seconds, 429s)."""
+    throttled = 0
+    started = time.monotonic()
+    for _ in range(count):
+        r = c.request(method, url, **kw)  # type: ignore[arg-type]
+        if r.status_code == 429:
+            throttled += 1
+            time.sleep(float(r.headers["retry-after"]))
+            r = c.request(method, url, **kw)  # type: ignore[arg-type]
+            assert r.status_code != 429, "Retry-After must tell the truth"
+        assert r.status_code < 300, r.text
+    return time.monotonic() - started, throttled
+
+
+def test_reports_limit_five_per_window_and_a_patient_client_reaches_it(fresh: RunningEmulator) -> None:
+    fresh.state.config.time_scale = 1.0  # 5 per 10 s at real time
+    with http(fresh) as c:
+        statuses = [c.get(REPORT_URL).status_code for _ in range(6)]
+        assert statuses == [200] * 5 + [429]
+        fresh.state.config.time_scale = 0.01
+        r = c.get(REPORT_URL)
+        assert 0.0 < float(r.headers["retry-after"]) <= 0.02  # one request's refill: 10 s / 5 × 0.01
+        get_throttle(fresh.state).reset()
+        elapsed, throttled = _honour(c, "GET", REPORT_URL, 30)
+    bound = throttle_bound_seconds(REPORT, 30, 40, time_scale=0.01)
+    assert bound == pytest.approx(0.5)
+    assert throttled >= 20
+    assert bound * 0.95 <= elapsed <= bound * 1.6 + 0.1
+
+
+def test_identity_bucket_throughput_from_empty(fresh: RunningEmulator) -> None:
+    fresh.state.config.time_scale = 3.5  # 100 RU/s
+    with http(fresh) as c:
+        get_throttle(fresh.state).drain(APP_ID, IDENTITY, 0.0)
+        elapsed, throttled = _honour(c, "GET", requirements("alice"), 40)
+    assert throttled >= 30
+    assert 0.4 * 0.95 <= elapsed <= 0.4 * 1.6 + 0.1  # 40 RU at 100 RU/s
+
+
+def test_write_throughput_from_an_exhausted_write_bucket(fresh: RunningEmulator) -> None:
+    fresh.state.config.time_scale = 0.1  # 3,000 writes per 15 s: 200 writes/s
+    values = ["enabled", "disabled"] * 30
+    bob = tenant_user(fresh, "bob")
+    with http(fresh) as c:
+        get_throttle(fresh.state).drain(APP_ID, WRITE, 0.0)
+        started = time.monotonic()
+        throttled = 0
+        for value in values:
+            _, t = _honour(c, "PATCH", requirements("bob"), 1, json={"perUserMfaState": value})
+            throttled += t
+        elapsed = time.monotonic() - started
+    assert throttled >= 10
+    assert 0.3 * 0.95 <= elapsed <= 0.3 * 1.6 + 0.1  # 60 writes at 200/s
+    assert len(bob.events) == 60 and bob.mfa_state == "disabled"
+
+
+# -------------------------------------------------------------------------------------------- faults
+
+
+def _outcomes(emu: RunningEmulator, count: int) -> list[object]:
+    out: list[object] = []
+    with http(emu) as c:
+        for _ in range(count):
+            try:
+                r = c.get(requirements("alice"))
+            except httpx.TransportError as exc:
+                assert isinstance(exc, httpx.RemoteProtocolError)
+                out.append("drop")
+                continue
+            if r.status_code >= 500:
+                code = r.json()["error"]["code"]
+                expected = {500: "generalException", 503: "serviceNotAvailable", 504: "gatewayTimeout"}
+                assert code == expected[r.status_code]
+                assert ("retry-after" in r.headers) == (r.status_code == 503)
+            out.append(r.status_code)
+    return out
+
+
+def test_every_request_fails_at_fault_rate_one_in_a_repeatable_mix() -> None:
+    with (
+        serve(fault_rate=1.0, seed=11, time_scale=0.01) as a,
+        serve(fault_rate=1.0, seed=11, time_scale=0.01) as b,
+    ):
+        first, second = _outcomes(a, 60), _outcomes(b, 60)
+        stats = httpx.get(f"{a.graph_url}/_emulator/stats").json()
+    assert first == second
+    assert set(first) == {500, 503, 504, "drop"}
+    assert stats["faults"] == 60 and stats["dropped"] == first.count("drop")
+
+
+def test_a_fault_rate_fails_about_that_fraction() -> None:
+    with serve(fault_rate=0.25, seed=5) as emu:
+        outcomes = _outcomes(emu, 200)
+    failures = sum(1 for o in outcomes if o != 200)
+    assert 30 <= failures <= 70
+
+
+def _patch_outcome(c: httpx.Client, name: str, value: str) -> object:
+    try:
+        return c.patch(requirements(name), json={"perUserMfaState": value}).status_code
+    except httpx.TransportError:
+        return "drop"
+
+
+@pytest.mark.parametrize("applied_share", [0.0, 1.0])
+def test_faulted_writes_apply_only_when_the_response_was_lost_after_applying(applied_share: float) -> None:
+    with serve(fault_rate=1.0, seed=3) as emu:
+        httpx.patch(f"{emu.graph_url}/_emulator/config", json={"fault_applied_share": applied_share})
+        bob = tenant_user(emu, "bob")
+        expected = "disabled"
+        drops = changes = 0
+        with http(emu) as c:
+            for i in range(40):
+                value = "enabled" if i % 2 == 0 else "disabled"
+                outcome = _patch_outcome(c, "bob", value)
+                assert outcome in (500, 503, 504, "drop")
+                if outcome == "drop":
+                    drops += 1
+                    if applied_share == 1.0:  # applied, then the connection was cut
+                        changes += value != expected
+                        expected = value
+                assert bob.mfa_state == expected
+    assert drops >= 3
+    assert [e.value for e in bob.events] == (["enabled", "disabled"] * 20)[:changes]
+    assert (changes == 0) == (applied_share == 0.0)
+
+
+def test_batch_items_fail_on_their_own_and_failed_writes_change_nothing() -> None:
+    tenant = small_tenant(fillers=200)
+    with serve(tenant, fault_rate=0.3, seed=9, time_scale=0.01) as emu:
+        fillers = [u for u in tenant.users if u.upn.startswith("user")]
+        seen: dict[int, int] = {}
+        with http(emu) as c:
+            for b in range(10):
+                group = fillers[b * 20 : (b + 1) * 20]
+                requests = [
+                    {
+                        "id": str(i),
+                        "method": "PATCH",
+                        "url": f"/users/{u.id}/authentication/requirements",
+                        "body": {"perUserMfaState": "enforced"},
+                        "headers": {"Content-Type": "application/json"},
+                    }
+                    for i, u in enumerate(group)
+                ]
+                try:
+                    r = c.post("/beta/$batch", json={"requests": requests})
+                except httpx.TransportError:
+                    continue  # the whole batch was cut: before or after applying, unknown here
+                if r.status_code != 200:
+                    assert r.status_code in (500, 503, 504)
+                    assert all(u.mfa_state == "disabled" for u in group)
+                    continue
+                for item in r.json()["responses"]:
+                    user = group[int(item["id"])]
+                    seen[item["status"]] = seen.get(item["status"], 0) + 1
+                    if item["status"] == 204:
+                        assert user.mfa_state == "enforced"
+                    else:
+                        assert item["status"] in (500, 503, 504) and user.mfa_state == "disabled"
+                        assert ("Retry-After" in item["headers"]) == (item["status"] == 503)
+    assert seen.get(204, 0) > 0 and sum(v for k, v in seen.items() if k >= 500) > 0
+
+
+def test_injector_draws_only_item_errors_for_items() -> None:
+    state = SimpleNamespace(config=SimpleNamespace(fault_rate=1.0, seed=4))
+    injector = FaultInjector(state)  # type: ignore[arg-type]
+    items = {injector.draw_item() for _ in range(300)}
+    assert items == {Fault.ERROR_500, Fault.ERROR_503, Fault.ERROR_504}
+    injector.applied_share = 0.5
+    requests = {injector.draw_request() for _ in range(300)}
+    assert requests == set(Fault)
+    state.config.fault_rate = 0.0
+    assert {injector.draw_request() for _ in range(50)} == {None}
+
+
+def test_latency_applies_once_per_http_request() -> None:
+    with serve(latency_ms=150) as emu, http(emu) as c:
+        started = time.monotonic()
+        r = c.post(
+            "/beta/$batch",
+            json={
+                "requests": [
+                    {
+                        "id": str(i),
+                        "method": "GET",
+                        "url": f"/users/{uid('alice')}/authentication/requirements",
+                    }
+                    for i in range(20)
+                ]
+            },
+        )
+        elapsed = time.monotonic() - started
+    assert r.status_code == 200 and [x["status"] for x in r.json()["responses"]] == [200] * 20
+    assert 0.15 <= elapsed < 0.6
+
+
+def test_stats_count_statuses(fresh: RunningEmulator) -> None:
+    with http(fresh) as c:
+        assert graph_error(c.get("/v1.0/users/nobody@x"))[0] == 404
+    assert httpx.get(f"{fresh.graph_url}/_emulator/stats").json()["statuses"] == {"404": 1}
