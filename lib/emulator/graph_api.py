@@ -431,6 +431,29 @@ def _directory_roles(ctx: _Ctx) -> GraphResponse:
     return GraphResponse(200, body)
 
 
+_MEMBERS_EXPAND = re.compile(r"^members(\(\$select=[A-Za-z,]+\))?$")
+
+
+def _activated_roles(ctx: _Ctx) -> GraphResponse:
+    """``GET /directoryRoles`` (no paging, as documented), optionally ``$expand=members``."""
+    expand = (ctx.options.get("$expand") or "").replace(" ", "")
+    if expand and not _MEMBERS_EXPAND.match(expand):
+        raise GraphError(400, "Request_BadRequest", f"Could not find a property named '{expand}' on type "
+                         "'Microsoft.DirectoryServices.DirectoryRole'.")
+    tenant = ctx.state.tenant
+    holders: dict[str, list[str]] = {}
+    for user in tenant.users:
+        for template in user.roles:
+            holders.setdefault(template, []).append(user.id)
+    roles = []
+    for template in sorted(holders):
+        role = wire.directory_role_json(tenant, template)
+        if expand:
+            role["members"] = [{"@odata.type": "#microsoft.graph.user", "id": uid} for uid in holders[template]]
+        roles.append(role)
+    return GraphResponse(200, {"@odata.context": _context_url(ctx, "directoryRoles"), "value": roles})
+
+
 # ------------------------------------------------------------------------------------------ reports
 
 def _authorize_premium(ctx: _Ctx) -> None:
@@ -645,6 +668,8 @@ def _build_tree(version: str) -> _Node:
     _user_item(users.param, beta, me=False)
     me = root.child("me")
     _user_item(me, beta, me=True)
+    root.child("directoryRoles").methods["GET"] = _Route(_activated_roles, _ROLES_READ,
+                                                         frozenset({"$select", "$expand"}), collection=True)
     root.child("organization").methods["GET"] = _Route(_organization, _ORG_READ, _ENTITY_OPTIONS,
                                                        collection=True)
     methods_root = root.child("reports").child("authenticationMethods")

@@ -237,8 +237,12 @@ class Store:
         state_read_at: datetime,
         stats: Mapping[str, Any],
         finished_at: datetime | None = None,
+        registration_source: str | None = None,
     ) -> SnapshotSummary:
         """Store ``frame`` (every user of the tenant) as the snapshot's content and make it current.
+
+        ``registration_source`` corrects the one given at ``begin_snapshot`` (a read learns whether
+        the tenant has Entra ID P1 only as it goes).
 
         Writes only new, changed and removed users, the day's aggregate, and the status flip in one
         transaction: a crash leaves either the previous snapshot current or this one, never half.
@@ -253,6 +257,9 @@ class Store:
         }
         stats_text = q.stats_json(stats)
         finished = _instant(finished_at, "finished_at")
+        if registration_source is not None and registration_source not in REGISTRATION_SOURCES:
+            raise ValueError(f"registration_source must be one of {', '.join(REGISTRATION_SOURCES)}")
+        source = {"registration_source": registration_source} if registration_source else {}
         overtaken_by: int | None = None
         with self._write() as conn:
             snapshot = q.snapshot_row(conn, snapshot_id, for_update=True)
@@ -288,6 +295,7 @@ class Store:
                         user_count=len(users),
                         stats=stats_text,
                         **read_at,
+                        **source,
                     )
                 )
         if overtaken_by is not None:

@@ -1,0 +1,93 @@
+"""Demo mode: the built-in tenant, served in-process, with its simulated past in the store.
+
+Everything after this module is the same code a real tenant runs: the console signs in through
+the emulator's identity endpoints with MSAL and reads it through ``lib.graph``. Only two things
+are demo-specific and live here: starting the emulator, and seeding 90 days of history so the
+adoption trend is there on first start.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from lib.directory.history import TimelineEvent, daily_frames, history_days
+from lib.directory.refresh import RefreshResult, refresh_snapshot
+from lib.directory.snapshot import read_tenant
+from lib.emulator.clock import advance
+from lib.emulator.generator import HISTORY_DAYS, demo_public_app
+from lib.emulator.model import Tenant
+from lib.emulator.server import RunningEmulator, start_emulator
+from lib.emulator.state import EmulatorConfig
+from lib.graph import GraphGateway, MsalClientCredential
+from lib.settings import Settings
+from lib.store import Store
+
+_lock = threading.Lock()
+_running: dict[tuple, RunningEmulator] = {}
+
+
+@dataclass(frozen=True)
+class DemoTenant:
+    """What the rest of the console needs to know about the running demo tenant."""
+
+    emulator: RunningEmulator
+    public_client_id: str
+
+    @property
+    def tenant(self) -> Tenant:
+        return self.emulator.state.tenant
+
+    def now(self) -> datetime:
+        """The demo tenant's simulated time: what 'now' means for its snapshots and ages."""
+        return self.tenant.now
+
+
+def demo_tenant(settings: Settings) -> DemoTenant:
+    """The process's demo tenant for these settings, started on first use (one per process)."""
+    key = (settings.demo_users, settings.demo_seed, settings.demo_premium, str(settings.data_dir))
+    with _lock:
+        running = _running.get(key)
+        if running is None or not running.running:
+            cert_dir = settings.data_dir / "emulator-tls"
+            cert_dir.mkdir(parents=True, exist_ok=True)
+            running = start_emulator(
+                users=settings.demo_users, seed=settings.demo_seed, premium=settings.demo_premium,
+                config=EmulatorConfig(), cert_dir=str(cert_dir),
+            )
+            _running[key] = running
+    return DemoTenant(running, demo_public_app(running.state.tenant).client_id)
+
+
+def app_gateway(emulator: RunningEmulator) -> GraphGateway:
+    """A gateway with the demo's app-only credentials (seeding, the CLI and unattended refresh)."""
+    credential = MsalClientCredential(emulator.client_id, emulator.client_secret, emulator.authority,
+                                      ca_cert=emulator.ca_cert)
+    return GraphGateway(emulator.graph_url, credential)
+
+
+def timelines(tenant: Tenant) -> dict[str, list[TimelineEvent]]:
+    """Every user's events, as the history replay reads them."""
+    return {u.id: [TimelineEvent(e.at, e.kind, e.value, e.actor) for e in u.events] for u in tenant.users}
+
+
+def ensure_demo_history(store: Store, demo: DemoTenant) -> RefreshResult | None:
+    """Seed the simulated past and take today's snapshot, once per database; None if already there."""
+    emulator = demo.emulator
+    with _lock:
+        if store.latest_snapshot(emulator.tenant_id) is not None:
+            return None
+        with app_gateway(emulator) as gateway:
+            org = gateway.organization()
+            domain = demo.tenant.domain
+            store.upsert_tenant(emulator.tenant_id, org.get("displayName", ""), domain, "demo")
+            current = read_tenant(gateway, org=org, clock=demo.now).frame
+            days = history_days(demo.tenant.now, HISTORY_DAYS)
+            store.seed_history(emulator.tenant_id, daily_frames(current, timelines(demo.tenant), days))
+            return refresh_snapshot(store, gateway, mode="demo", clock=demo.now)
+
+
+def advance_demo_clock(demo: DemoTenant, days: float) -> dict:
+    """Move the demo tenant's clock (people sign in and register); the caller refreshes after."""
+    return advance(demo.tenant, timedelta(days=days))
