@@ -25,6 +25,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from lib.emulator.faults import get_faults
+from lib.emulator.generator import demo_app
 from lib.emulator.graph_api import GraphStats, graph_stats
 from lib.emulator.model import Tenant, User
 from lib.emulator.state import EmulatorState
@@ -204,6 +205,13 @@ def control_routes(state: EmulatorState) -> list[BaseRoute]:
         state.extras["graph_stats"] = GraphStats()
         return _json(GraphStats().as_dict())
 
+    async def demo_app_info(request: Request) -> Response:
+        # The demo tenant's app-only credentials, so the CLI pointed at a demo URL can sign in with no
+        # configuration (the same values `python -m lib.emulator` prints). Loopback callers only.
+        app = demo_app(state.tenant)
+        return _json({"tenant_id": state.tenant.id, "client_id": app.client_id, "client_secret": app.client_secret,
+                      "authority": state.authority, "ca_cert": state.ca_cert_path})
+
     async def reset_throttle(request: Request) -> Response:
         get_throttle(state).reset()
         return Response(status_code=204)
@@ -220,4 +228,5 @@ def control_routes(state: EmulatorState) -> list[BaseRoute]:
         route("/stats", get_stats, "GET"),
         route("/stats/reset", reset_stats, "POST"),
         route("/throttle/reset", reset_throttle, "POST"),
+        route("/demo-app", demo_app_info, "GET"),
     ]
