@@ -261,11 +261,20 @@ def test_wrong_tenant_at_the_token_endpoint_is_invalid_request_90002(emulator: R
 
 
 def test_grant_not_served_is_unsupported_grant_type_70003(emulator: RunningEmulator) -> None:
-    # MSAL's public refresh-token API posts grant_type=refresh_token, which the emulator does not serve yet.
+    with tls_client(emulator) as client:
+        response = client.post(f"{emulator.authority}/oauth2/v2.0/token", data={
+            "grant_type": "password", "client_id": emulator.client_id, "username": "a", "password": "b"})
+    body = response.json()
+    assert (response.status_code, body["error"], body["error_codes"], description(body)) == (
+        400, "unsupported_grant_type", [70003], "AADSTS70003: The app requested an unsupported grant type 'password'.")
+
+
+def test_unknown_refresh_token_is_invalid_grant_70000(emulator: RunningEmulator) -> None:
+    # MSAL's public refresh-token API posts grant_type=refresh_token (tests/test_emulator_interactive.py has the rest).
     app = confidential_app(emulator)
     result = app.acquire_token_by_refresh_token("a-refresh-token", scopes=["User.Read"])
-    assert (result["error"], result["error_codes"]) == ("unsupported_grant_type", [70003])
-    assert description(result) == "AADSTS70003: The app requested an unsupported grant type 'refresh_token'."
+    assert (result["error"], result["error_codes"]) == ("invalid_grant", [70000])
+    assert description(result) == "AADSTS70000: The provided value for the 'refresh_token' parameter is not valid."
 
 
 @pytest.mark.parametrize(("scopes", "status", "error", "code", "text"), [
@@ -376,7 +385,7 @@ def test_instance_discovery_refuses_other_hosts(emulator: RunningEmulator) -> No
         400, "invalid_instance", [50049], "AADSTS50049: Unknown or invalid instance.")
 
 
-# --- interactive flows: advertised, not served yet --------------------------------------------
+# --- interactive flows: the browser only ever meets the plain-http host ---------------------------
 
 
 @pytest.mark.filterwarnings("ignore:response_mode='form_post' is recommended")
@@ -387,10 +396,10 @@ def test_auth_code_flow_sends_the_browser_to_the_plain_http_host(emulator: Runni
     assert flow["auth_uri"].startswith(
         f"{emulator.graph_url}/{emulator.tenant_id}/oauth2/v2.0/authorize?client_id={public.client_id}&")
     page = httpx.get(flow["auth_uri"])
-    assert page.status_code == 501
+    assert page.status_code == 200
     assert page.headers["content-type"] == "text/html; charset=utf-8"
-    assert "<h1>Interactive sign-in is not available yet</h1>" in page.text
-    assert "The demo tenant Fabrikam Consulting does not serve interactive sign-in" in page.text
+    assert "<h1>Pick an account</h1>" in page.text
+    assert '<p class="sub">to continue to MFA Rollout Console (demo)</p>' in page.text
 
 
 def test_authorize_for_unknown_tenant_shows_90002(emulator: RunningEmulator) -> None:
@@ -399,10 +408,11 @@ def test_authorize_for_unknown_tenant_shows_90002(emulator: RunningEmulator) -> 
     assert f"AADSTS90002: Tenant &#x27;{UNKNOWN_TENANT}&#x27; not found." in page.text
 
 
-def test_device_flow_is_advertised_but_not_served(emulator: RunningEmulator) -> None:
+def test_device_flow_sends_the_person_to_the_plain_http_host(emulator: RunningEmulator) -> None:
     app = public_app(emulator)
     flow = app.initiate_device_flow(scopes=["User.Read"])
-    assert (flow["error"], flow["error_description"]) == (
-        "temporarily_unavailable", "The demo tenant does not serve the device code flow yet.")
-    assert "user_code" not in flow
+    assert flow["verification_uri"] == f"{emulator.graph_url}/devicelogin"
+    assert flow["verification_uri"].startswith("http://")
+    page = httpx.get(flow["verification_uri"])
+    assert (page.status_code, "<h1>Enter code</h1>" in page.text) == (200, True)
 
