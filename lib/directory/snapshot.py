@@ -105,6 +105,12 @@ def read_tenant(
 
     states_future = gateway.submit(
         gateway.aio.read_mfa_states(ids, on_progress=_progress(on_phase, "state"), cancel=cancel))
+    # The report leaves disabled accounts out, and without P1 there is no report: read their methods
+    # at the same time as everything else.
+    disabled = [uid for uid in ids if not enabled[uid]]
+    methods_future = gateway.submit(gateway.aio.read_auth_methods(
+        disabled if premium else ids, on_progress=None if premium else _progress(on_phase, "registration"),
+        cancel=cancel))
     registration: dict[str, Registration] = {}
     source = "reports"
     try:
@@ -118,19 +124,21 @@ def read_tenant(
             on_phase("registration", len(registration), len(ids))
     except NoPremiumLicense:
         source = "methods"
-    # Accounts the report leaves out (disabled ones), or everyone without P1: read their methods.
-    missing = [uid for uid in ids if uid not in registration]
-    admins: set[str] | None = None
-    if missing:
-        methods = gateway.read_auth_methods(
-            missing, on_progress=_progress(on_phase, "registration") if source == "methods" else None,
-            cancel=cancel)
-        for uid, items in methods.items():
-            if isinstance(items, GraphError):
-                raise items
+        if premium:  # the listing had sign-in data, yet the report says no P1: read everyone's methods
+            methods_future.result()
+            methods_future = gateway.submit(gateway.aio.read_auth_methods(
+                ids, on_progress=_progress(on_phase, "registration"), cancel=cancel))
+    methods = methods_future.result()
+    # Users the report did not list although enabled (created since its last refresh): ask too.
+    late = [uid for uid in ids if uid not in registration and uid not in methods]
+    if late:
+        methods.update(gateway.read_auth_methods(late, cancel=cancel))
+    for uid, items in methods.items():
+        if isinstance(items, GraphError):
+            raise items
+        if uid not in registration or source == "methods":
             registration[uid] = registration_from_methods(items, enabled.get(uid, False))
-    if source == "methods":
-        admins = _admin_ids(gateway)
+    admins = _admin_ids(gateway) if source == "methods" else None
     registration_read_at = clock()
 
     states_raw = states_future.result()

@@ -1,0 +1,166 @@
+"""What every page needs, built once: settings, the store, the demo tenant, the session's sign-in.
+
+The only Streamlit-aware module in ``lib`` besides the widgets beside it. Process-wide things
+(settings, store, demo tenant) are ``st.cache_resource``; everything that belongs to one signed-in
+admin (MSAL cache, Graph gateway) lives in ``st.session_state`` and nowhere else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from urllib.parse import urlparse
+
+import pandas as pd
+import streamlit as st
+
+from lib.auth import AuthConfig, AuthSession, SignedInAdmin
+from lib.demo import DemoTenant, demo_tenant, ensure_demo_history
+from lib.graph import GraphGateway
+from lib.settings import Settings, SettingsError, load_settings
+from lib.store import Snapshot, Store, open_store
+
+AUTH_KEY = "auth_session"
+GATEWAY_KEY = "graph_gateway"
+
+
+@dataclass(frozen=True)
+class Console:
+    """The process-wide parts: where data lives and which tenant the console points at."""
+
+    settings: Settings
+    store: Store
+    demo: DemoTenant | None
+
+    @property
+    def is_demo(self) -> bool:
+        return self.demo is not None
+
+    def now(self) -> datetime:
+        """'Now' for ages and snapshots: the demo tenant runs on its own simulated clock."""
+        return self.demo.now() if self.demo else datetime.now(timezone.utc)
+
+
+def _secrets() -> dict:
+    try:
+        return dict(st.secrets)
+    except (FileNotFoundError, KeyError, ValueError):  # no secrets.toml: demo mode
+        return {}
+    except Exception:  # a malformed secrets.toml is reported by load_settings' caller
+        raise
+
+
+@st.cache_resource(show_spinner=False)
+def _console(_settings_key: tuple) -> Console:
+    settings = load_settings(_secrets())
+    store = open_store(settings.database_url)
+    demo = demo_tenant(settings) if settings.is_demo else None
+    if demo is not None:
+        ensure_demo_history(store, demo)
+    return Console(settings, store, demo)
+
+
+def console() -> Console:
+    """The console, or a clear error on the page (then the script stops) when settings are wrong."""
+    try:
+        settings = load_settings(_secrets())
+    except SettingsError as err:
+        st.error(f"**The console is not configured correctly.** {err}")
+        st.caption("Fix `.streamlit/secrets.toml` or the `MFA_*` environment variables, then reload. "
+                   "Remove both MFA_TENANT_ID and MFA_CLIENT_ID to run on the built-in demo tenant.")
+        st.stop()
+    except Exception as err:  # e.g. a secrets.toml that is not valid TOML
+        st.error(f"**The console's settings could not be read.** {type(err).__name__}: {err}")
+        st.stop()
+    key = (settings.database_url, settings.mode, settings.demo_users, settings.demo_seed, settings.demo_premium)
+    with st.spinner("Preparing the demo tenant and its 90-day history…" if settings.is_demo else "Opening the store…"):
+        try:
+            return _console(key)
+        except Exception as err:
+            st.error(f"**The console could not start.** {type(err).__name__}: {err}")
+            st.stop()
+
+
+def redirect_uri(settings: Settings) -> str:
+    """Where the identity platform sends the browser back: the configured URI, or this app's own URL."""
+    if not settings.is_demo:
+        return settings.redirect_uri
+    url = urlparse(getattr(st.context, "url", None) or "")
+    if url.scheme in ("http", "https") and url.netloc:
+        return f"{url.scheme}://{url.netloc}/"
+    return f"http://localhost:{st.get_option('server.port')}/"
+
+
+def auth_config(app: Console) -> AuthConfig:
+    if app.demo is not None:
+        return AuthConfig.for_emulator(app.demo.emulator, redirect_uri=redirect_uri(app.settings))
+    return AuthConfig.from_settings(app.settings)
+
+
+def auth_session(app: Console) -> AuthSession:
+    """This browser session's own sign-in (its own MSAL token cache)."""
+    session = st.session_state.get(AUTH_KEY)
+    if session is None:
+        session = AuthSession(auth_config(app))
+        st.session_state[AUTH_KEY] = session
+    return session
+
+
+def signed_in_admin() -> SignedInAdmin | None:
+    session = st.session_state.get(AUTH_KEY)
+    return session.admin if session is not None and session.signed_in else None
+
+
+def gateway(app: Console) -> GraphGateway:
+    """This session's Graph gateway, acting as the signed-in admin (delegated permissions)."""
+    gw = st.session_state.get(GATEWAY_KEY)
+    if gw is None:
+        session = auth_session(app)
+        gw = GraphGateway(session.config.graph_url, session.credential())
+        st.session_state[GATEWAY_KEY] = gw
+    return gw
+
+
+def sign_out() -> None:
+    session = st.session_state.pop(AUTH_KEY, None)
+    gw = st.session_state.pop(GATEWAY_KEY, None)
+    if gw is not None:
+        gw.close()
+    if session is not None:
+        session.sign_out()
+    for key in list(st.session_state):
+        del st.session_state[key]
+
+
+def tenant_id() -> str:
+    admin = signed_in_admin()
+    return admin.tenant_id if admin else ""
+
+
+def latest_snapshot(app: Console) -> Snapshot | None:
+    return app.store.latest_snapshot(tenant_id())
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _users(database_url: str, tenant: str, snapshot_id: int) -> pd.DataFrame:
+    return _store_for(database_url).load_users(tenant, snapshot_id)
+
+
+@st.cache_resource(show_spinner=False)
+def _store_for(database_url: str) -> Store:
+    return open_store(database_url)
+
+
+def users_frame(app: Console, snapshot: Snapshot) -> pd.DataFrame:
+    """The snapshot's users, cached by (database, tenant, snapshot): identical for every admin of the tenant."""
+    return _users(app.settings.database_url, snapshot.tenant_id, snapshot.id)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _aggregates(database_url: str, tenant: str, snapshot_id: int) -> pd.DataFrame:
+    return _store_for(database_url).daily_aggregates(tenant)
+
+
+def daily_aggregates(app: Console, snapshot: Snapshot) -> pd.DataFrame:
+    """Daily figures for the trend; keyed by the latest snapshot so a refresh invalidates it."""
+    return _aggregates(app.settings.database_url, snapshot.tenant_id, snapshot.id)

@@ -1,0 +1,55 @@
+"""Connection: is the console configured and permitted to do its job here? Says exactly what to fix."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from lib.auth import AuthError
+from lib.connection_check import granted_scopes, graph_checks, scope_checks
+from lib.graph import GraphError
+from lib.ui.context import auth_session, console, gateway, signed_in_admin
+
+app = console()
+auth = auth_session(app)
+admin = signed_in_admin()
+
+st.title("Connection")
+st.caption("What the console is connected to, what it is allowed to do, and what to fix if something is missing.")
+
+st.subheader("Settings")
+shown = app.settings.redacted()
+if app.is_demo:
+    shown["mode"] = "demo (built-in synthetic tenant, served on this machine)"
+st.table({"Setting": list(shown), "Value": list(shown.values())})
+
+st.subheader("Signed in")
+st.markdown(f"**{admin.name}** ({admin.upn}) · {admin.role_label}")
+if admin.can_change_mfa:
+    st.success("Your directory role may change per-user MFA.", icon=":material/check_circle:")
+else:
+    st.warning(admin.read_only_reason or "Your role is read-only.", icon=":material/lock:")
+
+st.subheader("Permissions and access")
+if st.button("Run the checks", key="run_checks", type="primary"):
+    with st.spinner("Checking…"):
+        try:
+            token = auth.credential().get_token(*auth.config.scopes).token
+            checks = scope_checks(granted_scopes(token)) + graph_checks(gateway(app))
+        except (AuthError, GraphError) as err:
+            st.error(getattr(err, "message", str(err)))
+            st.stop()
+    st.session_state["connection_checks"] = checks
+checks = st.session_state.get("connection_checks")
+if checks is None:
+    st.info("Run the checks to verify the granted Graph permissions and live access.")
+else:
+    failed = [c for c in checks if not c.ok]
+    if failed:
+        st.error(f"{len(failed)} of {len(checks)} checks failed. Fix them in the order shown.")
+    else:
+        st.success(f"All {len(checks)} checks passed.")
+    for check in checks:
+        icon = ":material/check_circle:" if check.ok else ":material/error:"
+        st.markdown(f"{icon} **{check.name}** — {check.detail}")
+        if check.fix:
+            st.caption(f"Fix: {check.fix}")

@@ -1,0 +1,72 @@
+"""Sign-in: the only page an anonymous visitor sees."""
+
+from __future__ import annotations
+
+import html
+
+import streamlit as st
+
+from lib.auth import AuthError
+from lib.ui.context import auth_session, console
+
+app = console()
+auth = auth_session(app)
+
+st.title("MFA Rollout Console")
+st.markdown("See where multi-factor authentication stands across the tenant, roll out per-user MFA in "
+            "safe, journaled batches, and follow each user's registration.")
+if app.is_demo:
+    st.info("**Demo tenant.** You are on a built-in synthetic tenant: sign in as one of its demo admins. "
+            "Nothing you do here touches a real directory.", icon=":material/science:")
+
+error = st.session_state.pop("sign_in_error", None)
+if error:
+    st.error(error)
+elif auth.expired:
+    st.warning("Your session has expired. Sign in again.")
+
+try:
+    url = auth.begin_sign_in()
+except AuthError as err:
+    st.error(err.message)
+    st.stop()
+
+# A plain link in the same tab: the identity platform sends the browser back here with a code.
+st.markdown(
+    f'<a href="{html.escape(url)}" target="_self" id="sign-in-link" style="display:inline-block;'
+    'padding:0.6rem 1.4rem;border-radius:0.5rem;background:#0B5CAD;color:white;text-decoration:none;'
+    'font-weight:600;font-size:1.05rem">Sign in with Microsoft</a>',
+    unsafe_allow_html=True,
+)
+st.caption("You will pick an account on the Microsoft sign-in page" +
+           (" (the demo offers a Global Administrator, an Authentication Policy Administrator and a read-only "
+            "Global Reader)." if app.is_demo else "."))
+
+with st.expander("Sign in on another device (device code)"):
+    st.caption("Useful where this browser cannot reach the sign-in page. Conditional Access may block it.")
+    prompt = auth.device_flow
+    if prompt is None:
+        if st.button("Get a code", key="device_code"):
+            try:
+                auth.start_device_flow()
+            except AuthError as err:
+                st.error(err.message)
+            st.rerun()
+    else:
+        st.markdown(f"Open **{prompt.verification_uri}** and enter this code:")
+        st.code(prompt.user_code, language=None)
+
+        @st.fragment(run_every=max(1, prompt.interval))
+        def wait_for_device_sign_in() -> None:
+            try:
+                if auth.poll_device_flow() is not None:
+                    st.rerun(scope="app")
+            except AuthError as err:
+                st.error(err.message)
+            else:
+                st.caption("Waiting for you to finish signing in…")
+
+        wait_for_device_sign_in()
+        if st.button("Cancel", key="cancel_device_code"):
+            auth.cancel_device_flow()
+            st.rerun()
