@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from lib.directory.history import TimelineEvent, daily_frames, history_days
-from lib.directory.rows import Registration, build_users_frame
+from lib.directory.rows import Registration, UserRecord, build_users_frame
 
 NOW = datetime(2026, 11, 25, tzinfo=timezone.utc)
 D = timedelta(days=1)
@@ -19,7 +19,7 @@ def current_frame():
         {"id": "c", "userPrincipalName": "c@x", "accountEnabled": True, "createdDateTime": (NOW - D).isoformat()},
     ]
     regs = {"a": Registration(("mobilePhone",), True, True, "sms"), "b": Registration(("fido2",), True, False)}
-    return build_users_frame(users, regs, {"a": "enforced", "b": "enabled", "c": "disabled"}, None,
+    return build_users_frame([UserRecord.from_graph(u) for u in users], regs, {"a": "enforced", "b": "enabled", "c": "disabled"}, None,
                              users_read_at=NOW, registration_read_at=NOW, state_read_at=NOW)
 
 

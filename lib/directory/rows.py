@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 import pandas as pd
 
@@ -42,7 +43,36 @@ _BREAK_GLASS = re.compile(r"break.?glass|emergency|^bg[-_.]|[-_.]bg[-_.]?admin",
 _SERVICE = re.compile(r"^(svc|service|srv|sa|app|sync|noreply|no-reply)[-_.]", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
+class UserRecord(NamedTuple):
+    """What a snapshot keeps of one /users row: a tuple, so 100k users stay small in memory."""
+
+    id: str
+    upn: str
+    display_name: str
+    mail: str | None
+    given_name: str | None
+    surname: str | None
+    user_type: str | None
+    account_enabled: bool
+    department: str | None
+    job_title: str | None
+    country: str | None
+    created: str | None
+    licensed: bool
+    last_sign_in: str | None
+
+    @classmethod
+    def from_graph(cls, user: Mapping) -> UserRecord:
+        return cls(
+            user["id"], user.get("userPrincipalName") or "", user.get("displayName") or "", user.get("mail"),
+            user.get("givenName"), user.get("surname"), user.get("userType"), bool(user.get("accountEnabled")),
+            user.get("department"), user.get("jobTitle"), user.get("country") or user.get("usageLocation"),
+            user.get("createdDateTime"), bool(user.get("assignedLicenses")),
+            (user.get("signInActivity") or {}).get("lastSignInDateTime"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Registration:
     """What one user has registered, from whichever source the tenant allows."""
 
@@ -85,26 +115,24 @@ def registration_from_methods(items: Iterable[Mapping], account_enabled: bool) -
     return Registration(tuple(names), registered, registered and account_enabled)
 
 
-def infer_account_kind(user: Mapping) -> str:
+def infer_account_kind(user: UserRecord) -> str:
     """Guess whether an account is a person, a service account, a shared mailbox or break-glass.
 
     Graph has no such property; these are the conventions admins use. A wrong guess only changes
     a default filter and a suggestion: protected accounts are always chosen by a person.
     """
-    upn = user.get("userPrincipalName") or ""
-    local = upn.split("@", 1)[0]
-    name = user.get("displayName") or ""
+    local = user.upn.split("@", 1)[0]
+    name = user.display_name
     if _BREAK_GLASS.search(local) or _BREAK_GLASS.search(name):
         return "break_glass"
-    if user.get("userType") == "Guest":
+    if user.user_type == "Guest":
         return "person"
     if _SERVICE.search(local) or name.lower().startswith("service -") or "service account" in name.lower():
         return "service"
-    unlicensed = not user.get("assignedLicenses")
-    nameless = not user.get("givenName") and not user.get("surname")
-    if unlicensed and nameless and ("shared" in name.lower() or (user.get("mail") and not user.get("accountEnabled"))):
+    nameless = not user.given_name and not user.surname
+    if not user.licensed and nameless and ("shared" in name.lower() or (user.mail and not user.account_enabled)):
         return "shared"
-    if unlicensed and nameless and not user.get("mail"):
+    if not user.licensed and nameless and not user.mail:
         return "service"
     return "person"
 
@@ -114,7 +142,7 @@ def _state(value: str | None) -> str:
 
 
 def build_users_frame(
-    users: Iterable[Mapping],
+    users: Iterable[UserRecord],
     registration: Mapping[str, Registration],
     states: Mapping[str, str | None],
     admins: set[str] | None,
@@ -127,36 +155,28 @@ def build_users_frame(
 
     ``admins`` (ids holding any directory role) overrides the report's ``isAdmin`` when given.
     """
-    records = []
+    none = Registration((), False, False)
+    columns: dict[str, list] = {name: [] for name in (
+        "id", "upn", "display_name", "mail", "department", "country", "job_title", "is_guest", "account_enabled",
+        "is_admin", "account_kind", "state", "registered", "capable", "methods", "method_count",
+        "preferred_method", "created", "last_sign_in")}
     for user in users:
-        uid = user["id"]
-        reg = registration.get(uid) or Registration((), False, False)
-        is_admin = uid in admins if admins is not None else bool(reg.is_admin)
-        sign_in = (user.get("signInActivity") or {}).get("lastSignInDateTime")
-        records.append({
-            "id": uid,
-            "upn": user.get("userPrincipalName") or "",
-            "display_name": user.get("displayName") or "",
-            "mail": user.get("mail"),
-            "department": user.get("department"),
-            "country": user.get("country") or user.get("usageLocation"),
-            "job_title": user.get("jobTitle"),
-            "is_guest": user.get("userType") == "Guest",
-            "account_enabled": bool(user.get("accountEnabled")),
-            "is_admin": is_admin,
-            "account_kind": infer_account_kind(user),
-            "state": _state(states.get(uid)),
-            "registered": reg.registered,
-            "capable": reg.capable,
-            "methods": join_methods(reg.methods),
-            "method_count": len(reg.methods),
-            "preferred_method": reg.preferred_method,
-            "created": user.get("createdDateTime"),
-            "last_sign_in": sign_in,
-            "users_read_at": users_read_at,
-            "registration_read_at": registration_read_at,
-            "state_read_at": state_read_at,
-        })
-    if not records:
+        reg = registration.get(user.id) or none
+        for name, value in (
+            ("id", user.id), ("upn", user.upn), ("display_name", user.display_name), ("mail", user.mail),
+            ("department", user.department), ("country", user.country), ("job_title", user.job_title),
+            ("is_guest", user.user_type == "Guest"), ("account_enabled", user.account_enabled),
+            ("is_admin", user.id in admins if admins is not None else bool(reg.is_admin)),
+            ("account_kind", infer_account_kind(user)), ("state", _state(states.get(user.id))),
+            ("registered", reg.registered), ("capable", reg.capable), ("methods", join_methods(reg.methods)),
+            ("method_count", len(reg.methods)), ("preferred_method", reg.preferred_method),
+            ("created", user.created), ("last_sign_in", user.last_sign_in),
+        ):
+            columns[name].append(value)
+    if not columns["id"]:
         return empty_users_frame()
-    return coerce_users(pd.DataFrame.from_records(records))
+    frame = pd.DataFrame(columns)
+    frame["users_read_at"] = users_read_at
+    frame["registration_read_at"] = registration_read_at
+    frame["state_read_at"] = state_read_at
+    return coerce_users(frame)

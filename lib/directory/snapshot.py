@@ -12,19 +12,22 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 
 from lib.directory.rows import (
     USER_SELECT,
     Registration,
+    UserRecord,
     build_users_frame,
     registration_from_methods,
     registration_from_report,
 )
 from lib.graph import CancelToken, GraphError, GraphGateway, NoPremiumLicense, Progress
 
+T = TypeVar("T")
+REPORT_PATH = "/reports/authenticationMethods/userRegistrationDetails"
 PhaseCallback = Callable[[str, int, int], None]
 """``(phase, done, total)``: phase is 'users', 'registration' or 'state'; called from any thread."""
 
@@ -89,19 +92,22 @@ def read_tenant(
         on_phase("users", 0, 0)
     premium = True
     try:
-        users = gateway.list_users([*USER_SELECT, "signInActivity"], cancel=cancel)
+        users = _read_pages(gateway, "/users", UserRecord.from_graph, on_phase, "users", cancel,
+                            {"$select": [*USER_SELECT, "signInActivity"]})
     except NoPremiumLicense:
         premium = False
-        users = gateway.list_users(USER_SELECT, cancel=cancel)
+        users = _read_pages(gateway, "/users", UserRecord.from_graph, on_phase, "users", cancel,
+                            {"$select": list(USER_SELECT)})
     except GraphError as err:
         if err.status != 403:
             raise
-        users = gateway.list_users(USER_SELECT, cancel=cancel)  # no AuditLog.Read.All: no sign-in dates
+        users = _read_pages(gateway, "/users", UserRecord.from_graph, on_phase, "users", cancel,
+                            {"$select": list(USER_SELECT)})  # no AuditLog.Read.All: no sign-in dates
     users_read_at = clock()
     if on_phase:
         on_phase("users", len(users), len(users))
-    ids = [u["id"] for u in users]
-    enabled = {u["id"]: bool(u.get("accountEnabled")) for u in users}
+    ids = [u.id for u in users]
+    enabled = {u.id: u.account_enabled for u in users}
 
     states_future = gateway.submit(
         gateway.aio.read_mfa_states(ids, on_progress=_progress(on_phase, "state"), cancel=cancel))
@@ -118,8 +124,9 @@ def read_tenant(
             raise NoPremiumLicense("no Entra ID P1")
         if on_phase:
             on_phase("registration", 0, len(ids))
-        for row in gateway.list_registration_details(cancel=cancel):
-            registration[row["id"]] = registration_from_report(row)
+        rows = _read_pages(gateway, REPORT_PATH, lambda row: (row["id"], registration_from_report(row)),
+                           on_phase, "registration", cancel, {}, total=len(ids))
+        registration.update(rows)
         if on_phase:
             on_phase("registration", len(registration), len(ids))
     except NoPremiumLicense:
@@ -156,6 +163,30 @@ def read_tenant(
     }
     return TenantRead(frame, source, org.get("id", ""), org.get("displayName", ""), _default_domain(org),
                       users_read_at, registration_read_at, state_read_at, stats)
+
+
+def _read_pages(
+    gateway: GraphGateway,
+    path: str,
+    convert: Callable[[dict], T],
+    on_phase: PhaseCallback | None,
+    phase: str,
+    cancel: CancelToken | None,
+    params: dict,
+    total: int = 0,
+) -> list[T]:
+    """Every row of a paged collection, converted page by page so raw JSON never piles up."""
+
+    async def collect() -> list[T]:
+        out: list[T] = []
+        query = {"$top": gateway.options.page_size, **params}
+        async for page in gateway.aio.iter_pages(path, params=query, cancel=cancel):
+            out.extend(convert(row) for row in page)
+            if on_phase:
+                on_phase(phase, len(out), max(total, len(out)))
+        return out
+
+    return gateway.submit(collect()).result()
 
 
 def _admin_ids(gateway: GraphGateway) -> set[str]:
