@@ -21,6 +21,7 @@ from lib.emulator.model import Tenant
 from lib.emulator.server import RunningEmulator, start_emulator
 from lib.emulator.state import EmulatorConfig
 from lib.graph import GraphGateway, MsalClientCredential
+from lib.rollout.waves import import_waves
 from lib.settings import Settings
 from lib.store import Store
 
@@ -85,6 +86,7 @@ def ensure_demo_history(store: Store, demo: DemoTenant) -> RefreshResult | None:
             current = read_tenant(gateway, org=org, clock=demo.now).frame
             days = history_days(demo.tenant.now, HISTORY_DAYS)
             store.seed_history(emulator.tenant_id, daily_frames(current, timelines(demo.tenant), days))
+            import_waves(store, emulator.tenant_id, demo.tenant.waves)
             return refresh_snapshot(store, gateway, mode="demo", clock=demo.now)
 
 
