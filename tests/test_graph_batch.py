@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -35,6 +36,13 @@ NOBODY = "00000000-0000-0000-0000-000000000000"
 REPORT_ITEM = "/reports/authenticationMethods/userRegistrationDetails/{}"
 
 
+def owe(emu: RunningEmulator, bucket: str, units: float) -> None:
+    """Leave the app's bucket ``units`` in debt: a 429 storm that a slow CI machine cannot outrun."""
+    throttle = get_throttle(emu.state)
+    throttle.drain(emu.client_id, bucket, -units)
+    assert throttle.level(emu.client_id, bucket) < 0
+
+
 def mfa_items(ids: list[str]) -> list[BatchItem]:
     return [BatchItem(uid, "GET", f"/users/{uid}/authentication/requirements") for uid in ids]
 
@@ -61,7 +69,7 @@ class Recorder:
 # ------------------------------------------------------------------- faults + throttling change nothing
 
 def test_faults_and_throttling_change_no_result(make_emulator: Callable[..., RunningEmulator]) -> None:
-    emu = make_emulator(users=1200, seed=5, config=emulator_config(time_scale=0.2, seed=5))
+    emu = make_emulator(users=1200, seed=5, config=emulator_config(time_scale=0.1, seed=5))
     ids = [u.id for u in emu.state.tenant.users]
     with gateway(emu) as gw:
         clean = gw.read_mfa_states(ids)
@@ -69,7 +77,7 @@ def test_faults_and_throttling_change_no_result(make_emulator: Callable[..., Run
         assert (gw.stats.retries, gw.stats.throttled, gw.stats.faults) == (0, 0, 0)
 
         emu.state.config.fault_rate = 0.05
-        get_throttle(emu.state).drain(emu.client_id, IDENTITY, 0.0)  # a 429 storm from the first batch
+        owe(emu, IDENTITY, 1600.0)  # 0.2 s of 429s from the first batch on, however fast this machine is
         before = graph_stats(emu.state).faults
         progress: list[Progress] = []
         report = gw.execute(mfa_items(ids), version="beta", on_progress=progress.append)
@@ -90,7 +98,7 @@ def test_writes_under_faults_and_a_drained_write_bucket_all_land(
     emu = make_emulator(users=500, seed=9, config=emulator_config(time_scale=0.02, fault_rate=0.05, seed=9))
     users = emu.state.tenant.users[:400]
     wanted = {u.id: "enforced" for u in users}
-    get_throttle(emu.state).drain(emu.client_id, WRITE, 50.0)
+    owe(emu, WRITE, 200.0)
     journal: list[str] = []
     with gateway(emu) as gw:
         report = gw.write_mfa_states(wanted, on_result=lambda r: journal.append(r.key))
@@ -271,3 +279,21 @@ def test_bad_work_is_refused_before_anything_is_sent(emulator: RunningEmulator) 
             gw.execute([BatchItem("a", "GET", "/beta/users/x/authentication/requirements")])
         assert gw.execute([]).results == []
         assert gw.stats.requests == 0
+
+
+def test_concurrent_runs_share_the_limit_and_a_hard_cancel_leaks_no_slot(
+    make_emulator: Callable[..., RunningEmulator],
+) -> None:
+    emu = make_emulator(users=200, seed=6, config=emulator_config(latency_ms=10))
+    expected = {u.id: u.mfa_state for u in emu.state.tenant.users}
+    ids = list(expected)
+    with gateway(emu, max_concurrency=2) as gw:
+        futures = [gw.submit(gw.aio.read_mfa_states(ids)) for _ in range(3)]
+        assert [f.result(30) for f in futures] == [expected] * 3
+
+        doomed = gw.submit(gw.aio.read_mfa_states(ids))
+        time.sleep(0.03)
+        doomed.cancel()  # a hard cancel (not the token): tasks are cancelled, some before they start
+        gw.loop.run(asyncio.sleep(0.05))
+        assert gw.aio.throttle.inflight.get("read", 0) == 0
+        assert gw.read_mfa_states(ids) == expected

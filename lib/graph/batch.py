@@ -266,8 +266,6 @@ class Throttle:
         self._clean: dict[str, int] = {}
         self._cut_until: dict[str, float] = {}
         self.inflight: dict[str, int] = {}
-        self.listeners: set[asyncio.Event] = set()
-        """Wake events of running executors: any freed slot or reopened gate may let them send."""
         self._waiters: set[asyncio.Event] = set()
 
     def subscribe(self, wake: asyncio.Event) -> None:
@@ -292,8 +290,6 @@ class Throttle:
 
     def release(self, cls: str) -> None:
         self.inflight[cls] = max(0, self.inflight.get(cls, 0) - 1)
-        for wake in self.listeners:
-            wake.set()
         for wake in self._waiters:
             wake.set()
 
@@ -413,6 +409,8 @@ class BatchExecutor:
 class _Run:
     """The state of one executor run (all on the loop thread: no locks needed)."""
 
+    IDLE_POLL_S = 0.25
+
     def __init__(
         self,
         ex: BatchExecutor,
@@ -470,7 +468,7 @@ class _Run:
         try:
             await self._loop()
         except BaseException:
-            for task in self.tasks:
+            for task in list(self.tasks):
                 task.cancel()
             raise
         finally:
@@ -512,6 +510,8 @@ class _Run:
                         throttle.acquire(cls)
                         task = asyncio.create_task(self._send(cls, batch))
                         self.tasks.add(task)
+                        # released by a done callback: it runs even for a task cancelled before it started
+                        task.add_done_callback(lambda _t, c=cls: throttle.release(c))
                         task.add_done_callback(self._task_done)
             if self.done >= self.total:
                 break
@@ -544,6 +544,8 @@ class _Run:
                     candidates.append(throttle.gate(cls) - now)
         if self.cancel is not None and not isinstance(self.cancel, CancelToken) and not self.stopping:
             candidates.append(0.05)  # a plain threading.Event cannot wake us: poll it
+        if not self.stopping and any(self.ready.values()):
+            candidates.append(self.IDLE_POLL_S)  # belt and braces: never sleep unbounded with work queued
         if not candidates:
             return None
         return max(0.0, min(candidates))
@@ -663,7 +665,6 @@ class _Run:
             else:
                 ex.throttle.clean(cls)
         finally:
-            ex.throttle.release(cls)
             self._progress()
 
     def _item_answer(self, work: _Work, answer: dict[str, Any]) -> tuple[bool, float | None]:

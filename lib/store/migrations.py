@@ -113,7 +113,125 @@ def _v1_history(conn: Connection) -> None:
     meta.create_all(conn)
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1_history,)
+def _v2_rollout(conn: Connection) -> None:
+    """The bulk-change journal: operations, their items and events, waves, protected accounts."""
+    meta = sa.MetaData()
+    key, instant = sa.String(255), sa.BigInteger
+    sa.Table("tenants", meta, sa.Column("id", key, primary_key=True))  # referenced, already there
+    sa.Table(
+        "operations",
+        meta,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("tenant_id", key, sa.ForeignKey("tenants.id"), nullable=False),
+        sa.Column("kind", key, nullable=False),
+        sa.Column("status", key, nullable=False),
+        sa.Column("requested_state", key),
+        sa.Column("source", key, nullable=False),
+        sa.Column("label", sa.Text),
+        sa.Column("actor", sa.Text, nullable=False),
+        sa.Column("actor_kind", key, nullable=False),
+        sa.Column("undo_of", sa.Integer, sa.ForeignKey("operations.id")),
+        sa.Column("planned", sa.Integer, nullable=False),
+        sa.Column("skipped", sa.Integer, nullable=False),
+        sa.Column("summary", sa.Text),
+        sa.Column("created_at", instant, nullable=False),
+        sa.Column("started_at", instant),
+        sa.Column("finished_at", instant),
+        sa.Column("heartbeat_at", instant),
+        sa.Column("owner", sa.Text),
+        sa.Column("cancel_requested", sa.Boolean, nullable=False),
+        sa.Column("error", sa.Text),
+        sa.CheckConstraint("kind IN ('apply', 'undo')", name="ck_operations_kind"),
+        sa.CheckConstraint(
+            "status IN ('running', 'complete', 'partial', 'cancelled', 'failed')", name="ck_operations_status"
+        ),
+        sa.Index("ix_operations_tenant_status", "tenant_id", "status"),
+    )
+    sa.Table(
+        "operation_items",
+        meta,
+        sa.Column("operation_id", sa.Integer, sa.ForeignKey("operations.id"), nullable=False),
+        sa.Column("user_id", key, nullable=False),
+        sa.Column("seq", sa.Integer, nullable=False),
+        sa.Column("upn", sa.Text),
+        sa.Column("display_name", sa.Text),
+        sa.Column("before_state", key),
+        sa.Column("requested_state", key, nullable=False),
+        sa.Column("expected_state", key),
+        sa.Column("status", key, nullable=False),
+        sa.Column("reason_code", key),
+        sa.Column("reason", sa.Text),
+        sa.Column("read_state", key),
+        sa.Column("after_state", key),
+        sa.Column("attempts", sa.Integer, nullable=False),
+        sa.Column("error_status", sa.Integer),
+        sa.Column("updated_at", instant, nullable=False),
+        sa.Column("sent_at", instant),
+        sa.Column("finished_at", instant),
+        sa.PrimaryKeyConstraint("operation_id", "user_id"),
+        sa.CheckConstraint(
+            "status IN ('pending', 'sending', 'applied', 'failed', 'skipped', 'cancelled')",
+            name="ck_operation_items_status",
+        ),
+        sa.Index("ix_operation_items_status", "operation_id", "status"),
+        sa.Index("ix_operation_items_finished", "operation_id", "finished_at"),
+    )
+    sa.Table(
+        "operation_events",
+        meta,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("operation_id", sa.Integer, sa.ForeignKey("operations.id"), nullable=False),
+        sa.Column("user_id", key, nullable=False),
+        sa.Column("at", instant, nullable=False),
+        sa.Column("event", key, nullable=False),
+        sa.Column("state", key),
+        sa.Column("detail", sa.Text),
+        sa.Index("ix_operation_events_item", "operation_id", "user_id"),
+    )
+    sa.Table(
+        "waves",
+        meta,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("tenant_id", key, sa.ForeignKey("tenants.id"), nullable=False),
+        sa.Column("name", key, nullable=False),
+        sa.Column("source", key, nullable=False),
+        sa.Column("operation_id", sa.Integer, sa.ForeignKey("operations.id")),
+        sa.Column("launched_at", instant, nullable=False),
+        sa.Column("actor", sa.Text),
+        sa.Column("created_at", instant, nullable=False),
+        sa.CheckConstraint("source IN ('operation', 'imported')", name="ck_waves_source"),
+        sa.UniqueConstraint("tenant_id", "name", name="uq_waves_tenant_name"),
+    )
+    sa.Table(
+        "wave_members",
+        meta,
+        sa.Column("wave_id", sa.Integer, sa.ForeignKey("waves.id"), nullable=False),
+        sa.Column("user_id", key, nullable=False),
+        sa.Column("upn", sa.Text),
+        sa.PrimaryKeyConstraint("wave_id", "user_id"),
+    )
+    sa.Table(
+        "protected_accounts",
+        meta,
+        sa.Column("tenant_id", key, sa.ForeignKey("tenants.id"), nullable=False),
+        sa.Column("upn_key", key, nullable=False),
+        sa.Column("upn", sa.Text, nullable=False),
+        sa.Column("reason", sa.Text, nullable=False),
+        sa.Column("owner", sa.Text, nullable=False),
+        sa.Column("expires_at", instant),
+        sa.Column("created_at", instant, nullable=False),
+        sa.Column("created_by", sa.Text),
+        sa.Column("updated_at", instant, nullable=False),
+        sa.Column("removed_at", instant),
+        sa.Column("removed_by", sa.Text),
+        sa.PrimaryKeyConstraint("tenant_id", "upn_key"),
+    )
+    for name in ("operations", "operation_items", "operation_events", "waves", "wave_members",
+                 "protected_accounts"):
+        meta.tables[name].create(conn)
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1_history, _v2_rollout)
 """Every migration this console knows, oldest first; ``len(MIGRATIONS)`` is the supported version."""
 
 

@@ -163,3 +163,141 @@ daily_aggregates = sa.Table(
     sa.PrimaryKeyConstraint("tenant_id", "day"),
 )
 """One row per (tenant, UTC day): the counts of the day's last complete snapshot."""
+
+# -- the bulk-change journal (schema version 2; lib.rollout reads and writes these) ----------------
+
+OPERATION_KINDS: tuple[str, ...] = ("apply", "undo")
+OPERATION_STATUSES: tuple[str, ...] = ("running", "complete", "partial", "cancelled", "failed")
+ITEM_STATUSES: tuple[str, ...] = ("pending", "sending", "applied", "failed", "skipped", "cancelled")
+WAVE_SOURCES: tuple[str, ...] = ("operation", "imported")
+
+operations = sa.Table(
+    "operations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("tenant_id", Key, sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("kind", Key, nullable=False),
+    sa.Column("status", Key, nullable=False),
+    sa.Column("requested_state", Key),
+    sa.Column("source", Key, nullable=False),
+    sa.Column("label", sa.Text),
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Column("actor_kind", Key, nullable=False),
+    sa.Column("undo_of", sa.Integer, sa.ForeignKey("operations.id")),
+    sa.Column("planned", sa.Integer, nullable=False),
+    sa.Column("skipped", sa.Integer, nullable=False),
+    sa.Column("summary", sa.Text),
+    sa.Column("created_at", Instant, nullable=False),
+    sa.Column("started_at", Instant),
+    sa.Column("finished_at", Instant),
+    sa.Column("heartbeat_at", Instant),
+    sa.Column("owner", sa.Text),
+    sa.Column("cancel_requested", sa.Boolean, nullable=False),
+    sa.Column("error", sa.Text),
+    sa.CheckConstraint("kind IN ('apply', 'undo')", name="ck_operations_kind"),
+    sa.CheckConstraint(
+        "status IN ('running', 'complete', 'partial', 'cancelled', 'failed')", name="ck_operations_status"
+    ),
+    sa.Index("ix_operations_tenant_status", "tenant_id", "status"),
+)
+"""One bulk change (apply or undo). ``requested_state`` is NULL when it varies per user (CSV, undo).
+
+``running`` stays set while a worker owns it: ``owner`` (host/pid/token) and ``heartbeat_at`` tell a
+live worker from one that died (kill -9); a dead one is *interrupted* and can be resumed.
+``planned``/``skipped`` are the plan's counts; ``summary`` is the plan's JSON summary (warnings).
+"""
+
+operation_items = sa.Table(
+    "operation_items",
+    metadata,
+    sa.Column("operation_id", sa.Integer, sa.ForeignKey("operations.id"), nullable=False),
+    sa.Column("user_id", Key, nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("upn", sa.Text),
+    sa.Column("display_name", sa.Text),
+    sa.Column("before_state", Key),
+    sa.Column("requested_state", Key, nullable=False),
+    sa.Column("expected_state", Key),
+    sa.Column("status", Key, nullable=False),
+    sa.Column("reason_code", Key),
+    sa.Column("reason", sa.Text),
+    sa.Column("read_state", Key),
+    sa.Column("after_state", Key),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("error_status", sa.Integer),
+    sa.Column("updated_at", Instant, nullable=False),
+    sa.Column("sent_at", Instant),
+    sa.Column("finished_at", Instant),
+    sa.PrimaryKeyConstraint("operation_id", "user_id"),
+    sa.CheckConstraint(
+        "status IN ('pending', 'sending', 'applied', 'failed', 'skipped', 'cancelled')",
+        name="ck_operation_items_status",
+    ),
+    sa.Index("ix_operation_items_status", "operation_id", "status"),
+    sa.Index("ix_operation_items_finished", "operation_id", "finished_at"),
+)
+"""One user of an operation: the plan's view (``before_state`` → ``requested_state``, ``expected_state``),
+what was read just before sending (``read_state``), and the outcome (``status``, ``after_state``,
+``reason_code``/``reason``, ``attempts``). ``sending`` written before the PATCH leaves means "outcome
+unknown until re-read"; ``applied`` and ``skipped`` are final.
+"""
+
+operation_events = sa.Table(
+    "operation_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("operation_id", sa.Integer, sa.ForeignKey("operations.id"), nullable=False),
+    sa.Column("user_id", Key, nullable=False),
+    sa.Column("at", Instant, nullable=False),
+    sa.Column("event", Key, nullable=False),
+    sa.Column("state", Key),
+    sa.Column("detail", sa.Text),
+    sa.Index("ix_operation_events_item", "operation_id", "user_id"),
+)
+"""Append-only: every status an item moved to (``sending``, ``applied``, ``failed``, ``skipped``,
+``cancelled``), with the state sent, read or reached. Never updated or deleted."""
+
+waves = sa.Table(
+    "waves",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("tenant_id", Key, sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("name", Key, nullable=False),
+    sa.Column("source", Key, nullable=False),
+    sa.Column("operation_id", sa.Integer, sa.ForeignKey("operations.id")),
+    sa.Column("launched_at", Instant, nullable=False),
+    sa.Column("actor", sa.Text),
+    sa.Column("created_at", Instant, nullable=False),
+    sa.CheckConstraint("source IN ('operation', 'imported')", name="ck_waves_source"),
+    sa.UniqueConstraint("tenant_id", "name", name="uq_waves_tenant_name"),
+)
+"""A named rollout wave: an Enable operation (``source = 'operation'``) or one from the tenant's past."""
+
+wave_members = sa.Table(
+    "wave_members",
+    metadata,
+    sa.Column("wave_id", sa.Integer, sa.ForeignKey("waves.id"), nullable=False),
+    sa.Column("user_id", Key, nullable=False),
+    sa.Column("upn", sa.Text),
+    sa.PrimaryKeyConstraint("wave_id", "user_id"),
+)
+
+protected_accounts = sa.Table(
+    "protected_accounts",
+    metadata,
+    sa.Column("tenant_id", Key, sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("upn_key", Key, nullable=False),
+    sa.Column("upn", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("owner", sa.Text, nullable=False),
+    sa.Column("expires_at", Instant),
+    sa.Column("created_at", Instant, nullable=False),
+    sa.Column("created_by", sa.Text),
+    sa.Column("updated_at", Instant, nullable=False),
+    sa.Column("removed_at", Instant),
+    sa.Column("removed_by", sa.Text),
+    sa.PrimaryKeyConstraint("tenant_id", "upn_key"),
+)
+"""Accounts no bulk action, CSV import or undo may change. ``upn_key`` is the case-folded UPN;
+an expired protection (``expires_at`` past) no longer protects but stays listed; removing one sets
+``removed_at`` (the row is kept, so who protected what, and until when, stays answerable)."""
