@@ -36,15 +36,6 @@ FAST_RETRY = RetryPolicy(backoff_base_s=0.002, backoff_max_s=0.02)
 FORGED = "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.eyJ0aWQiOiJub3QteW91cnMifQ.Zm9yZ2VkLXNpZ25hdHVyZQ"
 
 
-def no_delay(emu: RunningEmulator) -> None:
-    """Set TCP_NODELAY on the emulator's listeners (accepted sockets inherit it on Linux); without it
-    every small response waits ~40 ms for a delayed ACK. Harmless once the server sets it itself."""
-    for server in getattr(emu, "_servers", []):
-        for listener in getattr(server, "servers", []):
-            for sock in listener.sockets:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
 def credential(
     emu: RunningEmulator, client_id: str | None = None, secret: str | None = None
 ) -> MsalClientCredential:
@@ -55,7 +46,6 @@ def credential(
 
 @contextmanager
 def gateway(emu: RunningEmulator, cred: Any = None, **options: Any) -> Iterator[GraphGateway]:
-    no_delay(emu)
     opts = GatewayOptions(**{"retry": FAST_RETRY, **options})
     gw = GraphGateway(emu.graph_url, cred or credential(emu), options=opts)
     try:

@@ -84,9 +84,10 @@ class BatchItem:
     headers: Mapping[str, str] | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class ItemResult:
-    """What became of one item. ``status``/``body``/``headers`` are Graph's last answer for it."""
+    """What became of one item. ``status``/``body`` are Graph's last answer for it; ``headers`` too,
+    for failed items only (a 100k-item read keeps no per-item header dicts it never looks at)."""
 
     key: Hashable
     outcome: Outcome
@@ -754,7 +755,7 @@ class _Run:
             outcome=outcome,
             status=work.status,
             body=work.body,
-            headers=work.headers,
+            headers=work.headers if outcome != "ok" else {},
             attempts=work.attempts,
             error=error if outcome != "ok" else None,
         )
