@@ -477,6 +477,39 @@ class Store:
             ).all()
         return frame_from_rows(rows, HISTORY_DTYPES)
 
+    def versions_for_users(self, tenant_id: str, user_ids: Iterable[str] | None = None) -> pd.DataFrame:
+        """Every stored version of many users (all of the tenant's when ``user_ids`` is None) at once.
+
+        The bulk form of ``user_history``: the same columns (``HISTORY_DTYPES``; the user is ``id``),
+        sorted by user id, then snapshot. Ids the store never saw have no rows. Ids are sent in
+        chunks well under every database's bound-parameter limit, inside one read transaction.
+        """
+        if isinstance(user_ids, str):
+            raise TypeError("user_ids must be a collection of user ids, not a single string")
+        uv = user_versions
+        base = (
+            sa.select(
+                uv.c.snapshot_id,
+                snapshots.c.started_at,
+                uv.c.removed,
+                *(uv.c[name] for name in VERSION_COLUMNS),
+            )
+            .join_from(uv, snapshots, uv.c.snapshot_id == snapshots.c.id)
+            .where(uv.c.tenant_id == tenant_id)
+        )
+        per_query = 500  # ids per IN (...): SQLite's oldest limit is 999 bound parameters
+        rows: list[Any] = []
+        with self._read() as conn:
+            if user_ids is None:
+                rows = conn.execute(base).all()
+            else:
+                wanted = sorted({str(uid) for uid in user_ids})
+                for start in range(0, len(wanted), per_query):
+                    chunk = wanted[start:start + per_query]
+                    rows.extend(conn.execute(base.where(uv.c.user_id.in_(chunk))).all())
+        rows.sort(key=lambda row: (row.user_id, row.snapshot_id))
+        return frame_from_rows(rows, HISTORY_DTYPES)
+
 
 def open_store(
     url: str | URL | None = None,

@@ -51,7 +51,8 @@ def _secrets() -> dict:
 
 
 @st.cache_resource(show_spinner=False)
-def _console(_settings_key: tuple) -> Console:
+def _console(settings_key: tuple) -> Console:
+    """One console per distinct settings (the key is hashed: tests switch data folders)."""
     settings = load_settings(_secrets())
     store = open_store(settings.database_url)
     demo = demo_tenant(settings) if settings.is_demo else None
