@@ -182,10 +182,10 @@ def state_distribution_chart(data: pd.DataFrame) -> go.Figure:
     for row in data.itertuples(index=False):
         figure.add_bar(
             x=[row.label], y=[row.users], name=row.label, marker_color=STATE_COLOURS[row.state],
-            text=_count_text([row.users], [row.percent]), textposition="outside", cliponaxis=False,
-            hovertemplate="%{x}: %{y:,} users<extra></extra>",
+            text=[f"{row.users:,}<br>{row.percent:.1f}%"], textposition="outside", cliponaxis=False,
+            constraintext="none", hovertemplate="%{x}: %{y:,} users<extra></extra>",
         )
-    figure.update_layout(showlegend=False, yaxis_title="Users", yaxis_rangemode="tozero")
+    figure.update_layout(showlegend=False, yaxis_title="Users", yaxis_rangemode="tozero", yaxis_tickformat=",")
     return _note_if_empty(figure, int(data["users"].sum()) == 0, "No users in scope")
 
 
@@ -283,7 +283,7 @@ def methods_chart(data: pd.DataFrame) -> go.Figure:
             hovertemplate="%{y}: %{x:,} users<extra></extra>",
         )
     figure.update_layout(
-        xaxis_title="Users", barmode="overlay",
+        xaxis_title="Users", xaxis_tickformat=",", barmode="overlay",
         yaxis={"categoryorder": "array", "categoryarray": labels, "autorange": "reversed"},
     )
     return _note_if_empty(figure, data.empty, "No methods registered")
@@ -316,10 +316,10 @@ def method_strength_chart(data: pd.DataFrame) -> go.Figure:
     for row in data.itertuples(index=False):
         figure.add_bar(
             x=[row.label], y=[row.users], name=row.label, marker_color=_STRENGTH_COLOURS[row.strength],
-            text=_count_text([row.users], [row.percent]), textposition="outside", cliponaxis=False,
-            hovertemplate="%{x}: %{y:,} users<extra></extra>",
+            text=[f"{row.users:,}<br>{row.percent:.1f}%"], textposition="outside", cliponaxis=False,
+            constraintext="none", hovertemplate="%{x}: %{y:,} users<extra></extra>",
         )
-    figure.update_layout(showlegend=False, yaxis_title="Users", yaxis_rangemode="tozero")
+    figure.update_layout(showlegend=False, yaxis_title="Users", yaxis_rangemode="tozero", yaxis_tickformat=",")
     return _note_if_empty(figure, int(data["users"].sum()) == 0, "No users in scope")
 
 
@@ -390,6 +390,7 @@ def breakdown_chart(data: pd.DataFrame, by: str = "department") -> go.Figure:
         figure.add_bar(
             y=labels, x=share, orientation="h", name=STATE_LABELS[state], marker_color=STATE_COLOURS[state],
             customdata=data[state].to_numpy(), texttemplate="%{x:.0f}%", textposition="inside", textangle=0,
+            insidetextanchor="middle",
             hovertemplate="%{y}<br>" + STATE_LABELS[state] + ": %{customdata:,} (%{x:.1f}%)<extra></extra>",
         )
     figure.add_scatter(
@@ -399,7 +400,8 @@ def breakdown_chart(data: pd.DataFrame, by: str = "department") -> go.Figure:
     )
     figure.update_layout(
         barmode="stack", uniformtext={"minsize": 14, "mode": "hide"}, legend={"traceorder": "normal"},
-        xaxis={"title": "Share of users", "range": [0, 100], "ticksuffix": "%"},
+        xaxis={"title": "Share of users", "range": [0, 100.5], "tickmode": "array",
+               "tickvals": [0, 20, 40, 60, 80, 100], "ticktext": ["0%", "20%", "40%", "60%", "80%", "100%"]},
         yaxis={"title": BREAKDOWNS.get(by, ""), "categoryorder": "array", "categoryarray": labels,
                "autorange": "reversed"},
     )
@@ -479,7 +481,7 @@ def adoption_trend_chart(data: pd.DataFrame, waves: Iterable[tuple[str, object]]
                          y0=0, y1=1, line={"color": SCOPE_COLOUR, "width": 2, "dash": "dash"})
         figure.add_annotation(x=wave.launched_at, xref="x", y=1, yref="paper", text=plain(wave.name),
                               showarrow=False, textangle=-90, xanchor="right", yanchor="top",
-                              font={"size": 16, "color": SCOPE_COLOUR})
+                              font={"size": 16, "color": SCOPE_COLOUR}, bgcolor="rgba(255,255,255,0.85)")
     figure.update_layout(
         yaxis={"title": "Share of users", "range": [0, 100], "ticksuffix": "%"},
         xaxis={"title": "", "type": "date"}, hovermode="x unified",

@@ -1,0 +1,641 @@
+"""The adoption overview, page-level glue: one snapshot and one scope in, everything the page shows out.
+
+``build_overview`` reads the store (the snapshot's users, the daily aggregates, the snapshot about a
+week earlier for the "since last week" deltas), applies the scope, and returns an ``Overview``: the
+KPIs, the small tables behind every chart and the figures drawn from them. Only those tables reach a
+figure, so a 100k-user snapshot becomes a few kilobytes of chart. ``overview`` memoises the result
+by (database, tenant, snapshot, scope, waves): a snapshot never changes once complete, so reruns
+of the page (and every admin of the tenant looking at the same scope) reuse it.
+
+No Streamlit in here; ``pages/overview.py`` renders, ``lib.ui.scope_controls`` keeps the scope.
+
+Contract with the users page — the "admins without a registered method" link
+----------------------------------------------------------------------------
+Clicking the highlighted tile's button sets ``st.session_state[USERS_FILTER_PRESET_KEY]`` to
+``admins_without_method_preset(kpis)`` and calls ``st.switch_page(USERS_PAGE)``. The preset is a
+plain dict::
+
+    {
+        "admin": True,          # only users with is_admin
+        "registered": False,    # only users with registered False
+        "label": "Admins without a registered method",   # what the users page may show as the filter
+        "source": "overview",   # who set it
+        "user_ids": ["…", …],   # the exact ids the tile counted (in the overview's scope), for a check
+    }
+
+The users page should ``st.session_state.pop(USERS_FILTER_PRESET_KEY, None)`` once, apply ``admin`` and
+``registered`` as its filters (the scope is shared through ``lib.ui.scope_controls``, so the same
+users match), and show ``label``. Keys it does not know it can ignore.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from lib.charts import CHART_TITLES, overview_data, overview_figures
+from lib.exports import describe_age, figures_csv_zip, html_report
+from lib.kpis import Kpis, KpiTile, compute_kpis, kpi_tiles, previous_week_row
+from lib.palette import STATE_COLOURS
+from lib.scope import Scope, apply_scope
+from lib.store import Snapshot, Store
+
+__all__ = [
+    "CHART_ORDER",
+    "CHROMIUM_CANDIDATES",
+    "REPORT_TITLE",
+    "SOURCES",
+    "USERS_FILTER_PRESET_KEY",
+    "USERS_PAGE",
+    "ChartImageError",
+    "DataStatus",
+    "Overview",
+    "TileView",
+    "admins_without_method_preset",
+    "baseline_ready",
+    "baseline_snapshot_id",
+    "build_overview",
+    "chart_png",
+    "chromium_binary",
+    "clear_cache",
+    "data_status",
+    "export_file_name",
+    "figures_zip",
+    "kpi_table",
+    "overview",
+    "protected_upns",
+    "report_html",
+    "tile_views",
+    "wait_for_baselines",
+    "wave_markers",
+]
+
+log = logging.getLogger(__name__)
+
+USERS_FILTER_PRESET_KEY = "users_filter_preset"
+"""``st.session_state`` key the overview sets before switching to the users page (see module docstring)."""
+
+USERS_PAGE = "pages/users.py"
+"""The users page, as ``st.switch_page`` names it."""
+
+REPORT_TITLE = "MFA adoption overview"
+
+CHART_ORDER: tuple[str, ...] = (
+    "state_distribution", "rollout_funnel", "adoption_trend", "methods", "method_strength",
+    "by_department", "by_country", "by_user_type",
+)
+"""The overview's figures in page (and report) order; every key of ``lib.charts.overview_figures``."""
+
+
+# --- where the data came from ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Source:
+    label: str
+    """A few words for the data line: which API the registration facts came from."""
+    explanation: str
+    """What that means for the numbers (the no-P1 empty state shows it prominently)."""
+
+
+SOURCES: dict[str, Source] = {
+    "reports": Source(
+        "the reports API (Entra ID P1)",
+        "Registration comes from Microsoft Graph's authentication methods report (userRegistrationDetails), "
+        "which needs Microsoft Entra ID P1. Accounts the report leaves out were read from their own methods.",
+    ),
+    "methods": Source(
+        "per-user authentication methods (no Entra ID P1)",
+        "This tenant has no Microsoft Entra ID P1 licence, so Graph's registration report "
+        "(userRegistrationDetails) is not available. Registration was read from each user's "
+        "authentication methods instead (/users/{id}/authentication/methods): a user counts as registered "
+        "with at least one second factor (email, security questions and a Temporary Access Pass do not "
+        "count), and as MFA capable when registered on an account that can sign in.",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class DataStatus:
+    """The source and age of a snapshot, as the page's data line and the report state them."""
+
+    snapshot_id: int
+    source: str
+    source_label: str
+    source_explanation: str
+    read_at: pd.Timestamp
+    age: str
+    users: int | None
+
+    @property
+    def premium(self) -> bool:
+        return self.source == "reports"
+
+    def line(self) -> str:
+        """``'Data as of 2026-03-10 06:00 UTC (3 h ago) · registration from …'``."""
+        return (f"Data as of {self.read_at:%Y-%m-%d %H:%M} UTC ({self.age} ago) · "
+                f"registration from {self.source_label}")
+
+
+def data_status(snapshot: Snapshot, now: datetime) -> DataStatus:
+    """Where ``snapshot``'s registration facts came from and how old they are at ``now``.
+
+    The age is that of the MFA state read (the last facts a refresh reads), or of the snapshot's start.
+    """
+    read_at = pd.Timestamp(snapshot.state_read_at if snapshot.state_read_at is not None else snapshot.started_at)
+    read_at = read_at.tz_localize("UTC") if read_at.tzinfo is None else read_at.tz_convert("UTC")
+    moment = pd.Timestamp(now)
+    moment = moment.tz_localize("UTC") if moment.tzinfo is None else moment.tz_convert("UTC")
+    source = SOURCES.get(snapshot.registration_source,
+                         Source(str(snapshot.registration_source), "The registration source is not recorded."))
+    return DataStatus(
+        snapshot_id=snapshot.id,
+        source=snapshot.registration_source,
+        source_label=source.label,
+        source_explanation=source.explanation,
+        read_at=read_at,
+        age=describe_age(moment - read_at),
+        users=snapshot.user_count,
+    )
+
+
+# --- rollout facts the overview borrows ----------------------------------------------------------
+
+
+def wave_markers(store: Store, tenant_id: str) -> tuple[tuple[str, pd.Timestamp], ...]:
+    """The tenant's rollout waves as ``(name, launched_at)``, oldest first, for the trend's markers.
+
+    Comes from ``lib.rollout.waves.list_waves``; an empty tuple (no markers) when the tenant has no
+    waves or the rollout tables cannot be read, so the trend still renders.
+    """
+    try:
+        from lib.rollout.waves import list_waves
+
+        return tuple((w.name, pd.Timestamp(w.launched_at)) for w in list_waves(store, tenant_id))
+    except Exception as err:  # the trend is worth more without markers than not at all
+        log.warning("rollout waves unavailable for the overview: %s", type(err).__name__)
+        return ()
+
+
+def protected_upns(store: Store, tenant_id: str, now: datetime | None = None) -> frozenset[str]:
+    """UPNs protected now (``lib.rollout.protected``), for ``Scope.protected_upns``; empty when unreadable."""
+    try:
+        from lib.rollout.protected import active_protection
+
+        return frozenset(active_protection(store, tenant_id, now))
+    except Exception as err:
+        log.warning("protected accounts unavailable for the overview: %s", type(err).__name__)
+        return frozenset()
+
+
+# --- the overview --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Overview:
+    """Everything the page draws for one snapshot and one scope."""
+
+    tenant_id: str
+    tenant_name: str
+    snapshot: Snapshot
+    scope: Scope
+    kpis: Kpis
+    tables: dict[str, pd.DataFrame]
+    """``lib.charts.overview_data``: the figures behind every chart (the CSV export)."""
+    figures: dict[str, go.Figure] = field(repr=False)
+    """``lib.charts.overview_figures``, keyed like ``CHART_ORDER``. Shared by reruns: do not mutate."""
+    baseline_snapshot_id: int | None
+    """The snapshot the weekly deltas compare with (None: no history a week back)."""
+    baseline_pending: bool = False
+    """True when the deltas are left out because that snapshot is still being read (``overview``)."""
+    waves: tuple[tuple[str, pd.Timestamp], ...] = ()
+    build_seconds: float = 0.0
+
+
+def baseline_snapshot_id(aggregates: pd.DataFrame, snapshot: Snapshot) -> int | None:
+    """The snapshot about a week before ``snapshot`` to compare with (``lib.kpis.previous_week_row``)."""
+    if aggregates.empty:
+        return None
+    row = previous_week_row(aggregates)
+    if row is None or "snapshot_id" not in row or pd.isna(row["snapshot_id"]):
+        return None
+    found = int(row["snapshot_id"])
+    return found if found < snapshot.id else None
+
+
+def _load(store: Store, tenant_id: str, snapshot_id: int) -> pd.DataFrame:
+    return store.load_users(tenant_id, snapshot_id)
+
+
+def build_overview(
+    store: Store,
+    snapshot: Snapshot,
+    scope: Scope,
+    *,
+    tenant_name: str = "",
+    waves: Iterable[tuple[str, object]] = (),
+    top_n: int = 10,
+    with_change: bool = True,
+    load: Callable[[Store, str, int], pd.DataFrame] = _load,
+) -> Overview:
+    """Read ``snapshot`` (a complete one) from ``store`` and build the overview for ``scope``.
+
+    The deltas are exact for the scope: the snapshot about a week earlier (``baseline_snapshot_id``) is
+    loaded and scoped the same way; ``with_change=False`` leaves them out (``baseline_pending`` tells
+    whether there was one). The trend counts all users of each day (the store's aggregates), whatever
+    the scope. ``load(store, tenant, snapshot_id)`` reads a snapshot's users; its frames are only read.
+    """
+    started = time.perf_counter()
+    tenant = snapshot.tenant_id
+    users = apply_scope(load(store, tenant, snapshot.id), scope)
+    aggregates = store.daily_aggregates(tenant)
+    baseline = baseline_snapshot_id(aggregates, snapshot)
+    previous = None
+    if baseline is not None and with_change:
+        previous = apply_scope(load(store, tenant, baseline), scope)
+    kpis = compute_kpis(users, previous)
+    wave_list = tuple((str(name), pd.Timestamp(at)) for name, at in waves)
+    tables = overview_data(users, aggregates, waves=wave_list, top_n=top_n)
+    figures = overview_figures(tables)
+    return Overview(
+        tenant_id=tenant, tenant_name=tenant_name, snapshot=snapshot, scope=scope, kpis=kpis, tables=tables,
+        figures=figures, baseline_snapshot_id=baseline, baseline_pending=baseline is not None and not with_change,
+        waves=wave_list, build_seconds=time.perf_counter() - started,
+    )
+
+
+class _Memo:
+    """A small process-wide LRU: ``get(key, build)`` builds each key once, even when sessions ask at once."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[tuple, object] = OrderedDict()
+        self._lock = threading.Lock()
+        self._building: dict[tuple, threading.Lock] = {}
+
+    def __contains__(self, key: tuple) -> bool:
+        with self._lock:
+            return key in self._items
+
+    def get(self, key: tuple, build: Callable[[], object]) -> object:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+            lock = self._building.setdefault(key, threading.Lock())
+        with lock:
+            with self._lock:
+                if key in self._items:
+                    return self._items[key]
+            try:
+                value = build()
+            finally:
+                with self._lock:
+                    self._building.pop(key, None)
+            with self._lock:
+                self._items[key] = value
+                while len(self._items) > self.size:
+                    self._items.popitem(last=False)
+            return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+_overviews = _Memo(16)
+_users = _Memo(4)
+"""Snapshots' users frames (read-only here): a scope change rebuilds the overview from memory, not the store."""
+_aggregates = _Memo(8)
+_prefetch = ThreadPoolExecutor(max_workers=2, thread_name_prefix="overview-prefetch")
+_prefetching: dict[tuple, Future] = {}
+_prefetch_lock = threading.Lock()
+
+
+def _users_key(store: Store, tenant_id: str, snapshot_id: int) -> tuple:
+    return (store.where, tenant_id, snapshot_id)
+
+
+def _snapshot_users(store: Store, tenant_id: str, snapshot_id: int) -> pd.DataFrame:
+    return _users.get(_users_key(store, tenant_id, snapshot_id), lambda: store.load_users(tenant_id, snapshot_id))
+
+
+def _start_prefetch(store: Store, tenant_id: str, snapshot_id: int) -> Future:
+    key = _users_key(store, tenant_id, snapshot_id)
+    with _prefetch_lock:
+        future = _prefetching.get(key)
+        if future is None:  # once per snapshot: a failed read is not retried on every poll
+            future = _prefetch.submit(_snapshot_users, store, tenant_id, snapshot_id)
+            _prefetching[key] = future
+        return future
+
+
+def baseline_ready(store: Store, ov: Overview) -> bool:
+    """Whether the snapshot ``ov``'s deltas need has been read (or failed to be: then no deltas are shown)."""
+    if not ov.baseline_pending or ov.baseline_snapshot_id is None:
+        return True
+    future = _start_prefetch(store, ov.tenant_id, ov.baseline_snapshot_id)
+    return future.done()
+
+
+def wait_for_baselines(timeout: float = 60.0) -> None:
+    """Wait until every snapshot being read in the background is in (tests and benchmarks)."""
+    with _prefetch_lock:
+        futures = list(_prefetching.values())
+    deadline = time.monotonic() + timeout
+    for future in futures:
+        with contextlib.suppress(Exception):  # a failed read means no deltas
+            future.result(max(0.0, deadline - time.monotonic()))
+
+
+def overview(
+    store: Store,
+    snapshot: Snapshot,
+    scope: Scope,
+    *,
+    tenant_name: str = "",
+    waves: Iterable[tuple[str, object]] = (),
+    top_n: int = 10,
+    wait_for_baseline: bool = True,
+) -> Overview:
+    """``build_overview``, memoised per (database, tenant, snapshot, scope, waves, top N, tenant name).
+
+    A complete snapshot never changes, so the key says everything the result depends on; a refresh
+    makes a new snapshot and therefore a new key. The last few overviews, and the last few snapshots'
+    users frames they were built from, are kept process-wide: a rerun costs nothing, and another scope
+    is counted from memory. Two sessions asking for the same key at once build it once.
+
+    ``wait_for_baseline=False`` never blocks on the week-ago snapshot: when it is not in memory yet it
+    is read in the background and the overview comes back without deltas (``baseline_pending``); ask
+    again once ``baseline_ready`` says so. The page uses this, so reading history never delays it.
+    """
+    wave_list = tuple((str(name), pd.Timestamp(at)) for name, at in waves)
+    tenant = snapshot.tenant_id
+    aggregates = _aggregates.get((store.where, tenant, snapshot.id), lambda: store.daily_aggregates(tenant))
+    baseline = baseline_snapshot_id(aggregates, snapshot)
+    change = "yes"
+    if baseline is not None and not wait_for_baseline and _users_key(store, tenant, baseline) not in _users:
+        with _prefetch_lock:
+            future = _prefetching.get(_users_key(store, tenant, baseline))
+        if future is None or not future.done():
+            change = "pending"
+        elif future.exception() is not None:
+            log.warning("week-ago snapshot %s unreadable: %s", baseline, type(future.exception()).__name__)
+            change = "failed"
+
+    def build() -> Overview:
+        built = build_overview(store, snapshot, scope, tenant_name=tenant_name, waves=wave_list, top_n=top_n,
+                               with_change=change == "yes", load=_snapshot_users)
+        return replace(built, baseline_pending=False) if change == "failed" else built
+
+    key = (store.where, tenant, snapshot.id, scope, wave_list, top_n, tenant_name, change)
+    built = _overviews.get(key, build)
+    if change == "pending":  # after the current snapshot is read: the two reads would only slow each other
+        _start_prefetch(store, tenant, baseline)
+    return built
+
+
+def clear_cache() -> None:
+    """Forget every memoised overview and users frame (tests, benchmarks)."""
+    wait_for_baselines()
+    _overviews.clear()
+    _users.clear()
+    _aggregates.clear()
+    with _prefetch_lock:
+        _prefetching.clear()
+
+
+# --- tiles ---------------------------------------------------------------------------------------
+
+
+_DELTA_COLOURS = {
+    "users": "off", "pct_registered": "normal", "pct_capable": "normal", "disabled": "inverse",
+    "enabled": "off", "enforced": "normal", "unknown": "inverse", "admins_unregistered": "inverse",
+    "guests": "off",
+}
+"""How a rise reads: green when good, red when bad, grey when neither (st.metric's delta_color)."""
+
+_TILE_HELP = {
+    "users": "Users counted with the scope below the title. Every tile and chart except the trend uses it.",
+    "pct_registered": "Users with at least one registered second factor, as a share of users in scope.",
+    "pct_capable": "Registered users whose account can sign in (Microsoft's 'MFA capable').",
+    "disabled": "Per-user MFA state Disabled: MFA is not required by the per-user setting.",
+    "enabled": "Per-user MFA state Enabled: the user is asked to register at next sign-in.",
+    "enforced": "Per-user MFA state Enforced: MFA is required at every sign-in.",
+    "unknown": "Users whose per-user MFA state could not be read.",
+    "admins_unregistered": "Users holding a directory role who have no registered second factor.",
+    "guests": "B2B guest accounts in scope.",
+}
+
+
+@dataclass(frozen=True)
+class TileView:
+    """One KPI tile as ``st.metric`` takes it."""
+
+    key: str
+    label: str
+    value: str
+    delta: str | int | None
+    delta_color: str
+    delta_description: str | None
+    help: str
+    highlight: bool
+    colour: str | None
+    """The state's colour (Disabled / Enabled / Enforced / Unknown tiles), the same as in every chart."""
+
+
+def _tile_delta(tile: KpiTile) -> str | int | None:
+    if tile.delta is None:
+        return None
+    return 0 if tile.delta.startswith("±") else tile.delta  # a number 0 is shown grey, without an arrow
+
+
+def tile_views(kpis: Kpis) -> list[TileView]:
+    """``lib.kpis.kpi_tiles`` in display order, with how st.metric should colour each delta.
+
+    The Unknown tile is left out when nobody's state is unknown and it did not change.
+    """
+    since = kpis.change.since if kpis.change is not None else None
+    description = f"since {since:%d %b}" if since is not None else ("since last week" if kpis.change else None)
+    views = []
+    for tile in kpi_tiles(kpis):
+        if tile.key == "unknown" and kpis.unknown == 0 and (kpis.change is None or kpis.change.unknown == 0):
+            continue
+        delta = _tile_delta(tile)
+        views.append(TileView(
+            key=tile.key, label=tile.label, value=tile.value, delta=delta,
+            delta_color=_DELTA_COLOURS.get(tile.key, "off"),
+            delta_description=description if delta is not None else None,
+            help=_TILE_HELP.get(tile.key, ""), highlight=tile.highlight, colour=STATE_COLOURS.get(tile.key),
+        ))
+    return views
+
+
+def admins_without_method_preset(kpis: Kpis) -> dict[str, object]:
+    """The users page's filter preset for the highlighted tile (see the module docstring)."""
+    return {
+        "admin": True,
+        "registered": False,
+        "label": "Admins without a registered method",
+        "source": "overview",
+        "user_ids": list(kpis.admins_unregistered_ids),
+    }
+
+
+# --- exports -------------------------------------------------------------------------------------
+
+
+_KPI_UNITS = {"pct_registered": ("%", "pp"), "pct_capable": ("%", "pp")}
+
+
+def kpi_table(kpis: Kpis) -> pd.DataFrame:
+    """The tiles as numbers for a spreadsheet: ``kpi``, ``label``, ``value``, ``unit`` (users or %),
+    ``change_since_last_week`` (empty without history), ``change_unit`` (users or pp, percentage
+    points) and ``since`` (the baseline's date). Numbers, not the tiles' text, so nothing in the
+    CSV looks like a formula and every cell can be computed with."""
+    tiles = kpi_tiles(kpis)
+    change = kpis.change
+    since = None if change is None or change.since is None else f"{pd.Timestamp(change.since):%Y-%m-%d}"
+    rows = []
+    for tile in tiles:
+        unit, change_unit = _KPI_UNITS.get(tile.key, ("users", "users"))
+        rows.append({
+            "kpi": tile.key, "label": tile.label, "value": float(getattr(kpis, tile.key)), "unit": unit,
+            "change_since_last_week": None if change is None else float(getattr(change, tile.key)),
+            "change_unit": change_unit, "since": since,
+        })
+    table = pd.DataFrame(rows, columns=["kpi", "label", "value", "unit", "change_since_last_week", "change_unit",
+                                        "since"])
+    for name in ("kpi", "label", "unit", "change_unit", "since"):
+        table[name] = table[name].astype("string")
+    for name in ("value", "change_since_last_week"):
+        table[name] = table[name].astype("float64")
+    return table
+
+
+def _scope_note(ov: Overview) -> str:
+    return ov.scope.describe() + "."
+
+
+def report_html(ov: Overview, status: DataStatus, generated_at: datetime) -> str:
+    """The self-contained HTML management report (``lib.exports.html_report``) for ``ov``."""
+    return html_report(
+        REPORT_TITLE, ov.tenant_name or ov.tenant_id, generated_at, ov.kpis,
+        [(CHART_TITLES[key], ov.figures[key]) for key in CHART_ORDER],
+        f"registration from {status.source_label}",
+        data_as_of=status.read_at.to_pydatetime(),
+        scope_note=_scope_note(ov) + " The adoption trend counts all users of each day's snapshot.",
+    )
+
+
+def figures_zip(ov: Overview, status: DataStatus) -> bytes:
+    """A ZIP with ``kpis.csv`` and one CSV per chart (the tables behind it), plus a README."""
+    files = ", ".join(f"{key}.csv ({CHART_TITLES[key]})" for key in ov.tables)
+    readme = "\r\n".join([
+        f"{REPORT_TITLE}: the figures behind every chart",
+        f"Tenant: {ov.tenant_name or ov.tenant_id}",
+        status.line(),
+        f"Scope: {_scope_note(ov)} adoption_trend.csv counts all users of each day's snapshot.",
+        "",
+        "kpis.csv: the key figures and their change since last week (pp: percentage points).",
+        f"Charts: {files}.",
+        "CSV files are UTF-8 with a byte-order mark, comma-separated; percentages are 0-100.",
+        "",
+    ])
+    return figures_csv_zip({"kpis": kpi_table(ov.kpis), **ov.tables}, readme=readme)
+
+
+def export_file_name(ov: Overview, status: DataStatus, kind: str, extension: str) -> str:
+    """``mfa-overview-<tenant>-<data date>.<ext>``, ``kind`` appended when given (e.g. a chart key)."""
+    name = "".join(c if c.isalnum() else "-" for c in (ov.tenant_name or ov.tenant_id).lower()).strip("-")
+    name = "-".join(part for part in name.split("-") if part)[:40] or "tenant"
+    suffix = f"-{kind.replace('_', '-')}" if kind else ""
+    return f"mfa-overview-{name}-{status.read_at:%Y-%m-%d}{suffix}.{extension}"
+
+
+# --- chart images --------------------------------------------------------------------------------
+
+
+CHROMIUM_CANDIDATES: tuple[str, ...] = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
+"""Where a PNG export looks for a headless browser (``$MFA_CHROMIUM`` first, when set)."""
+
+
+class ChartImageError(RuntimeError):
+    """A chart could not be turned into a PNG; the message says why, for the page."""
+
+
+def chromium_binary(candidates: Iterable[str] | None = None, environ: Mapping[str, str] | None = None) -> str | None:
+    """The first executable Chromium among ``$MFA_CHROMIUM`` and ``candidates``, or None."""
+    env = os.environ if environ is None else environ
+    paths = [env["MFA_CHROMIUM"]] if env.get("MFA_CHROMIUM") else []
+    paths += list(CHROMIUM_CANDIDATES if candidates is None else candidates)
+    for path in paths:
+        resolved = shutil.which(path) if os.sep not in path else path
+        if resolved and os.path.isfile(resolved) and os.access(resolved, os.X_OK):
+            return resolved
+    return None
+
+
+_PNG_PAGE_STYLE = "<style>html,body{margin:0;padding:0;background:#fff}#chart{padding:16px 24px}</style>"
+
+
+def chart_png(
+    figure: go.Figure,
+    title: str,
+    *,
+    chromium: str | None = None,
+    width: int = 1400,
+    scale: float = 2.0,
+    timeout: float = 60.0,
+    run: Callable[..., subprocess.CompletedProcess] = subprocess.run,
+) -> bytes:
+    """``figure`` with ``title`` as a PNG, drawn by headless Chromium (plotly.js inlined, no network).
+
+    ``scale`` 2 gives a sharp image for slides. Raises ``ChartImageError`` when no Chromium is found,
+    it fails, or it times out. Takes a few seconds: call it on a click, not on every rerun.
+    """
+    binary = chromium or chromium_binary()
+    if binary is None:
+        raise ChartImageError("Chromium is not installed on the server, so charts cannot be saved as PNG here. "
+                              "Use the camera icon in the chart's toolbar, or the HTML report.")
+    height = int(figure.layout.height or 460) + 70
+    copy = go.Figure(figure)
+    copy.update_layout(title={"text": title}, width=width, height=height, margin={"t": 80})
+    page = copy.to_html(full_html=True, include_plotlyjs=True, config={"staticPlot": True},
+                        default_width=f"{width}px", default_height=f"{height}px", div_id="chart")
+    page = page.replace("<head>", "<head><meta charset=\"utf-8\">" + _PNG_PAGE_STYLE, 1)
+    with tempfile.TemporaryDirectory(prefix="mfa-chart-") as folder:
+        html_path = Path(folder) / "chart.html"
+        png_path = Path(folder) / "chart.png"
+        html_path.write_text(page, encoding="utf-8")
+        command = [
+            binary, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--mute-audio",
+            "--no-first-run", "--disable-extensions", f"--user-data-dir={Path(folder) / 'profile'}",
+            f"--window-size={width + 48},{height + 32}", f"--force-device-scale-factor={scale}",
+            "--virtual-time-budget=15000", f"--screenshot={png_path}", html_path.as_uri(),
+        ]
+        try:
+            result = run(command, capture_output=True, text=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired as err:
+            raise ChartImageError(f"Chromium took longer than {timeout:.0f} s to draw the chart.") from err
+        except OSError as err:
+            raise ChartImageError(f"Chromium could not be started ({err.strerror or err}).") from err
+        if result.returncode != 0 or not png_path.exists() or png_path.stat().st_size == 0:
+            detail = (result.stderr or "").strip().splitlines()[-1:] or [f"exit code {result.returncode}"]
+            raise ChartImageError(f"Chromium could not draw the chart: {detail[0][:200]}")
+        return png_path.read_bytes()

@@ -1,0 +1,297 @@
+"""Adoption overview: where the tenant stands, at a glance and over time (the default page).
+
+Renders only: the numbers come from ``lib.overview`` (KPIs, the tables behind every chart, figures),
+the scope from ``lib.ui.scope_controls``, the data from the latest snapshot in the store.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
+
+from lib.charts import CHART_TITLES
+from lib.jobs import current_job
+from lib.overview import (
+    CHART_ORDER,
+    USERS_FILTER_PRESET_KEY,
+    USERS_PAGE,
+    ChartImageError,
+    DataStatus,
+    Overview,
+    TileView,
+    admins_without_method_preset,
+    baseline_ready,
+    chart_png,
+    chromium_binary,
+    data_status,
+    export_file_name,
+    figures_zip,
+    overview,
+    protected_upns,
+    report_html,
+    tile_views,
+    wave_markers,
+)
+from lib.palette import STATE_COLOURS
+from lib.store import Store
+from lib.ui.context import Console, console, latest_snapshot, signed_in_admin
+from lib.ui.scope_controls import scope_controls
+from lib.ui.sidebar import start_session_refresh
+
+PNG_KEY = "overview_png"
+FIRST_SNAPSHOT_SEEN = "overview_first_snapshot_seen"
+
+CAPTIONS = {
+    "state_distribution": "Per-user MFA state of every user in scope.",
+    "rollout_funnel": "Registered counts Enabled or Enforced users with a method. Enforced can exceed it: "
+                      "an Enforced user without a method registers at next sign-in.",
+    "adoption_trend": "From stored history: all users of each day's snapshot, whatever the scope. "
+                      "Dashed lines mark rollout waves.",
+    "methods": "Users per registered method; a user with several methods counts under each.",
+    "method_strength": "Each user by their strongest registered method.",
+    "by_department": "State mix per department (largest ten, the rest in Other); ◆ = % registered.",
+    "by_country": "State mix per country (largest ten, the rest in Other); ◆ = % registered.",
+    "by_user_type": "State mix of members and guests; ◆ = % registered.",
+}
+PLOTLY_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"],
+                 "toImageButtonOptions": {"format": "png", "scale": 2}}
+
+
+def _style() -> None:
+    """Tiles coloured like the charts: a state's tile carries its state's colour; the alert tile stands out."""
+    rules = ["[class*='st-key-kpi_'] { border-top: 6px solid #E6E6E6; }"]
+    rules += [f".st-key-kpi_{state} {{ border-top-color: {colour}; }}" for state, colour in STATE_COLOURS.items()]
+    alert = STATE_COLOURS["disabled"]
+    rules += [
+        f".st-key-kpi_alert {{ border: 2px solid {alert}; background: #FDF1EA; }}",
+        f".st-key-kpi_alert [data-testid='stMetricValue'] {{ color: {alert}; }}",
+        "[data-testid='stMetricLabel'] p, [data-testid='stMetricLabel'] div { white-space: normal; }",
+        "[data-testid='stMetricValue'] { font-weight: 600; }",
+        "[data-testid='stMetricLabel'] p { font-size: 1.05rem; }",
+        ".st-key-data_line p { font-size: 1.05rem; }",
+        "[data-testid='stMainBlockContainer'] { padding-top: 2.5rem; }",  # room for the numbers on a projector
+    ]
+    st.html("<style>" + "\n".join(rules) + "</style>")
+
+
+# --- empty state -------------------------------------------------------------------------------
+
+
+@st.fragment(run_every=1.0)
+def _first_snapshot_progress(tenant: str) -> None:
+    job = current_job(tenant)
+    if job is None:
+        return
+    if not job.finished:
+        st.progress(job.fraction, text=job.label)
+        return
+    if job.error:
+        (st.warning if job.cancelled else st.error)(job.error)
+        return
+    if st.session_state.get(FIRST_SNAPSHOT_SEEN) != id(job):
+        st.session_state[FIRST_SNAPSHOT_SEEN] = id(job)
+        st.rerun(scope="app")  # the first snapshot is in: draw the overview
+
+
+def _no_snapshot(app: Console, tenant: str) -> None:
+    job = current_job(tenant)
+    running = job is not None and not job.finished
+    with st.container(border=True):
+        st.markdown("### No snapshot of this tenant yet")
+        st.markdown("The overview is drawn from snapshots the console stores, never from Graph on page load. "
+                    "Take the first one: the console reads every user, their registration and their per-user MFA "
+                    "state through Microsoft Graph. A large tenant takes several minutes; you can leave this page "
+                    "meanwhile, the snapshot continues.")
+        if st.button("Taking the first snapshot…" if running else "Take the first snapshot", type="primary",
+                     key="first_snapshot", disabled=running, icon=":material/photo_camera:"):
+            try:
+                start_session_refresh(app)
+            except Exception as err:
+                st.error(f"The snapshot could not start: {getattr(err, 'message', None) or err}")
+            else:
+                st.rerun()
+        _first_snapshot_progress(tenant)
+
+
+# --- tiles -------------------------------------------------------------------------------------
+
+
+def _tile(view: TileView, column: DeltaGenerator) -> DeltaGenerator:
+    """One KPI in a bordered card; returns the card, so a link can go inside it."""
+    card = column.container(key="kpi_alert" if view.highlight else f"kpi_{view.key}", border=True, height="stretch")
+    card.metric(view.label, view.value, view.delta, delta_color=view.delta_color, help=view.help,
+                delta_description=view.delta_description, icon=":material/warning:" if view.highlight else None)
+    return card
+
+
+def _admin_link(ov: Overview, card: DeltaGenerator) -> None:
+    count = ov.kpis.admins_unregistered
+    with card:
+        if count == 0:
+            st.caption("Every admin in scope has a registered method.")
+            return
+        label = "Show this admin" if count == 1 else "Show these admins"
+        if st.button(label, key="show_admins_without_method", type="primary", icon=":material/arrow_forward:",
+                     width="stretch", help="Opens the Users page filtered to admins without a registered method"):
+            st.session_state[USERS_FILTER_PRESET_KEY] = admins_without_method_preset(ov.kpis)
+            try:
+                st.switch_page(USERS_PAGE)
+            except Exception as err:  # e.g. a build without the Users page
+                st.error(f"The Users page could not be opened: {err}")
+
+
+def _tiles(store: Store, ov: Overview) -> None:
+    views = {v.key: v for v in tile_views(ov.kpis)}
+    top = st.columns(4)
+    for column, key in zip(top[:3], ("users", "pct_registered", "pct_capable"), strict=True):
+        _tile(views[key], column)
+    _admin_link(ov, _tile(views["admins_unregistered"], top[3]))
+    second = [k for k in ("disabled", "enabled", "enforced", "unknown", "guests") if k in views]
+    for column, key in zip(st.columns(len(second)), second, strict=True):
+        _tile(views[key], column)
+    if ov.baseline_pending:
+        _await_baseline(store, ov)
+    elif ov.kpis.change is None and ov.baseline_snapshot_id is None:
+        st.caption("No change since last week yet: the stored history does not reach a week back.")
+    elif ov.kpis.change is None:
+        st.caption("The change since last week is unavailable: last week's snapshot could not be read.")
+
+
+@st.fragment(run_every=1.0)
+def _await_baseline(store: Store, ov: Overview) -> None:
+    """The week-ago snapshot is read in the background; redraw with the deltas once it is in."""
+    if baseline_ready(store, ov):
+        st.rerun(scope="app")
+    st.caption(":material/hourglass_top: Reading last week's snapshot for the change since last week…")
+
+
+# --- charts ------------------------------------------------------------------------------------
+
+
+def _chart(ov: Overview, key: str) -> None:
+    with st.container(border=True):
+        st.markdown(f"#### {CHART_TITLES[key]}")
+        st.caption(CAPTIONS[key])
+        st.plotly_chart(ov.figures[key], theme=None, key=f"chart_{key}", config=PLOTLY_CONFIG)
+
+
+def _charts(ov: Overview) -> None:
+    left, right = st.columns(2)
+    with left:
+        _chart(ov, "state_distribution")
+    with right:
+        _chart(ov, "rollout_funnel")
+    _chart(ov, "adoption_trend")
+    left, right = st.columns([3, 2])
+    with left:
+        _chart(ov, "methods")
+    with right:
+        _chart(ov, "method_strength")
+    left, right = st.columns(2)
+    with left:
+        _chart(ov, "by_department")
+    with right:
+        _chart(ov, "by_country")
+    _chart(ov, "by_user_type")
+
+
+# --- exports -----------------------------------------------------------------------------------
+
+
+def _exports(app: Console, ov: Overview, status: DataStatus) -> None:
+    st.subheader("Export")
+    report, tables, image = st.columns(3)
+    with report, st.container(border=True):
+        st.markdown("**Management report** (HTML)")
+        st.caption("One self-contained file: key figures, every chart (interactive), tenant, date, data source "
+                   "and scope. Opens offline in any browser.")
+        st.download_button("Download report", data=lambda: report_html(ov, status, app.now()),
+                           file_name=export_file_name(ov, status, "report", "html"), mime="text/html",
+                           key="download_report", icon=":material/description:", on_click="ignore", type="primary")
+    with tables, st.container(border=True):
+        st.markdown("**Figures behind every chart** (CSV in a ZIP)")
+        st.caption("The key figures and one CSV per chart, exactly as drawn, for a spreadsheet or a slide.")
+        st.download_button("Download figures", data=lambda: figures_zip(ov, status),
+                           file_name=export_file_name(ov, status, "figures", "zip"), mime="application/zip",
+                           key="download_figures", icon=":material/table_view:", on_click="ignore")
+    with image, st.container(border=True):
+        st.markdown("**One chart as an image** (PNG)")
+        chromium = chromium_binary()
+        if chromium is None:
+            st.caption("PNG export is unavailable here: it needs Chromium on the server, and none is installed. "
+                       "Use the camera icon in a chart's toolbar, or the HTML report.")
+            return
+        chart = st.selectbox("Chart", CHART_ORDER, format_func=CHART_TITLES.get, key="png_chart",
+                             label_visibility="collapsed")
+        wanted = (ov.snapshot.id, ov.scope, chart)
+        made = st.session_state.get(PNG_KEY)
+        if made is not None and made[0] == wanted:
+            st.download_button("Download PNG", data=made[1], file_name=export_file_name(ov, status, chart, "png"),
+                               mime="image/png", key="download_png", icon=":material/image:", on_click="ignore")
+        elif st.button("Make PNG", key="make_png", icon=":material/image:",
+                       help="Draws the chart with headless Chromium on the server (a few seconds)"):
+            with st.spinner("Drawing the chart with Chromium…"):
+                try:
+                    png = chart_png(ov.figures[chart], CHART_TITLES[chart], chromium=chromium)
+                except ChartImageError as err:
+                    st.error(str(err))
+                else:
+                    st.session_state[PNG_KEY] = (wanted, png)
+                    st.rerun()
+
+
+# --- the page ----------------------------------------------------------------------------------
+
+
+def _data_line(status: DataStatus) -> None:
+    with st.container(key="data_line"):
+        st.markdown(f":material/database: {status.line()}")
+    if not status.premium:
+        st.info(f"**Registration data without Entra ID P1.** {status.source_explanation}",
+                icon=":material/info:")
+
+
+def main() -> None:
+    app = console()
+    admin = signed_in_admin()
+    if admin is None:
+        st.stop()
+    _style()
+    try:
+        tenant = app.store.get_tenant(admin.tenant_id)
+        snapshot = latest_snapshot(app)
+    except Exception as err:
+        st.error(f"**The store could not be read.** {getattr(err, 'message', None) or err}")
+        st.stop()
+    tenant_name = tenant.name if tenant is not None and tenant.name else admin.tenant_id
+    st.title("Adoption overview")
+    st.caption(f"{tenant_name}" + (f" · {tenant.domain}" if tenant is not None and tenant.domain else ""))
+    if snapshot is None:
+        _no_snapshot(app, admin.tenant_id)
+        return
+    status = data_status(snapshot, app.now())
+    _data_line(status)
+    scope = scope_controls("overview", protected_upns(app.store, admin.tenant_id, app.now()))
+    try:
+        with st.spinner("Counting…"):
+            ov = overview(app.store, snapshot, scope, tenant_name=tenant_name,
+                          waves=wave_markers(app.store, admin.tenant_id), wait_for_baseline=False)
+    except Exception as err:
+        st.error(f"**The overview could not be built from snapshot {snapshot.id}.** "
+                 f"{type(err).__name__}: {getattr(err, 'message', None) or err}")
+        st.stop()
+    if ov.kpis.users == 0:
+        st.warning("No users in this scope. Widen the scope above to count more accounts.", icon=":material/group_off:")
+    _tiles(app.store, ov)
+    _charts(ov)
+    _exports(app, ov, status)
+
+
+try:
+    main()
+except Exception as err:  # the last line of defence: a sentence on the page, the details in the server log
+    logging.getLogger("pages.overview").exception("overview page failed")
+    st.error(f"**The overview could not be shown.** {type(err).__name__}: {err}. Reload the page; if it persists, "
+             "the server log has the details.")
