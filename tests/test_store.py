@@ -115,7 +115,7 @@ def count_rows(path: Path, table: str) -> int:
 
 def test_open_creates_the_file_in_wal_mode_with_foreign_keys(db_path: Path) -> None:
     with open_store(url_of(db_path)) as opened:
-        assert opened.schema_version == len(MIGRATIONS) == 1
+        assert opened.schema_version == len(MIGRATIONS)
         assert opened.where == str(db_path)
         with opened.engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
@@ -123,7 +123,8 @@ def test_open_creates_the_file_in_wal_mode_with_foreign_keys(db_path: Path) -> N
     assert db_path.is_file()
     with sqlite3.connect(db_path) as raw:
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert raw.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+        versions = raw.execute("SELECT version FROM schema_version").fetchall()
+        assert versions == [(v,) for v in range(1, len(MIGRATIONS) + 1)]
 
 
 def test_migrated_database_matches_schema_module(db_path: Path) -> None:
@@ -500,16 +501,17 @@ def test_existing_database_is_upgraded_without_data_loss(db_path: Path) -> None:
         v1.upsert_tenant(TENANT, "Contoso", "contoso.example", "demo", seen_at=T0)
         snapshot(v1, rows, T0)
     with open_store(url_of(db_path), migrations=(*MIGRATIONS, _v2_owner_and_notes)) as v2:
-        assert v2.schema_version == 2
+        assert v2.schema_version == len(MIGRATIONS) + 1
         pd.testing.assert_frame_equal(v2.load_users(TENANT), expected(rows, T0), check_exact=True)
         summary = snapshot(v2, rows[:2], T0 + DAY)  # the store keeps working on the new schema
         assert summary.removed == 1
     with sqlite3.connect(db_path) as raw:
-        assert raw.execute("SELECT version FROM schema_version ORDER BY version").fetchall() == [(1,), (2,)]
+        assert raw.execute("SELECT version FROM schema_version ORDER BY version").fetchall() == [
+            (v,) for v in range(1, len(MIGRATIONS) + 2)]
         assert raw.execute("SELECT id, owner FROM tenants").fetchall() == [(TENANT, "security-lead")]
         assert raw.execute("SELECT count(*) FROM notes").fetchone() == (0,)
     with open_store(url_of(db_path), migrations=(*MIGRATIONS, _v2_owner_and_notes)) as again:
-        assert again.schema_version == 2  # nothing re-applied
+        assert again.schema_version == len(MIGRATIONS) + 1  # nothing re-applied
 
 
 def test_failed_migration_leaves_the_previous_version(db_path: Path) -> None:
@@ -520,10 +522,11 @@ def test_failed_migration_leaves_the_previous_version(db_path: Path) -> None:
         conn.execute(sa.text("ALTER TABLE no_such_table ADD COLUMN x TEXT"))
 
     open_store(url_of(db_path)).close()
-    with pytest.raises(MigrationError, match="migration to schema version 2 failed: no such table"):
+    next_version = len(MIGRATIONS) + 1
+    with pytest.raises(MigrationError, match=f"migration to schema version {next_version} failed: no such table"):
         open_store(url_of(db_path), migrations=(*MIGRATIONS, _v2_broken))
     with sqlite3.connect(db_path) as raw:
-        assert raw.execute("SELECT max(version) FROM schema_version").fetchone() == (1,)
+        assert raw.execute("SELECT max(version) FROM schema_version").fetchone() == (len(MIGRATIONS),)
         tables = {name for (name,) in raw.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert "half_done" not in tables
 
@@ -531,15 +534,17 @@ def test_failed_migration_leaves_the_previous_version(db_path: Path) -> None:
 def test_newer_schema_is_refused_with_a_clear_message(db_path: Path) -> None:
     open_store(url_of(db_path)).close()
     with sqlite3.connect(db_path) as raw:
-        raw.executemany("INSERT INTO schema_version (version, applied_at) VALUES (?, 0)", [(v,) for v in range(2, 8)])
+        raw.executemany("INSERT INTO schema_version (version, applied_at) VALUES (?, 0)",
+                        [(v,) for v in range(len(MIGRATIONS) + 1, 8)])
     three = (*MIGRATIONS, lambda conn: None, lambda conn: None)
     with pytest.raises(SchemaTooNewError) as raised:
         open_store(url_of(db_path), migrations=three)
     assert str(raised.value) == (
-        "database schema version 7 is newer than this console supports (3); upgrade the console"
+        f"database schema version 7 is newer than this console supports ({len(MIGRATIONS) + 2}); upgrade the console"
     )
-    assert (raised.value.found, raised.value.supported) == (7, 3)
-    with pytest.raises(SchemaTooNewError, match=r"version 7 is newer than this console supports \(1\)"):
+    assert (raised.value.found, raised.value.supported) == (7, len(MIGRATIONS) + 2)
+    supported = len(MIGRATIONS)
+    with pytest.raises(SchemaTooNewError, match=rf"version 7 is newer than this console supports \({supported}\)"):
         open_store(url_of(db_path))
 
 

@@ -4,12 +4,15 @@ Version N is ``MIGRATIONS[N - 1]``. A migration is a function of a connection in
 it must never change once released, because databases in the field already ran it. To evolve the
 schema, append a function and update ``lib.store.schema`` to the new shape::
 
-    def _v2_operations(conn: Connection) -> None:  # the operations journal
+    def _v3_notes(conn: Connection) -> None:  # a new table
         meta = sa.MetaData()
-        sa.Table("operations", meta, sa.Column("id", sa.Integer, primary_key=True), ...)
+        sa.Table("notes", meta, sa.Column("id", sa.Integer, primary_key=True), ...)
         meta.create_all(conn)
 
-    MIGRATIONS = (_v1_history, _v2_operations)
+    MIGRATIONS = (_v1_history, _v2_rollout, _v3_notes)
+
+Versions: 1 the history (tenants, snapshots, user versions, daily aggregates); 2 the rollout journal
+(operations, operation items and events, waves, protected accounts; see ``lib.rollout``).
 
 Each step runs in its own transaction together with its ``schema_version`` row, so a failure
 leaves the database at the last version that completed, and two processes opening a new database

@@ -1,0 +1,523 @@
+"""The console's command line, over the same engine as the pages: ``python -m lib.cli COMMAND …``.
+
+Commands (each prints one JSON document on stdout; bad input exits non-zero with ONE line on stderr,
+never a traceback):
+
+- ``apply --graph URL --db URL --state enabled|enforced|disabled --users-csv FILE [--dry-run] [--wave NAME]``
+- ``resume --graph URL --db URL --operation ID``
+- ``undo --graph URL --db URL --operation ID [--dry-run]``
+- ``operations --db URL [--tenant ID]``
+- ``snapshot --graph URL --db URL``: read the tenant into the store (schedule it with cron)
+
+Exit status: 0 done (every planned user applied or skipped with a reason), 1 refused or failed
+(Graph, database, role, a conflicting operation), 2 bad input (arguments, the CSV), 3 the operation
+ended with users failed, unknown or cancelled (the JSON lists them), 130 interrupted (Ctrl-C cancels
+the operation first; ``resume`` finishes it).
+
+Credentials (app-only, client credentials), first match wins:
+
+1. ``--emulator-info FILE`` (or ``MFA_EMULATOR_INFO``): the JSON line ``python -m lib.emulator`` prints
+   (demo app id, secret, authority, CA certificate); without it and without a client id, a ``--graph``
+   on this machine that is a demo tenant is asked for its demo app's credentials;
+2. ``--client-id`` / ``--client-secret`` / ``--tenant-id`` (or ``MFA_CLIENT_ID``, ``MFA_CLIENT_SECRET``,
+   ``MFA_TENANT_ID``) with ``--authority URL`` (``MFA_AUTHORITY``; default
+   ``{MFA_AUTHORITY_HOST or https://login.microsoftonline.com}/{tenant id}``) and ``--ca-cert`` (``MFA_CA_CERT``)
+   to trust a private authority's certificate.
+
+The role check for an app is its application permission ``Policy.ReadWrite.AuthenticationMethod``
+(read from the token), made before anything is sent. The users frame comes from the latest snapshot
+in the database; when there is none (or with ``--refresh``) a snapshot is taken first.
+
+Adding a command: write ``_x_arguments(parser)`` and ``cmd_x(args) -> int`` and list them in
+:data:`COMMANDS`; :func:`add_graph_arguments` / :func:`connect` and :func:`open_database` give the
+Graph connection and the store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NoReturn
+
+import httpx
+
+PROG = "python -m lib.cli"
+
+
+class CliError(Exception):
+    """Ends the command with one line on stderr and ``status``."""
+
+    def __init__(self, message: str, status: int = 1) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error in ONE line (exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise CliError(f"{self.prog}: {message} (see --help)", 2)
+
+
+def emit(obj: Any) -> None:
+    """Print the command's JSON document."""
+    print(json.dumps(obj, indent=2, default=str, ensure_ascii=False), flush=True)
+
+
+# -- shared: database and Graph ----------------------------------------------------------------------
+
+def add_database_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", metavar="URL", default=os.environ.get("MFA_DATABASE_URL"),
+                        help="SQLAlchemy URL or SQLite file path of the console database "
+                             "(default: $MFA_DATABASE_URL, else the data folder's console.db)")
+
+
+def open_database(args: argparse.Namespace) -> Any:
+    """The store named by ``--db`` (a URL, or a file path for SQLite), migrated to the current schema."""
+    from lib.store import open_store
+
+    url = args.db
+    if url and "://" not in url:
+        url = f"sqlite:///{Path(url).expanduser().resolve()}"
+    return open_store(url)
+
+
+def add_graph_arguments(parser: argparse.ArgumentParser) -> None:
+    env = os.environ.get
+    parser.add_argument("--graph", metavar="URL", required=True,
+                        help="Microsoft Graph root (https://graph.microsoft.com, or the demo emulator's URL)")
+    parser.add_argument("--emulator-info", metavar="FILE", default=env("MFA_EMULATOR_INFO"),
+                        help="the JSON line `python -m lib.emulator` printed (demo app credentials)")
+    parser.add_argument("--tenant-id", default=env("MFA_TENANT_ID"), help="tenant GUID or domain ($MFA_TENANT_ID)")
+    parser.add_argument("--client-id", default=env("MFA_CLIENT_ID"), help="app (client) id ($MFA_CLIENT_ID)")
+    parser.add_argument("--client-secret", default=env("MFA_CLIENT_SECRET"),
+                        help="client secret ($MFA_CLIENT_SECRET; prefer the variable to a flag)")
+    parser.add_argument("--authority", default=env("MFA_AUTHORITY"),
+                        help="token authority URL ($MFA_AUTHORITY; default: the authority host + tenant id)")
+    parser.add_argument("--ca-cert", default=env("MFA_CA_CERT"),
+                        help="PEM file to trust for the authority (and an https Graph) ($MFA_CA_CERT)")
+
+
+def add_refresh_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--refresh", action="store_true",
+                        help="take a fresh snapshot of the tenant before planning (else the latest stored one)")
+
+
+@dataclass
+class GraphConnection:
+    """A gateway with app-only credentials, and what the CLI learns about the tenant."""
+
+    gateway: Any
+    credential: Any
+    mode: str
+    """``demo`` (emulator credentials) or ``tenant``."""
+    _org: dict[str, Any] | None = field(default=None, repr=False)
+
+    def actor(self) -> Any:
+        """The app as an actor, with the permissions its token carries."""
+        from lib.graph import GRAPH_DEFAULT_SCOPE
+        from lib.rollout import app_actor_from_token
+
+        token = self.credential.get_token(GRAPH_DEFAULT_SCOPE)
+        return app_actor_from_token(token.token)
+
+    def organization(self) -> dict[str, Any]:
+        if self._org is None:
+            self._org = self.gateway.organization()
+        return self._org
+
+    @property
+    def tenant_id(self) -> str:
+        return str(self.organization().get("id") or "")
+
+    def close(self) -> None:
+        self.gateway.close()
+
+
+def _read_emulator_info(path: str) -> dict[str, Any]:
+    try:
+        text = Path(path).expanduser().read_text(encoding="utf-8")
+        info = json.loads(text.strip().splitlines()[-1])
+    except OSError as exc:
+        raise CliError(f"--emulator-info {path}: {exc.strerror or exc}", 2) from None
+    except (ValueError, IndexError):
+        raise CliError(f"--emulator-info {path}: not the JSON line `python -m lib.emulator` prints", 2) from None
+    missing = [k for k in ("client_id", "client_secret", "authority") if not info.get(k)]
+    if not isinstance(info, dict) or missing:
+        raise CliError(f"--emulator-info {path}: missing {', '.join(missing) or 'fields'}", 2)
+    return info
+
+
+def connect(args: argparse.Namespace) -> GraphConnection:
+    """A Graph gateway for ``--graph`` with app-only credentials (see the module docstring)."""
+    from lib.graph import GatewayOptions, GraphGateway, MsalClientCredential
+
+    try:
+        from lib.graph import normalize_base_url
+
+        graph = normalize_base_url(args.graph)
+    except ValueError as exc:
+        raise CliError(f"--graph: {exc}", 2) from None
+    ca_cert = args.ca_cert
+    demo_info = None
+    if not args.emulator_info and not args.client_id:
+        from lib.connect import demo_credentials
+
+        demo_info = demo_credentials(graph)  # a demo tenant answers with its demo app's credentials
+    if args.emulator_info or demo_info:
+        info = demo_info or _read_emulator_info(args.emulator_info)
+        client_id, secret, authority = info["client_id"], info["client_secret"], info["authority"]
+        ca_cert = ca_cert or info.get("ca_cert")
+        mode = "demo"
+    else:
+        client_id, secret = args.client_id, args.client_secret
+        missing = [name for name, value in (("--client-id (MFA_CLIENT_ID)", client_id),
+                                            ("--client-secret (MFA_CLIENT_SECRET)", secret)) if not value]
+        if not args.authority and not args.tenant_id:
+            missing.append("--tenant-id (MFA_TENANT_ID) or --authority")
+        if missing:
+            raise CliError("no credentials: give " + ", ".join(missing)
+                           + ", or --emulator-info FILE for the demo tenant", 2)
+        host = (os.environ.get("MFA_AUTHORITY_HOST") or "https://login.microsoftonline.com").rstrip("/")
+        authority = args.authority or f"{host}/{args.tenant_id}"
+        mode = "tenant"
+    if ca_cert and not Path(ca_cert).is_file():
+        raise CliError(f"--ca-cert {ca_cert}: no such file", 2)
+    try:
+        credential = MsalClientCredential(client_id, secret, authority, ca_cert=ca_cert)
+    except ValueError as exc:
+        raise CliError(str(exc), 2) from None
+    options = GatewayOptions(verify=ca_cert, trust_env=False) if ca_cert and graph.startswith("https") else None
+    return GraphConnection(GraphGateway(graph, credential, options=options), credential, mode)
+
+
+def users_frame(store: Any, conn: GraphConnection, *, refresh: bool) -> tuple[str, Any, bool]:
+    """(tenant id, the latest users frame, whether a snapshot was taken now)."""
+    from lib.directory.refresh import refresh_snapshot
+
+    tenant_id = conn.tenant_id
+    taken = False
+    if refresh or store.latest_snapshot(tenant_id) is None:
+        refresh_snapshot(store, conn.gateway, mode=conn.mode)
+        taken = True
+    return tenant_id, store.load_users(tenant_id), taken
+
+
+def _wait(operation_id: int, store: Any) -> None:
+    """Wait for this process's worker; Ctrl-C cancels the operation and still waits for it to stop."""
+    from lib import rollout
+
+    try:
+        rollout.wait_operation(operation_id)
+    except KeyboardInterrupt:
+        rollout.cancel_operation(store, operation_id)
+        rollout.wait_operation(operation_id)
+        emit(rollout.operation_report(store, operation_id))
+        raise CliError(f"interrupted: operation {operation_id} cancelled; `resume` finishes it", 130) from None
+
+
+def _report_status(report: dict[str, Any]) -> int:
+    if report["status"] == "complete":
+        return 0
+    return 3
+
+
+def _warnings(the_plan: Any) -> list[dict[str, Any]]:
+    return [{"code": w.code, "count": w.count, "message": w.message} for w in the_plan.warnings]
+
+
+def _plan_json(the_plan: Any) -> dict[str, Any]:
+    def text(value: Any) -> Any:
+        return _jsonable(value)
+
+    changes = [{"upn": text(r.upn), "user_id": r.user_id, "before": r.before, "requested": r.requested,
+                "expected": r.expected} for r in the_plan.changes.itertuples(index=False)]
+    skipped = [{"upn": text(r.upn), "user_id": r.user_id, "code": r.code, "reason": r.reason}
+               for r in the_plan.skipped.itertuples(index=False)]
+    return {"changes": changes, "skipped": skipped}
+
+
+# -- apply -------------------------------------------------------------------------------------------
+
+def _apply_arguments(parser: argparse.ArgumentParser) -> None:
+    add_graph_arguments(parser)
+    add_database_argument(parser)
+    add_refresh_argument(parser)
+    parser.add_argument("--state", required=True, choices=("enabled", "enforced", "disabled"),
+                        help="the state to set (rows of the CSV may name their own)")
+    parser.add_argument("--users-csv", required=True, metavar="FILE",
+                        help="CSV of user principal names (UTF-8; optional header; optional state column)")
+    parser.add_argument("--dry-run", action="store_true", help="plan only: print who would change, send nothing")
+    parser.add_argument("--plan-csv", metavar="FILE", help="also write the plan as CSV to FILE")
+    parser.add_argument("--wave", metavar="NAME", help="record this Enable as a rollout wave named NAME")
+    parser.add_argument("--skip-invalid-rows", action="store_true",
+                        help="go ahead without the CSV rows that have errors (they are listed)")
+
+
+def _read_csv(path: str) -> bytes:
+    try:
+        return Path(path).expanduser().read_bytes()
+    except IsADirectoryError:
+        raise CliError(f"{path}: is a directory, not a CSV file", 2) from None
+    except OSError as exc:
+        raise CliError(f"{path}: {exc.strerror or exc}", 2) from None
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    from lib import rollout
+    from lib.columns import empty_users_frame
+
+    data = _read_csv(args.users_csv)
+    try:  # file-level problems first, before any network or database work
+        rollout.parse_users_csv(data, empty_users_frame(), default_state=args.state)
+    except rollout.CsvImportError as exc:
+        raise CliError(f"{args.users_csv}: {exc.message}", 2) from None
+    if args.wave is not None and args.state != "enabled":
+        raise CliError("--wave names an Enable: use it with --state enabled", 2)
+    conn = connect(args)
+    try:
+        actor = conn.actor()
+        if not args.dry_run:
+            rollout.require_writer(actor)  # refuse before reading or sending anything
+        with open_database(args) as store:
+            tenant_id, frame, taken = users_frame(store, conn, refresh=args.refresh)
+            imported = rollout.parse_users_csv(data, frame, default_state=args.state)
+            if imported.errors and not args.skip_invalid_rows:
+                raise CliError(f"{args.users_csv}: {imported.describe_errors()} "
+                               "(fix the file, or pass --skip-invalid-rows)", 2)
+            if not taken:  # the stored snapshot may predate other operations: plan from the states as they are now
+                frame = rollout.with_current_states(conn.gateway, frame, imported.targets)
+            protection = rollout.active_protection(store, tenant_id)
+            preview = rollout.plan_from_csv(frame, imported, protected=protection, actor=actor)
+            if args.plan_csv:
+                Path(args.plan_csv).write_bytes(preview.to_csv())
+            csv_errors = [{"line": e.line, "upn": e.upn, "code": e.code, "message": e.message}
+                          for e in imported.errors]
+            if args.dry_run:
+                emit({"dry_run": True, "operation_id": None, "tenant_id": tenant_id, "snapshot_taken": taken,
+                      "planned": len(preview.changes), "applied": 0, **_plan_json(preview), "failed": [],
+                      "warnings": _warnings(preview), "csv_errors": csv_errors})
+                return 0
+            operation_id = rollout.start_operation(store, conn.gateway, preview, tenant_id=tenant_id, actor=actor,
+                                                   wave=args.wave, label=Path(args.users_csv).name)
+            _wait(operation_id, store)
+            report = rollout.operation_report(store, operation_id)
+            emit({"dry_run": False, "tenant_id": tenant_id, "snapshot_taken": taken, **report,
+                  "warnings": _warnings(preview), "csv_errors": csv_errors, "wave": args.wave})
+            return _report_status(report)
+    finally:
+        conn.close()
+
+
+# -- resume ------------------------------------------------------------------------------------------
+
+def _operation_arguments(parser: argparse.ArgumentParser) -> None:
+    add_graph_arguments(parser)
+    add_database_argument(parser)
+    parser.add_argument("--operation", required=True, type=int, metavar="ID", help="the operation's id")
+
+
+def _same_tenant(conn: GraphConnection, operation: Any) -> None:
+    if conn.tenant_id != operation.tenant_id:
+        raise CliError(f"operation {operation.id} belongs to tenant {operation.tenant_id}, but --graph serves "
+                       f"tenant {conn.tenant_id}", 2)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from lib import rollout
+
+    conn = connect(args)
+    try:
+        actor = conn.actor()
+        rollout.require_writer(actor)
+        with open_database(args) as store:
+            _same_tenant(conn, rollout.get_operation(store, args.operation))
+            operation_id = rollout.resume_operation(store, conn.gateway, args.operation, actor=actor)
+            _wait(operation_id, store)
+            report = rollout.operation_report(store, operation_id)
+            emit(report)
+            return _report_status(report)
+    finally:
+        conn.close()
+
+
+# -- undo --------------------------------------------------------------------------------------------
+
+def _undo_arguments(parser: argparse.ArgumentParser) -> None:
+    _operation_arguments(parser)
+    add_refresh_argument(parser)
+    parser.add_argument("--dry-run", action="store_true", help="preview the undo only: send nothing")
+
+
+def cmd_undo(args: argparse.Namespace) -> int:
+    from lib import rollout
+
+    conn = connect(args)
+    try:
+        actor = conn.actor()
+        if not args.dry_run:
+            rollout.require_writer(actor)
+        with open_database(args) as store:
+            operation = rollout.get_operation(store, args.operation)
+            _same_tenant(conn, operation)
+            tenant_id, frame, _taken = users_frame(store, conn, refresh=args.refresh)
+            protection = rollout.active_protection(store, tenant_id)
+            preview = rollout.undo_preview(store, conn.gateway, args.operation, frame=frame, actor=actor,
+                                           protected=protection)
+            if args.dry_run:
+                emit({"dry_run": True, "operation_id": None, "undo_of": args.operation,
+                      "planned": len(preview.changes), "applied": 0, **_plan_json(preview), "failed": [],
+                      "warnings": _warnings(preview)})
+                return 0
+            operation_id = rollout.start_operation(store, conn.gateway, preview, tenant_id=tenant_id, actor=actor,
+                                                   label=f"undo of operation {args.operation}")
+            _wait(operation_id, store)
+            report = rollout.operation_report(store, operation_id)
+            emit({**report, "warnings": _warnings(preview)})
+            return _report_status(report)
+    finally:
+        conn.close()
+
+
+# -- operations --------------------------------------------------------------------------------------
+
+def _operations_arguments(parser: argparse.ArgumentParser) -> None:
+    add_database_argument(parser)
+    parser.add_argument("--tenant", metavar="ID", help="only this tenant's operations")
+    parser.add_argument("--limit", type=int, metavar="N", help="only the N newest")
+
+
+def cmd_operations(args: argparse.Namespace) -> int:
+    from lib import rollout
+
+    if args.limit is not None and args.limit < 1:
+        raise CliError("--limit must be at least 1", 2)
+    with open_database(args) as store:
+        frame = rollout.operations_frame(store, args.tenant, limit=args.limit)
+    rows = [{key: _jsonable(value) for key, value in row.items()} for row in frame.to_dict("records")]
+    emit({"operations": rows})
+    return 0
+
+
+def _jsonable(value: Any) -> Any:
+    import pandas as pd
+
+    if value is None or (not isinstance(value, str | bytes) and pd.isna(value)):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    return value
+
+
+def _snapshot_arguments(parser: argparse.ArgumentParser) -> None:
+    add_graph_arguments(parser)
+    add_database_argument(parser)
+
+
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    """Take a snapshot and print what it read: users, registered, states, source, requests, retries, seconds."""
+    from lib.directory.refresh import refresh_snapshot
+
+    store = open_database(args)
+    conn = connect(args)
+    try:
+        result = refresh_snapshot(store, conn.gateway, mode=conn.mode)
+    finally:
+        conn.close()
+    frame = result.read.frame
+    emit({
+        "tenant_id": result.read.tenant_id,
+        "tenant": result.read.tenant_name,
+        "snapshot_id": result.snapshot_id,
+        "users": len(frame),
+        "registered": int(frame["registered"].sum()),
+        "capable": int(frame["capable"].sum()),
+        "states": {s: int(n) for s, n in frame["state"].value_counts().sort_index().items()},
+        "registration_source": result.read.registration_source,
+        "rows_written": result.summary.rows_written,
+        **{k: result.read.stats[k] for k in ("requests", "retries", "state_read_failures", "seconds")},
+    })
+    return 0
+
+
+# -- the program ---------------------------------------------------------------------------------------
+
+Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
+
+COMMANDS: dict[str, Command] = {
+    "apply": ("change per-user MFA state for the users in a CSV", _apply_arguments, cmd_apply),
+    "resume": ("resume an interrupted, cancelled or partly failed operation", _operation_arguments, cmd_resume),
+    "undo": ("undo an operation (users who moved on since are shown and left alone)", _undo_arguments, cmd_undo),
+    "operations": ("list operations: id, kind, status, counts, started, finished", _operations_arguments,
+                   cmd_operations),
+    "snapshot": ("read users, registration and MFA state into the database; print a JSON summary",
+                 _snapshot_arguments, cmd_snapshot),
+}
+"""Subcommand name → (help, add its arguments, run it and return the exit status)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="MFA Rollout Console, command line.")
+    parser.add_argument("--verbose", action="store_true", help="log progress and errors to stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, (text, add_arguments, _run) in COMMANDS.items():
+        add_arguments(sub.add_parser(name, help=text, description=text))
+    return parser
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return text or type(error).__name__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    # No traceback ever reaches stderr: logging goes nowhere unless --verbose.
+    logging.getLogger().addHandler(logging.NullHandler())
+    try:
+        args = build_parser().parse_args(argv)
+        if args.verbose:
+            logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+        if not args.command:
+            raise CliError(f"{PROG}: give a command: {', '.join(COMMANDS)} (see --help)", 2)
+        return COMMANDS[args.command][2](args)
+    except CliError as exc:
+        print(exc.message, file=sys.stderr)
+        return exc.status
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        print(_describe_failure(exc), file=sys.stderr)
+        return 1
+
+
+def _describe_failure(exc: Exception) -> str:
+    from lib.auth.errors import AuthError
+    from lib.graph import CredentialError, GraphError
+    from lib.rollout import RolloutError
+    from lib.store import StoreError
+
+    if isinstance(exc, RolloutError | AuthError):
+        return _one_line(exc)
+    if isinstance(exc, CredentialError):
+        return f"sign-in (app token): {_one_line(exc)}"
+    if isinstance(exc, GraphError):
+        return f"Microsoft Graph: {_one_line(exc)}"
+    if isinstance(exc, StoreError):
+        return f"database: {_one_line(exc)}"
+    if isinstance(exc, httpx.HTTPError):
+        return f"network: {_one_line(exc)}"
+    return f"internal error: {type(exc).__name__}: {_one_line(exc)}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,293 @@
+"""Protected accounts: the users no bulk action, CSV import or undo may change.
+
+Kept per tenant in the store (UPN, reason, owner, optional expiry). An expired protection no longer
+protects but stays listed as expired, so nobody wonders where it went; removing one keeps the row
+(``removed_at``) for the record. :func:`active_protection` is what plans and the execution worker
+consult; :func:`suggest_protected` points at accounts that look like break-glass accounts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from lib.rollout._db import now_ns, reading, ts, writing
+from lib.store import Store
+from lib.store.codec import to_ns
+from lib.store.queries import require_tenant
+from lib.store.schema import protected_accounts
+
+__all__ = [
+    "PROTECTED_COLUMNS",
+    "SUGGESTION_COLUMNS",
+    "ProtectedAccount",
+    "Protection",
+    "active_protection",
+    "as_protection",
+    "list_protected",
+    "protect_account",
+    "protected_frame",
+    "suggest_protected",
+    "unprotect_account",
+    "upn_key",
+]
+
+_EXCLUDED_NAME = re.compile(
+    r"break.?glass|emergency|excluded?[-_.]|exclusion|[-_.]excluded?|bg[-_.]?admin|no.?mfa|mfa.?exempt",
+    re.IGNORECASE,
+)
+
+PROTECTED_COLUMNS: dict[str, str] = {
+    "upn": "string",
+    "reason": "string",
+    "owner": "string",
+    "expires_at": "datetime64[ns, UTC]",
+    "status": "string",
+    "created_at": "datetime64[ns, UTC]",
+    "created_by": "string",
+    "updated_at": "datetime64[ns, UTC]",
+}
+"""Columns of :func:`protected_frame` (the Settings page's table); ``status`` is active or expired."""
+
+SUGGESTION_COLUMNS: dict[str, str] = {
+    "user_id": "string",
+    "upn": "string",
+    "display_name": "string",
+    "code": "string",
+    "why": "string",
+}
+
+
+DEFAULT_REASON = "protected account"
+
+
+def upn_key(upn: str) -> str:
+    """How UPNs are compared: stripped and case-folded (Entra ID UPNs ignore case)."""
+    if not isinstance(upn, str):
+        raise ValueError(f"UPN must be a string, got {type(upn).__name__}")
+    return upn.strip().casefold()
+
+
+@dataclass(frozen=True)
+class ProtectedAccount:
+    """One protection. ``expires_at`` None means until removed."""
+
+    upn: str
+    reason: str
+    owner: str
+    expires_at: pd.Timestamp | None = None
+    created_at: pd.Timestamp | None = None
+    created_by: str | None = None
+    updated_at: pd.Timestamp | None = None
+
+    @property
+    def key(self) -> str:
+        return upn_key(self.upn)
+
+    def is_expired(self, now: datetime | pd.Timestamp | None = None) -> bool:
+        if self.expires_at is None:
+            return False
+        moment = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
+        return self.expires_at <= moment
+
+    def describe(self) -> str:
+        """``reason; owner X`` as a plan's skip reason shows it ('' for a bare UPN listed as protected)."""
+        reason = "" if self.reason == DEFAULT_REASON else self.reason
+        return "; ".join(part for part in (reason, f"owner {self.owner}" if self.owner else "") if part)
+
+
+class Protection(Mapping[str, ProtectedAccount]):
+    """The protections in force: case-folded UPN → :class:`ProtectedAccount`. Immutable."""
+
+    def __init__(self, accounts: Iterable[ProtectedAccount] = ()) -> None:
+        self._by_key = {a.key: a for a in accounts}
+
+    def __getitem__(self, upn: str) -> ProtectedAccount:
+        return self._by_key[upn_key(upn)]
+
+    def __contains__(self, upn: object) -> bool:
+        return isinstance(upn, str) and upn_key(upn) in self._by_key
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._by_key)
+
+    def __len__(self) -> int:
+        return len(self._by_key)
+
+    def __repr__(self) -> str:
+        return f"Protection({len(self)} accounts)"
+
+    @property
+    def keys_set(self) -> frozenset[str]:
+        return frozenset(self._by_key)
+
+
+def as_protection(protected: Any, now: datetime | pd.Timestamp | None = None) -> Protection:
+    """Normalise what a caller passes as ``protected``: a :class:`Protection`, ProtectedAccount
+    records (expired ones dropped), a mapping UPN → reason, or plain UPN strings."""
+    if protected is None:
+        return Protection()
+    if isinstance(protected, Protection):
+        return protected
+    if isinstance(protected, str):
+        raise TypeError("protected must be a collection of UPNs, not a single string")
+    accounts: list[ProtectedAccount] = []
+    if isinstance(protected, Mapping):
+        for upn, value in protected.items():
+            if isinstance(value, ProtectedAccount):
+                accounts.append(value)
+            else:
+                accounts.append(ProtectedAccount(str(upn), str(value or DEFAULT_REASON), ""))
+    else:
+        for item in protected:
+            if isinstance(item, ProtectedAccount):
+                accounts.append(item)
+            elif isinstance(item, str):
+                accounts.append(ProtectedAccount(item, DEFAULT_REASON, ""))
+            else:
+                raise TypeError(f"protected accounts are UPN strings or ProtectedAccount, got {type(item).__name__}")
+    return Protection(a for a in accounts if a.key and not a.is_expired(now))
+
+
+def _record(row: Any) -> ProtectedAccount:
+    return ProtectedAccount(
+        upn=row.upn, reason=row.reason, owner=row.owner, expires_at=ts(row.expires_at),
+        created_at=ts(row.created_at), created_by=row.created_by, updated_at=ts(row.updated_at),
+    )
+
+
+def _check_text(name: str, value: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{name} is required (who or why must be on record for a protected account)")
+    return value.strip()
+
+
+def _check_upn(upn: str) -> str:
+    if not isinstance(upn, str) or not upn.strip():
+        raise ValueError("UPN is required")
+    cleaned = upn.strip()
+    if "@" not in cleaned or any(ch.isspace() for ch in cleaned):
+        raise ValueError(f"{cleaned!r} is not a user principal name (name@domain)")
+    return cleaned
+
+
+def protect_account(
+    store: Store,
+    tenant_id: str,
+    upn: str,
+    *,
+    reason: str,
+    owner: str,
+    expires_at: datetime | pd.Timestamp | None = None,
+    by: str | None = None,
+) -> ProtectedAccount:
+    """Protect ``upn`` (or update its reason, owner and expiry; a removed one is protected again)."""
+    cleaned = _check_upn(upn)
+    reason, owner = _check_text("reason", reason), _check_text("owner", owner)
+    expires = None if expires_at is None else to_ns(expires_at, "expires_at")
+    now = now_ns()
+    key = upn_key(cleaned)
+    t = protected_accounts
+    with writing(store) as conn:
+        require_tenant(conn, tenant_id)
+        exists = conn.execute(sa.select(t.c.upn_key).where(t.c.tenant_id == tenant_id, t.c.upn_key == key)).first()
+        values = {"upn": cleaned, "reason": reason, "owner": owner, "expires_at": expires, "updated_at": now,
+                  "removed_at": None, "removed_by": None}
+        if exists:
+            conn.execute(sa.update(t).where(t.c.tenant_id == tenant_id, t.c.upn_key == key).values(**values))
+        else:
+            conn.execute(sa.insert(t).values(tenant_id=tenant_id, upn_key=key, created_at=now, created_by=by,
+                                             **values))
+        row = conn.execute(sa.select(t).where(t.c.tenant_id == tenant_id, t.c.upn_key == key)).one()
+    return _record(row)
+
+
+def unprotect_account(store: Store, tenant_id: str, upn: str, *, by: str | None = None) -> bool:
+    """Stop protecting ``upn``; False when it was not protected. The row stays, marked removed."""
+    t = protected_accounts
+    key = upn_key(upn)
+    with writing(store) as conn:
+        result = conn.execute(
+            sa.update(t)
+            .where(t.c.tenant_id == tenant_id, t.c.upn_key == key, t.c.removed_at.is_(None))
+            .values(removed_at=now_ns(), removed_by=by)
+        )
+    return bool(result.rowcount)
+
+
+def list_protected(store: Store, tenant_id: str) -> list[ProtectedAccount]:
+    """Every protection not removed, expired ones included, sorted by UPN."""
+    t = protected_accounts
+    with reading(store) as conn:
+        rows = conn.execute(
+            sa.select(t).where(t.c.tenant_id == tenant_id, t.c.removed_at.is_(None)).order_by(t.c.upn_key)
+        ).all()
+    return [_record(r) for r in rows]
+
+
+def active_protection(store: Store, tenant_id: str, now: datetime | pd.Timestamp | None = None) -> Protection:
+    """The protections in force now (not removed, not expired): what plans and workers check."""
+    return as_protection(list_protected(store, tenant_id), now)
+
+
+def protected_frame(store: Store, tenant_id: str, now: datetime | pd.Timestamp | None = None) -> pd.DataFrame:
+    """The Settings page's table: one row per protection, ``status`` ``active`` or ``expired``."""
+    accounts = list_protected(store, tenant_id)
+    frame = pd.DataFrame({
+        "upn": [a.upn for a in accounts],
+        "reason": [a.reason for a in accounts],
+        "owner": [a.owner for a in accounts],
+        "expires_at": [a.expires_at for a in accounts],
+        "status": ["expired" if a.is_expired(now) else "active" for a in accounts],
+        "created_at": [a.created_at for a in accounts],
+        "created_by": [a.created_by for a in accounts],
+        "updated_at": [a.updated_at for a in accounts],
+    })
+    for name, dtype in PROTECTED_COLUMNS.items():
+        if dtype.startswith("datetime"):
+            frame[name] = pd.to_datetime(frame[name], utc=True)
+        else:
+            frame[name] = frame[name].astype(dtype)
+    return frame
+
+
+def suggest_protected(frame: pd.DataFrame, protected: Any = None) -> pd.DataFrame:
+    """Accounts that look like break-glass accounts and are not protected yet, most certain first.
+
+    ``code`` says why: ``break_glass`` (the snapshot classified it so), ``admin_never_signed_in``
+    (an administrator with no sign-in on record: typical of emergency access), ``excluded_name``
+    (named like an account kept out of MFA: breakglass, emergency, excluded, no-mfa…).
+    """
+    protection = as_protection(protected)
+    if frame.empty:
+        return pd.DataFrame({n: pd.Series(dtype=d) for n, d in SUGGESTION_COLUMNS.items()})
+    upn = frame["upn"].fillna("").astype(str)
+    name = frame["display_name"].fillna("").astype(str)
+    kind = frame["account_kind"].fillna("").astype(str)
+    rules = [
+        ("break_glass", (kind == "break_glass").to_numpy(),
+         "classified as a break-glass (emergency access) account"),
+        ("admin_never_signed_in", (frame["is_admin"].astype(bool) & frame["last_sign_in"].isna()).to_numpy(),
+         "an administrator with no sign-in on record, typical of an emergency access account"),
+        ("excluded_name", (upn.str.contains(_EXCLUDED_NAME) | name.str.contains(_EXCLUDED_NAME)).to_numpy(),
+         "named like an account kept out of MFA"),
+    ]
+    codes: list[str | None] = [None] * len(frame)
+    whys: list[str | None] = [None] * len(frame)
+    for code, mask, why in reversed(rules):  # the first rule wins: apply it last
+        for i in mask.nonzero()[0]:
+            codes[i], whys[i] = code, why
+    out = pd.DataFrame({"user_id": frame["id"].astype(str), "upn": upn, "display_name": name,
+                        "code": codes, "why": whys})
+    keep = out["code"].notna() & ~out["upn"].map(lambda u: u in protection)
+    out = out[keep]
+    order = {code: n for n, (code, _, _) in enumerate(rules)}
+    out = out.assign(_rank=out["code"].map(order)).sort_values(["_rank", "upn"], kind="stable")
+    out = out.drop(columns="_rank").reset_index(drop=True)
+    return out.astype(SUGGESTION_COLUMNS)

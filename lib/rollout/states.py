@@ -1,0 +1,39 @@
+"""Fresh per-user MFA states for a plan: the snapshot's facts, with the selected users' states read now.
+
+A snapshot may be hours old and does not show what operations changed since; a plan made from it
+could skip a user as "already Disabled" who was Enforced an hour ago. Reading the states of just the
+selected users (batched GETs, 20 per request, on the read budget, not the write one) fixes that
+before the preview. Execution re-reads them again just before sending in any case.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import pandas as pd
+
+from lib.columns import STATES, UNKNOWN_STATE
+
+__all__ = ["with_current_states"]
+
+
+def with_current_states(gateway: Any, frame: pd.DataFrame, user_ids: Iterable[str], *, cancel: Any = None,
+                        read_at: pd.Timestamp | None = None) -> pd.DataFrame:
+    """A copy of ``frame`` whose ``state`` (and ``state_read_at``) of ``user_ids`` is what Graph says now.
+
+    Users whose state cannot be read get ``unknown`` (a plan skips them: "re-read first"); ids not in
+    the frame are ignored (a plan lists them as unknown users). Raises ``GraphError`` only for a
+    failure of the whole read (no token, no network).
+    """
+    wanted = set(user_ids)
+    present = frame["id"].isin(list(wanted)) if wanted else pd.Series(False, index=frame.index)
+    ids = frame.loc[present, "id"].astype(str).tolist()
+    out = frame.copy()
+    if not ids:
+        return out
+    current = gateway.read_mfa_states(ids, cancel=cancel)
+    fresh = {uid: (s if isinstance(s, str) and s in STATES else UNKNOWN_STATE) for uid, s in current.items()}
+    out.loc[present, "state"] = out.loc[present, "id"].map(fresh).fillna(UNKNOWN_STATE).astype("string")
+    out.loc[present, "state_read_at"] = read_at if read_at is not None else pd.Timestamp.now(tz="UTC")
+    return out

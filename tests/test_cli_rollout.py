@@ -1,0 +1,260 @@
+"""``python -m lib.cli apply|resume|undo|operations`` against the emulator: JSON out, one line on bad input."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lib.cli import main
+from lib.emulator.model import App
+from lib.emulator.server import RunningEmulator
+from lib.rollout import ExecuteOptions, cancel_operation, plan, start_operation, wait_operation
+from lib.rollout.actor import app_actor_from_token
+from lib.store import open_store
+from tests.test_rollout_support import control, gateway_for, truth
+
+ENV = ("MFA_TENANT_ID", "MFA_CLIENT_ID", "MFA_CLIENT_SECRET", "MFA_AUTHORITY", "MFA_CA_CERT", "MFA_EMULATOR_INFO",
+       "MFA_DATABASE_URL", "MFA_AUTHORITY_HOST")
+
+
+@dataclass
+class Demo:
+    emulator: RunningEmulator
+    info: Path
+    db: Path
+    tmp: Path
+    people: list[dict[str, Any]]
+    """Disabled, enabled-account people (truth rows) the tests pick from."""
+
+    def base(self, command: str) -> list[str]:
+        return [command, "--graph", self.emulator.graph_url, "--emulator-info", str(self.info), "--db", str(self.db)]
+
+    def csv(self, name: str, text: str | bytes) -> str:
+        path = self.tmp / name
+        path.write_bytes(text.encode("utf-8") if isinstance(text, str) else text)
+        return str(path)
+
+
+@pytest.fixture
+def demo(make_emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Demo]:
+    for name in ENV:
+        monkeypatch.delenv(name, raising=False)
+    emulator = make_emulator(users=300, seed=21)
+    info = tmp_path / "emulator.json"
+    info.write_text(json.dumps({"graph": emulator.graph_url, "authority": emulator.authority,
+                                "tenant_id": emulator.tenant_id, "client_id": emulator.client_id,
+                                "client_secret": emulator.client_secret, "ca_cert": emulator.ca_cert}) + "\n")
+    people = [u for u in truth(emulator).values()
+              if u["kind"] == "person" and u["account_enabled"] and u["mfa_state"] == "disabled"
+              and u["user_type"] == "Member"]
+    yield Demo(emulator, info, tmp_path / "console.db", tmp_path, people)
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any, str]:
+    status = main(list(argv))
+    out, err = capsys.readouterr()
+    return status, json.loads(out) if out.strip() else None, err
+
+
+def one_line(err: str) -> str:
+    assert err.endswith("\n") and err.count("\n") == 1, repr(err)
+    return err.rstrip("\n")
+
+
+def test_dry_run_prints_the_plan_and_sends_nothing(demo: Demo, capsys: pytest.CaptureFixture[str]) -> None:
+    picked = demo.people[:3]
+    path = demo.csv("users.csv", "UserPrincipalName\n" + "".join(f"{u['upn']}\n" for u in picked)
+                    + "nobody@nowhere.example\n")
+    plan_csv = demo.tmp / "plan.csv"
+    status, out, err = run(capsys, *demo.base("apply"), "--state", "enforced", "--users-csv", path, "--dry-run",
+                           "--skip-invalid-rows", "--plan-csv", str(plan_csv))
+    assert (status, err) == (0, "")
+    assert (out["dry_run"], out["operation_id"], out["planned"], out["applied"], out["snapshot_taken"]) == (
+        True, None, 3, 0, True)
+    assert [(c["upn"], c["before"], c["requested"], c["expected"]) for c in out["changes"]] == [
+        (u["upn"], "disabled", "enforced", "enforced") for u in picked]
+    assert out["skipped"] == [] and out["failed"] == []
+    assert out["csv_errors"] == [{"line": 5, "upn": "nobody@nowhere.example", "code": "unknown_user",
+                                  "message": "nobody@nowhere.example is not in the tenant's latest snapshot "
+                                             "(deleted, or a typo?)"}]
+    assert [w["code"] for w in out["warnings"]][-1] == "app_passwords"
+    assert plan_csv.read_bytes().startswith(b"\xef\xbb\xbfaction,user_id,upn,")
+    assert control(demo.emulator, "GET", "/stats")["writes"] == 0
+    with open_store(f"sqlite:///{demo.db}") as store:
+        assert store.latest_snapshot(demo.emulator.tenant_id) is not None  # the plan needed one
+
+
+def test_apply_operations_and_undo(demo: Demo, capsys: pytest.CaptureFixture[str]) -> None:
+    picked = demo.people[:12]
+    path = demo.csv("wave.csv", "upn\n" + "".join(f"{u['upn']}\n" for u in picked))
+    status, out, err = run(capsys, *demo.base("apply"), "--state", "enabled", "--users-csv", path,
+                           "--wave", "Wave 3: CLI")
+    assert (status, err) == (0, "")
+    assert (out["operation_id"], out["kind"], out["status"], out["planned"], out["applied"], out["failed"],
+            out["skipped"], out["unknown"], out["wave"]) == (1, "apply", "complete", 12, 12, [], [], 0, "Wave 3: CLI")
+    now = truth(demo.emulator)
+    assert {now[u["id"]]["mfa_state"] for u in picked} <= {"enabled", "enforced"}
+
+    status, out, err = run(capsys, "operations", "--db", str(demo.db))
+    assert (status, err) == (0, "")
+    (row,) = out["operations"]
+    assert {k: row[k] for k in ("id", "kind", "status", "requested_state", "source", "label", "planned", "applied",
+                                "failed", "skipped", "cancelled", "unfinished", "undo_of")} == {
+        "id": 1, "kind": "apply", "status": "complete", "requested_state": "enabled", "source": "csv",
+        "label": "wave.csv", "planned": 12, "applied": 12, "failed": 0, "skipped": 0, "cancelled": 0,
+        "unfinished": 0, "undo_of": None}
+    assert row["started_at"] and row["finished_at"]
+
+    status, out, err = run(capsys, *demo.base("undo"), "--operation", "1", "--dry-run")
+    assert (status, err, out["planned"], out["undo_of"]) == (0, "", 12, 1)
+    status, out, err = run(capsys, *demo.base("undo"), "--operation", "1")
+    assert (status, err) == (0, "")
+    assert (out["operation_id"], out["kind"], out["undo_of"], out["status"], out["applied"]) == (2, "undo", 1,
+                                                                                               "complete", 12)
+    after = truth(demo.emulator)
+    assert {after[u["id"]]["mfa_state"] for u in picked} == {"disabled"}
+    status, out, _ = run(capsys, "operations", "--db", str(demo.db), "--limit", "1")
+    assert [(r["id"], r["kind"], r["undo_of"]) for r in out["operations"]] == [(2, "undo", 1)]
+
+    status, out, err = run(capsys, *demo.base("resume"), "--operation", "1")
+    assert (status, out) == (1, None)
+    assert one_line(err) == "operation 1 has nothing left to do: every user is applied or skipped"
+
+
+def test_a_later_run_plans_from_the_states_as_they_are_now(demo: Demo, capsys: pytest.CaptureFixture[str]) -> None:
+    path = demo.csv("users.csv", "".join(f"{u['upn']}\n" for u in demo.people[:8]))
+    status, out, _ = run(capsys, *demo.base("apply"), "--state", "enforced", "--users-csv", path)
+    assert (status, out["snapshot_taken"], out["applied"]) == (0, True, 8)
+    # the stored snapshot still says Disabled; the plan re-reads the 8 users, so nothing is "already disabled"
+    status, out, _ = run(capsys, *demo.base("apply"), "--state", "disabled", "--users-csv", path)
+    assert (status, out["snapshot_taken"], out["applied"], out["skipped"]) == (0, False, 8, [])
+    status, out, _ = run(capsys, *demo.base("apply"), "--state", "disabled", "--users-csv", path)
+    assert (out["planned"], {s["code"] for s in out["skipped"]}) == (0, {"already_in_state"})
+
+
+def test_second_operation_is_refused_naming_the_first(demo: Demo, capsys: pytest.CaptureFixture[str]) -> None:
+    control(demo.emulator, "PATCH", "/config", {"latency_ms": 50})
+    with open_store(f"sqlite:///{demo.db}") as store, gateway_for(demo.emulator) as gateway:
+        status, _, err = run(capsys, *demo.base("apply"), "--state", "enforced", "--dry-run", "--users-csv",
+                             demo.csv("one.csv", demo.people[0]["upn"] + "\n"))  # takes the snapshot
+        assert (status, err) == (0, "")
+        frame = store.load_users(demo.emulator.tenant_id)
+        actor = app_actor_from_token(gateway.aio._token_provider._credential.get_token().token)
+        ids = [u["id"] for u in demo.people[:60]]
+        first = start_operation(store, gateway, plan(frame, "enforced", ids, actor=actor),
+                                tenant_id=demo.emulator.tenant_id, actor=actor,
+                                options=ExecuteOptions(chunk_size=5, window=1))
+        try:
+            path = demo.csv("overlap.csv", "".join(f"{u['upn']}\n" for u in demo.people[50:70]))
+            status, out, err = run(capsys, *demo.base("apply"), "--state", "enforced", "--users-csv", path)
+            assert (status, out) == (1, None)
+            line = one_line(err)
+            assert line.startswith(f"refused: operation {first} (apply to enforced by MFA Rollout Console (demo, "
+                                   "app-only), started ")
+            assert ", running) is still working on " in line
+        finally:
+            cancel_operation(store, first)
+            wait_operation(first, timeout=30)
+
+
+def test_read_only_app_is_refused_before_anything_is_sent(demo: Demo, capsys: pytest.CaptureFixture[str]) -> None:
+    reader = App("0f0e0d0c-0000-4000-8000-00000000cafe", "reporting app", "r3ader-secret",
+                 frozenset({"Policy.Read.All", "User.Read.All", "Organization.Read.All"}))
+    demo.emulator.state.tenant.apps[reader.client_id] = reader
+    info = json.loads(demo.info.read_text())
+    demo.info.write_text(json.dumps({**info, "client_id": reader.client_id, "client_secret": "r3ader-secret"}))
+    control(demo.emulator, "POST", "/stats/reset")
+    path = demo.csv("users.csv", demo.people[0]["upn"] + "\n")
+    status, out, err = run(capsys, *demo.base("apply"), "--state", "enforced", "--users-csv", path)
+    assert (status, out) == (1, None)
+    assert one_line(err) == ("The app reporting app lacks the application permission "
+                             "Policy.ReadWrite.AuthenticationMethod: grant it (with admin consent) to change "
+                             "per-user MFA.")
+    assert control(demo.emulator, "GET", "/stats")["requests"] == 0
+
+
+@pytest.mark.parametrize(("csv", "message"), [
+    (b"", "the file is empty: it needs one user principal name per line"),
+    (b"UserPrincipalName;State\na@b.example;enabled\n",
+     'the file is separated by semicolons (;), not commas (,): save it as "CSV UTF-8 (Comma delimited) (*.csv)" '
+     "(Excel: File → Save As), or choose semicolons (;) as the separator"),
+    ("UserPrincipalName\nbjörn@contoso.example\n".encode("cp1252"),
+     'the file is not UTF-8 (it looks like Windows-1252 ("ANSI", what Excel\'s plain "CSV (Comma delimited)" '
+     'writes); first bad byte on line 2): save it as "CSV UTF-8 (Comma delimited) (*.csv)" (Excel: File → Save As)'),
+])
+def test_unusable_csv_files_are_refused_in_one_line(demo: Demo, capsys: pytest.CaptureFixture[str], csv: bytes,
+                                                    message: str) -> None:
+    path = demo.csv("bad.csv", csv)
+    status, out, err = run(capsys, *demo.base("apply"), "--state", "enabled", "--users-csv", path)
+    assert (status, out) == (2, None)
+    assert one_line(err) == f"{path}: {message}"
+    assert not demo.db.exists()  # refused before touching the database or Graph
+
+
+def test_rows_with_errors_stop_the_import_unless_skipped(demo: Demo, capsys: pytest.CaptureFixture[str]) -> None:
+    path = demo.csv("rows.csv", f"upn,state\n{demo.people[0]['upn']},enforced\nnobody@x.example,enforced\n"
+                                f"{demo.people[1]['upn']},sometimes\n")
+    status, out, err = run(capsys, *demo.base("apply"), "--state", "enforced", "--users-csv", path)
+    assert (status, out) == (2, None)
+    assert one_line(err) == (f"{path}: 2 rows rejected; first: line 3: nobody@x.example is not in the tenant's "
+                             "latest snapshot (deleted, or a typo?) (fix the file, or pass --skip-invalid-rows)")
+    status, out, err = run(capsys, *demo.base("apply"), "--state", "enforced", "--users-csv", path,
+                           "--skip-invalid-rows")
+    assert (status, err, out["applied"], len(out["csv_errors"])) == (0, "", 1, 2)
+
+
+def test_bad_arguments_get_one_line(demo: Demo, capsys: pytest.CaptureFixture[str]) -> None:
+    path = demo.csv("ok.csv", demo.people[0]["upn"] + "\n")
+    cases = [
+        (["apply", "--graph", demo.emulator.graph_url, "--state", "on", "--users-csv", path], 2,
+         "python -m lib.cli apply: argument --state: invalid choice: 'on' (choose from 'enabled', 'enforced', "
+         "'disabled') (see --help)"),
+        ([*demo.base("apply"), "--state", "enabled", "--users-csv", str(demo.tmp / "missing.csv")], 2,
+         f"{demo.tmp / 'missing.csv'}: No such file or directory"),
+        ([*demo.base("apply"), "--state", "enforced", "--users-csv", path, "--wave", "W"], 2,
+         "--wave names an Enable: use it with --state enabled"),
+        (["apply", "--graph", "http://127.0.0.1:9", "--state", "enabled", "--users-csv", path], 2,
+         "no credentials: give --client-id (MFA_CLIENT_ID), --client-secret (MFA_CLIENT_SECRET), --tenant-id "
+         "(MFA_TENANT_ID) or --authority, or --emulator-info FILE for the demo tenant"),
+        (["apply", "--graph", "ftp://graph", "--state", "enabled", "--users-csv", path], 2,
+         "--graph: base_url must be an http(s) URL with a host, got 'ftp://graph'"),
+        ([*demo.base("resume"), "--operation", "99"], 1, "there is no operation 99"),
+        (["resume", "--graph", demo.emulator.graph_url, "--operation", "x"], 2,
+         "python -m lib.cli resume: argument --operation: invalid int value: 'x' (see --help)"),
+        (["operations", "--db", str(demo.db), "--limit", "0"], 2, "--limit must be at least 1"),
+        ([], 2, "python -m lib.cli: give a command: apply, resume, undo, operations, snapshot (see --help)"),
+        (["frobnicate"], 2, "python -m lib.cli: argument COMMAND: invalid choice: 'frobnicate' (choose from "
+                            "'apply', 'resume', 'undo', 'operations', 'snapshot') (see --help)"),
+    ]
+    for argv, expected_status, message in cases:
+        status, out, err = run(capsys, *argv)
+        assert (status, out, one_line(err)) == (expected_status, None, message), argv
+
+
+def test_unreachable_graph_is_one_line(demo: Demo, capsys: pytest.CaptureFixture[str]) -> None:
+    path = demo.csv("ok.csv", demo.people[0]["upn"] + "\n")
+    argv = ["apply", "--graph", "http://127.0.0.1:9", "--emulator-info", str(demo.info), "--db", str(demo.db),
+            "--state", "enabled", "--users-csv", path]
+    info = json.loads(demo.info.read_text())
+    kept = demo.tmp / "ca.pem"
+    kept.write_bytes(Path(info["ca_cert"]).read_bytes())
+    demo.info.write_text(json.dumps({**info, "ca_cert": str(kept)}))
+    demo.emulator.stop()  # nothing answers any more, neither the authority nor Graph
+    status, out, err = run(capsys, *argv)
+    assert (status, out) == (1, None)
+    line = one_line(err)
+    assert line.startswith("sign-in (app token): cannot initialise MSAL for https://127.0.0.1:")
+    assert "Traceback" not in line
+
+
+def test_a_demo_tenant_url_alone_is_enough(demo: Demo, capsys: pytest.CaptureFixture[str]) -> None:
+    path = demo.csv("one.csv", demo.people[0]["upn"] + "\n")
+    status, out, err = run(capsys, "apply", "--graph", demo.emulator.graph_url, "--db", str(demo.db),
+                           "--state", "enabled", "--users-csv", path, "--dry-run")
+    assert (status, err) == (0, "")
+    assert out["planned"] == 1

@@ -1,0 +1,118 @@
+"""Protected accounts: storage (UPN, reason, owner, expiry), expiry, removal, and suggestions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from lib.rollout import (
+    active_protection,
+    list_protected,
+    protect_account,
+    protected_frame,
+    suggest_protected,
+    unprotect_account,
+)
+from lib.store import NotFoundError
+from lib.store.schema import protected_accounts
+from tests.test_rollout_support import TENANT, store_with_tenant, user, users
+
+FUTURE = pd.Timestamp("2099-01-01", tz="UTC")
+PAST = pd.Timestamp("2020-06-30", tz="UTC")
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    with store_with_tenant(tmp_path / "console.db") as opened:
+        yield opened
+
+
+def test_protect_list_update_and_expiry(store) -> None:
+    protect_account(store, TENANT, " BreakGlass01@Contoso.onmicrosoft.com ", reason="emergency access",
+                    owner="security team", by="admin@contoso.example")
+    protect_account(store, TENANT, "svc-backup@contoso.example", reason="backup daemon", owner="it ops",
+                    expires_at=PAST)
+    protect_account(store, TENANT, "ceo@contoso.example", reason="travelling", owner="helpdesk", expires_at=FUTURE)
+    listed = list_protected(store, TENANT)
+    assert [(a.upn, a.reason, a.owner, a.expires_at, a.created_by) for a in listed] == [
+        ("BreakGlass01@Contoso.onmicrosoft.com", "emergency access", "security team", None, "admin@contoso.example"),
+        ("ceo@contoso.example", "travelling", "helpdesk", FUTURE, None),
+        ("svc-backup@contoso.example", "backup daemon", "it ops", PAST, None),
+    ]
+    active = active_protection(store, TENANT)
+    assert sorted(active) == ["breakglass01@contoso.onmicrosoft.com", "ceo@contoso.example"]
+    assert "BREAKGLASS01@contoso.onmicrosoft.com" in active and "svc-backup@contoso.example" not in active
+    frame = protected_frame(store, TENANT)
+    assert frame[["upn", "status"]].values.tolist() == [
+        ["BreakGlass01@Contoso.onmicrosoft.com", "active"], ["ceo@contoso.example", "active"],
+        ["svc-backup@contoso.example", "expired"],
+    ]
+    assert str(frame["expires_at"].dtype) == "datetime64[ns, UTC]"
+    # updating keeps who created it
+    updated = protect_account(store, TENANT, "breakglass01@contoso.onmicrosoft.com", reason="emergency access 1",
+                              owner="ciso", by="other@contoso.example")
+    assert (updated.reason, updated.owner, updated.created_by) == ("emergency access 1", "ciso",
+                                                                   "admin@contoso.example")
+    # protection as of a moment: the future expiry has passed by then
+    later = active_protection(store, TENANT, now=pd.Timestamp("2100-01-01", tz="UTC"))
+    assert sorted(later) == ["breakglass01@contoso.onmicrosoft.com"]
+
+
+def test_unprotect_keeps_the_row_and_can_protect_again(store, tmp_path: Path) -> None:
+    protect_account(store, TENANT, "user1@contoso.example", reason="vip", owner="it")
+    assert unprotect_account(store, TENANT, "USER1@contoso.example", by="admin@contoso.example") is True
+    assert unprotect_account(store, TENANT, "user1@contoso.example") is False
+    assert list_protected(store, TENANT) == [] and len(active_protection(store, TENANT)) == 0
+    with store.engine.connect() as conn:
+        row = conn.execute(sa.select(protected_accounts.c.removed_by)).one()
+    assert row.removed_by == "admin@contoso.example"
+    protect_account(store, TENANT, "user1@contoso.example", reason="vip again", owner="it")
+    assert [a.reason for a in list_protected(store, TENANT)] == ["vip again"]
+
+
+def test_bad_input_is_refused(store) -> None:
+    with pytest.raises(ValueError, match="'no-at-sign' is not a user principal name"):
+        protect_account(store, TENANT, "no-at-sign", reason="x", owner="y")
+    with pytest.raises(ValueError, match="reason is required"):
+        protect_account(store, TENANT, "a@b.c", reason=" ", owner="y")
+    with pytest.raises(ValueError, match="owner is required"):
+        protect_account(store, TENANT, "a@b.c", reason="x", owner="")
+    with pytest.raises(NotFoundError):
+        protect_account(store, "no-such-tenant", "a@b.c", reason="x", owner="y")
+
+
+def test_suggestions_most_certain_first_and_not_already_protected() -> None:
+    frame = users(
+        user(1, upn="breakglass01@contoso.onmicrosoft.com", account_kind="break_glass", is_admin=True,
+             last_sign_in=None),
+        user(2, upn="old.admin@contoso.example", is_admin=True, last_sign_in=None),
+        user(3, upn="ca-excluded-ops@contoso.example"),
+        user(4, display_name="Emergency Access Account 2", upn="ea2@contoso.example"),
+        user(5, upn="plain@contoso.example", is_admin=True),  # signs in: not suggested
+        user(6, upn="emergency-access02@contoso.example", account_kind="break_glass"),
+    )
+    suggested = suggest_protected(frame, protected=["emergency-access02@contoso.example"])
+    assert suggested[["user_id", "code"]].values.tolist() == [
+        ["u001", "break_glass"], ["u002", "admin_never_signed_in"], ["u003", "excluded_name"],
+        ["u004", "excluded_name"],
+    ]
+    assert suggested["why"].tolist()[:2] == [
+        "classified as a break-glass (emergency access) account",
+        "an administrator with no sign-in on record, typical of an emergency access account",
+    ]
+    assert suggest_protected(frame.iloc[0:0]).columns.tolist() == ["user_id", "upn", "display_name", "code", "why"]
+
+
+def test_suggestions_on_the_demo_tenant_name_both_break_glass_accounts() -> None:
+    from lib.emulator.generator import generate_tenant
+
+    tenant = generate_tenant(300, 7)
+    glass = sorted(u.upn for u in tenant.users if u.kind == "break_glass")
+    frame = users(*(user(n, upn=u.upn, account_kind=u.kind, is_admin=u.is_admin, last_sign_in=u.last_sign_in,
+                         display_name=u.display_name) for n, u in enumerate(tenant.users)))
+    suggested = suggest_protected(frame)
+    assert sorted(suggested.loc[suggested["code"] == "break_glass", "upn"]) == glass
+    assert len(glass) == 2
