@@ -8,15 +8,18 @@ adoption trend is there on first start.
 
 from __future__ import annotations
 
+import os
+import pickle
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from lib.directory.history import TimelineEvent, daily_frames, history_days
 from lib.directory.refresh import RefreshResult, refresh_snapshot
 from lib.directory.snapshot import read_tenant
 from lib.emulator.clock import advance
-from lib.emulator.generator import HISTORY_DAYS, demo_public_app
+from lib.emulator.generator import HISTORY_DAYS, demo_public_app, generate_tenant
 from lib.emulator.model import Tenant
 from lib.emulator.server import RunningEmulator, start_emulator
 from lib.emulator.state import EmulatorConfig
@@ -45,18 +48,57 @@ class DemoTenant:
         return self.tenant.now
 
 
+def _tenant_file(settings: Settings) -> Path:
+    licence = "p1" if settings.demo_premium else "no-p1"
+    return settings.data_dir / f"demo-tenant-{settings.demo_users}-{settings.demo_seed}-{licence}.pickle"
+
+
+def _load_tenant(path: Path) -> Tenant | None:
+    """The demo tenant as it was when the console last ran (its changes and clock), if saved."""
+    try:
+        with path.open("rb") as file:
+            tenant = pickle.load(file)  # our own file in the console's data folder
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError):
+        return None
+    return tenant if isinstance(tenant, Tenant) else None
+
+
+def save_tenant(tenant: Tenant, path: Path) -> None:
+    """Write the tenant atomically, so a crash mid-write never leaves a half file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("wb") as file:
+        pickle.dump(tenant, file, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(tmp, path)
+
+
+def _keep_saved(tenant: Tenant, path: Path, stop: threading.Event, every: float = 5.0) -> None:
+    saved = tenant.revision
+    while not stop.wait(every):
+        if tenant.revision != saved:
+            saved = tenant.revision
+            save_tenant(tenant, path)
+
+
 def demo_tenant(settings: Settings) -> DemoTenant:
-    """The process's demo tenant for these settings, started on first use (one per process)."""
+    """The process's demo tenant for these settings, started on first use (one per process).
+
+    The tenant is kept in the data folder and reloaded on the next start, so what an admin changed
+    (and the demo clock) survives a restart, just as a real tenant would remember it.
+    """
     key = (settings.demo_users, settings.demo_seed, settings.demo_premium, str(settings.data_dir))
     with _lock:
         running = _running.get(key)
         if running is None or not running.running:
             cert_dir = settings.data_dir / "emulator-tls"
             cert_dir.mkdir(parents=True, exist_ok=True)
-            running = start_emulator(
-                users=settings.demo_users, seed=settings.demo_seed, premium=settings.demo_premium,
-                config=EmulatorConfig(), cert_dir=str(cert_dir),
-            )
+            path = _tenant_file(settings)
+            tenant = _load_tenant(path) or generate_tenant(settings.demo_users, settings.demo_seed,
+                                                           settings.demo_premium)
+            save_tenant(tenant, path)
+            running = start_emulator(tenant, config=EmulatorConfig(), cert_dir=str(cert_dir))
+            threading.Thread(target=_keep_saved, args=(tenant, path, threading.Event()), daemon=True,
+                             name="demo-tenant-saver").start()
             _running[key] = running
     return DemoTenant(running, demo_public_app(running.state.tenant).client_id)
 

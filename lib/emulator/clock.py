@@ -56,6 +56,7 @@ def advance(tenant: Tenant, delta: timedelta) -> dict:
                 registered += 1
                 enforced += was == "enabled" and user.mfa_state == "enforced"
         tenant.now = start + step
+        tenant.revision += 1
     return {
         "now": tenant.now.isoformat().replace("+00:00", "Z"),
         "advanced_hours": delta / timedelta(hours=1),

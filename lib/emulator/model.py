@@ -191,6 +191,8 @@ class Tenant:
     report_lag: timedelta = timedelta(hours=3)
     clock_steps: int = 0
     """How many clock steps have run (the clock's random stream is keyed by it)."""
+    revision: int = 0
+    """Bumped on every change, so a saver knows when the tenant needs writing again."""
     by_id: dict[str, User] = field(default_factory=dict, repr=False)
     by_upn: dict[str, User] = field(default_factory=dict, repr=False)
 
@@ -225,10 +227,12 @@ class Tenant:
         if result != user.mfa_state:
             user.mfa_state = result
             user.events.append(Event(at, "state", result, actor))
+        self.revision += 1
         return result
 
     def register_method(self, user: User, method: AuthMethod) -> None:
         """The user registers a method; an Enabled user with a second factor becomes Enforced."""
+        self.revision += 1
         user.methods.append(method)
         user.events.append(Event(method.created, "method", method.kind))
         if METHOD_KINDS[method.kind].mfa:
