@@ -242,8 +242,9 @@ def _make_users(rng: random.Random, tenant: Tenant, count: int) -> list[User]:
                       job_title="IT Manager", sign_in_rate=1.0, register_rate=1.0, created=tenant.created))
     out.append(person("authpolicy.admin", (AUTHENTICATION_POLICY_ADMINISTRATOR,), department="IT",
                       display_name="Auth Policy Admin", job_title="Identity Engineer", sign_in_rate=0.9))
+    # The reader never registered a second factor: every demo has an admin without MFA to find.
     out.append(person("security.reader", (GLOBAL_READER,), department="IT", display_name="Security Reader",
-                      job_title="Security Analyst", sign_in_rate=0.9))
+                      job_title="Security Analyst", sign_in_rate=0.9, register_rate=0.0))
     onmicrosoft = f"{domain.split('.')[0]}.onmicrosoft.com"
     for login, display, has_key in (("breakglass01", "Break Glass Account 1", True),
                                     ("emergency-access02", "Emergency Access Account 2", False)):
@@ -329,7 +330,7 @@ def _simulate_past(rng: random.Random, tenant: Tenant, start: datetime) -> None:
         born = max(user.created, start - timedelta(days=400))
         actions: list[tuple[datetime, str, str]] = []
         # Some people registered a method long before any rollout (SSPR, Authenticator for other apps).
-        if user.sign_in_rate > 0 and rng.random() < 0.3:
+        if user.sign_in_rate > 0 and user.register_rate > 0 and rng.random() < 0.3:
             at = born + (now - born) * rng.random()
             actions.append((at, "register", ""))
             if rng.random() < 0.15:
