@@ -19,7 +19,8 @@ def current_frame():
         {"id": "c", "userPrincipalName": "c@x", "accountEnabled": True, "createdDateTime": (NOW - D).isoformat()},
     ]
     regs = {"a": Registration(("mobilePhone",), True, True, "sms"), "b": Registration(("fido2",), True, False)}
-    return build_users_frame([UserRecord.from_graph(u) for u in users], regs, {"a": "enforced", "b": "enabled", "c": "disabled"}, None,
+    records = [UserRecord.from_graph(u) for u in users]
+    return build_users_frame(records, regs, {"a": "enforced", "b": "enabled", "c": "disabled"}, None,
                              users_read_at=NOW, registration_read_at=NOW, state_read_at=NOW)
 
 

@@ -85,7 +85,8 @@ def test_frame_has_the_schema_and_exact_values() -> None:
          "accountEnabled": False, "country": "Norway", "createdDateTime": "2025-01-01T00:00:00Z"},
     ]
     regs = {"u1": Registration(("mobilePhone", "fido2"), True, True, "sms", True)}
-    frame = build_users_frame([UserRecord.from_graph(u) for u in users], regs, {"u1": "enforced", "u2": "unknownFutureValue"}, None,
+    records = [UserRecord.from_graph(u) for u in users]
+    frame = build_users_frame(records, regs, {"u1": "enforced", "u2": "unknownFutureValue"}, None,
                               users_read_at=T, registration_read_at=T, state_read_at=T)
     assert list(frame.columns) == list(USER_COLUMNS)
     assert [str(frame[c].dtype) for c in frame.columns] == list(USER_COLUMNS.values())
@@ -97,7 +98,7 @@ def test_frame_has_the_schema_and_exact_values() -> None:
     assert (second["state"], second["registered"], second["is_guest"], second["country"]) == (
         "unknown", False, True, "Norway")
     assert pd.isna(second["last_sign_in"])
-    only_u2_admin = build_users_frame([UserRecord.from_graph(u) for u in users], regs, {}, {"u2"}, users_read_at=T, registration_read_at=T,
+    only_u2_admin = build_users_frame(records, regs, {}, {"u2"}, users_read_at=T, registration_read_at=T,
                                       state_read_at=T)
     assert only_u2_admin["is_admin"].tolist() == [False, True]
     assert only_u2_admin["state"].tolist() == ["unknown", "unknown"]

@@ -65,6 +65,9 @@ def render_sidebar(app: Console) -> None:
         st.divider()
         job = current_job(admin.tenant_id)
         running = job is not None and not job.finished
+        if job is not None and job.finished:
+            # A refresh that finished before this session existed needs no redraw here.
+            st.session_state.setdefault("refresh_seen", id(job))
         if snapshot is None:
             st.caption("No snapshot of this tenant yet.")
         else:
