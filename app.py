@@ -11,7 +11,7 @@ from lib.auth import AuthError, is_sign_in_callback
 from lib.ui.context import auth_session, console
 from lib.ui.sidebar import render_sidebar
 
-st.set_page_config(page_title="MFA Rollout Console", page_icon=":material/shield_lock:", layout="wide")
+st.set_page_config(page_title="MFA Rollout Console", page_icon="🛡️", layout="wide")
 
 app = console()
 auth = auth_session(app)

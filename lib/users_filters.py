@@ -42,11 +42,13 @@ __all__ = [
     "PreparedUsers",
     "UpnList",
     "UserFilters",
+    "address_keys",
     "bool_mask",
     "describe_filters",
     "export_frame",
     "filter_mask",
     "filter_options",
+    "known_addresses",
     "methods_mask",
     "parse_upn_list",
     "prepare_users",
@@ -232,16 +234,23 @@ def text_mask(frame: pd.DataFrame, text: str, *, index: pd.Series | None = None)
     return mask
 
 
-def upn_list_mask(frame: pd.DataFrame, upns: Iterable[str]) -> np.ndarray:
-    """Users whose UPN or mail address is in ``upns`` (stripped, case-folded)."""
+def address_keys(frame: pd.DataFrame) -> tuple[pd.Series, ...]:
+    """The UPN and mail columns stripped and case-folded: what :func:`upn_list_mask` compares. Compute once
+    per snapshot and pass as ``keys`` (case-folding 100k addresses on every rerun costs tens of ms)."""
+    return tuple(_strings(frame[c]).str.strip().str.casefold() for c in ("upn", "mail") if c in frame.columns)
+
+
+def upn_list_mask(frame: pd.DataFrame, upns: Iterable[str], *, keys: tuple[pd.Series, ...] | None = None
+                  ) -> np.ndarray:
+    """Users whose UPN or mail address is in ``upns`` (stripped, case-folded); ``keys`` from :func:`address_keys`."""
     wanted = list({_key(u) for u in upns} - {""})
-    if not wanted:
-        return np.zeros(len(frame), dtype=bool)
     mask = np.zeros(len(frame), dtype=bool)
-    for column in ("upn", "mail"):
-        if column in frame.columns:
-            keys = _strings(frame[column]).str.strip().str.casefold()
-            mask |= keys.isin(wanted).to_numpy(dtype=bool, na_value=False)
+    if not wanted:
+        return mask
+    for column in address_keys(frame) if keys is None else keys:
+        if len(column) != len(frame):
+            raise ValueError("the address keys do not belong to this frame (different length)")
+        mask |= column.isin(wanted).to_numpy(dtype=bool, na_value=False)
     return mask
 
 
@@ -291,13 +300,20 @@ def parse_upn_list(data: str | bytes, *, limit: int = MAX_UPN_LIST) -> UpnList:
     return UpnList(tuple(found.values()), tuple(invalid), duplicates)
 
 
-def unmatched_upns(frame: pd.DataFrame, upns: Iterable[str]) -> list[str]:
-    """The listed UPNs that match no user's UPN or mail (in the order given)."""
+def known_addresses(frame: pd.DataFrame, keys: tuple[pd.Series, ...] | None = None) -> frozenset[str]:
+    """Every UPN and mail address of the frame, case-folded (for :func:`unmatched_upns`)."""
     known: set[str] = set()
-    for column in ("upn", "mail"):
-        if column in frame.columns:
-            known.update(_strings(frame[column]).dropna().str.strip().str.casefold().tolist())
-    return [u for u in upns if _key(u) not in known]
+    for column in address_keys(frame) if keys is None else keys:
+        known.update(column.dropna().tolist())
+    known.discard("")
+    return frozenset(known)
+
+
+def unmatched_upns(frame: pd.DataFrame, upns: Iterable[str], *, known: frozenset[str] | None = None) -> list[str]:
+    """The listed UPNs that match no user's UPN or mail (in the order given); ``known`` from
+    :func:`known_addresses`, computed once per snapshot."""
+    found = known_addresses(frame) if known is None else known
+    return [u for u in upns if _key(u) not in found]
 
 
 # -- all together --------------------------------------------------------------------------------
@@ -308,13 +324,16 @@ def filter_mask(
     now: datetime | pd.Timestamp | None = None,
     *,
     index: pd.Series | None = None,
+    keys: tuple[pd.Series, ...] | None = None,
 ) -> np.ndarray:
     """The rows of ``frame`` every active filter keeps (a boolean array aligned with the frame).
 
     ``now`` is needed for the last sign-in filter (the demo tenant has its own clock); ``index`` is
-    :func:`search_index` of the same frame, computed once.
+    :func:`search_index` and ``keys`` :func:`address_keys` of the same frame, each computed once.
     """
     mask = np.ones(len(frame), dtype=bool)
+    if filters.upns is not None:
+        mask &= upn_list_mask(frame, filters.upns, keys=keys)
     if filters.states:
         mask &= state_mask(frame, filters.states)
     for column, wanted in (("registered", filters.registered), ("capable", filters.capable),
@@ -334,8 +353,6 @@ def filter_mask(
         if now is None:
             raise ValueError("the last sign-in filter needs 'now'")
         mask &= sign_in_mask(frame, filters.last_sign_in, now)
-    if filters.upns is not None:
-        mask &= upn_list_mask(frame, filters.upns)
     if filters.text.strip() and mask.any():
         mask &= text_mask(frame, filters.text, index=index)
     return mask
@@ -428,11 +445,19 @@ class PreparedUsers:
     index: pd.Series
     options: FilterOptions
     state_codes: np.ndarray
+    keys: tuple[pd.Series, ...]
+    """:func:`address_keys` of ``frame``."""
+    known: frozenset[str]
+    """:func:`known_addresses` of ``frame``."""
     """Each user's state as its position in :data:`STATE_FILTER_OPTIONS` (unknown last): counting by state
     is then one ``np.bincount``."""
 
     def __len__(self) -> int:
         return len(self.frame)
+
+    def mask(self, filters: UserFilters, now: datetime | pd.Timestamp | None = None) -> np.ndarray:
+        """:func:`filter_mask` with this snapshot's precomputed search index and address keys."""
+        return filter_mask(self.frame, filters, now, index=self.index, keys=self.keys)
 
     def state_counts(self, mask: np.ndarray | None = None) -> dict[str, int]:
         """Users per state (every state of :data:`STATE_FILTER_OPTIONS`, zeros included) among ``mask``."""
@@ -449,7 +474,9 @@ def prepare_users(frame: pd.DataFrame) -> PreparedUsers:
     codes = np.full(len(ordered), len(STATES), dtype=np.int8)
     for position, name in enumerate(STATES):
         codes[state.eq(name).to_numpy(dtype=bool, na_value=False)] = position
-    return PreparedUsers(ordered, search_index(ordered), filter_options(ordered), codes)
+    keys = address_keys(ordered)
+    return PreparedUsers(ordered, search_index(ordered), filter_options(ordered), codes, keys,
+                         known_addresses(ordered, keys))
 
 
 def export_frame(frame: pd.DataFrame, mask: np.ndarray | None = None) -> pd.DataFrame:

@@ -39,6 +39,7 @@ NEXT_KEY = "ops_select_next"
 TABLE_KEY = "ops_table"
 TABLE_SEEN_KEY = "ops_table_seen"
 ITEM_ROWS = 5_000
+REPORT_ROWS = 50
 RESUMABLE = ("interrupted", "partial", "cancelled", "failed")
 OUTCOMES = {
     "applied": "Applied", "failed": "Failed", "skipped": "Skipped", "cancelled": "Cancelled",
@@ -179,6 +180,17 @@ def _items(store: Any, operation_id: int) -> None:
                           mime="application/json", key=f"ops_report_{operation_id}", icon=":material/description:",
                           on_click="ignore", width="stretch",
                           help="The operation's counts, and every skipped and failed user with the reason")
+    with st.expander("Report", icon=":material/description:"):
+        try:
+            full = rollout.operation_report(store, operation_id)
+        except Exception as err:
+            st.error(f"The report could not be made: {error_message(err)}")
+            return
+        shown = {k: (v[:REPORT_ROWS] if isinstance(v, list) else v) for k, v in full.items()}
+        for name in ("skipped", "failed"):
+            if len(full.get(name) or []) > REPORT_ROWS:
+                st.caption(f"{name.title()}: the first {REPORT_ROWS} of {len(full[name]):,}; the download has all.")
+        st.json(shown, expanded=1)
 
 
 def _resume(app: Console, operation_id: int) -> None:

@@ -54,7 +54,6 @@ from lib.users_filters import (
     UserFilters,
     describe_filters,
     export_frame,
-    filter_mask,
     parse_upn_list,
     prepare_users,
     unmatched_upns,
@@ -540,13 +539,13 @@ def render() -> None:
     with tab_select:
         filters, parsed, problems = _filters(prepared)
         in_scope = scope_mask(frame, scope).to_numpy()
-        mask = in_scope & filter_mask(frame, filters, app.now(), index=prepared.index)
+        mask = in_scope & prepared.mask(filters, app.now())
         positions = np.flatnonzero(mask)
         _preset_banner(filters, len(positions))
         for problem in problems:
             st.warning(problem, icon=":material/list:")
         if parsed is not None and parsed.upns:
-            missing = unmatched_upns(frame, parsed.upns)
+            missing = unmatched_upns(frame, parsed.upns, known=prepared.known)
             note = f"{len(parsed.upns):,} UPNs on the list"
             if missing:
                 listed = ", ".join(missing[:5]) + (f" and {len(missing) - 5:,} more" if len(missing) > 5 else "")

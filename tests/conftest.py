@@ -89,3 +89,9 @@ def graph_token(msal_client_app: msal.ConfidentialClientApplication) -> str:
     result = msal_client_app.acquire_token_for_client(scopes=[GRAPH_SCOPE])
     assert "access_token" in result, result.get("error_description", result)
     return result["access_token"]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the browser tests last: Playwright's sync API keeps an event loop running on the main
+    thread for as long as its browser lives, and `asyncio.run` in any later test would then fail."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)

@@ -7,6 +7,7 @@ Everything runs on a console of its own (new data folder, so its own demo tenant
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 
@@ -123,6 +124,10 @@ def test_an_operation_started_through_lib_rollout_is_listed_with_its_users(setti
     at.text_input(key=f"ops_items_search_{operation_id}").set_value("zzz-nobody").run()
     assert len(_frame_with(at, "outcome", "reason")) == 0
     assert at.download_button(key=f"ops_report_{operation_id}")
+    report = json.loads(at.json[0].value)
+    assert (report["operation_id"], report["status"], report["planned"], report["applied"]) == \
+        (operation_id, "complete", 6, 6)
+    assert report["failed"] == [] and report["skipped"] == []
 
 
 def test_an_interrupted_operation_is_flagged_and_resumes_to_the_end(settings: Settings, store: Store) -> None:

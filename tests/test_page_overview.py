@@ -211,19 +211,21 @@ def test_admins_without_a_method_link_opens_the_users_page(overview_app: AppTest
     at = overview_app
     with open_store(demo_settings.database_url) as store:
         users = store.load_users(tenant_of(at))
-    # by default no admin in scope lacks a method (the break-glass accounts are protected): no button
-    assert not [b for b in at.button if b.key == "show_admins_without_method"]
-    assert "Every admin in scope has a registered method." in [c.value for c in at.caption]
+    # by default one admin in scope lacks a method: the demo's Global Reader (break-glass accounts are protected)
+    default = apply_scope(users, DEFAULT_SCOPE)
+    default = default[default["is_admin"] & ~default["registered"]]
+    assert default["upn"].str.startswith("security.reader@").tolist() == [True]
+    assert at.button(key="show_admins_without_method").label == "Show this admin"
 
     at.checkbox(key="overview_scope_include_protected").check().run()
     scope = Scope(include_protected=True)
     admins = apply_scope(users, scope)
     admins = admins[admins["is_admin"] & ~admins["registered"]]
-    assert len(admins) == 1  # the demo's break-glass account without a method
+    assert len(admins) == 2  # and the break-glass account without a method
     kpis, _, _ = expected_kpis(demo_settings, tenant_of(at), scope)
-    assert shown_metrics(at)["Admins without a registered method"][0] == "1"
+    assert shown_metrics(at)["Admins without a registered method"][0] == "2"
     button = at.button(key="show_admins_without_method")
-    assert button.label == "Show this admin"
+    assert button.label == "Show these admins"
 
     expected = {"admin": True, "registered": False, "label": "Admins without a registered method",
                 "source": "overview", "user_ids": admins["id"].tolist()}

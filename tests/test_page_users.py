@@ -444,7 +444,7 @@ def test_without_a_snapshot_the_page_says_to_refresh(demo_settings: Settings, tm
     at.run()
     at.switch_page(PAGE).run()
     _no_exception(at)
-    assert any(i.value.startswith("**No snapshot of this tenant yet.**") and "**Refresh data** in the sidebar" in i.value
-               for i in at.info)
+    assert any(i.value.startswith("**No snapshot of this tenant yet.**")
+               and "**Refresh data** in the sidebar" in i.value for i in at.info)
     assert at.button(key="users_first_refresh")
     assert not at.dataframe

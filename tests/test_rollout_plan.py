@@ -179,7 +179,8 @@ def test_summary_is_json_ready() -> None:
                                  "sign-in"}],
         "undo_of": None,
     }
-    assert p.needs_typed_confirmation(50) is False and p.needs_typed_confirmation(1) is True
+    assert (p.needs_typed_confirmation(50), p.needs_typed_confirmation(1), p.needs_typed_confirmation(0)) == (
+        False, False, True)
 
 
 def test_skip_users_moves_changes_to_skips() -> None:

@@ -11,11 +11,13 @@ from lib.users_filters import (
     EXPORT_COLUMNS,
     NONE,
     UserFilters,
+    address_keys,
     bool_mask,
     describe_filters,
     export_frame,
     filter_mask,
     filter_options,
+    known_addresses,
     methods_mask,
     parse_upn_list,
     prepare_users,
@@ -155,6 +157,19 @@ def test_upn_list_mask_matches_upn_or_mail_ignoring_case_and_spaces() -> None:
     assert unmatched_upns(users, listed) == ["nobody@contoso.com"]
 
 
+def test_upn_list_with_precomputed_keys_gives_the_same_answer() -> None:
+    users = frame()
+    keys = address_keys(users)
+    listed = ["BJORN@contoso.com", "svc-backup@contoso.com", "ghost@contoso.com"]
+    assert (upn_list_mask(users, listed, keys=keys) == upn_list_mask(users, listed)).all()
+    assert upn_list_mask(users, listed, keys=keys).sum() == 2
+    known = known_addresses(users, keys)
+    assert "bjorn@contoso.com" in known and "bjorn.aberg@contoso.com" in known and "" not in known
+    assert unmatched_upns(users, listed, known=known) == ["ghost@contoso.com"]
+    with pytest.raises(ValueError, match="do not belong"):
+        upn_list_mask(users, listed, keys=tuple(k.iloc[:2] for k in keys))
+
+
 def test_parse_upn_list_from_lines_csv_and_separators() -> None:
     parsed = parse_upn_list("UserPrincipalName,State\r\nanna@contoso.com,enabled\nBob@contoso.com;carl@contoso.com "
                             "anna@CONTOSO.com\n\n<dana@contoso.com>\nnot-an-address\nbad@@x\n")
@@ -252,6 +267,9 @@ def test_prepare_users_sorts_by_name_and_counts_states() -> None:
     assert prepared.state_counts() == {"disabled": 3, "enabled": 2, "enforced": 2, "unknown": 1}
     mask = filter_mask(prepared.frame, UserFilters(departments=("Sales",)), index=prepared.index)
     assert prepared.state_counts(mask) == {"disabled": 1, "enabled": 1, "enforced": 1, "unknown": 0}
+    both = UserFilters(text="berg", upns=frozenset({"bjorn@contoso.com"}), last_sign_in="within_7")
+    assert prepared.frame.loc[prepared.mask(both, NOW), "display_name"].tolist() == ["Björn Åberg"]
+    assert "eve@partner.com" in prepared.known
 
 
 def test_export_frame_keeps_the_rows_and_export_columns() -> None:

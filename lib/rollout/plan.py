@@ -157,8 +157,8 @@ class Plan:
         return grouped.rename("users").reset_index().astype({"users": "int64"})
 
     def needs_typed_confirmation(self, threshold: int = 50) -> bool:
-        """True when the confirmation dialog should ask for the count to be typed."""
-        return len(self.changes) >= threshold
+        """True when the confirmation dialog should ask for the count to be typed (above ``threshold``)."""
+        return len(self.changes) > threshold
 
     def skip_users(self, reasons: Mapping[str, tuple[str, str]]) -> Plan:
         """A copy with the given changes turned into skips (user id → (code, reason)); warnings kept."""

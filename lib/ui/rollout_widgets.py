@@ -301,7 +301,7 @@ def _confirm_body(app: Console, prefix: str, after_start: Callable[[int], None] 
     for warning in the_plan.warnings:
         st.warning(warning.message, icon=":material/warning:")
     ready = True
-    if count > TYPED_CONFIRMATION_ABOVE:
+    if the_plan.needs_typed_confirmation(TYPED_CONFIRMATION_ABOVE):
         typed = st.text_input(f"Type {count} to confirm", key=_key(prefix, "confirm_count"))
         ready = typed.strip().replace(",", "").replace(" ", "") == str(count)
         if typed.strip() and not ready:

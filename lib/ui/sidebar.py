@@ -78,7 +78,8 @@ def render_sidebar(app: Console) -> None:
                      width="stretch", help="Read users, registration and MFA state from Graph again"):
             start_session_refresh(app)
             st.rerun()
-        _refresh_progress(app, admin.tenant_id)
+        if running:  # the fragment polls only while a refresh runs, then reruns the app once
+            _refresh_progress(app, admin.tenant_id)
         if job is not None and job.finished and job.error:
             (st.warning if job.cancelled else st.error)(job.error)
         st.divider()

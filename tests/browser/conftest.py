@@ -64,7 +64,6 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -371,17 +370,17 @@ def assert_no_exception(page: Page) -> None:
         pytest.fail(f"the page at {page.url} shows a traceback:\n{traceback.first.inner_text()}", pytrace=False)
 
 
-@contextmanager
-def _explained(page: Page, action: str) -> Iterator[None]:
-    """Turn a wait that timed out because the app's frontend crashed into a failure that says so."""
+def _explained(page: Page, action: str, wait: Callable[[], None]) -> None:
+    """Run ``wait``; if it timed out because the app's frontend crashed, fail saying so instead."""
     try:
-        yield
+        wait()
+        return
     except AssertionError:
         crashed = [e for e in getattr(page, "console_errors", []) if e.startswith("uncaught:")]
-        if crashed:
-            pytest.fail(f"the app crashed in the browser {action} (blank page): " + " | ".join(crashed),
-                        pytrace=False)
-        raise
+        if not crashed:
+            raise
+    # Outside the except clause, so the report is the crash, not the timeout it caused.
+    pytest.fail(f"the app crashed in the browser {action} (blank page): " + " | ".join(crashed), pytrace=False)
 
 
 def _signed_out_page(page: Page, timeout_s: float = STARTUP_TIMEOUT_S) -> Locator:
@@ -416,8 +415,7 @@ def sign_in(page: Page, base_url: str, name: str) -> str:
     # or the sign-in page again with the reason sign-in failed (then fail now, with that reason).
     signed_in = sidebar(page).get_by_role("button", name="Sign out")
     refused = page.locator("#sign-in-link")
-    with _explained(page, f"after signing in as {name!r}"):
-        expect(signed_in.or_(refused).first).to_be_visible()
+    _explained(page, f"after signing in as {name!r}", lambda: expect(signed_in.or_(refused).first).to_be_visible())
     if refused.count() and not signed_in.count():
         alerts = " | ".join(t.strip() for t in main(page).get_by_test_id("stAlert").all_inner_texts())
         pytest.fail(f"sign-in as {name!r} came back to the sign-in page: {alerts or '(no message)'}", pytrace=False)
@@ -428,8 +426,7 @@ def sign_in(page: Page, base_url: str, name: str) -> str:
 def sign_out(page: Page) -> None:
     """Press the sidebar's "Sign out" and wait for the sign-in page."""
     sidebar(page).get_by_role("button", name="Sign out").click()
-    with _explained(page, "after Sign out"):
-        _signed_out_page(page, TIMEOUT_MS / 1000)
+    _explained(page, "after Sign out", lambda: _signed_out_page(page, TIMEOUT_MS / 1000))
     # Streamlit keeps the (now empty) sidebar panel for the rest of the browser session: check what is in it.
     expect(page.get_by_role("button", name="Sign out")).to_have_count(0)
     expect(nav_links(page)).to_have_count(0)
@@ -439,6 +436,9 @@ def go_to(page: Page, title: str) -> None:
     """Open a page from the sidebar navigation, as a person would, and wait for it to finish rendering."""
     link = nav_link(page, title)
     link.click()
-    with _explained(page, f"after opening {title!r}"):
+
+    def rendered() -> None:
         expect(link).to_have_attribute("aria-current", "page")
         wait_for_streamlit(page)
+
+    _explained(page, f"after opening {title!r}", rendered)
