@@ -590,3 +590,38 @@ def test_user_history_lists_versions_with_snapshot_times(store: Store) -> None:
     assert history["snapshot_at"].tolist() == [pd.Timestamp(T0 + d * DAY) for d in (0, 1, 3)]
     assert history["state"].tolist() == ["disabled", "enabled", "enforced"]
     assert store.user_history(TENANT, "nobody").empty
+
+
+def test_a_fresh_process_loads_the_latest_snapshot_from_its_parquet_copy_exactly(tmp_path) -> None:
+    import pandas as pd
+
+    from lib.columns import coerce_users
+    from lib.store import open_store
+
+    url = f"sqlite:///{tmp_path / 'cached.db'}"
+    writer = open_store(url)
+    writer.upsert_tenant("t", "T", "t.example", "demo")
+    frame = coerce_users(pd.DataFrame({
+        "id": ["b", "a"], "upn": ["b@x", "a@x"], "display_name": ["B", "A"], "mail": [None, "a@x"],
+        "department": ["IT", None], "country": ["SE", "NO"], "job_title": [None, None], "is_guest": [False, True],
+        "account_enabled": [True, True], "is_admin": [True, False], "account_kind": ["person", "person"],
+        "state": ["enforced", "disabled"], "registered": [True, False], "capable": [True, False],
+        "methods": ["fido2", ""], "method_count": [1, 0], "preferred_method": ["", ""],
+        "created": ["2024-01-01T00:00:00Z"] * 2, "last_sign_in": ["2026-11-20T08:00:00Z", None],
+        "users_read_at": [pd.NaT] * 2, "registration_read_at": [pd.NaT] * 2, "state_read_at": [pd.NaT] * 2,
+    }))
+    at = pd.Timestamp("2026-11-25T00:00:00Z").to_pydatetime()
+    sid = writer.begin_snapshot("t", "reports", started_at=at)
+    writer.complete_snapshot(sid, frame, users_read_at=at, registration_read_at=at, state_read_at=at, stats={})
+    writer.close()
+    cache = list((tmp_path / "snapshot-cache").glob("t-*.parquet"))
+    assert [p.name for p in cache] == [f"t-{sid}.parquet"]  # written when the snapshot completed
+    cache[0].unlink()
+    from_database = open_store(url).load_users("t")  # rebuilt from the versions table, then kept again
+    assert cache[0].exists()
+    second = open_store(url)
+    from_cache = second.load_users("t")
+    pd.testing.assert_frame_equal(from_cache, from_database)
+    assert from_cache["id"].tolist() == ["a", "b"]
+    cache[0].write_bytes(b"damaged")
+    pd.testing.assert_frame_equal(open_store(url).load_users("t"), from_database)
