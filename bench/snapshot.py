@@ -97,16 +97,16 @@ def console_read(users: int) -> dict:
     code = f"""
 import json, resource, sys, time
 sys.path.insert(0, {str(ROOT)!r})
-from lib.connect import demo_credentials, AppConnection
+from lib.connect import demo_credentials
 from lib.directory.refresh import refresh_snapshot
+from lib.graph import GraphGateway, MsalClientCredential
 from lib.store import open_store
 ready = json.loads(sys.argv[1]); db = sys.argv[2]
 c = demo_credentials(ready["graph"])
-conn = AppConnection(ready["graph"], c["tenant_id"], c["client_id"], c["authority"], c["client_secret"],
-                     c["ca_cert"], True)
+credential = MsalClientCredential(c["client_id"], c["client_secret"], c["authority"], ca_cert=c["ca_cert"])
 store = open_store(db)
 started = time.perf_counter()
-with conn.gateway() as gw:
+with GraphGateway(ready["graph"], credential) as gw:
     result = refresh_snapshot(store, gw, mode="demo")
 elapsed = time.perf_counter() - started
 frame = result.read.frame
