@@ -8,7 +8,6 @@ Everything runs on a console of its own (new data folder, so its own demo tenant
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 
 import pandas as pd
@@ -20,9 +19,9 @@ from lib.auth import GLOBAL_READER_REASON
 from lib.demo import app_gateway, demo_tenant
 from lib.directory.refresh import refresh_snapshot
 from lib.rollout import journal
-from lib.settings import Settings, load_settings
+from lib.settings import Settings
 from lib.store import Store, open_store
-from tests.ui_fixtures import ADMIN, READER, new_app
+from tests.ui_fixtures import ADMIN, READER, console_data, new_app
 from tests.ui_fixtures import demo_settings as demo_settings  # the session's demo console (fixture)
 
 PAGE = "pages/operations.py"
@@ -47,12 +46,8 @@ def _metrics(at: AppTest) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def settings(demo_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    saved = os.environ.get("MFA_CONSOLE_DATA")
-    os.environ["MFA_CONSOLE_DATA"] = str(tmp_path_factory.mktemp("operations-page-data"))
-    try:
-        yield load_settings({}, os.environ)
-    finally:
-        os.environ["MFA_CONSOLE_DATA"] = saved or ""
+    with console_data(tmp_path_factory.mktemp("operations-page-data")) as settings:
+        yield settings
 
 
 @pytest.fixture(scope="module")

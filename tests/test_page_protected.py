@@ -7,7 +7,6 @@ Runs on a console of its own (new data folder, so its own demo tenant and store)
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import date, timedelta
 
@@ -17,9 +16,9 @@ from streamlit.testing.v1 import AppTest
 
 from lib import rollout
 from lib.demo import demo_tenant
-from lib.settings import Settings, load_settings
+from lib.settings import Settings
 from lib.store import Store, open_store
-from tests.ui_fixtures import ADMIN, new_app
+from tests.ui_fixtures import ADMIN, console_data, new_app
 from tests.ui_fixtures import demo_settings as demo_settings  # the session's demo console (fixture)
 
 PAGE = "pages/protected.py"
@@ -41,12 +40,8 @@ def _table(at: AppTest) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def settings(demo_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    saved = os.environ.get("MFA_CONSOLE_DATA")
-    os.environ["MFA_CONSOLE_DATA"] = str(tmp_path_factory.mktemp("protected-page-data"))
-    try:
-        yield load_settings({}, os.environ)
-    finally:
-        os.environ["MFA_CONSOLE_DATA"] = saved or ""
+    with console_data(tmp_path_factory.mktemp("protected-page-data")) as settings:
+        yield settings
 
 
 @pytest.fixture(scope="module")

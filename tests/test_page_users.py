@@ -9,7 +9,6 @@ console of their own (``own_settings``), so the shared demo console stays as see
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pandas as pd
@@ -22,9 +21,9 @@ from lib.demo import app_gateway, demo_tenant
 from lib.overview import USERS_FILTER_PRESET_KEY
 from lib.rollout import journal
 from lib.scope import DEFAULT_SCOPE, Scope, apply_scope
-from lib.settings import Settings, load_settings
+from lib.settings import Settings
 from lib.store import open_store
-from tests.ui_fixtures import ADMIN, READER, new_app
+from tests.ui_fixtures import ADMIN, READER, console_data, new_app
 from tests.ui_fixtures import demo_settings as demo_settings  # the session's demo console (fixture)
 
 PAGE = "pages/users.py"
@@ -85,23 +84,15 @@ def _select_rows(at: AppTest, rows: list[int]) -> AppTest:
 @pytest.fixture(scope="module")
 def own_settings(demo_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     """A console of its own (new data folder, so its own demo tenant) for the tests that change the tenant."""
-    saved = os.environ.get("MFA_CONSOLE_DATA")
-    os.environ["MFA_CONSOLE_DATA"] = str(tmp_path_factory.mktemp("users-page-data"))
-    try:
-        yield load_settings({}, os.environ)
-    finally:
-        os.environ["MFA_CONSOLE_DATA"] = saved or ""
+    with console_data(tmp_path_factory.mktemp("users-page-data")) as settings:
+        yield settings
 
 
 @pytest.fixture
 def on_own(own_settings: Settings) -> Iterator[Settings]:
     """Point the console at ``own_settings`` for one test (the module fixture restores the shared one after)."""
-    previous = os.environ.get("MFA_CONSOLE_DATA")
-    os.environ["MFA_CONSOLE_DATA"] = str(own_settings.data_dir)
-    try:
+    with console_data(own_settings.data_dir):
         yield own_settings
-    finally:
-        os.environ["MFA_CONSOLE_DATA"] = previous or ""
 
 
 # --- render, counts, filters ---------------------------------------------------------------------

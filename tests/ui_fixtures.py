@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ from tests.auth_fixtures import ADMIN, AUTHPOLICY, READER, PageBrowser
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_USERS = "300"
-__all__ = ["ADMIN", "AUTHPOLICY", "READER", "demo_settings", "new_app", "signed_in_session"]
+__all__ = ["ADMIN", "AUTHPOLICY", "READER", "console_data", "demo_settings", "new_app", "signed_in_session"]
 
 
 @pytest.fixture(scope="session")
@@ -40,6 +41,20 @@ def demo_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+
+
+@contextmanager
+def console_data(folder: Path | str) -> Iterator[Settings]:
+    """Point the console at another data folder (so its own demo tenant and store) while inside."""
+    saved = os.environ.get("MFA_CONSOLE_DATA")
+    os.environ["MFA_CONSOLE_DATA"] = str(folder)
+    try:
+        yield load_settings({}, os.environ)
+    finally:
+        if saved is None:
+            os.environ.pop("MFA_CONSOLE_DATA", None)
+        else:
+            os.environ["MFA_CONSOLE_DATA"] = saved
 
 
 def demo(settings: Settings) -> DemoTenant:
