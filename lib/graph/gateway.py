@@ -98,6 +98,11 @@ REGISTRATION_PATH = "/reports/authenticationMethods/userRegistrationDetails"
 ROLES_PATH = "/me/transitiveMemberOf/microsoft.graph.directoryRole"
 
 
+def _check_credential(credential: Any) -> None:
+    if credential is None or not callable(getattr(credential, "get_token", None)):
+        raise ValueError("credential must have a get_token(*scopes, **kwargs) method")
+
+
 def normalize_base_url(base_url: str) -> str:
     """The Graph root (scheme://host[:port][/prefix]) without a trailing slash or API version.
 
@@ -221,8 +226,7 @@ class AsyncGraph:
         *,
         stats: GraphStats | None = None,
     ) -> None:
-        if credential is None or not callable(getattr(credential, "get_token", None)):
-            raise ValueError("credential must have a get_token(*scopes, **kwargs) method")
+        _check_credential(credential)
         self.options = options or GatewayOptions()
         self.root = normalize_base_url(base_url)
         self.stats = stats or GraphStats()
@@ -766,8 +770,7 @@ class GraphGateway:
         loop: LoopThread | None = None,
     ) -> None:
         normalize_base_url(base_url)  # fail early, on the caller's thread
-        if credential is None or not callable(getattr(credential, "get_token", None)):
-            raise ValueError("credential must have a get_token(*scopes, **kwargs) method")
+        _check_credential(credential)
         self.loop = loop or default_loop()
         self.options = options or GatewayOptions()
         self.stats = GraphStats()
