@@ -7,45 +7,34 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lib.auth import AuthError, is_sign_in_callback
-from lib.ui.context import auth_session, console
-from lib.ui.sidebar import render_sidebar
+from lib.ui import navigation
 
 st.set_page_config(page_title="MFA Rollout Console", page_icon="🛡️", layout="wide")
 
-app = console()
-auth = auth_session(app)
+if not navigation.signed_in(st.session_state):
+    # Route before anything slow (the first visit builds the demo tenant).
+    sign_in_page = st.navigation([navigation.SIGN_IN.page()], position="hidden")
 
-if is_sign_in_callback(st.query_params):
-    params = st.query_params.to_dict()
-    st.query_params.clear()  # never leave the authorization code in the address bar
-    try:
-        auth.complete_sign_in(params)
-    except AuthError as err:
-        st.session_state["sign_in_error"] = err.message
-    st.rerun()
+    from lib.auth import AuthError, is_sign_in_callback
+    from lib.ui.context import auth_session, console
 
-if not auth.signed_in:
-    st.navigation([st.Page("pages/sign_in.py", title="Sign in", icon=":material/login:")],
-                  position="hidden").run()
+    if is_sign_in_callback(st.query_params):
+        params = st.query_params.to_dict()
+        st.query_params.clear()  # never leave the authorization code in the address bar
+        try:
+            auth_session(console()).complete_sign_in(params)
+        except AuthError as err:
+            st.session_state["sign_in_error"] = err.message
+        st.rerun()
+    sign_in_page.run()
     st.stop()
 
-admin = auth.admin
-pages = {
-    "Adoption": [
-        st.Page("pages/overview.py", title="Overview", icon=":material/monitoring:", default=True),
-        st.Page("pages/progress.py", title="Registration progress", icon=":material/trending_up:"),
-    ],
-    "Rollout": [
-        st.Page("pages/users.py", title="Users", icon=":material/group:"),
-        st.Page("pages/operations.py", title="Operations", icon=":material/history:"),
-    ],
-    "Setup": [
-        # Only an admin who may change MFA may change which accounts are protected from changes.
-        *([st.Page("pages/protected.py", title="Protected accounts", icon=":material/verified_user:")]
-          if admin.can_change_mfa else []),
-        st.Page("pages/connection.py", title="Connection", icon=":material/cable:"),
-    ],
-}
+from lib.ui.context import console, signed_in_admin  # noqa: E402  (after the navigation above)
+from lib.ui.sidebar import render_sidebar  # noqa: E402
+
+app = console()
+sections = navigation.signed_in_pages(signed_in_admin().can_change_mfa)
+current = st.navigation(sections, position="hidden")
+navigation.render_links(sections)
 render_sidebar(app)
-st.navigation(pages).run()
+current.run()

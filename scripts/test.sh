@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
-# Installs everything the tests need on a fresh machine, then runs the whole suite.
+# Installs everything the tests need on a fresh Debian/Ubuntu machine, then runs the whole suite:
+# Python packages into .venv, Debian's Chromium (browser tests) and PostgreSQL (the store, journal and
+# rollout tests run against a throwaway server as well as SQLite) when they are missing.
 # Extra arguments go to pytest (e.g. `bash scripts/test.sh -k emulator`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/venv.sh
+ensure_venv requirements-dev.txt
 
-python3 -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-
-# Browser tests drive Debian's Chromium: Playwright cannot download browsers here.
-if ! command -v chromium >/dev/null 2>&1; then
-  if [ "$(id -u)" = "0" ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-  else
-    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-  fi
+missing=()
+# Playwright cannot download browsers here: the browser tests drive Debian's Chromium.
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
+if [ "${#missing[@]}" -gt 0 ]; then
+  apt_install "${missing[@]}"
 fi
+# The PostgreSQL tests must run, never skip quietly, in this command.
+export MFA_TEST_POSTGRES=required
 
-python3 -m ruff check .
-exec python3 -m pytest "$@"
+"$VENV_PY" -m ruff check .
+exec "$VENV_PY" -m pytest "$@"

@@ -19,8 +19,8 @@ from lib.demo import DemoTenant, demo_tenant, ensure_demo_history
 from lib.graph import GraphGateway
 from lib.settings import Settings, SettingsError, load_settings
 from lib.store import Snapshot, Store, open_store
+from lib.ui.navigation import AUTH_KEY
 
-AUTH_KEY = "auth_session"
 GATEWAY_KEY = "graph_gateway"
 
 

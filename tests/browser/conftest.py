@@ -34,6 +34,7 @@ Helpers (import them: ``from tests.browser.conftest import sign_in, ...``)
 ``wait_for_streamlit(page)``        wait until the app is connected and its script has finished.
 ``assert_no_exception(page)``       no Python exception box (``stException``) anywhere on the page.
 ``nav_titles(page)``               the page titles the sidebar navigation offers, in order.
+``expect_on_page(page, title)``     the browser shows the page titled ``title`` (by its URL path).
 ``sidebar(page)`` / ``main(page)`` / ``nav_link(page, title)`` / ``nav_links(page)``   locators.
 
 A new test for another page typically reads::
@@ -100,6 +101,7 @@ __all__ = [
     "AUTH_POLICY_ADMIN",
     "READER",
     "assert_no_exception",
+    "expect_on_page",
     "go_to",
     "main",
     "nav_link",
@@ -332,19 +334,34 @@ def main(page: Page) -> Locator:
 
 
 def nav_links(page: Page) -> Locator:
-    """The sidebar's page links (``st.navigation``); their accessible names are the page titles."""
-    return page.get_by_test_id("stSidebarNavLink")
+    """The sidebar's page links (``lib.ui.navigation``); their accessible names are the page titles."""
+    return page.locator(".st-key-console_nav").get_by_test_id("stPageLink-NavLink")
 
 
 def nav_link(page: Page, title: str) -> Locator:
     """The sidebar link to the page titled ``title`` (zero matches when the role does not offer it)."""
-    return page.get_by_test_id("stSidebarNav").get_by_role("link", name=title, exact=True)
+    return page.locator(".st-key-console_nav").get_by_role("link", name=title, exact=True)
 
 
 def nav_titles(page: Page) -> list[str]:
     """The titles of the pages offered in the sidebar navigation, in order (without the icon ligatures)."""
     expect(nav_links(page).first).to_be_visible()
     return [t.strip() for t in nav_links(page).get_by_test_id("stMarkdownContainer").all_inner_texts()]
+
+
+def page_path(title: str) -> str:
+    """The URL path of the page titled ``title`` ("/" for the default page), as Streamlit derives it."""
+    from lib.ui.navigation import SECTIONS
+
+    specs = [spec for section in SECTIONS.values() for spec in section]
+    spec = next(s for s in specs if s.title == title)
+    return "/" if spec is specs[0] else "/" + Path(spec.path).stem
+
+
+def expect_on_page(page: Page, title: str) -> None:
+    """The browser is on the page titled ``title`` (its URL path) and the app has finished rendering."""
+    expect(page).to_have_url(re.compile(rf"^[^?#]*://[^/]+{re.escape(page_path(title))}(?:[?#].*)?$"))
+    wait_for_streamlit(page)
 
 
 def wait_for_streamlit(page: Page) -> None:
@@ -437,8 +454,4 @@ def go_to(page: Page, title: str) -> None:
     link = nav_link(page, title)
     link.click()
 
-    def rendered() -> None:
-        expect(link).to_have_attribute("aria-current", "page")
-        wait_for_streamlit(page)
-
-    _explained(page, f"after opening {title!r}", rendered)
+    _explained(page, f"after opening {title!r}", lambda: expect_on_page(page, title))
