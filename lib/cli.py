@@ -14,6 +14,9 @@ Exit status: 0 done (every planned user applied or skipped with a reason), 1 ref
 ended with users failed, unknown or cancelled (the JSON lists them), 130 interrupted (Ctrl-C cancels
 the operation first; ``resume`` finishes it).
 
+Configuration is read through :mod:`lib.settings`, as the app reads it: ``MFA_*`` variables, else
+``.streamlit/secrets.toml``, with the same validation and messages; a flag wins over both.
+
 Credentials (app-only, client credentials), first match wins:
 
 1. ``--emulator-info FILE`` (or ``MFA_EMULATOR_INFO``): the JSON line ``python -m lib.emulator`` prints
@@ -38,7 +41,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -46,6 +48,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import httpx
+
+from lib.settings import Settings, SettingsError, load_settings, read_secrets_file
 
 PROG = "python -m lib.cli"
 
@@ -73,8 +77,16 @@ def emit(obj: Any) -> None:
 
 # -- shared: database and Graph ----------------------------------------------------------------------
 
+def settings() -> Settings:
+    """The console's settings, or a one-line configuration error (exit 2). Cheap: read when needed."""
+    try:
+        return load_settings(read_secrets_file())
+    except SettingsError as exc:
+        raise CliError(f"configuration: {exc}", 2) from None
+
+
 def add_database_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", metavar="URL", default=os.environ.get("MFA_DATABASE_URL"),
+    parser.add_argument("--db", metavar="URL",
                         help="SQLAlchemy URL or SQLite file path of the console database "
                              "(default: $MFA_DATABASE_URL, else the data folder's console.db)")
 
@@ -83,26 +95,37 @@ def open_database(args: argparse.Namespace) -> Any:
     """The store named by ``--db`` (a URL, or a file path for SQLite), migrated to the current schema."""
     from lib.store import open_store
 
-    url = args.db
-    if url and "://" not in url:
+    url = args.db or settings().database_url
+    if "://" not in url:
         url = f"sqlite:///{Path(url).expanduser().resolve()}"
     return open_store(url)
 
 
 def add_graph_arguments(parser: argparse.ArgumentParser) -> None:
-    env = os.environ.get
     parser.add_argument("--graph", metavar="URL", required=True,
                         help="Microsoft Graph root (https://graph.microsoft.com, or the demo emulator's URL)")
-    parser.add_argument("--emulator-info", metavar="FILE", default=env("MFA_EMULATOR_INFO"),
-                        help="the JSON line `python -m lib.emulator` printed (demo app credentials)")
-    parser.add_argument("--tenant-id", default=env("MFA_TENANT_ID"), help="tenant GUID or domain ($MFA_TENANT_ID)")
-    parser.add_argument("--client-id", default=env("MFA_CLIENT_ID"), help="app (client) id ($MFA_CLIENT_ID)")
-    parser.add_argument("--client-secret", default=env("MFA_CLIENT_SECRET"),
-                        help="client secret ($MFA_CLIENT_SECRET; prefer the variable to a flag)")
-    parser.add_argument("--authority", default=env("MFA_AUTHORITY"),
+    parser.add_argument("--emulator-info", metavar="FILE",
+                        help="the line `python -m lib.emulator` printed (demo app credentials; $MFA_EMULATOR_INFO)")
+    parser.add_argument("--tenant-id", help="tenant GUID or domain ($MFA_TENANT_ID)")
+    parser.add_argument("--client-id", help="app (client) id ($MFA_CLIENT_ID)")
+    parser.add_argument("--client-secret", help="client secret ($MFA_CLIENT_SECRET; prefer the variable to a flag)")
+    parser.add_argument("--authority",
                         help="token authority URL ($MFA_AUTHORITY; default: the authority host + tenant id)")
-    parser.add_argument("--ca-cert", default=env("MFA_CA_CERT"),
-                        help="PEM file to trust for the authority (and an https Graph) ($MFA_CA_CERT)")
+    parser.add_argument("--ca-cert", help="PEM file to trust for the authority (and an https Graph) ($MFA_CA_CERT)")
+
+
+def _with_settings(args: argparse.Namespace) -> argparse.Namespace:
+    """``args`` with every credential flag not given filled in from the settings."""
+    config = settings()
+    return argparse.Namespace(**{
+        **vars(args),
+        "emulator_info": args.emulator_info or config.emulator_info,
+        "tenant_id": args.tenant_id or config.tenant_id,
+        "client_id": args.client_id or config.client_id,
+        "client_secret": args.client_secret or config.client_secret,
+        "authority": args.authority or config.authority_url,
+        "ca_cert": args.ca_cert or config.ca_cert,
+    })
 
 
 def add_refresh_argument(parser: argparse.ArgumentParser) -> None:
@@ -159,6 +182,7 @@ def connect(args: argparse.Namespace) -> GraphConnection:
     """A Graph gateway for ``--graph`` with app-only credentials (see the module docstring)."""
     from lib.graph import GatewayOptions, GraphGateway, MsalClientCredential
 
+    args = _with_settings(args)
     try:
         from lib.graph import normalize_base_url
 
@@ -185,8 +209,7 @@ def connect(args: argparse.Namespace) -> GraphConnection:
         if missing:
             raise CliError("no credentials: give " + ", ".join(missing)
                            + ", or --emulator-info FILE for the demo tenant", 2)
-        host = (os.environ.get("MFA_AUTHORITY_HOST") or "https://login.microsoftonline.com").rstrip("/")
-        authority = args.authority or f"{host}/{args.tenant_id}"
+        authority = args.authority or f"{settings().authority_host.rstrip('/')}/{args.tenant_id}"
         mode = "tenant"
     if ca_cert and not Path(ca_cert).is_file():
         raise CliError(f"--ca-cert {ca_cert}: no such file", 2)

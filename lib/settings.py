@@ -1,7 +1,8 @@
 """Where the console points: the built-in demo tenant, or a real Microsoft tenant.
 
 Settings come from ``.streamlit/secrets.toml`` (passed in as a mapping by ``app.py``, so this
-module needs no Streamlit) or from ``MFA_*`` environment variables, which win. With no tenant
+module needs no Streamlit; the CLI reads the same file with :func:`read_secrets_file`) or from
+``MFA_*`` environment variables, which win. App and CLI share this one validation. With no tenant
 configured at all the console runs on the demo tenant: nothing below this module special-cases
 demo mode except starting the emulator and seeding its history.
 """
@@ -9,6 +10,7 @@ demo mode except starting the emulator and seeding its history.
 from __future__ import annotations
 
 import os
+import tomllib
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,7 +33,14 @@ _KEYS = {
     "demo_users": "MFA_DEMO_USERS",
     "demo_seed": "MFA_DEMO_SEED",
     "demo_premium": "MFA_DEMO_PREMIUM",
+    # Unattended use (the CLI): an explicit token authority, a private CA, the demo emulator's line.
+    "authority_url": "MFA_AUTHORITY",
+    "ca_cert": "MFA_CA_CERT",
+    "emulator_info": "MFA_EMULATOR_INFO",
 }
+
+SECRETS_FILES = (Path(".streamlit") / "secrets.toml", Path("~/.streamlit/secrets.toml").expanduser())
+"""Where Streamlit looks for ``secrets.toml``; the CLI reads the first that exists, the same way."""
 
 
 class SettingsError(ValueError):
@@ -55,6 +64,16 @@ class Settings:
     demo_users: int = 3000
     demo_seed: int = 7
     demo_premium: bool = True
+    authority_url: str = ""
+    """An explicit token authority (``MFA_AUTHORITY``); else the authority host + tenant id."""
+    ca_cert: str = ""
+    """A PEM file to trust for a private authority (``MFA_CA_CERT``)."""
+    emulator_info: str = ""
+    """The file holding the line ``python -m lib.emulator`` printed (``MFA_EMULATOR_INFO``)."""
+
+    def __repr__(self) -> str:
+        """Never the client secret (settings end up in logs and error reports)."""
+        return f"Settings({', '.join(f'{k}={v!r}' for k, v in self.redacted().items())})"
 
     @property
     def is_demo(self) -> bool:
@@ -62,7 +81,7 @@ class Settings:
 
     @property
     def authority(self) -> str:
-        return f"{self.authority_host.rstrip('/')}/{self.tenant_id}"
+        return self.authority_url or f"{self.authority_host.rstrip('/')}/{self.tenant_id}"
 
     def redacted(self) -> dict[str, str]:
         """The settings as shown on the Connection page: the secret is never shown."""
@@ -103,6 +122,22 @@ def _https_url(name: str, value: str, allow_loopback_http: bool = False) -> str:
     raise SettingsError(f"{name} must be an https URL (got {value!r}).")
 
 
+def read_secrets_file(paths: tuple[Path, ...] = SECRETS_FILES) -> dict[str, object]:
+    """The first ``secrets.toml`` of ``paths`` as a mapping ({} when there is none)."""
+    for path in paths:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            continue
+        except (OSError, UnicodeDecodeError) as err:
+            raise SettingsError(f"{path} could not be read ({err}).") from None
+        try:
+            return tomllib.loads(text)
+        except tomllib.TOMLDecodeError as err:
+            raise SettingsError(f"{path} is not valid TOML ({err}): fix that line, or remove the file.") from None
+    return {}
+
+
 def load_settings(secrets: Mapping[str, object] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Read settings; raise SettingsError with an exact fix for anything malformed.
 
@@ -124,10 +159,16 @@ def load_settings(secrets: Mapping[str, object] | None = None, environ: Mapping[
     data_dir = Path(raw.get("data_dir") or ".data").expanduser()
     database_url = raw.get("database_url") or f"sqlite:///{(data_dir / 'console.db').as_posix()}"
     demo_kwargs = _demo_settings(raw)
+    unattended = {k: raw.get(k, "") for k in ("authority_url", "ca_cert", "emulator_info")}
+    if unattended["authority_url"]:
+        unattended["authority_url"] = _https_url("MFA_AUTHORITY", unattended["authority_url"], True)
     if "tenant_id" not in raw and "client_id" not in raw:
-        return Settings(mode="demo", data_dir=data_dir, database_url=database_url, **demo_kwargs)
+        return Settings(mode="demo", data_dir=data_dir, database_url=database_url, **demo_kwargs, **unattended)
 
     missing = [_KEYS[k] for k in ("tenant_id", "client_id") if k not in raw]
+    if missing == [_KEYS["tenant_id"]] and unattended["authority_url"]:
+        missing = []  # the authority names the tenant
+        raw["tenant_id"] = unattended["authority_url"].rstrip("/").rsplit("/", 1)[-1]
     if missing:
         raise SettingsError(
             f"A tenant is half configured: set {' and '.join(missing)} (or remove the other to use the demo)."
@@ -150,6 +191,7 @@ def load_settings(secrets: Mapping[str, object] | None = None, environ: Mapping[
         authority_host=_https_url("MFA_AUTHORITY_HOST", raw.get("authority_host", DEFAULT_AUTHORITY_HOST)),
         graph_url=_https_url("MFA_GRAPH_URL", raw.get("graph_url", DEFAULT_GRAPH_URL), True),
         **demo_kwargs,
+        **unattended,
     )
 
 
