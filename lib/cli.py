@@ -221,16 +221,22 @@ def connect(args: argparse.Namespace) -> GraphConnection:
     return GraphConnection(GraphGateway(graph, credential, options=options), credential, mode)
 
 
-def users_frame(store: Any, conn: GraphConnection, *, refresh: bool) -> tuple[str, Any, bool]:
-    """(tenant id, the latest users frame, whether a snapshot was taken now)."""
-    from lib.directory.refresh import refresh_snapshot
+def workspace(store: Any, conn: GraphConnection, actor: Any = None) -> Any:
+    """The use cases' workspace for this command: the store, the app's gateway, its tenant, the app as actor."""
+    from lib import console
 
-    tenant_id = conn.tenant_id
+    return console.Workspace(store, conn.gateway, conn.tenant_id, actor)
+
+
+def users_frame(ws: Any, conn: GraphConnection, *, refresh: bool) -> tuple[Any, bool]:
+    """(the latest users frame, whether a snapshot was taken now)."""
+    from lib import console
+
     taken = False
-    if refresh or store.latest_snapshot(tenant_id) is None:
-        refresh_snapshot(store, conn.gateway, mode=conn.mode)
+    if refresh or ws.store.latest_snapshot(ws.tenant_id) is None:
+        console.take_snapshot(ws, mode=conn.mode)
         taken = True
-    return tenant_id, store.load_users(tenant_id), taken
+    return ws.store.load_users(ws.tenant_id), taken
 
 
 def _wait(operation_id: int, store: Any) -> None:
@@ -294,7 +300,7 @@ def _read_csv(path: str) -> bytes:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    from lib import rollout
+    from lib import console, rollout
     from lib.columns import empty_users_frame
 
     data = _read_csv(args.users_csv)
@@ -310,15 +316,15 @@ def cmd_apply(args: argparse.Namespace) -> int:
         if not args.dry_run:
             rollout.require_writer(actor)  # refuse before reading or sending anything
         with open_database(args) as store:
-            tenant_id, frame, taken = users_frame(store, conn, refresh=args.refresh)
+            ws = workspace(store, conn, actor)
+            tenant_id = ws.tenant_id
+            frame, taken = users_frame(ws, conn, refresh=args.refresh)
             imported = rollout.parse_users_csv(data, frame, default_state=args.state)
             if imported.errors and not args.skip_invalid_rows:
                 raise CliError(f"{args.users_csv}: {imported.describe_errors()} "
                                "(fix the file, or pass --skip-invalid-rows)", 2)
-            if not taken:  # the stored snapshot may predate other operations: plan from the states as they are now
-                frame = rollout.with_current_states(conn.gateway, frame, imported.targets)
-            protection = rollout.active_protection(store, tenant_id)
-            preview = rollout.plan_from_csv(frame, imported, protected=protection, actor=actor)
+            # A stored snapshot may predate other operations: plan from the states as they are now.
+            preview = console.preview_csv(ws, frame, imported, reread=not taken)
             if args.plan_csv:
                 Path(args.plan_csv).write_bytes(preview.to_csv())
             csv_errors = [{"line": e.line, "upn": e.upn, "code": e.code, "message": e.message}
@@ -328,8 +334,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
                       "planned": len(preview.changes), "applied": 0, **_plan_json(preview), "failed": [],
                       "warnings": _warnings(preview), "csv_errors": csv_errors})
                 return 0
-            operation_id = rollout.start_operation(store, conn.gateway, preview, tenant_id=tenant_id, actor=actor,
-                                                   wave=args.wave, label=Path(args.users_csv).name)
+            operation_id = console.start_change(ws, preview, wave=args.wave, label=Path(args.users_csv).name)
             _wait(operation_id, store)
             report = rollout.operation_report(store, operation_id)
             emit({"dry_run": False, "tenant_id": tenant_id, "snapshot_taken": taken, **report,
@@ -354,15 +359,16 @@ def _same_tenant(conn: GraphConnection, operation: Any) -> None:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from lib import rollout
+    from lib import console, rollout
 
     conn = connect(args)
     try:
         actor = conn.actor()
         rollout.require_writer(actor)
         with open_database(args) as store:
+            ws = workspace(store, conn, actor)
             _same_tenant(conn, rollout.get_operation(store, args.operation))
-            operation_id = rollout.resume_operation(store, conn.gateway, args.operation, actor=actor)
+            operation_id = console.resume(ws, args.operation)
             _wait(operation_id, store)
             report = rollout.operation_report(store, operation_id)
             emit(report)
@@ -380,7 +386,7 @@ def _undo_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_undo(args: argparse.Namespace) -> int:
-    from lib import rollout
+    from lib import console, rollout
 
     conn = connect(args)
     try:
@@ -390,17 +396,15 @@ def cmd_undo(args: argparse.Namespace) -> int:
         with open_database(args) as store:
             operation = rollout.get_operation(store, args.operation)
             _same_tenant(conn, operation)
-            tenant_id, frame, _taken = users_frame(store, conn, refresh=args.refresh)
-            protection = rollout.active_protection(store, tenant_id)
-            preview = rollout.undo_preview(store, conn.gateway, args.operation, frame=frame, actor=actor,
-                                           protected=protection)
+            ws = workspace(store, conn, actor)
+            frame, _taken = users_frame(ws, conn, refresh=args.refresh)
+            preview = console.preview_undo(ws, frame, args.operation)
             if args.dry_run:
                 emit({"dry_run": True, "operation_id": None, "undo_of": args.operation,
                       "planned": len(preview.changes), "applied": 0, **_plan_json(preview), "failed": [],
                       "warnings": _warnings(preview)})
                 return 0
-            operation_id = rollout.start_operation(store, conn.gateway, preview, tenant_id=tenant_id, actor=actor,
-                                                   label=f"undo of operation {args.operation}")
+            operation_id = console.start_change(ws, preview, label=f"undo of operation {args.operation}")
             _wait(operation_id, store)
             report = rollout.operation_report(store, operation_id)
             emit({**report, "warnings": _warnings(preview)})
@@ -448,12 +452,12 @@ def _snapshot_arguments(parser: argparse.ArgumentParser) -> None:
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
     """Take a snapshot and print what it read: users, registered, states, source, requests, retries, seconds."""
-    from lib.directory.refresh import refresh_snapshot
+    from lib import console
 
     store = open_database(args)
     conn = connect(args)
     try:
-        result = refresh_snapshot(store, conn.gateway, mode=conn.mode)
+        result = console.take_snapshot(console.Workspace(store, conn.gateway, "", None), mode=conn.mode)
     finally:
         conn.close()
     frame = result.read.frame

@@ -1,0 +1,44 @@
+"""The things a person does with the console, one function each: pages and the CLI both call these.
+
+::
+
+    from lib import console
+
+    ws = console.Workspace(store, gateway, tenant_id, actor)      # where, through which Graph, as whom
+    preview = console.preview_change(ws, frame, selected_ids, "enforced")
+    preview = console.preview_csv(ws, frame, imported)
+    preview = console.preview_wave_enforcement(ws, frame, wave_id)                # the registered, still Enabled
+    preview = console.preview_wave_enforcement(ws, frame, wave_id, member_ids=ids)  # chosen members (stragglers)
+    preview = console.preview_undo(ws, frame, operation_id)
+    op_id = console.start_change(ws, preview, wave="Wave 3", label="…")
+    console.resume(ws, op_id); console.cancel(ws, op_id)
+    timeline = console.user_timeline(ws, user_id, waves=…)
+    result = console.take_snapshot(ws, mode="demo")
+
+Each one checks what it must (the role, before anything is journaled or sent), re-reads what a stale
+snapshot could get wrong, and raises a ``lib`` error whose message is safe to show.
+"""
+
+from lib.console.changes import (
+    preview_change,
+    preview_csv,
+    preview_undo,
+    preview_wave_enforcement,
+)
+from lib.console.operations import cancel, resume, start_change
+from lib.console.snapshots import take_snapshot
+from lib.console.timeline import user_timeline
+from lib.console.workspace import Workspace
+
+__all__ = [
+    "Workspace",
+    "cancel",
+    "preview_change",
+    "preview_csv",
+    "preview_undo",
+    "preview_wave_enforcement",
+    "resume",
+    "start_change",
+    "take_snapshot",
+    "user_timeline",
+]

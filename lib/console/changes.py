@@ -1,0 +1,57 @@
+"""Previews of a change: re-read the chosen users' states from Graph, load the protections, make the plan.
+
+The snapshot may be hours old and miss what operations changed since, so every preview reads the
+current state of exactly the users it plans for (batched, on the read budget) before planning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import pandas as pd
+
+from lib import rollout
+from lib.console.workspace import Workspace
+
+
+def _fresh(ws: Workspace, frame: pd.DataFrame, user_ids: Iterable[str]) -> pd.DataFrame:
+    return rollout.with_current_states(ws.require_gateway(), frame, user_ids,
+                                       read_at=pd.Timestamp(ws.clock()))
+
+
+def preview_change(ws: Workspace, frame: pd.DataFrame, user_ids: Sequence[str], state: str, *,
+                   source: str = "selection") -> rollout.Plan:
+    """Plan setting ``user_ids`` (ids in ``frame``, the latest snapshot) to ``state``, from their states now."""
+    ids = list(user_ids)
+    fresh = _fresh(ws, frame, ids)
+    return rollout.plan(fresh, state, ids, protected=rollout.active_protection(ws.store, ws.tenant_id),
+                        actor=ws.actor, source=source)
+
+
+def preview_csv(ws: Workspace, frame: pd.DataFrame, imported: rollout.CsvImport, *,
+                reread: bool = True) -> rollout.Plan:
+    """Plan an imported CSV; ``reread=False`` when ``frame`` was read from Graph moments ago."""
+    if reread:
+        frame = _fresh(ws, frame, imported.targets)
+    return rollout.plan_from_csv(frame, imported, protected=rollout.active_protection(ws.store, ws.tenant_id),
+                                 actor=ws.actor)
+
+
+def preview_wave_enforcement(ws: Workspace, frame: pd.DataFrame, wave_id: int, *,
+                             member_ids: Sequence[str] | None = None) -> rollout.Plan:
+    """The one "enforce a wave" plan: by default the members who registered and are still Enabled
+    (Graph does not promote re-enabled users itself); with ``member_ids``, exactly those members
+    (e.g. the stragglers chosen on the Registration progress page)."""
+    members = rollout.wave_member_ids(ws.store, wave_id)
+    chosen = members if member_ids is None else [m for m in member_ids if m in set(members)]
+    fresh = _fresh(ws, frame, chosen)
+    protection = rollout.active_protection(ws.store, ws.tenant_id)
+    if member_ids is None:
+        return rollout.promote_plan(ws.store, ws.tenant_id, wave_id, fresh, protected=protection, actor=ws.actor)
+    return rollout.plan(fresh, "enforced", chosen, protected=protection, actor=ws.actor, source="wave_stragglers")
+
+
+def preview_undo(ws: Workspace, frame: pd.DataFrame, operation_id: int) -> rollout.Plan:
+    """Plan putting back what ``operation_id`` changed; users who moved on since are shown, not reverted."""
+    return rollout.undo_preview(ws.store, ws.require_gateway(), operation_id, frame=frame, actor=ws.actor,
+                                protected=rollout.active_protection(ws.store, ws.tenant_id))
