@@ -20,8 +20,9 @@ import pandas as pd
 import streamlit as st
 
 from lib import rollout
+from lib.console import preview_undo, preview_wave_enforcement, resume
 from lib.exports import to_csv_bytes
-from lib.ui.context import Console, console, gateway, latest_snapshot, signed_in_admin, users_frame
+from lib.ui.context import Console, console, latest_snapshot, signed_in_admin, users_frame, workspace
 from lib.ui.rollout_widgets import (
     PlanEntry,
     can_apply,
@@ -194,9 +195,8 @@ def _items(store: Any, operation_id: int) -> None:
 
 
 def _resume(app: Console, operation_id: int) -> None:
-    admin = signed_in_admin()
     try:
-        rollout.resume_operation(app.store, gateway(app), operation_id, actor=admin)
+        resume(workspace(app), operation_id)
     except Exception as err:  # conflict (names the other operation), nothing left, permission: say which
         st.session_state["ops_notice"] = ("error", error_message(err))
     else:
@@ -205,16 +205,13 @@ def _resume(app: Console, operation_id: int) -> None:
 
 
 def _plan_undo(app: Console, operation_id: int) -> None:
-    admin = signed_in_admin()
     snapshot = latest_snapshot(app)
     try:
         if snapshot is None:
             raise rollout.OperationStateError("there is no snapshot of the tenant yet: refresh the data first")
         frame = users_frame(app, snapshot)
-        protection = rollout.active_protection(app.store, admin.tenant_id)
         with st.spinner("Reading the current state of the users the operation changed…"):
-            undo = rollout.undo_preview(app.store, gateway(app), operation_id, frame=frame, actor=admin,
-                                        protected=protection)
+            undo = preview_undo(workspace(app), frame, operation_id)
     except Exception as err:
         st.error(f"The undo could not be planned: {error_message(err)}", icon=":material/error:")
         return
@@ -322,14 +319,10 @@ def _waves(app: Console, tenant: str) -> None:
                     disabled=not writer or ready == 0,
                     help=reason if not writer else "Preview setting the wave's registered members who are still "
                     "Enabled to Enforced."):
-        admin = signed_in_admin()
         wave = next(w for w in waves if w.id == wave_id)
         try:
-            members = rollout.wave_member_ids(app.store, wave.id)
-            with st.spinner(f"Reading the current state of the {len(members):,} members…"):
-                fresh = rollout.with_current_states(gateway(app), frame, members)
-            protection = rollout.active_protection(app.store, tenant)
-            promote = rollout.promote_plan(app.store, tenant, wave.id, fresh, protected=protection, actor=admin)
+            with st.spinner(f"Reading the current state of the {int(by_id[wave_id].members):,} members…"):
+                promote = preview_wave_enforcement(workspace(app), frame, wave.id)
         except Exception as err:
             st.error(f"The promotion could not be planned: {error_message(err)}", icon=":material/error:")
         else:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import re
-from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from lib import rollout
+from lib.console import preview_wave_enforcement, user_timeline
 from lib.demo import advance_demo_clock
 from lib.exports import to_csv_bytes
 from lib.jobs import current_job
@@ -25,8 +25,6 @@ from lib.progress import (
     WaveSummary,
     funnel_chart,
     funnel_over_time,
-    history_timeline,
-    journal_timeline,
     progress_display,
     reminder_addresses,
     reminder_csv,
@@ -34,18 +32,18 @@ from lib.progress import (
     stragglers,
     timeline_display,
     user_progress,
-    user_timeline,
     wave_summary,
-    wave_timeline,
     waves_table,
 )
-from lib.ui.context import Console, console, gateway, latest_snapshot, signed_in_admin, users_frame
+from lib.ui.context import Console, console, latest_snapshot, signed_in_admin, users_frame, workspace
+from lib.ui.rollout_widgets import PlanEntry, render_plan, set_plan, watch_operation
 from lib.ui.sidebar import start_session_refresh
 
 WAVE_KEY = "progress_wave"
 FILTER_WAVES_KEY = "progress_filter_waves"
-PLAN_KEY = "progress_plan"
-PENDING_PLAN_KEY = "pending_plan"  # the Users page pops this plan once into its preview and confirmation
+PREFIX = "progress"
+"""The shared plan preview, confirmation and live progress (``lib.ui.rollout_widgets``) keep their state here."""
+PLAN_WAVE_KEY = "progress_plan_wave"
 USERS_PAGE = "pages/users.py"
 CLOCK_NOTE_KEY = "progress_clock_note"
 CLOCK_JOB_KEY = "progress_clock_job"
@@ -229,51 +227,6 @@ TABLE_COLUMNS = {
 }
 
 
-def _plan_preview(entry: dict[str, Any]) -> None:
-    the_plan: rollout.Plan = entry["plan"]
-    changes, skipped = the_plan.changes, the_plan.skipped
-    st.markdown(f"**Preview: set Enforced** — {len(changes):,} will change, {len(skipped):,} skipped "
-                f"(of {the_plan.selected:,} selected)")
-    if len(changes):
-        shown = changes.assign(change=changes["before"].str.title() + " → " + changes["expected"].str.title())
-        st.dataframe(shown.loc[:, ["display_name", "upn", "change", "registered"]], hide_index=True,
-                     key="progress_plan_changes", height=min(35 * (len(shown) + 1) + 3, 300),
-                     column_config={"display_name": "Name", "upn": "UPN", "change": "Change",
-                                    "registered": st.column_config.CheckboxColumn("Registered")})
-    if len(skipped):
-        st.markdown("**Skipped**, with the reason:")
-        st.dataframe(skipped.loc[:, ["display_name", "upn", "before", "reason"]], hide_index=True,
-                     key="progress_plan_skipped", height=min(35 * (len(skipped) + 1) + 3, 250),
-                     column_config={"display_name": "Name", "upn": "UPN", "before": "State", "reason": "Why"})
-    for warning in the_plan.warnings:
-        st.warning(warning.message, icon=":material/warning:")
-
-
-def _hand_over(entry: dict[str, Any], writer: bool) -> None:
-    """Continue on the Users page: it adopts ``st.session_state["pending_plan"]`` into its own preview,
-    confirmation (the count typed above 50) and live progress, so a change is confirmed in one place."""
-    the_plan: rollout.Plan = entry["plan"]
-    count = len(the_plan.changes)
-    go, drop = st.columns([2, 1])
-    if go.button(f"Confirm {count:,} on the Users page", key="progress_plan_confirm", type="primary",
-                 icon=":material/arrow_forward:", disabled=not writer or count == 0,
-                 help="Opens the Users page with this plan: its preview, confirmation and progress"):
-        people = "straggler" if count == 1 else "stragglers"
-        st.session_state[PENDING_PLAN_KEY] = {"plan": the_plan,
-                                              "title": f"Enforce {count:,} {people} of {entry['wave']}",
-                                              "label": f"Enforce stragglers of {entry['wave']}"[:300]}
-        st.session_state.pop(PLAN_KEY, None)
-        try:
-            st.switch_page(USERS_PAGE)
-        except Exception as err:  # the Users page is not part of this build
-            st.session_state.pop(PENDING_PLAN_KEY, None)
-            st.session_state[PLAN_KEY] = entry
-            st.error(f"The Users page could not be opened: {_message(err)}")
-    if drop.button("Discard the plan", key="progress_plan_discard"):
-        st.session_state.pop(PLAN_KEY, None)
-        st.rerun()
-
-
 def _actions(app: Console, tenant: str, wave: rollout.Wave, users: pd.DataFrame, chosen: pd.DataFrame,
              what: str) -> None:
     admin = signed_in_admin()
@@ -281,7 +234,7 @@ def _actions(app: Console, tenant: str, wave: rollout.Wave, users: pd.DataFrame,
     with enforce_tab:
         st.caption(f"Plan to set {what} to **Enforced**. Re-enabled members who registered need it (Graph will not "
                    "promote them); others must then register at their next sign-in. Protected accounts and "
-                   "disabled accounts are skipped, each with the reason. You confirm on the Users page.")
+                   "disabled accounts are skipped, each with the reason. You preview and confirm it right here.")
         writer = admin is not None and admin.can_change_mfa
         reason = None if writer else (admin.read_only_reason if admin else "You are not signed in.")
         if st.button("Plan: set Enforced", key="progress_plan_enforce", disabled=not writer or chosen.empty,
@@ -289,20 +242,18 @@ def _actions(app: Console, tenant: str, wave: rollout.Wave, users: pd.DataFrame,
             ids = chosen["id"].tolist()
             try:
                 with st.spinner(f"Reading the current MFA state of {len(ids):,} members from Microsoft Graph…"):
-                    fresh = rollout.with_current_states(gateway(app), users, ids)  # the snapshot may be stale
-                protection = rollout.active_protection(app.store, tenant)
-                the_plan = rollout.plan(fresh, "enforced", ids, protected=protection, actor=admin,
-                                        source="wave_stragglers")
+                    the_plan = preview_wave_enforcement(workspace(app), users, wave.id, member_ids=ids)
             except Exception as err:  # Graph, store or input trouble: say what, never a traceback
                 st.error(f"The plan could not be made: {_message(err)}", icon=":material/error:")
             else:
-                st.session_state[PLAN_KEY] = {"wave_id": wave.id, "wave": wave.name, "plan": the_plan}
+                st.session_state[PLAN_WAVE_KEY] = wave.id
+                set_plan(PREFIX, PlanEntry(the_plan, title=f"enforce the chosen members of {wave.name}",
+                                           label=f"Enforce stragglers of {wave.name}"[:300], wave_allowed=False))
         if reason:
             st.caption(f":material/lock: Read-only: {reason}")
-        entry = st.session_state.get(PLAN_KEY)
-        if entry is not None and entry.get("wave_id") == wave.id:
-            _plan_preview(entry)
-            _hand_over(entry, writer)
+        if st.session_state.get(PLAN_WAVE_KEY) == wave.id:
+            render_plan(app, PREFIX)
+            watch_operation(app, PREFIX)
     with remind_tab:
         st.caption(f"A reminder for {what}: the list as CSV (for a mail merge or a ticket), and an e-mail with "
                    "everyone in Bcc.")
@@ -424,23 +375,12 @@ def _detail(app: Console, tenant: str, waves: list[rollout.Wave], bundles: dict[
                 f"{facts['state']} · "
                 + (f"registered: {_md(facts['methods'])}" if facts["registered"] else "no second factor")
                 + (f" · :orange[{_md(facts['flags'])}]" if facts["flags"] else ""))
+    member_of = [w for w in waves if user_id in set(bundles[w.id][0])]
     try:
-        history = app.store.user_history(tenant, user_id)
-        times = _snapshot_times(app, app.settings.database_url, tenant, _latest_id(app))
-        operations = rollout.list_operations(app.store, tenant)
-        events = [rollout.item_events(app.store, op.id, user_id).assign(operation_id=op.id) for op in operations]
-        events = [e for e in events if not e.empty]
+        timeline = user_timeline(workspace(app), user_id, waves=member_of)
     except Exception as err:
         st.error(f"The timeline could not be read: {_message(err)}")
         return
-    member_of = [w for w in waves if user_id in set(bundles[w.id][0])]
-    wave_names = {w.operation_id: w.name for w in waves if w.operation_id is not None}
-    timeline = user_timeline(
-        wave_timeline(member_of),
-        journal_timeline(operations, pd.concat(events, ignore_index=True) if events else None,
-                         wave_names=wave_names),
-        history_timeline(history, times),
-    )
     if timeline.empty:
         st.caption("Nothing recorded for this user yet.")
         return
@@ -448,11 +388,6 @@ def _detail(app: Console, tenant: str, waves: list[rollout.Wave], bundles: dict[
     st.caption("From *Snapshots*: what two consecutive snapshots revealed, so it happened between the two times "
                "named. From *Journal*: changes made through this console, and by whom. From *Wave*: the launch of "
                "a wave imported from the tenant's past.")
-
-
-def _latest_id(app: Console) -> int:
-    snapshot = latest_snapshot(app)
-    return snapshot.id if snapshot is not None else 0
 
 
 # --- the page ------------------------------------------------------------------------------------

@@ -29,10 +29,11 @@ import streamlit as st
 
 from lib import rollout
 from lib.columns import STATES
+from lib.console import preview_change, preview_csv
 from lib.exports import to_csv_bytes, to_xlsx_bytes
 from lib.overview import USERS_FILTER_PRESET_KEY, protected_upns
 from lib.scope import scope_mask
-from lib.ui.context import Console, console, gateway, latest_snapshot, signed_in_admin, users_frame
+from lib.ui.context import Console, console, latest_snapshot, signed_in_admin, users_frame, workspace
 from lib.ui.rollout_widgets import (
     PlanEntry,
     can_apply,
@@ -351,12 +352,9 @@ def _selection(frame: pd.DataFrame, positions: np.ndarray) -> tuple[list[str], b
 
 def _plan_for(app: Console, frame: pd.DataFrame, ids: list[str], state: str, *, title: str, label: str,
               source: str = "selection") -> None:
-    admin = signed_in_admin()
     try:
         with st.spinner(f"Reading the current MFA state of {len(ids):,} users from Microsoft Graph…"):
-            fresh = rollout.with_current_states(gateway(app), frame, ids)
-        protection = rollout.active_protection(app.store, admin.tenant_id)
-        the_plan = rollout.plan(fresh, state, ids, protected=protection, actor=admin, source=source)
+            the_plan = preview_change(workspace(app), frame, ids, state, source=source)
     except Exception as err:  # Graph, store or input trouble: say what, never a traceback
         st.error(f"The plan could not be made: {error_message(err)}", icon=":material/error:")
         return
@@ -442,13 +440,10 @@ def _csv_import(app: Console, frame: pd.DataFrame) -> None:
     writer, reason = can_apply()
     if st.button(f"Plan these {valid:,} users", key="users_csv_plan", type="primary", icon=":material/fact_check:",
                  disabled=not writer or valid == 0, help=reason if not writer else None):
-        admin = signed_in_admin()
         try:
             ids = [row.user_id for row in imported.rows]
             with st.spinner(f"Reading the current MFA state of {len(ids):,} users from Microsoft Graph…"):
-                fresh = rollout.with_current_states(gateway(app), frame, ids)
-            protection = rollout.active_protection(app.store, admin.tenant_id)
-            the_plan = rollout.plan_from_csv(fresh, imported, protected=protection, actor=admin)
+                the_plan = preview_csv(workspace(app), frame, imported)
         except Exception as err:
             st.error(f"The plan could not be made: {error_message(err)}", icon=":material/error:")
         else:

@@ -22,7 +22,6 @@ from tests.ui_fixtures import ADMIN, READER, new_app
 from tests.ui_fixtures import demo_settings as demo_settings  # the session's demo console (fixture)
 
 PAGE = "pages/progress.py"
-USERS_PAGE = "pages/users.py"
 ADMIN_UPN = "admin@fabrikamconsulting.com"
 
 
@@ -170,19 +169,19 @@ def test_a_writer_plans_enforce_for_the_stragglers_and_sees_who_changes(demo_set
     stragglers = int(_metrics(at)["Stragglers"].replace(",", ""))
     at.button(key="progress_plan_enforce").click().run()
     _no_exception(at)
-    preview = [m.value for m in at.markdown if m.value.startswith("**Preview: set Enforced**")]
-    assert preview, [m.value for m in at.markdown]
-    assert preview[0].endswith(f"(of {stragglers:,} selected)")
-    changes = _table(at, "change")
-    assert len(changes) >= 1 and set(changes["change"]) <= {"Enabled → Enforced"}
+    assert any(h.value.startswith("Preview: enforce the chosen members of ") for h in at.subheader), \
+        [h.value for h in at.subheader]
+    assert _metrics(at)["Selected"] == f"{stragglers:,}"
+    changes = _table(at, "expected")
+    assert len(changes) >= 1 and set(changes["before"]) == {"Enabled"} and set(changes["expected"]) == {"Enforced"}
     # Disabled accounts among the stragglers are skipped with the reason.
     skipped = _table(at, "reason")
     assert "account disabled: it cannot sign in to register" in set(skipped["reason"])
     assert len(changes) + len(skipped) == stragglers
     confirm = at.button(key="progress_plan_confirm")
-    assert confirm.label == f"Confirm {len(changes):,} on the Users page" and not confirm.disabled
+    assert confirm.label == "Confirm…" and not confirm.disabled
     at.button(key="progress_plan_discard").click().run()
-    assert not [m for m in at.markdown if m.value.startswith("**Preview: set Enforced**")]
+    assert not [h for h in at.subheader if h.value.startswith("Preview:")]
 
 
 def test_a_read_only_admin_sees_why_enforce_is_disabled(demo_settings: Settings) -> None:
@@ -266,30 +265,24 @@ def _stragglers(at: AppTest) -> int:
     return int(_metrics(at)["Stragglers"].replace(",", ""))
 
 
-def test_the_plan_is_confirmed_on_the_users_page_and_a_refresh_shows_it(fresh_settings: Settings) -> None:
+def test_the_plan_is_confirmed_here_and_a_refresh_shows_it(fresh_settings: Settings) -> None:
     at = new_app(fresh_settings, ADMIN, PAGE)
     before = _stragglers(at)
     enforced_before = _expected_summary(fresh_settings, _waves(fresh_settings)[-1]).enforced
     at.button(key="progress_plan_enforce").click().run()
-    changes = _table(at, "change")
+    changes = _table(at, "expected")
     count = len(changes)
     assert count >= 1
 
-    # Hand-over: the Users page adopts the plan into its own preview and confirmation.
+    # The same preview, confirmation and progress as every other change, on this page.
     at.button(key="progress_plan_confirm").click().run()
     _no_exception(at)
-    assert at.title[0].value == "Users"
-    assert "pending_plan" not in at.session_state
-    assert any(h.value == f"Preview: Enforce {count} stragglers of Wave 2: Sales, Marketing and Support"
-               for h in at.subheader), [h.value for h in at.subheader]
-    at.switch_page(USERS_PAGE)  # AppTest stays on the page it was given unless told: follow the switch
-    at.button(key="users_plan_confirm").click().run()
     said = " ".join(m.value for m in at.markdown)
     assert f"Set **{count}** users to **Enforced**." in said
-    assert "users_confirm_count" not in [t.key for t in at.text_input]  # 50 or fewer: no typed count
-    at.button(key="users_confirm_go").click().run()
+    assert "progress_confirm_count" not in [t.key for t in at.text_input]  # 50 or fewer: no typed count
+    at.button(key="progress_confirm_go").click().run()
     _no_exception(at)
-    operation_id = at.session_state["users_operation"]
+    operation_id = at.session_state["progress_operation"]
     assert rollout.wait_operation(operation_id, 120)
     at.run()
     assert any(s.value.startswith(f"Operation {operation_id} complete: {count} applied, 0 failed")
@@ -299,9 +292,9 @@ def test_the_plan_is_confirmed_on_the_users_page_and_a_refresh_shows_it(fresh_se
     assert (operation.requested_state, operation.source) == ("enforced", "wave_stragglers")
     assert operation.label == "Enforce stragglers of Wave 2: Sales, Marketing and Support"
 
-    at.button(key="users_after_refresh").click().run()
-    job = current_job(demo_tenant(fresh_settings).emulator.tenant_id)
-    assert job is not None and job.wait(180) and not job.error
+    demo = demo_tenant(fresh_settings)  # a refresh, as the sidebar's button takes it
+    with open_store(fresh_settings.database_url) as store, app_gateway(demo.emulator) as gateway:
+        refresh_snapshot(store, gateway, mode="demo", clock=demo.now)
     at.switch_page(PAGE).run()
     _no_exception(at)
     # No longer "Enabled > 14 days"; one who never signed in stays flagged (still not registered).
@@ -318,26 +311,24 @@ def test_the_plan_is_confirmed_on_the_users_page_and_a_refresh_shows_it(fresh_se
     assert any(t.startswith(f"Set to Enforced by {ADMIN_UPN} (operation {operation_id})") for t in texts), texts
 
 
-def test_more_than_fifty_changes_need_the_count_typed_on_the_users_page(
+def test_more_than_fifty_changes_need_the_count_typed(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, demo_settings: Settings) -> None:
     monkeypatch.setenv("MFA_CONSOLE_DATA", str(tmp_path / "data"))
     monkeypatch.setenv("MFA_DEMO_USERS", "2000")  # enough stragglers for a plan of more than 50
     settings = load_settings({}, os.environ)
     at = new_app(settings, ADMIN, PAGE)
     at.button(key="progress_plan_enforce").click().run()
-    count = len(_table(at, "change"))
+    count = len(_table(at, "expected"))
     assert count > 50
     at.button(key="progress_plan_confirm").click().run()
-    at.switch_page(USERS_PAGE)
-    at.button(key="users_plan_confirm").click().run()
-    go = at.button(key="users_confirm_go")
+    go = at.button(key="progress_confirm_go")
     assert go.disabled and go.label == f"Enforce {count:,} users"
-    at.text_input(key="users_confirm_count").input(str(count - 1)).run()
-    assert at.button(key="users_confirm_go").disabled
-    at.text_input(key="users_confirm_count").input(f"{count:,}").run()
+    at.text_input(key="progress_confirm_count").input(str(count - 1)).run()
+    assert at.button(key="progress_confirm_go").disabled
+    at.text_input(key="progress_confirm_count").input(f"{count:,}").run()
     _no_exception(at)
-    assert not at.button(key="users_confirm_go").disabled
+    assert not at.button(key="progress_confirm_go").disabled
     # Discarding instead of confirming changes nothing: no operation was started.
-    at.button(key="users_plan_discard").click().run()
-    assert "users_operation" not in at.session_state
-    assert not [b for b in at.button if b.key == "users_confirm_go"]
+    at.button(key="progress_plan_discard").click().run()
+    assert "progress_operation" not in at.session_state
+    assert not [b for b in at.button if b.key == "progress_confirm_go"]

@@ -15,6 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from lib.auth import AuthConfig, AuthSession, SignedInAdmin
+from lib.console import Workspace
 from lib.demo import DemoTenant, demo_tenant, ensure_demo_history
 from lib.graph import GraphGateway
 from lib.settings import Settings, SettingsError, load_settings
@@ -120,6 +121,12 @@ def gateway(app: Console) -> GraphGateway:
         gw = GraphGateway(session.config.graph_url, session.credential())
         st.session_state[GATEWAY_KEY] = gw
     return gw
+
+
+def workspace(app: Console) -> Workspace:
+    """What this session's use cases act on: the store, its own Graph gateway, its tenant, its admin."""
+    admin = signed_in_admin()
+    return Workspace(app.store, gateway(app), admin.tenant_id if admin else "", admin, app.now)
 
 
 def sign_out() -> None:

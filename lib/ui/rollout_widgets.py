@@ -4,7 +4,7 @@ A page keeps at most one plan awaiting confirmation and one operation it watches
 ``st.session_state`` under its own ``prefix`` (``"users"``, ``"ops"``)::
 
     st.session_state[f"{prefix}_plan"] = PlanEntry(plan, title="Enforce 12 selected users", label=…)
-    render_plan(app, prefix)          # preview, dry-run CSV, Confirm… → dialog → rollout.start_operation
+    render_plan(app, prefix)          # preview, dry-run CSV, Confirm… → dialog → lib.console.start_change
     watch_operation(app, prefix)      # the started operation: live progress (a 1 s fragment), cancel, outcome
 
 Nothing here decides anything: the plan comes from ``lib.rollout.plan``, the role check is the
@@ -23,7 +23,8 @@ import pandas as pd
 import streamlit as st
 
 from lib import rollout
-from lib.ui.context import Console, gateway, signed_in_admin, tenant_id
+from lib.console import cancel, start_change
+from lib.ui.context import Console, console, signed_in_admin, workspace
 
 __all__ = [
     "PREVIEW_ROWS",
@@ -309,8 +310,7 @@ def _confirm_body(app: Console, prefix: str, after_start: Callable[[int], None] 
     if st.button(_button_label(the_plan), type="primary", disabled=not ready, key=_key(prefix, "confirm_go"),
                  icon=":material/play_arrow:"):
         try:
-            operation_id = rollout.start_operation(app.store, gateway(app), the_plan, tenant_id=tenant_id(),
-                                                   actor=admin, wave=wave or None, label=entry.label)
+            operation_id = start_change(workspace(app), the_plan, wave=wave or None, label=entry.label)
         except Exception as err:  # refused (role, conflict, wave name) or the journal is unwritable: say why
             st.error(error_message(err), icon=":material/block:")
             return
@@ -367,7 +367,7 @@ def _progress_body(store: Any, operation_id: int, key: str) -> bool:
                  disabled=asked or not writer, help=reason if not writer else
                  "Stop sending: users already sent finish, the rest stay unchanged (resume it later)."):
         try:
-            rollout.cancel_operation(store, operation_id)
+            cancel(workspace(console()), operation_id)
         except Exception as err:
             st.error(error_message(err))
         else:
