@@ -9,23 +9,8 @@ of the page (and every admin of the tenant looking at the same scope) reuse it.
 
 No Streamlit in here; ``pages/overview.py`` renders, ``lib.ui.scope_controls`` keeps the scope.
 
-Contract with the users page — the "admins without a registered method" link
-----------------------------------------------------------------------------
-Clicking the highlighted tile's button sets ``st.session_state[USERS_FILTER_PRESET_KEY]`` to
-``admins_without_method_preset(kpis)`` and calls ``st.switch_page(USERS_PAGE)``. The preset is a
-plain dict::
-
-    {
-        "admin": True,          # only users with is_admin
-        "registered": False,    # only users with registered False
-        "label": "Admins without a registered method",   # what the users page may show as the filter
-        "source": "overview",   # who set it
-        "user_ids": ["…", …],   # the exact ids the tile counted (in the overview's scope), for a check
-    }
-
-The users page should ``st.session_state.pop(USERS_FILTER_PRESET_KEY, None)`` once, apply ``admin`` and
-``registered`` as its filters (the scope is shared through ``lib.ui.scope_controls``, so the same
-users match), and show ``label``. Keys it does not know it can ignore.
+The highlighted tile's button hands ``admins_without_method_preset(kpis)`` (a typed
+``lib.users_filters.UsersFilterPreset``) to the Users page through ``lib.ui.handoff``.
 """
 
 from __future__ import annotations
@@ -54,13 +39,13 @@ from lib.kpis import Kpis, KpiTile, compute_kpis, kpi_tiles, previous_week_row
 from lib.palette import STATE_COLOURS
 from lib.scope import Scope, apply_scope
 from lib.store import Snapshot, Store
+from lib.users_filters import UsersFilterPreset
 
 __all__ = [
     "CHART_ORDER",
     "CHROMIUM_CANDIDATES",
     "REPORT_TITLE",
     "SOURCES",
-    "USERS_FILTER_PRESET_KEY",
     "USERS_PAGE",
     "ChartImageError",
     "DataStatus",
@@ -87,7 +72,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-USERS_FILTER_PRESET_KEY = "users_filter_preset"
 """``st.session_state`` key the overview sets before switching to the users page (see module docstring)."""
 
 USERS_PAGE = "pages/users.py"
@@ -486,15 +470,10 @@ def tile_views(kpis: Kpis) -> list[TileView]:
     return views
 
 
-def admins_without_method_preset(kpis: Kpis) -> dict[str, object]:
+def admins_without_method_preset(kpis: Kpis) -> UsersFilterPreset:
     """The users page's filter preset for the highlighted tile (see the module docstring)."""
-    return {
-        "admin": True,
-        "registered": False,
-        "label": "Admins without a registered method",
-        "source": "overview",
-        "user_ids": list(kpis.admins_unregistered_ids),
-    }
+    return UsersFilterPreset(label="Admins without a registered method", came_from="Overview", admin=True,
+                             registered=False, user_ids=tuple(kpis.admins_unregistered_ids))
 
 
 # --- exports -------------------------------------------------------------------------------------

@@ -42,6 +42,7 @@ __all__ = [
     "PreparedUsers",
     "UpnList",
     "UserFilters",
+    "UsersFilterPreset",
     "address_keys",
     "bool_mask",
     "describe_filters",
@@ -483,3 +484,19 @@ def export_frame(frame: pd.DataFrame, mask: np.ndarray | None = None) -> pd.Data
     """The rows ``mask`` keeps, with :data:`EXPORT_COLUMNS` (those present), for a CSV/XLSX download."""
     rows = frame if mask is None else frame.loc[mask]
     return rows.loc[:, [c for c in EXPORT_COLUMNS if c in frame.columns]].reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class UsersFilterPreset:
+    """Filters another page hands to the Users page (e.g. the Overview's "admins without a method" tile)."""
+
+    label: str
+    """What the filtered list is, shown in the Users page's banner."""
+    came_from: str
+    """The page it came from (its title), named in the banner."""
+    admin: bool | None = None
+    registered: bool | None = None
+    guest: bool | None = None
+    capable: bool | None = None
+    user_ids: tuple[str, ...] | None = None
+    """Who the sending page counted: the banner says so when the Users page finds another number."""

@@ -15,8 +15,6 @@ from lib.charts import CHART_TITLES
 from lib.jobs import current_job
 from lib.overview import (
     CHART_ORDER,
-    USERS_FILTER_PRESET_KEY,
-    USERS_PAGE,
     ChartImageError,
     DataStatus,
     Overview,
@@ -37,6 +35,7 @@ from lib.overview import (
 from lib.palette import STATE_COLOURS
 from lib.store import Store
 from lib.ui.context import Console, console, latest_snapshot, signed_in_admin
+from lib.ui.handoff import send_users_filter
 from lib.ui.scope_controls import scope_controls
 from lib.ui.sidebar import start_session_refresh
 
@@ -135,11 +134,7 @@ def _admin_link(ov: Overview, card: DeltaGenerator) -> None:
         label = "Show this admin" if count == 1 else "Show these admins"
         if st.button(label, key="show_admins_without_method", type="primary", icon=":material/arrow_forward:",
                      width="stretch", help="Opens the Users page filtered to admins without a registered method"):
-            st.session_state[USERS_FILTER_PRESET_KEY] = admins_without_method_preset(ov.kpis)
-            try:
-                st.switch_page(USERS_PAGE)
-            except Exception as err:  # e.g. a build without the Users page
-                st.error(f"The Users page could not be opened: {err}")
+            send_users_filter(admins_without_method_preset(ov.kpis))
 
 
 def _tiles(store: Store, ov: Overview) -> None:

@@ -7,11 +7,8 @@ Graph when a plan is made). The scope is the session's, shared with the Overview
 
 Session-state contract (other pages and tests):
 
-- ``users_filter_preset`` (set by the Overview's "admins without a registered method" tile, see
-  ``lib.overview``): popped once; its ``admin`` / ``registered`` become the filters, ``label`` is shown.
-- ``pending_plan`` (e.g. from the Registration progress page): a ``lib.rollout.Plan``, or a dict with
-  ``plan`` and optional ``title`` and ``label``; popped once and shown in this page's preview and
-  confirmation flow.
+- filters handed over by another page (``lib.ui.handoff.take_users_filter``, e.g. the Overview's "admins
+  without a registered method" tile): taken once; they become the filters, with a banner naming the page.
 - ``users_table``: the table's selection state (``{"selection": {"rows": [...]}}``, positions in the rows
   shown). It is cleared whenever the filters change, so a selection never silently moves to other users.
 - ``users_operation``: the id of the operation started here (its progress is shown until dismissed).
@@ -31,9 +28,10 @@ from lib import rollout
 from lib.columns import STATES
 from lib.console import preview_change, preview_csv
 from lib.exports import to_csv_bytes, to_xlsx_bytes
-from lib.overview import USERS_FILTER_PRESET_KEY, protected_upns
+from lib.overview import protected_upns
 from lib.scope import scope_mask
 from lib.ui.context import Console, console, latest_snapshot, signed_in_admin, users_frame, workspace
+from lib.ui.handoff import take_users_filter
 from lib.ui.rollout_widgets import (
     PlanEntry,
     can_apply,
@@ -53,6 +51,7 @@ from lib.users_filters import (
     PreparedUsers,
     UpnList,
     UserFilters,
+    UsersFilterPreset,
     describe_filters,
     export_frame,
     parse_upn_list,
@@ -66,7 +65,6 @@ SELECT_ALL_KEY = "users_select_all"
 SIGNATURE_KEY = "users_filter_signature"
 SELECT_ALL_TOUCHED_KEY = "users_select_all_touched"
 PRESET_LABEL_KEY = "users_preset"
-PENDING_PLAN_KEY = "pending_plan"
 CSV_MEMO_KEY = "users_csv_memo"
 DISPLAY_ROWS = 5_000  # rows of the matching users sent to the browser; "select all" and the exports cover all
 
@@ -128,21 +126,15 @@ def _reset_filters() -> None:
     st.session_state["users_f_upn_file_nonce"] = st.session_state.get("users_f_upn_file_nonce", 0) + 1
 
 
-def _apply_overview_preset(preset: Any) -> None:
-    """The Overview's tile link: reset the filters, then apply its ``admin`` and ``registered``."""
-    if not isinstance(preset, dict):
-        return
+def _apply_preset(preset: UsersFilterPreset) -> None:
+    """Filters handed over by another page: reset the filters, then apply the preset's."""
     _reset_filters()
     for name, key in (("admin", "users_f_admin"), ("registered", "users_f_registered"),
                       ("guest", "users_f_guest"), ("capable", "users_f_capable")):
-        if isinstance(preset.get(name), bool):
-            st.session_state[key] = "yes" if preset[name] else "no"
-    ids = preset.get("user_ids")
-    st.session_state[PRESET_LABEL_KEY] = {
-        "label": str(preset.get("label") or "Filter from the Overview"),
-        "admin": preset.get("admin"), "registered": preset.get("registered"),
-        "count": len(ids) if isinstance(ids, list | tuple) else None,
-    }
+        value = getattr(preset, name)
+        if isinstance(value, bool):
+            st.session_state[key] = "yes" if value else "no"
+    st.session_state[PRESET_LABEL_KEY] = preset
 
 
 def _sanitise(key: str, options: list[Any]) -> None:
@@ -246,15 +238,16 @@ def _filters(prepared: PreparedUsers) -> tuple[UserFilters, UpnList | None, list
 
 def _preset_banner(filters: UserFilters, matching: int) -> None:
     preset = st.session_state.get(PRESET_LABEL_KEY)
-    if not isinstance(preset, dict):
+    if not isinstance(preset, UsersFilterPreset):
         return
-    if filters.admin != preset.get("admin") or filters.registered != preset.get("registered"):
+    if filters.admin != preset.admin or filters.registered != preset.registered:
         st.session_state.pop(PRESET_LABEL_KEY, None)  # the filters moved on: the label no longer says what is shown
         return
-    text = f"**{md(preset['label'])}** (from the Overview)"
-    counted = preset.get("count")
-    if isinstance(counted, int) and counted != matching:
-        text += f". The Overview counted {counted:,}; {matching:,} match here with the other filters and scope."
+    text = f"**{md(preset.label)}** (from the {md(preset.came_from)})"
+    counted = None if preset.user_ids is None else len(preset.user_ids)
+    if counted is not None and counted != matching:
+        text += (f". The {md(preset.came_from)} counted {counted:,}; {matching:,} match here with the other filters "
+                 "and scope.")
     left, right = st.columns([5, 1], vertical_alignment="center")
     left.info(text, icon=":material/filter_alt:")
     right.button("Clear filters", key="users_preset_clear", on_click=_reset_filters, width="stretch")
@@ -476,22 +469,6 @@ def _after_operation(app: Console) -> Any:
     return actions
 
 
-def _adopt_pending_plan() -> None:
-    """A plan handed over by another page (``st.session_state["pending_plan"]``) becomes this page's preview."""
-    pending = st.session_state.pop(PENDING_PLAN_KEY, None)
-    if pending is None:
-        return
-    entry = pending.get("plan") if isinstance(pending, dict) else pending
-    if not isinstance(entry, rollout.Plan):
-        st.warning("A plan handed over from another page could not be read; make it again here.")
-        return
-    count = len(entry.changes)
-    verb = VERBS.get(entry.requested_state or "", "Change")
-    title = (pending.get("title") if isinstance(pending, dict) else None) or f"{verb} {count:,} users"
-    label = (pending.get("label") if isinstance(pending, dict) else None) or f"{verb} ({entry.source})"
-    set_plan(PREFIX, PlanEntry(entry, title=str(title), label=str(label)[:300]))
-
-
 # --- the page ------------------------------------------------------------------------------------
 
 
@@ -516,10 +493,9 @@ def render() -> None:
     st.title("Users")
     st.caption("Filter the tenant's users, select some or all that match, preview the change of their per-user MFA "
                "state, confirm, and watch it apply.")
-    _adopt_pending_plan()
-    preset = st.session_state.pop(USERS_FILTER_PRESET_KEY, None)
+    preset = take_users_filter()
     if preset is not None:
-        _apply_overview_preset(preset)
+        _apply_preset(preset)
 
     snapshot = latest_snapshot(app)
     if snapshot is None:

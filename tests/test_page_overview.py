@@ -25,7 +25,6 @@ from lib.jobs import current_job
 from lib.kpis import compute_kpis, kpi_tiles, previous_week_row
 from lib.overview import (
     CHART_ORDER,
-    USERS_FILTER_PRESET_KEY,
     ChartImageError,
     admins_without_method_preset,
     build_overview,
@@ -45,7 +44,9 @@ from lib.scope import DEFAULT_SCOPE, Scope, apply_scope
 from lib.settings import Settings, load_settings
 from lib.store import open_store
 from lib.ui.context import AUTH_KEY
+from lib.ui.handoff import USERS_FILTER_KEY
 from lib.ui.scope_controls import SCOPE_KEY, scope_summary
+from lib.users_filters import UsersFilterPreset
 from tests.ui_fixtures import ADMIN, READER, ROOT, new_app, signed_in_session
 from tests.ui_fixtures import demo_settings as demo_settings  # the session's demo console (fixture)
 
@@ -227,17 +228,13 @@ def test_admins_without_a_method_link_opens_the_users_page(overview_app: AppTest
     button = at.button(key="show_admins_without_method")
     assert button.label == "Show these admins"
 
-    expected = {"admin": True, "registered": False, "label": "Admins without a registered method",
-                "source": "overview", "user_ids": admins["id"].tolist()}
+    expected = UsersFilterPreset(label="Admins without a registered method", came_from="Overview", admin=True,
+                                 registered=False, user_ids=tuple(admins["id"].tolist()))
     assert admins_without_method_preset(kpis) == expected
     button.click().run()
-    if USERS_PAGE_FILE.exists():
-        assert current_page(at) == "users.py"
-        if USERS_FILTER_PRESET_KEY in at.session_state:  # else the Users page has taken it (it pops it once)
-            assert at.session_state[USERS_FILTER_PRESET_KEY] == expected
-    else:  # until the Users page lands, the page says so instead of failing
-        assert at.session_state[USERS_FILTER_PRESET_KEY] == expected
-        assert any("Users page could not be opened" in e.value for e in at.error)
+    assert current_page(at) == "users.py"
+    if USERS_FILTER_KEY in at.session_state:  # else the Users page has taken it (once)
+        assert at.session_state[USERS_FILTER_KEY] == expected
 
 
 # --- exports -----------------------------------------------------------------------------------

@@ -18,11 +18,12 @@ from streamlit.testing.v1 import AppTest
 from lib import rollout
 from lib.auth import GLOBAL_READER_REASON
 from lib.demo import app_gateway, demo_tenant
-from lib.overview import USERS_FILTER_PRESET_KEY
 from lib.rollout import journal
 from lib.scope import DEFAULT_SCOPE, Scope, apply_scope
 from lib.settings import Settings
 from lib.store import open_store
+from lib.ui.handoff import USERS_FILTER_KEY
+from lib.users_filters import UsersFilterPreset
 from tests.ui_fixtures import ADMIN, READER, console_data, new_app
 from tests.ui_fixtures import demo_settings as demo_settings  # the session's demo console (fixture)
 
@@ -166,17 +167,21 @@ def test_the_overview_link_presets_admins_without_a_registered_method(demo_setti
     assert _heading(at).startswith(f"#### {len(expected)} matching of {len(users)} users in scope")
     assert sorted(_table(at)["upn"]) == sorted(expected["upn"])
     assert any("**Admins without a registered method** (from the Overview)" in i.value for i in at.info)
-    assert USERS_FILTER_PRESET_KEY not in at.session_state  # used once
+    assert USERS_FILTER_KEY not in at.session_state  # used once
     at.switch_page(PAGE)  # AppTest's next runs stay on the page the script switched to
     at.button(key="users_preset_clear").click().run()
     assert at.selectbox(key="users_f_admin").value == "any"
     assert not any("from the Overview" in i.value for i in at.info)
 
 
-def test_a_preset_set_directly_applies_and_ignores_unknown_keys(demo_settings: Settings) -> None:
+def test_a_handed_over_preset_applies_and_anything_else_is_ignored(demo_settings: Settings) -> None:
     at = new_app(demo_settings, ADMIN, PAGE)
-    at.session_state[USERS_FILTER_PRESET_KEY] = {"admin": True, "registered": True, "label": "Registered admins",
-                                                 "colour": "red", "user_ids": []}
+    at.session_state[USERS_FILTER_KEY] = {"admin": True, "registered": True}  # not a preset: ignored
+    at.run()
+    _no_exception(at)
+    assert at.selectbox(key="users_f_admin").value == "any"
+    at.session_state[USERS_FILTER_KEY] = UsersFilterPreset(label="Registered admins", came_from="Overview",
+                                                           admin=True, registered=True, user_ids=())
     at.run()
     _no_exception(at)
     users = apply_scope(_users(demo_settings), DEFAULT_SCOPE)
@@ -198,12 +203,6 @@ def test_a_reader_sees_the_actions_disabled_with_the_reason(demo_settings: Setti
         assert button.disabled
         assert button.help == GLOBAL_READER_REASON
     assert f":material/lock: Read-only: {GLOBAL_READER_REASON}" in [c.value for c in at.caption]
-    # a plan handed over from elsewhere can be looked at, not confirmed
-    users = _users(demo_settings)
-    reader = _Actor("security.reader@fabrikamconsulting.com", False)
-    at.session_state["pending_plan"] = rollout.plan(users, "enforced", users["id"].head(3).tolist(), actor=reader)
-    at.run()
-    assert at.button(key="users_plan_confirm").disabled
 
 
 class _Actor:
@@ -263,20 +262,6 @@ def test_above_fifty_the_count_must_be_typed(demo_settings: Settings) -> None:
     at.text_input(key="users_confirm_count").set_value(f"{count:,}").run()
     assert not at.button(key="users_confirm_go").disabled
     at.button(key="users_plan_discard").click().run()  # leave the shared tenant as it is
-
-
-def test_a_plan_handed_over_by_another_page_is_previewed_here(demo_settings: Settings) -> None:
-    at = new_app(demo_settings, ADMIN, PAGE)
-    users = _users(demo_settings)
-    ids = users.loc[users["state"] == "enabled", "id"].head(4).tolist()
-    handed = rollout.plan(users, "enforced", ids, actor=_Actor(ADMIN_UPN, True), source="wave_stragglers")
-    at.session_state["pending_plan"] = {"plan": handed, "title": "Enforce 4 stragglers of Wave 2",
-                                        "label": "Stragglers"}
-    at.run()
-    _no_exception(at)
-    assert any(s.value == "Preview: Enforce 4 stragglers of Wave 2" for s in at.subheader)
-    assert _metrics(at)["Selected"] == "4"
-    assert "pending_plan" not in at.session_state
 
 
 # --- CSV import ----------------------------------------------------------------------------------
