@@ -23,7 +23,6 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -39,6 +38,7 @@ from lib.kpis import Kpis, KpiTile, compute_kpis, kpi_tiles, previous_week_row
 from lib.palette import STATE_COLOURS
 from lib.scope import Scope, apply_scope
 from lib.store import Snapshot, Store
+from lib.store.memo import Memo
 from lib.users_filters import UsersFilterPreset
 
 __all__ = [
@@ -222,10 +222,6 @@ def baseline_snapshot_id(aggregates: pd.DataFrame, snapshot: Snapshot) -> int | 
     return found if found < snapshot.id else None
 
 
-def _load(store: Store, tenant_id: str, snapshot_id: int) -> pd.DataFrame:
-    return store.load_users(tenant_id, snapshot_id)
-
-
 def build_overview(
     store: Store,
     snapshot: Snapshot,
@@ -235,23 +231,22 @@ def build_overview(
     waves: Iterable[tuple[str, object]] = (),
     top_n: int = 10,
     with_change: bool = True,
-    load: Callable[[Store, str, int], pd.DataFrame] = _load,
 ) -> Overview:
     """Read ``snapshot`` (a complete one) from ``store`` and build the overview for ``scope``.
 
     The deltas are exact for the scope: the snapshot about a week earlier (``baseline_snapshot_id``) is
     loaded and scoped the same way; ``with_change=False`` leaves them out (``baseline_pending`` tells
     whether there was one). The trend counts all users of each day (the store's aggregates), whatever
-    the scope. ``load(store, tenant, snapshot_id)`` reads a snapshot's users; its frames are only read.
+    the scope.
     """
     started = time.perf_counter()
     tenant = snapshot.tenant_id
-    users = apply_scope(load(store, tenant, snapshot.id), scope)
+    users = apply_scope(store.load_users(tenant, snapshot.id), scope)
     aggregates = store.daily_aggregates(tenant)
     baseline = baseline_snapshot_id(aggregates, snapshot)
     previous = None
     if baseline is not None and with_change:
-        previous = apply_scope(load(store, tenant, baseline), scope)
+        previous = apply_scope(store.load_users(tenant, baseline), scope)
     kpis = compute_kpis(users, previous)
     wave_list = tuple((str(name), pd.Timestamp(at)) for name, at in waves)
     tables = overview_data(users, aggregates, waves=wave_list, top_n=top_n)
@@ -263,49 +258,8 @@ def build_overview(
     )
 
 
-class _Memo:
-    """A small process-wide LRU: ``get(key, build)`` builds each key once, even when sessions ask at once."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._items: OrderedDict[tuple, object] = OrderedDict()
-        self._lock = threading.Lock()
-        self._building: dict[tuple, threading.Lock] = {}
-
-    def __contains__(self, key: tuple) -> bool:
-        with self._lock:
-            return key in self._items
-
-    def get(self, key: tuple, build: Callable[[], object]) -> object:
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-            lock = self._building.setdefault(key, threading.Lock())
-        with lock:
-            with self._lock:
-                if key in self._items:
-                    return self._items[key]
-            try:
-                value = build()
-            finally:
-                with self._lock:
-                    self._building.pop(key, None)
-            with self._lock:
-                self._items[key] = value
-                while len(self._items) > self.size:
-                    self._items.popitem(last=False)
-            return value
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-
-
-_overviews = _Memo(16)
-_users = _Memo(4)
-"""Snapshots' users frames (read-only here): a scope change rebuilds the overview from memory, not the store."""
-_aggregates = _Memo(8)
+_overviews: Memo[Overview] = Memo(16)
+"""Views derived from the store's snapshots (the store keeps the users frames themselves)."""
 _prefetch = ThreadPoolExecutor(max_workers=2, thread_name_prefix="overview-prefetch")
 _prefetching: dict[tuple, Future] = {}
 _prefetch_lock = threading.Lock()
@@ -315,16 +269,12 @@ def _users_key(store: Store, tenant_id: str, snapshot_id: int) -> tuple:
     return (store.where, tenant_id, snapshot_id)
 
 
-def _snapshot_users(store: Store, tenant_id: str, snapshot_id: int) -> pd.DataFrame:
-    return _users.get(_users_key(store, tenant_id, snapshot_id), lambda: store.load_users(tenant_id, snapshot_id))
-
-
 def _start_prefetch(store: Store, tenant_id: str, snapshot_id: int) -> Future:
     key = _users_key(store, tenant_id, snapshot_id)
     with _prefetch_lock:
         future = _prefetching.get(key)
         if future is None:  # once per snapshot: a failed read is not retried on every poll
-            future = _prefetch.submit(_snapshot_users, store, tenant_id, snapshot_id)
+            future = _prefetch.submit(store.load_users, tenant_id, snapshot_id)  # into the store's memory
             _prefetching[key] = future
         return future
 
@@ -370,10 +320,9 @@ def overview(
     """
     wave_list = tuple((str(name), pd.Timestamp(at)) for name, at in waves)
     tenant = snapshot.tenant_id
-    aggregates = _aggregates.get((store.where, tenant, snapshot.id), lambda: store.daily_aggregates(tenant))
-    baseline = baseline_snapshot_id(aggregates, snapshot)
+    baseline = baseline_snapshot_id(store.daily_aggregates(tenant), snapshot)
     change = "yes"
-    if baseline is not None and not wait_for_baseline and _users_key(store, tenant, baseline) not in _users:
+    if baseline is not None and not wait_for_baseline and not store.holds_users(tenant, baseline):
         with _prefetch_lock:
             future = _prefetching.get(_users_key(store, tenant, baseline))
         if future is None or not future.done():
@@ -384,7 +333,7 @@ def overview(
 
     def build() -> Overview:
         built = build_overview(store, snapshot, scope, tenant_name=tenant_name, waves=wave_list, top_n=top_n,
-                               with_change=change == "yes", load=_snapshot_users)
+                               with_change=change == "yes")
         return replace(built, baseline_pending=False) if change == "failed" else built
 
     key = (store.where, tenant, snapshot.id, scope, wave_list, top_n, tenant_name, change)
@@ -395,11 +344,9 @@ def overview(
 
 
 def clear_cache() -> None:
-    """Forget every memoised overview and users frame (tests, benchmarks)."""
+    """Forget every memoised overview (tests, benchmarks)."""
     wait_for_baselines()
     _overviews.clear()
-    _users.clear()
-    _aggregates.clear()
     with _prefetch_lock:
         _prefetching.clear()
 

@@ -33,7 +33,6 @@ from lib.overview import (
     wave_markers,
 )
 from lib.palette import STATE_COLOURS
-from lib.store import Store
 from lib.ui.context import Console, console, latest_snapshot, signed_in_admin
 from lib.ui.handoff import send_users_filter
 from lib.ui.scope_controls import scope_controls
@@ -137,7 +136,7 @@ def _admin_link(ov: Overview, card: DeltaGenerator) -> None:
             send_users_filter(admins_without_method_preset(ov.kpis))
 
 
-def _tiles(store: Store, ov: Overview) -> None:
+def _tiles(app: Console, ov: Overview) -> None:
     views = {v.key: v for v in tile_views(ov.kpis)}
     top = st.columns(4)
     for column, key in zip(top[:3], ("users", "pct_registered", "pct_capable"), strict=True):
@@ -147,7 +146,7 @@ def _tiles(store: Store, ov: Overview) -> None:
     for column, key in zip(st.columns(len(second)), second, strict=True):
         _tile(views[key], column)
     if ov.baseline_pending:
-        _await_baseline(store, ov)
+        _await_baseline(app, ov)
     elif ov.kpis.change is None and ov.baseline_snapshot_id is None:
         st.caption("No change since last week yet: the stored history does not reach a week back.")
     elif ov.kpis.change is None:
@@ -155,9 +154,9 @@ def _tiles(store: Store, ov: Overview) -> None:
 
 
 @st.fragment(run_every=1.0)
-def _await_baseline(store: Store, ov: Overview) -> None:
+def _await_baseline(app: Console, ov: Overview) -> None:
     """The week-ago snapshot is read in the background; redraw with the deltas once it is in."""
-    if baseline_ready(store, ov):
+    if baseline_ready(app.store, ov):
         st.rerun(scope="app")
     st.caption(":material/hourglass_top: Reading last week's snapshot for the change since last week…")
 
@@ -279,7 +278,7 @@ def main() -> None:
         st.stop()
     if ov.kpis.users == 0:
         st.warning("No users in this scope. Widen the scope above to count more accounts.", icon=":material/group_off:")
-    _tiles(app.store, ov)
+    _tiles(app, ov)
     _charts(ov)
     _exports(app, ov, status)
 

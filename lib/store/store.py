@@ -45,6 +45,7 @@ from lib.store.engine import (
 )
 from lib.store.errors import NotFoundError, SnapshotStateError
 from lib.store.latest import advance_latest
+from lib.store.memo import Memo
 from lib.store.migrations import MIGRATIONS, Migration, migrate
 from lib.store.models import Snapshot, SnapshotSummary, Tenant
 from lib.store.schema import (
@@ -64,6 +65,8 @@ AGGREGATE_DTYPES: dict[str, str] = {
     **{name: "int64" for name in AGGREGATE_COUNTS},
 }
 """Columns of ``Store.daily_aggregates()``; ``day`` is midnight of the UTC day, without a zone."""
+FRAMES_KEPT = 4
+"""Snapshots whose users frames the store keeps in memory (the latest, the week-ago one, a few more)."""
 
 HISTORY_DTYPES: dict[str, str] = {
     "snapshot_id": "int64",
@@ -112,6 +115,10 @@ class Store:
         """The schema version the database is at (``len(migrations)`` after ``open_store``)."""
         self._remembered: dict[str, _Current] = {}
         self._remembered_lock = threading.Lock()
+        self._frames: Memo[pd.DataFrame] = Memo(FRAMES_KEPT)
+        """The one in-memory cache of snapshots' users frames, keyed by (tenant, snapshot): every page, job
+        and session reads through it; a complete snapshot never changes, so an entry never goes stale."""
+        self._aggregates: Memo[pd.DataFrame] = Memo(FRAMES_KEPT * 2)
 
     def __repr__(self) -> str:
         return f"Store({self._where!r}, schema_version={self.schema_version})"
@@ -130,6 +137,8 @@ class Store:
         """Release pooled connections (SQLite then checkpoints and removes its WAL file)."""
         with self._remembered_lock:
             self._remembered.clear()
+        self._frames.clear()
+        self._aggregates.clear()
         self._engine.dispose()
 
     def __enter__(self) -> Store:
@@ -446,12 +455,23 @@ class Store:
                     raise SnapshotStateError(
                         f"snapshot {snapshot_id} is {snapshot.status}; only a complete snapshot has users"
                     )
-            recalled = self._recall(tenant_id, snapshot.id)
-            if recalled is not None:
-                users = recalled.users.sort_values("id", kind="stable", ignore_index=True)
-            else:
-                users = self._cached_users(tenant_id, snapshot.id)
-                if users is None:
+        # Callers get their own frame: with pandas' copy-on-write a shallow copy costs nothing and
+        # nothing a caller does to it reaches the cached one.
+        return self._frames.get((tenant_id, snapshot.id), lambda: self._read_users(tenant_id, snapshot)).copy(
+            deep=False)
+
+    def holds_users(self, tenant_id: str, snapshot_id: int) -> bool:
+        """Whether ``load_users`` of this snapshot is answered from memory (no database read)."""
+        return (tenant_id, snapshot_id) in self._frames
+
+    def _read_users(self, tenant_id: str, snapshot: Any) -> pd.DataFrame:
+        recalled = self._recall(tenant_id, snapshot.id)
+        if recalled is not None:
+            users = recalled.users.sort_values("id", kind="stable", ignore_index=True)
+        else:
+            users = self._cached_users(tenant_id, snapshot.id)
+            if users is None:
+                with self._read() as conn:
                     users = q.users_at(conn, tenant_id, snapshot.id)
                     if snapshot.id == q.latest_complete_id(conn, tenant_id):
                         self._cache_users(tenant_id, snapshot.id, users)
@@ -490,7 +510,15 @@ class Store:
             return
 
     def daily_aggregates(self, tenant_id: str) -> pd.DataFrame:
-        """One row per UTC day with the counts of that day's last complete snapshot, sorted by day."""
+        """One row per UTC day with the counts of that day's last complete snapshot, sorted by day.
+
+        Kept in memory per (tenant, latest complete snapshot): aggregates change only when a snapshot
+        completes, which makes a new latest one."""
+        with self._read() as conn:
+            latest = q.latest_complete_id(conn, tenant_id)
+        return self._aggregates.get((tenant_id, latest), lambda: self._read_aggregates(tenant_id)).copy(deep=False)
+
+    def _read_aggregates(self, tenant_id: str) -> pd.DataFrame:
         columns = [daily_aggregates.c[name] for name in AGGREGATE_DTYPES]
         with self._read() as conn:
             rows = conn.execute(

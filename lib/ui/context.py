@@ -149,26 +149,8 @@ def latest_snapshot(app: Console) -> Snapshot | None:
     return app.store.latest_snapshot(tenant_id())
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
-def _users(database_url: str, tenant: str, snapshot_id: int) -> pd.DataFrame:
-    return _store_for(database_url).load_users(tenant, snapshot_id)
-
-
-@st.cache_resource(show_spinner=False)
-def _store_for(database_url: str) -> Store:
-    return open_store(database_url)
-
-
 def users_frame(app: Console, snapshot: Snapshot) -> pd.DataFrame:
-    """The snapshot's users, cached by (database, tenant, snapshot): identical for every admin of the tenant."""
-    return _users(app.settings.database_url, snapshot.tenant_id, snapshot.id)
+    """The snapshot's users, from the store's own cache (keyed by tenant and snapshot; the same for every admin
+    of the tenant). Pages cache only views derived from it."""
+    return app.store.load_users(snapshot.tenant_id, snapshot.id)
 
-
-@st.cache_data(show_spinner=False, max_entries=8)
-def _aggregates(database_url: str, tenant: str, snapshot_id: int) -> pd.DataFrame:
-    return _store_for(database_url).daily_aggregates(tenant)
-
-
-def daily_aggregates(app: Console, snapshot: Snapshot) -> pd.DataFrame:
-    """Daily figures for the trend; keyed by the latest snapshot so a refresh invalidates it."""
-    return _aggregates(app.settings.database_url, snapshot.tenant_id, snapshot.id)
