@@ -1,11 +1,11 @@
-"""The operations journal on a real SQLite file: schema v2, items, exactly-once settling, conflicts, liveness."""
+"""The operations journal on real SQLite and PostgreSQL databases: schema v2, items, exactly-once settling,
+conflicts, liveness."""
 
 from __future__ import annotations
 
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -35,8 +35,8 @@ ADMIN = Admin()
 
 
 @pytest.fixture
-def store(tmp_path: Path):
-    with store_with_tenant(tmp_path / "console.db") as opened:
+def store(database_url: str):
+    with store_with_tenant(database_url) as opened:
         yield opened
 
 
@@ -56,8 +56,8 @@ def start(store, ids: list[str], state: str = "enforced", **kw) -> int:
     return j.create_operation(store, plan(FRAME, state, ids, actor=ADMIN), tenant_id=TENANT, actor=ADMIN, **kw)
 
 
-def test_schema_version_2_has_the_rollout_tables(tmp_path: Path) -> None:
-    with open_store(f"sqlite:///{tmp_path / 'x.db'}") as opened:
+def test_schema_version_2_has_the_rollout_tables(database_url: str) -> None:
+    with open_store(database_url) as opened:
         assert opened.schema_version == len(MIGRATIONS) == 2
         names = set(sa.inspect(opened.engine).get_table_names())
     assert {"operations", "operation_items", "operation_events", "waves", "wave_members",
