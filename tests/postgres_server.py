@@ -146,7 +146,9 @@ class PostgresServer:
         self._count += 1
         name = f"{prefix}_{os.getpid()}_{self._count}"
         with self._admin() as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
+            # FILE_COPY (PostgreSQL 15+) copies the template's files: 10x faster than WAL-logging them.
+            strategy = " STRATEGY = FILE_COPY" if conn.info.server_version >= 150000 else ""
+            conn.execute(f'CREATE DATABASE "{name}"{strategy}')
         return self.url(name)
 
     def drop_database(self, url: str) -> None:
