@@ -343,6 +343,20 @@ def test_two_stores_on_one_database_stay_correct(store: Store, database_url: str
         other.close()
 
 
+def test_a_large_snapshot_is_written_in_bulk_and_read_back_exactly(store: Store) -> None:
+    """More values than one statement may carry (PostgreSQL: 65,535 parameters; old SQLite: 999)."""
+    rows = [user(n, id=f"u{n:05d}", state=("disabled", "enabled", "enforced")[n % 3],
+                 last_sign_in=T0 - n * timedelta(seconds=1)) for n in range(3000)]
+    summary = snapshot(store, rows, T0)
+    assert (summary.new, summary.user_count) == (3000, 3000)
+    assert count_rows(store, "user_versions") == count_rows(store, "user_latest") == 3000
+    pd.testing.assert_frame_equal(store.load_users(TENANT), expected(rows, T0), check_exact=True)
+    changed = [dict(r, department="IT", last_sign_in=T0) if n % 2 else r for n, r in enumerate(rows)]
+    assert snapshot(store, changed, T0 + DAY).changed == 1500
+    assert store.load_users(TENANT)["last_sign_in"].eq(pd.Timestamp(T0)).sum() == 1501  # and u00000 already
+    assert store.load_users(TENANT, summary.snapshot_id)["department"].eq("Sales").all()
+
+
 def test_snapshot_records_times_counts_and_stats(store: Store) -> None:
     summary = snapshot(store, [user(1), user(2)], T0, requests=12, retries=1, seconds=0.5)
     recorded = store.get_snapshot(summary.snapshot_id)
