@@ -12,7 +12,6 @@ which makes them fail; ``MFA_TEST_POSTGRES=skip`` skips them even when it is the
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ import requests
 
 from lib.emulator.server import RunningEmulator, start_emulator
 from lib.emulator.state import EmulatorConfig
-from tests.postgres_server import REQUIRED_ENV, PostgresServer, PostgresUnavailable, start_postgres
+from tests.postgres_server import PostgresServer, server_for_tests
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 
@@ -102,16 +101,8 @@ def graph_token(msal_client_app: msal.ConfidentialClientApplication) -> str:
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
-    """A PostgreSQL server for the whole session, stopped and removed at its end."""
-    mode = os.environ.get(REQUIRED_ENV, "").strip().lower()
-    if mode in ("skip", "off", "0", "no"):
-        pytest.skip(f"PostgreSQL tests turned off ({REQUIRED_ENV}={mode})")
-    try:
-        server = start_postgres()
-    except PostgresUnavailable as exc:
-        if mode == "required":
-            pytest.fail(f"{REQUIRED_ENV}=required, but no PostgreSQL server could be started: {exc}", pytrace=False)
-        pytest.skip(f"PostgreSQL unavailable ({exc}); set {REQUIRED_ENV}=required to fail instead")
+    """A PostgreSQL server for the whole session, stopped and removed at its end (skip or fail: see above)."""
+    server = server_for_tests()
     try:
         yield server
     finally:

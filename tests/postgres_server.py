@@ -22,6 +22,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -241,3 +242,23 @@ def start_postgres(bindir: Path | None = None, attempts: int = 3) -> PostgresSer
     except BaseException:
         PostgresServer(bindir=bindir, root=root, port=0, password="", prefix=prefix).stop()
         raise
+
+
+def server_for_tests(environ: Mapping[str, str] | None = None,
+                     start: Callable[[], PostgresServer] = start_postgres) -> PostgresServer:
+    """The session's server, or the pytest outcome when there is none.
+
+    ``MFA_TEST_POSTGRES=required``: a server that cannot start FAILS the tests (CI never skips them
+    silently); ``skip``: no server is started; unset: the tests skip, saying why.
+    """
+    import pytest
+
+    mode = (os.environ if environ is None else environ).get(REQUIRED_ENV, "").strip().lower()
+    if mode in ("skip", "off", "0", "no"):
+        pytest.skip(f"PostgreSQL tests turned off ({REQUIRED_ENV}={mode})")
+    try:
+        return start()
+    except PostgresUnavailable as exc:
+        if mode == "required":
+            pytest.fail(f"{REQUIRED_ENV}=required, but no PostgreSQL server could be started: {exc}", pytrace=False)
+        pytest.skip(f"PostgreSQL unavailable ({exc}); set {REQUIRED_ENV}=required to fail instead")
