@@ -74,7 +74,7 @@ def normalise_url(url: str | URL) -> URL:
 
 
 def create_store_engine(url: str | URL, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> Engine:
-    """An engine for ``url``; for SQLite, creates the data folder and installs the pragmas hook."""
+    """An engine for ``url``; SQLite and PostgreSQL get their hooks (SQLite also its data folder)."""
     if busy_timeout < 0:
         raise ValueError(f"busy_timeout must be >= 0 seconds, got {busy_timeout}")
     url = normalise_url(url)
