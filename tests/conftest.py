@@ -1,12 +1,19 @@
-"""Shared fixtures: in-process emulators (the demo tenant) and MSAL wired to trust them.
+"""Shared fixtures: in-process emulators (the demo tenant), MSAL wired to trust them, and databases.
 
 ``emulator`` is one tenant for the whole session (300 users, seed 7, premium); tests that change
 the tenant or need other knobs take ``make_emulator(**kw)``, whose emulators stop at teardown.
+
+``database_url`` runs a test twice, against a fresh SQLite file and a fresh PostgreSQL database
+(ids ``[sqlite]`` and ``[postgresql]``); ``postgres_url`` is a fresh PostgreSQL database alone. Both
+come from ``postgres_server``, one throwaway server for the session (``tests/postgres_server.py``).
+Without PostgreSQL on the machine those tests skip, unless ``MFA_TEST_POSTGRES=required`` (CI),
+which makes them fail; ``MFA_TEST_POSTGRES=skip`` skips them even when it is there.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import msal
@@ -15,6 +22,7 @@ import requests
 
 from lib.emulator.server import RunningEmulator, start_emulator
 from lib.emulator.state import EmulatorConfig
+from tests.postgres_server import PostgresServer, server_for_tests
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 
@@ -89,6 +97,32 @@ def graph_token(msal_client_app: msal.ConfidentialClientApplication) -> str:
     result = msal_client_app.acquire_token_for_client(scopes=[GRAPH_SCOPE])
     assert "access_token" in result, result.get("error_description", result)
     return result["access_token"]
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL server for the whole session, stopped and removed at its end (skip or fail: see above)."""
+    server = server_for_tests()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test (``postgresql://`` URL with user and password)."""
+    url = postgres_server.create_database()
+    yield url
+    postgres_server.drop_database(url)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database for one test: a SQLite file, then a PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'console.db'}"
+    return request.getfixturevalue("postgres_url")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

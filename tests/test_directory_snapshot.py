@@ -73,10 +73,10 @@ def test_faults_and_throttling_give_exactly_the_fault_free_snapshot(
 
 
 def test_refresh_stores_a_complete_snapshot_and_a_cancelled_one_never_becomes_current(
-    make_emulator: Callable[..., RunningEmulator], tmp_path,
+    make_emulator: Callable[..., RunningEmulator], database_url: str,
 ) -> None:
     emu = make_emulator(users=200, seed=4)
-    store = open_store(f"sqlite:///{tmp_path / 'console.db'}")
+    store = open_store(database_url)
     with gateway_for(emu) as gw:
         first = refresh_snapshot(store, gw, mode="demo")
         cancel = CancelToken()
@@ -91,3 +91,4 @@ def test_refresh_stores_a_complete_snapshot_and_a_cancelled_one_never_becomes_cu
     loaded = store.load_users(emu.tenant_id)
     pd.testing.assert_frame_equal(loaded.drop(columns=VOLATILE).sort_values("id").reset_index(drop=True),
                                   first.read.frame.drop(columns=VOLATILE).sort_values("id").reset_index(drop=True))
+    store.close()

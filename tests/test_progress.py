@@ -4,7 +4,6 @@ and the bulk history read it stands on (Store.versions_for_users) against a real
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import unquote
@@ -473,8 +472,8 @@ def test_reminder_csv_neutralises_formulas() -> None:
 TENANT = "11111111-2222-3333-4444-555555555555"
 
 
-def test_versions_for_users_reads_many_users_history_at_once(tmp_path: Path) -> None:
-    store = open_store(f"sqlite:///{tmp_path / 'console.db'}")
+def test_versions_for_users_reads_many_users_history_at_once(database_url: str) -> None:
+    store = open_store(database_url)
     try:
         at = datetime(2026, 3, 1, 12, tzinfo=UTC)
         store.upsert_tenant(TENANT, "Contoso", "contoso.example", "demo", seen_at=at)

@@ -1,4 +1,5 @@
-"""The engine against the emulator: real HTTP, real MSAL, a real SQLite file; ground truth from the emulator.
+"""The engine against the emulator: real HTTP, real MSAL, real SQLite and PostgreSQL databases; ground truth
+from the emulator.
 
 Promises checked here: nothing lost under 5% faults plus throttling; a second operation on
 overlapping users is refused naming the first; a read-only actor is refused before anything is sent;
@@ -12,7 +13,6 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -54,9 +54,10 @@ from lib.rollout import (
 from lib.rollout import journal as j
 from lib.rollout.actor import app_actor_from_token
 from lib.rollout.journal import Outcome
+from lib.store import open_store
 from tests.conftest import emulator_config
 from tests.test_rollout_journal import dead_owner, set_owner
-from tests.test_rollout_support import READER, control, gateway_for, sqlite_store, truth
+from tests.test_rollout_support import READER, control, gateway_for, truth
 
 FAST = ExecuteOptions(flush_interval_s=0.05, heartbeat_s=0.2, retry_pause_s=0.05)
 
@@ -83,18 +84,18 @@ class World:
         return ids[:count]
 
 
-def make_world(make_emulator, tmp_path: Path, *, users: int = 400, seed: int = 11, **config: Any) -> World:
+def make_world(make_emulator, database_url: str, *, users: int = 400, seed: int = 11, **config: Any) -> World:
     emulator = make_emulator(users=users, seed=seed, config=emulator_config(**config))
     gateway = gateway_for(emulator)
-    store = sqlite_store(tmp_path / "console.db")
+    store = open_store(database_url)
     refresh_snapshot(store, gateway, mode="demo")
     actor = app_actor_from_token(gateway.aio._token_provider._credential.get_token().token)
     return World(emulator, gateway, store, emulator.tenant_id, store.load_users(emulator.tenant_id), actor)
 
 
 @pytest.fixture
-def world(make_emulator, tmp_path: Path) -> Iterator[World]:
-    w = make_world(make_emulator, tmp_path)
+def world(make_emulator, database_url: str) -> Iterator[World]:
+    w = make_world(make_emulator, database_url)
     yield w
     w.gateway.close()
     w.store.close()
@@ -154,8 +155,8 @@ def test_enable_journals_what_entra_left(world: World) -> None:
     assert all(items.loc[uid, "after_state"] == now[uid] for uid in registered + unregistered)
 
 
-def test_five_percent_faults_plus_throttling_lose_nothing(make_emulator, tmp_path: Path) -> None:
-    w = make_world(make_emulator, tmp_path, users=2000, seed=5)
+def test_five_percent_faults_plus_throttling_lose_nothing(make_emulator, database_url: str) -> None:
+    w = make_world(make_emulator, database_url, users=2000, seed=5)
     try:
         ids = w.candidates(700)
         before = states(w.emulator)

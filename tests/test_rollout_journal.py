@@ -1,11 +1,13 @@
-"""The operations journal on a real SQLite file: schema v2, items, exactly-once settling, conflicts, liveness."""
+"""The operations journal on real SQLite and PostgreSQL databases: schema v2, items, exactly-once settling,
+conflicts, liveness."""
 
 from __future__ import annotations
 
 import socket
 import subprocess
 import sys
-from pathlib import Path
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
 import pytest
@@ -35,8 +37,8 @@ ADMIN = Admin()
 
 
 @pytest.fixture
-def store(tmp_path: Path):
-    with store_with_tenant(tmp_path / "console.db") as opened:
+def store(database_url: str):
+    with store_with_tenant(database_url) as opened:
         yield opened
 
 
@@ -56,8 +58,8 @@ def start(store, ids: list[str], state: str = "enforced", **kw) -> int:
     return j.create_operation(store, plan(FRAME, state, ids, actor=ADMIN), tenant_id=TENANT, actor=ADMIN, **kw)
 
 
-def test_schema_version_2_has_the_rollout_tables(tmp_path: Path) -> None:
-    with open_store(f"sqlite:///{tmp_path / 'x.db'}") as opened:
+def test_schema_version_2_has_the_rollout_tables(database_url: str) -> None:
+    with open_store(database_url) as opened:
         assert opened.schema_version == len(MIGRATIONS) == 2
         names = set(sa.inspect(opened.engine).get_table_names())
     assert {"operations", "operation_items", "operation_events", "waves", "wave_members",
@@ -135,6 +137,30 @@ def test_second_operation_on_overlapping_users_is_refused_naming_the_first(store
     # finished: no longer blocks
     assert j.finish_operation(store, first, cancelled=True, error=None) == "cancelled"
     assert start(store, ["u003"]) > first
+
+
+def test_two_processes_settling_the_same_items_journal_each_applied_once(store, database_url: str) -> None:
+    """Settling reads an item's status, then moves it: another process's settle must not slip in between."""
+    ids = [f"u{n:03}" for n in range(1, 11)]
+    op = start(store, ids)
+    j.settle(store, op, [Outcome(uid, "sending") for uid in ids])
+    others = [open_store(database_url) for _ in range(4)]
+    gate = threading.Barrier(len(others))
+
+    def settle_all(other) -> int:
+        gate.wait()
+        return sum(j.settle(other, op, [Outcome(uid, "applied", attempts=1)]) for uid in ids)
+
+    try:
+        with ThreadPoolExecutor(len(others)) as pool:
+            moved = sum(pool.map(settle_all, others))
+    finally:
+        for other in others:
+            other.close()
+    assert moved == len(ids)
+    events = item_events(store, op)
+    assert events.loc[events["event"] == "applied", "user_id"].value_counts().to_dict() == dict.fromkeys(ids, 1)
+    assert operation_items_frame(store, op)["attempts"].tolist() == [1] * len(ids)
 
 
 def test_finish_statuses_and_pending_items_when_cancelled(store) -> None:

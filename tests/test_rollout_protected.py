@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 import pytest
 import sqlalchemy as sa
@@ -25,8 +23,8 @@ PAST = pd.Timestamp("2020-06-30", tz="UTC")
 
 
 @pytest.fixture
-def store(tmp_path: Path):
-    with store_with_tenant(tmp_path / "console.db") as opened:
+def store(database_url: str):
+    with store_with_tenant(database_url) as opened:
         yield opened
 
 
@@ -61,7 +59,7 @@ def test_protect_list_update_and_expiry(store) -> None:
     assert sorted(later) == ["breakglass01@contoso.onmicrosoft.com"]
 
 
-def test_unprotect_keeps_the_row_and_can_protect_again(store, tmp_path: Path) -> None:
+def test_unprotect_keeps_the_row_and_can_protect_again(store) -> None:
     protect_account(store, TENANT, "user1@contoso.example", reason="vip", owner="it")
     assert unprotect_account(store, TENANT, "USER1@contoso.example", by="admin@contoso.example") is True
     assert unprotect_account(store, TENANT, "user1@contoso.example") is False

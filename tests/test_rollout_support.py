@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -48,12 +47,9 @@ def users(*rows: dict[str, Any]) -> pd.DataFrame:
     return coerce_users(pd.DataFrame(list(rows)))
 
 
-def sqlite_store(path: Path) -> Store:
-    return open_store(f"sqlite:///{path}")
-
-
-def store_with_tenant(path: Path, tenant_id: str = TENANT) -> Store:
-    store = sqlite_store(path)
+def store_with_tenant(database_url: str, tenant_id: str = TENANT) -> Store:
+    """The store at ``database_url`` (the ``database_url`` fixture: SQLite or PostgreSQL) with one tenant."""
+    store = open_store(database_url)
     store.upsert_tenant(tenant_id, "Contoso", "contoso.example", "demo")
     return store
 

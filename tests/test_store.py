@@ -1,9 +1,16 @@
-"""The history store against real SQLite files: rows written, snapshots read back, migrations, locks."""
+"""The history store against real databases: rows written, snapshots read back, migrations, locks.
+
+Tests taking ``store`` or ``database_url`` run twice, on a SQLite file and on PostgreSQL; the rest
+are about SQLite itself (its file, WAL mode, a foreign client's lock) or the PostgreSQL URL form.
+"""
 
 from __future__ import annotations
 
 import re
 import sqlite3
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,6 +34,7 @@ from lib.store import (
     default_database_url,
     open_store,
 )
+from lib.store.engine import normalise_url, write_transaction
 from lib.store.schema import metadata
 
 TENANT = "11111111-2222-3333-4444-555555555555"
@@ -84,8 +92,8 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def store(db_path: Path) -> Store:
-    opened = open_store(url_of(db_path))
+def store(database_url: str) -> Store:
+    opened = open_store(database_url)
     opened.upsert_tenant(TENANT, "Contoso", "contoso.example", "demo", seen_at=T0)
     yield opened
     opened.close()
@@ -105,9 +113,14 @@ def snapshot(store: Store, rows: list[dict[str, Any]], at: datetime, **stats: An
     )
 
 
-def count_rows(path: Path, table: str) -> int:
-    with sqlite3.connect(path) as conn:
-        return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+def query(store: Store, sql: str) -> list[tuple]:
+    """Rows of a plain SQL query on the store's database, as tuples (booleans come back as bool or 0/1)."""
+    with store.engine.connect() as conn:
+        return [tuple(row) for row in conn.execute(sa.text(sql))]
+
+
+def count_rows(store: Store, table: str) -> int:
+    return query(store, f"SELECT count(*) FROM {table}")[0][0]
 
 
 # -- opening -------------------------------------------------------------------------------------------
@@ -127,9 +140,9 @@ def test_open_creates_the_file_in_wal_mode_with_foreign_keys(db_path: Path) -> N
         assert versions == [(v,) for v in range(1, len(MIGRATIONS) + 1)]
 
 
-def test_migrated_database_matches_schema_module(db_path: Path) -> None:
+def test_migrated_database_matches_schema_module(database_url: str) -> None:
     """Catches a change to lib/store/schema.py (or lib/columns.py) that no migration performs."""
-    with open_store(url_of(db_path)) as opened:
+    with open_store(database_url) as opened:
         inspector = sa.inspect(opened.engine)
         assert set(inspector.get_table_names()) == set(metadata.tables)
         for table in metadata.tables.values():
@@ -154,15 +167,15 @@ def test_default_database_url_uses_env_then_dot_data(tmp_path: Path, monkeypatch
 # -- writing only changes ------------------------------------------------------------------------------
 
 
-def test_first_snapshot_writes_every_user(store: Store, db_path: Path) -> None:
+def test_first_snapshot_writes_every_user(store: Store) -> None:
     summary = snapshot(store, [user(n) for n in range(1, 8)], T0)
     assert (summary.new, summary.changed, summary.removed, summary.rows_written) == (7, 0, 0, 7)
     assert summary.user_count == 7
-    assert count_rows(db_path, "user_versions") == 7
-    assert count_rows(db_path, "user_latest") == 7
+    assert count_rows(store, "user_versions") == 7
+    assert count_rows(store, "user_latest") == 7
 
 
-def test_second_snapshot_writes_exactly_the_changed_users(store: Store, db_path: Path) -> None:
+def test_second_snapshot_writes_exactly_the_changed_users(store: Store) -> None:
     rows = [user(n) for n in range(1, 11)]
     snapshot(store, rows, T0)
     later = [dict(r) for r in rows]
@@ -173,11 +186,8 @@ def test_second_snapshot_writes_exactly_the_changed_users(store: Store, db_path:
     later[8]["job_title"] = None  # NA stays NA: not a change
     summary = snapshot(store, later, T0 + DAY)
     assert (summary.new, summary.changed, summary.removed) == (0, 3, 0)
-    assert count_rows(db_path, "user_versions") == 13
-    with sqlite3.connect(db_path) as raw:
-        written = raw.execute(
-            "SELECT user_id FROM user_versions WHERE snapshot_id = 2 ORDER BY user_id"
-        ).fetchall()
+    assert count_rows(store, "user_versions") == 13
+    written = query(store, "SELECT user_id FROM user_versions WHERE snapshot_id = 2 ORDER BY user_id")
     assert written == [("u002",), ("u004",), ("u006",)]
     pd.testing.assert_frame_equal(store.load_users(TENANT), expected(later, T0 + DAY), check_exact=True)
 
@@ -190,23 +200,20 @@ def test_tenant_emptied_removes_everyone(store: Store) -> None:
     assert store.daily_aggregates(TENANT)["users"].tolist() == [2, 0]
 
 
-def test_unchanged_refresh_writes_nothing(store: Store, db_path: Path) -> None:
+def test_unchanged_refresh_writes_nothing(store: Store) -> None:
     rows = [user(n, last_sign_in=T0 - DAY) for n in range(1, 6)]
     snapshot(store, rows, T0)
     summary = snapshot(store, rows, T0 + DAY)
     assert summary.rows_written == 0
-    assert count_rows(db_path, "user_versions") == 5
+    assert count_rows(store, "user_versions") == 5
 
 
-def test_removed_user_gets_a_tombstone_and_leaves_load_users(store: Store, db_path: Path) -> None:
+def test_removed_user_gets_a_tombstone_and_leaves_load_users(store: Store) -> None:
     rows = [user(n) for n in range(1, 5)]
     snapshot(store, rows, T0)
     summary = snapshot(store, rows[:2] + rows[3:], T0 + DAY)
     assert (summary.new, summary.changed, summary.removed) == (0, 0, 1)
-    with sqlite3.connect(db_path) as raw:
-        assert raw.execute("SELECT user_id, removed FROM user_versions WHERE snapshot_id = 2").fetchall() == [
-            ("u003", 1)
-        ]
+    assert query(store, "SELECT user_id, removed FROM user_versions WHERE snapshot_id = 2") == [("u003", True)]
     assert store.load_users(TENANT)["id"].tolist() == ["u001", "u002", "u004"]
     back = snapshot(store, rows, T0 + 2 * DAY)  # the user comes back: a new row, not a change
     assert (back.new, back.changed, back.removed) == (1, 0, 0)
@@ -228,23 +235,22 @@ def test_older_snapshot_returns_the_old_values(store: Store) -> None:
     pd.testing.assert_frame_equal(store.load_users(TENANT), expected(third, T0 + 2 * DAY), check_exact=True)
 
 
-def test_last_sign_in_is_latest_value_without_history_rows(store: Store, db_path: Path) -> None:
+def test_last_sign_in_is_latest_value_without_history_rows(store: Store) -> None:
     signed = [T0 - 3 * DAY, T0 - DAY, T0 + DAY]
     snapshot(store, [user(1, last_sign_in=signed[0]), user(2, last_sign_in=signed[0])], T0)
     snapshot(store, [user(1, last_sign_in=signed[1]), user(2, last_sign_in=signed[0])], T0 + DAY)
     snapshot(store, [user(1, last_sign_in=signed[2]), user(2, last_sign_in=signed[0])], T0 + 2 * DAY)
-    assert count_rows(db_path, "user_versions") == 2
+    assert count_rows(store, "user_versions") == 2
     latest = store.load_users(TENANT).set_index("id")["last_sign_in"]
     assert latest.tolist() == [pd.Timestamp(signed[2]), pd.Timestamp(signed[0])]
     # u002's value was first seen at snapshot 1, so it is exact there; u001's changed since, so
     # snapshot 1 shows the value its version was written with.
     first = store.load_users(TENANT, 1).set_index("id")["last_sign_in"]
     assert first.tolist() == [pd.Timestamp(signed[0]), pd.Timestamp(signed[0])]
-    with sqlite3.connect(db_path) as raw:
-        assert raw.execute("SELECT user_id, snapshot_id FROM user_latest ORDER BY user_id").fetchall() == [
-            ("u001", 3),
-            ("u002", 1),
-        ]
+    assert query(store, "SELECT user_id, snapshot_id FROM user_latest ORDER BY user_id") == [
+        ("u001", 3),
+        ("u002", 1),
+    ]
 
 
 def test_dtypes_round_trip_exactly(store: Store) -> None:
@@ -323,9 +329,9 @@ def test_snapshot_overtaken_by_a_newer_one_is_cancelled(store: Store) -> None:
     assert store.load_users(TENANT)["id"].tolist() == ["u001"]
 
 
-def test_two_stores_on_one_database_stay_correct(store: Store, db_path: Path) -> None:
+def test_two_stores_on_one_database_stay_correct(store: Store, database_url: str) -> None:
     """Another process (a second app replica) refreshing in between must not be missed."""
-    other = open_store(url_of(db_path))
+    other = open_store(database_url)
     try:
         snapshot(store, [user(1), user(2), user(3)], T0)
         by_other = snapshot(other, [user(1, state="enabled"), user(2), user(3)], T0 + DAY)
@@ -335,6 +341,20 @@ def test_two_stores_on_one_database_stay_correct(store: Store, db_path: Path) ->
         assert other.load_users(TENANT)["state"].tolist() == ["enabled", "enabled", "disabled"]
     finally:
         other.close()
+
+
+def test_a_large_snapshot_is_written_in_bulk_and_read_back_exactly(store: Store) -> None:
+    """More values than one statement may carry (PostgreSQL: 65,535 parameters; old SQLite: 999)."""
+    rows = [user(n, id=f"u{n:05d}", state=("disabled", "enabled", "enforced")[n % 3],
+                 last_sign_in=T0 - n * timedelta(seconds=1)) for n in range(3000)]
+    summary = snapshot(store, rows, T0)
+    assert (summary.new, summary.user_count) == (3000, 3000)
+    assert count_rows(store, "user_versions") == count_rows(store, "user_latest") == 3000
+    pd.testing.assert_frame_equal(store.load_users(TENANT), expected(rows, T0), check_exact=True)
+    changed = [dict(r, department="IT", last_sign_in=T0) if n % 2 else r for n, r in enumerate(rows)]
+    assert snapshot(store, changed, T0 + DAY).changed == 1500
+    assert store.load_users(TENANT)["last_sign_in"].eq(pd.Timestamp(T0)).sum() == 1501  # and u00000 already
+    assert store.load_users(TENANT, summary.snapshot_id)["department"].eq("Sales").all()
 
 
 def test_snapshot_records_times_counts_and_stats(store: Store) -> None:
@@ -452,11 +472,11 @@ def seed_frames() -> list[tuple[datetime, pd.DataFrame]]:
     return [(T0 + i * DAY, frame(rows)) for i, rows in enumerate((day0, day1, day2))]
 
 
-def test_seed_history_writes_complete_snapshots_of_changes(store: Store, db_path: Path) -> None:
+def test_seed_history_writes_complete_snapshots_of_changes(store: Store) -> None:
     frames = seed_frames()
     summaries = store.seed_history(TENANT, frames)
     assert [(s.new, s.changed, s.removed) for s in summaries] == [(5, 0, 0), (0, 1, 0), (1, 1, 1)]
-    assert count_rows(db_path, "user_versions") == 9
+    assert count_rows(store, "user_versions") == 9
     assert [s.status for s in store.list_snapshots(TENANT)] == ["complete"] * 3
     for summary, (at, seeded) in zip(summaries, frames, strict=True):
         rows = seeded.drop(columns=["users_read_at", "registration_read_at", "state_read_at"])
@@ -472,12 +492,12 @@ def test_seed_history_writes_complete_snapshots_of_changes(store: Store, db_path
     assert after.rows_written == 0
 
 
-def test_seed_history_is_all_or_nothing_and_in_time_order(store: Store, db_path: Path) -> None:
+def test_seed_history_is_all_or_nothing_and_in_time_order(store: Store) -> None:
     frames = seed_frames()
     with pytest.raises(ValueError, match="seed frame 2 at 2025-03-01T06:00:00\\+00:00 is not after"):
         store.seed_history(TENANT, [*frames[:2], frames[0]])
-    assert count_rows(db_path, "snapshots") == 0
-    assert count_rows(db_path, "user_versions") == 0
+    assert count_rows(store, "snapshots") == 0
+    assert count_rows(store, "user_versions") == 0
     store.seed_history(TENANT, frames[:2])
     with pytest.raises(ValueError, match="seed frame 0 at 2025-03-02T06:00:00\\+00:00 is not after"):
         store.seed_history(TENANT, frames[1:])
@@ -495,57 +515,57 @@ def _v2_owner_and_notes(conn: sa.Connection) -> None:
     meta.create_all(conn)
 
 
-def test_existing_database_is_upgraded_without_data_loss(db_path: Path) -> None:
+def test_existing_database_is_upgraded_without_data_loss(database_url: str) -> None:
     rows = [user(n, state="enabled") for n in range(1, 4)]
-    with open_store(url_of(db_path)) as v1:
+    with open_store(database_url) as v1:
         v1.upsert_tenant(TENANT, "Contoso", "contoso.example", "demo", seen_at=T0)
         snapshot(v1, rows, T0)
-    with open_store(url_of(db_path), migrations=(*MIGRATIONS, _v2_owner_and_notes)) as v2:
+    with open_store(database_url, migrations=(*MIGRATIONS, _v2_owner_and_notes)) as v2:
         assert v2.schema_version == len(MIGRATIONS) + 1
         pd.testing.assert_frame_equal(v2.load_users(TENANT), expected(rows, T0), check_exact=True)
         summary = snapshot(v2, rows[:2], T0 + DAY)  # the store keeps working on the new schema
         assert summary.removed == 1
-    with sqlite3.connect(db_path) as raw:
-        assert raw.execute("SELECT version FROM schema_version ORDER BY version").fetchall() == [
+        assert query(v2, "SELECT version FROM schema_version ORDER BY version") == [
             (v,) for v in range(1, len(MIGRATIONS) + 2)]
-        assert raw.execute("SELECT id, owner FROM tenants").fetchall() == [(TENANT, "security-lead")]
-        assert raw.execute("SELECT count(*) FROM notes").fetchone() == (0,)
-    with open_store(url_of(db_path), migrations=(*MIGRATIONS, _v2_owner_and_notes)) as again:
+        assert query(v2, "SELECT id, owner FROM tenants") == [(TENANT, "security-lead")]
+        assert query(v2, "SELECT count(*) FROM notes") == [(0,)]
+    with open_store(database_url, migrations=(*MIGRATIONS, _v2_owner_and_notes)) as again:
         assert again.schema_version == len(MIGRATIONS) + 1  # nothing re-applied
 
 
-def test_failed_migration_leaves_the_previous_version(db_path: Path) -> None:
+def test_failed_migration_leaves_the_previous_version(database_url: str) -> None:
     def _v2_broken(conn: sa.Connection) -> None:
         meta = sa.MetaData()
         sa.Table("half_done", meta, sa.Column("id", sa.Integer, primary_key=True))
         meta.create_all(conn)
         conn.execute(sa.text("ALTER TABLE no_such_table ADD COLUMN x TEXT"))
 
-    open_store(url_of(db_path)).close()
+    open_store(database_url).close()
     next_version = len(MIGRATIONS) + 1
-    with pytest.raises(MigrationError, match=f"migration to schema version {next_version} failed: no such table"):
-        open_store(url_of(db_path), migrations=(*MIGRATIONS, _v2_broken))
-    with sqlite3.connect(db_path) as raw:
-        assert raw.execute("SELECT max(version) FROM schema_version").fetchone() == (len(MIGRATIONS),)
-        tables = {name for (name,) in raw.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    missing = r'(no such table|relation "no_such_table" does not exist)'  # SQLite's words, PostgreSQL's
+    with pytest.raises(MigrationError, match=f"migration to schema version {next_version} failed: {missing}"):
+        open_store(database_url, migrations=(*MIGRATIONS, _v2_broken))
+    with open_store(database_url) as opened:
+        assert query(opened, "SELECT max(version) FROM schema_version") == [(len(MIGRATIONS),)]
+        tables = set(sa.inspect(opened.engine).get_table_names())
     assert "half_done" not in tables
+    assert "tenants" in tables
 
 
-def test_newer_schema_is_refused_with_a_clear_message(db_path: Path) -> None:
-    open_store(url_of(db_path)).close()
-    with sqlite3.connect(db_path) as raw:
-        raw.executemany("INSERT INTO schema_version (version, applied_at) VALUES (?, 0)",
-                        [(v,) for v in range(len(MIGRATIONS) + 1, 8)])
+def test_newer_schema_is_refused_with_a_clear_message(database_url: str) -> None:
+    with open_store(database_url) as opened, opened.engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO schema_version (version, applied_at) VALUES (:v, 0)"),
+                     [{"v": v} for v in range(len(MIGRATIONS) + 1, 8)])
     three = (*MIGRATIONS, lambda conn: None, lambda conn: None)
     with pytest.raises(SchemaTooNewError) as raised:
-        open_store(url_of(db_path), migrations=three)
+        open_store(database_url, migrations=three)
     assert str(raised.value) == (
         f"database schema version 7 is newer than this console supports ({len(MIGRATIONS) + 2}); upgrade the console"
     )
     assert (raised.value.found, raised.value.supported) == (7, len(MIGRATIONS) + 2)
     supported = len(MIGRATIONS)
     with pytest.raises(SchemaTooNewError, match=rf"version 7 is newer than this console supports \({supported}\)"):
-        open_store(url_of(db_path))
+        open_store(database_url)
 
 
 # -- locks -----------------------------------------------------------------------------------------------
@@ -577,6 +597,66 @@ def test_locked_new_database_cannot_be_created(tmp_path: Path) -> None:
     finally:
         holder.rollback()
         holder.close()
+
+
+def test_writes_wait_for_another_writer_then_give_up_with_store_locked_error(database_url: str) -> None:
+    """One writer at a time on either database; readers never wait; the error names the database."""
+    holder, opened = open_store(database_url), open_store(database_url, busy_timeout=0.3)
+    try:
+        with write_transaction(holder.engine):  # another replica in the middle of a write
+            assert opened.latest_snapshot(TENANT) is None
+            started = time.monotonic()
+            with pytest.raises(StoreLockedError, match=re.escape(f"database {opened.where} is locked")):
+                opened.upsert_tenant(TENANT, "Contoso", "contoso.example", "demo")
+            assert 0.25 <= time.monotonic() - started < 5
+        assert opened.upsert_tenant(TENANT, "Contoso", "contoso.example", "demo").id == TENANT
+    finally:
+        holder.close()
+        opened.close()
+
+
+def test_replicas_opening_a_new_database_at_once_migrate_it_once(database_url: str) -> None:
+    """Several console processes starting together on an empty database: one migrates, the others wait."""
+    gate = threading.Barrier(4)
+
+    def open_one() -> int:
+        gate.wait()
+        with open_store(database_url, busy_timeout=30) as opened:
+            return opened.schema_version
+
+    with ThreadPoolExecutor(4) as pool:
+        versions = list(pool.map(lambda _: open_one(), range(4)))
+    assert versions == [len(MIGRATIONS)] * 4
+    with open_store(database_url) as opened:
+        assert query(opened, "SELECT version FROM schema_version ORDER BY version") == [
+            (v,) for v in range(1, len(MIGRATIONS) + 1)]
+
+
+# -- PostgreSQL URLs -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("given", "used"), [
+    ("postgresql://console:pw@db:5432/mfa_console", "postgresql+psycopg://console:pw@db:5432/mfa_console"),
+    ("postgres://console@db/mfa_console", "postgresql+psycopg://console@db/mfa_console"),
+    ("postgresql+psycopg://db/mfa_console", "postgresql+psycopg://db/mfa_console"),
+    ("postgresql+psycopg2://db/mfa_console", "postgresql+psycopg2://db/mfa_console"),
+    ("sqlite:////srv/console.db", "sqlite:////srv/console.db"),
+])
+def test_postgresql_urls_use_psycopg_3_unless_they_name_a_driver(given: str, used: str) -> None:
+    assert normalise_url(given).render_as_string(hide_password=False) == used
+
+
+def test_both_postgresql_url_forms_open_the_same_database(postgres_url: str) -> None:
+    assert postgres_url.startswith("postgresql://")  # the form MFA_DATABASE_URL documents
+    explicit = postgres_url.replace("postgresql://", "postgresql+psycopg://", 1)
+    with open_store(postgres_url) as plain:
+        plain.upsert_tenant(TENANT, "Contoso", "contoso.example", "demo", seen_at=T0)
+        assert plain.engine.dialect.driver == "psycopg"
+        password = sa.make_url(postgres_url).password
+        assert password and password not in plain.where and "***" in plain.where
+        assert plain.engine.dialect.name == "postgresql"
+    with open_store(explicit) as named:
+        assert named.get_tenant(TENANT).name == "Contoso"
 
 
 def test_user_history_lists_versions_with_snapshot_times(store: Store) -> None:

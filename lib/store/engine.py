@@ -3,7 +3,9 @@
 SQLite is the default (one file under the data folder) and gets the settings a small multi-reader
 web app needs: WAL so pages read while a refresh writes, foreign keys on, a busy timeout, and
 ``BEGIN IMMEDIATE`` for write transactions so a read-then-write never fails half-way on a lock
-upgrade. Every other SQLAlchemy URL (PostgreSQL for a team deployment) is used as given.
+upgrade. PostgreSQL (several console replicas on one database) gets the same promises: a lock wait
+ends after the busy timeout, and write transactions take one database-wide lock, so they run one at
+a time as on SQLite while readers never wait. Every other SQLAlchemy URL is used as given.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ _WRITE = "mfa_store_write"
 """Execution option marking a connection whose transaction will write (SQLite: BEGIN IMMEDIATE)."""
 
 _LOCK_MESSAGES = ("database is locked", "database table is locked", "could not obtain lock", "lock timeout")
+
+WRITE_LOCK_KEY = 0x4D46_4121
+"""PostgreSQL advisory lock every write transaction holds until it ends (any constant: the lock is per database)."""
 
 
 def default_database_url() -> str:
@@ -56,11 +61,27 @@ def describe(url: URL) -> str:
     return str(path) if path is not None else url.render_as_string(hide_password=True)
 
 
+def normalise_url(url: str | URL) -> URL:
+    """``url`` as an engine needs it: ``postgresql://`` (no driver named) means psycopg 3.
+
+    SQLAlchemy's default driver for ``postgresql://`` is psycopg2, which requirements.txt does not
+    install; psycopg 3 (``postgresql+psycopg://``) is the one it does. A URL naming a driver is kept.
+    """
+    url = sa.make_url(url)
+    if url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+psycopg")
+    return url
+
+
 def create_store_engine(url: str | URL, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> Engine:
-    """An engine for ``url``; for SQLite, creates the data folder and installs the pragmas hook."""
+    """An engine for ``url``; SQLite and PostgreSQL get their hooks (SQLite also its data folder)."""
     if busy_timeout < 0:
         raise ValueError(f"busy_timeout must be >= 0 seconds, got {busy_timeout}")
-    url = sa.make_url(url)
+    url = normalise_url(url)
+    if url.get_backend_name() == "postgresql":
+        engine = sa.create_engine(url, pool_pre_ping=True)
+        _install_postgresql_hooks(engine, busy_timeout)
+        return engine
     if url.get_backend_name() != "sqlite":
         return sa.create_engine(url, pool_pre_ping=True)
     path = sqlite_file(url)
@@ -92,6 +113,29 @@ def _install_sqlite_hooks(engine: Engine, busy_timeout: float) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(_WRITE) else "BEGIN")
 
 
+def _install_postgresql_hooks(engine: Engine, busy_timeout: float) -> None:
+    """The only PostgreSQL-specific SQL in the store: the lock timeout and the write lock.
+
+    ``lock_timeout`` turns a wait for another session's lock into an error after ``busy_timeout``
+    (``StoreLockedError``), as SQLite's busy timeout does. A write transaction first takes the
+    transaction-scoped advisory lock ``WRITE_LOCK_KEY`` (released at commit or rollback, or when the
+    session dies, e.g. on kill -9): the journal's read-then-write steps (settle an item once, check
+    overlaps, claim an operation, apply a migration) then stay atomic across processes, exactly as
+    under SQLite's ``BEGIN IMMEDIATE``. Reads never take it and never wait for it.
+    """
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute(f"SET lock_timeout = {max(1, int(busy_timeout * 1000))}")
+        dbapi_connection.commit()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        if conn.get_execution_options().get(_WRITE):
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
+
+
 @contextmanager
 def read_transaction(engine: Engine) -> Iterator[Connection]:
     """A transaction that only reads: one consistent view, never blocks a writer (WAL)."""
@@ -101,7 +145,7 @@ def read_transaction(engine: Engine) -> Iterator[Connection]:
 
 @contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
-    """A transaction that writes: takes the write lock up front (SQLite), commits or rolls back whole."""
+    """A transaction that writes: takes the write lock up front (one writer at a time), commits or rolls back whole."""
     with engine.connect() as conn:
         conn.execution_options(**{_WRITE: True})
         with conn.begin():
