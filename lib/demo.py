@@ -14,13 +14,14 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from lib.directory.history import TimelineEvent, daily_frames, history_days
 from lib.directory.refresh import RefreshResult, refresh_snapshot
 from lib.directory.snapshot import read_tenant
 from lib.emulator.clock import advance
 from lib.emulator.generator import HISTORY_DAYS, demo_public_app, generate_tenant
-from lib.emulator.model import Tenant
+from lib.emulator.model import SyntheticTenant, SyntheticWave
 from lib.emulator.server import RunningEmulator, start_emulator
 from lib.emulator.state import EmulatorConfig
 from lib.graph import GraphGateway, MsalClientCredential
@@ -40,7 +41,7 @@ class DemoTenant:
     public_client_id: str
 
     @property
-    def tenant(self) -> Tenant:
+    def tenant(self) -> SyntheticTenant:
         return self.emulator.state.tenant
 
     def now(self) -> datetime:
@@ -53,17 +54,27 @@ def _tenant_file(settings: Settings) -> Path:
     return settings.data_dir / f"demo-tenant-{settings.demo_users}-{settings.demo_seed}-{licence}.pickle"
 
 
-def _load_tenant(path: Path) -> Tenant | None:
+_RENAMED = {("lib.emulator.model", "Tenant"): SyntheticTenant, ("lib.emulator.model", "Wave"): SyntheticWave}
+"""Classes a file saved by an earlier version names under their former names."""
+
+
+class _TenantUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        renamed = _RENAMED.get((module, name))
+        return renamed if renamed is not None else super().find_class(module, name)
+
+
+def _load_tenant(path: Path) -> SyntheticTenant | None:
     """The demo tenant as it was when the console last ran (its changes and clock), if saved."""
     try:
         with path.open("rb") as file:
-            tenant = pickle.load(file)  # our own file in the console's data folder
+            tenant = _TenantUnpickler(file).load()  # our own file in the console's data folder
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError):
         return None
-    return tenant if isinstance(tenant, Tenant) else None
+    return tenant if isinstance(tenant, SyntheticTenant) else None
 
 
-def save_tenant(tenant: Tenant, path: Path) -> None:
+def save_tenant(tenant: SyntheticTenant, path: Path) -> None:
     """Write the tenant atomically, so a crash mid-write never leaves a half file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -72,7 +83,7 @@ def save_tenant(tenant: Tenant, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _keep_saved(tenant: Tenant, path: Path, stop: threading.Event, every: float = 5.0) -> None:
+def _keep_saved(tenant: SyntheticTenant, path: Path, stop: threading.Event, every: float = 5.0) -> None:
     saved = tenant.revision
     while not stop.wait(every):
         if tenant.revision != saved:
@@ -110,7 +121,7 @@ def app_gateway(emulator: RunningEmulator) -> GraphGateway:
     return GraphGateway(emulator.graph_url, credential)
 
 
-def timelines(tenant: Tenant) -> dict[str, list[TimelineEvent]]:
+def timelines(tenant: SyntheticTenant) -> dict[str, list[TimelineEvent]]:
     """Every user's events, as the history replay reads them."""
     return {u.id: [TimelineEvent(e.at, e.kind, e.value, e.actor) for e in u.events] for u in tenant.users}
 
