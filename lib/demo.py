@@ -1,9 +1,11 @@
 """Demo mode: the built-in tenant, served in-process, with its simulated past in the store.
 
 Everything after this module is the same code a real tenant runs: the console signs in through
-the emulator's identity endpoints with MSAL and reads it through ``lib.graph``. Only two things
-are demo-specific and live here: starting the emulator, and seeding 90 days of history so the
-adoption trend is there on first start.
+the emulator's identity endpoints with MSAL and reads it through ``lib.graph``. Only three things
+are demo-specific and live here: starting the emulator, the sign-in configuration that points
+``lib.auth`` at it (plain values: authority, client id, Graph URL, CA file), and seeding 90 days
+of history so the adoption trend is there on first start. This is the one product module that
+imports ``lib.emulator`` (tests/test_layering.py keeps it that way).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from lib.auth import AuthConfig
 from lib.directory.history import TimelineEvent, daily_frames, history_days
 from lib.directory.refresh import RefreshResult, refresh_snapshot
 from lib.directory.snapshot import read_tenant
@@ -26,7 +29,7 @@ from lib.emulator.server import RunningEmulator, start_emulator
 from lib.emulator.state import EmulatorConfig
 from lib.graph import GraphGateway, MsalClientCredential
 from lib.rollout.waves import import_waves
-from lib.settings import Settings
+from lib.settings import DEFAULT_REDIRECT_URI, Settings
 from lib.store import Store
 
 _lock = threading.Lock()
@@ -112,6 +115,20 @@ def demo_tenant(settings: Settings) -> DemoTenant:
                              name="demo-tenant-saver").start()
             _running[key] = running
     return DemoTenant(running, demo_public_app(running.state.tenant).client_id)
+
+
+def demo_auth_config(emulator: RunningEmulator, redirect_uri: str = DEFAULT_REDIRECT_URI, *,
+                     app_only: bool = False, **overrides: Any) -> AuthConfig:
+    """Sign-in to the demo tenant: its public client (interactive sign-in), or its app-only app with ``app_only``."""
+    values: dict[str, Any] = {
+        "client_id": emulator.client_id if app_only else demo_public_app(emulator.state.tenant).client_id,
+        "authority": emulator.authority,
+        "graph_url": emulator.graph_url,
+        "redirect_uri": redirect_uri,
+        "client_secret": emulator.client_secret if app_only else "",
+        "ca_cert": emulator.ca_cert,
+    }
+    return AuthConfig(**{**values, **overrides})
 
 
 def app_gateway(emulator: RunningEmulator) -> GraphGateway:
