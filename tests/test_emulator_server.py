@@ -19,7 +19,7 @@ import requests
 from cryptography import x509
 
 from lib.emulator.__main__ import main
-from lib.emulator.errors import EmulatedGraphError
+from lib.emulator.error_responses import EmulatedGraphError
 from lib.emulator.generator import demo_app, generate_tenant
 from lib.emulator.server import RunningEmulator, build_app, start_emulator
 from lib.emulator.state import EmulatorState

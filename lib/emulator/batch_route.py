@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-from lib.emulator.errors import EmulatedGraphError
+from lib.emulator.error_responses import EmulatedGraphError
 from lib.emulator.faults import fault_error, get_faults
 from lib.emulator.state import EmulatorState
 from lib.emulator.wire import JSON_CONTENT_TYPE

@@ -19,7 +19,7 @@ import enum
 import random
 import threading
 
-from lib.emulator.errors import EmulatedGraphError
+from lib.emulator.error_responses import EmulatedGraphError
 from lib.emulator.state import EmulatorState
 from lib.emulator.throttle import format_retry_after
 

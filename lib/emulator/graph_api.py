@@ -25,7 +25,7 @@ from typing import Any
 from starlette.routing import BaseRoute, Route
 
 from lib.emulator import batch_route, odata, throttle, wire
-from lib.emulator.errors import EmulatedGraphError
+from lib.emulator.error_responses import EmulatedGraphError
 from lib.emulator.faults import Fault, fault_error, get_faults
 from lib.emulator.model import MFA_WRITER_ROLES, STATES, User
 from lib.emulator.state import EmulatorState

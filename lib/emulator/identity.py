@@ -57,7 +57,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from lib.emulator import authorize_page as pages
-from lib.emulator.errors import IdentityError
+from lib.emulator.error_responses import IdentityError
 from lib.emulator.model import ROLE_NAMES, App, SyntheticTenant, User
 from lib.emulator.state import EmulatorState
 from lib.emulator.tokens import GRAPH_APP_ID, GRAPH_AUDIENCE, mint_access_token

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
-from lib.emulator.errors import EmulatedGraphError
+from lib.emulator.error_responses import EmulatedGraphError
 
 # ------------------------------------------------------------------------------------ query options
 

@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from lib.emulator.control import control_routes
-from lib.emulator.errors import EmulatedGraphError, IdentityError
+from lib.emulator.error_responses import EmulatedGraphError, IdentityError
 from lib.emulator.generator import demo_app, generate_tenant
 from lib.emulator.graph_api import graph_routes
 from lib.emulator.identity import identity_error_response, identity_routes

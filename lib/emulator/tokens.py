@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import jwt
 
-from lib.emulator.errors import EmulatedGraphError
+from lib.emulator.error_responses import EmulatedGraphError
 from lib.emulator.model import App, User
 from lib.emulator.state import EmulatorState
 
