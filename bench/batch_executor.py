@@ -26,7 +26,7 @@ def _serve(conn: Any, users: int, config: dict[str, Any]) -> None:
     """Child process: one emulator until told to stop; answers config changes and stats requests."""
     import logging
 
-    from lib.emulator.graph_api import graph_stats
+    from lib.emulator.graph_api import emulator_stats
     from lib.emulator.server import start_emulator
     from lib.emulator.state import EmulatorConfig
     from lib.emulator.throttle import get_throttle
@@ -49,7 +49,7 @@ def _serve(conn: Any, users: int, config: dict[str, Any]) -> None:
             get_throttle(emu.state).drain(emu.client_id, arg, 0.0)
             conn.send(None)
         elif command == "stats":
-            conn.send(graph_stats(emu.state).as_dict())
+            conn.send(emulator_stats(emu.state).as_dict())
     emu.stop()
 
 

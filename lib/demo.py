@@ -1,9 +1,11 @@
 """Demo mode: the built-in tenant, served in-process, with its simulated past in the store.
 
 Everything after this module is the same code a real tenant runs: the console signs in through
-the emulator's identity endpoints with MSAL and reads it through ``lib.graph``. Only two things
-are demo-specific and live here: starting the emulator, and seeding 90 days of history so the
-adoption trend is there on first start.
+the emulator's identity endpoints with MSAL and reads it through ``lib.graph``. Only three things
+are demo-specific and live here: starting the emulator, the sign-in configuration that points
+``lib.auth`` at it (plain values: authority, client id, Graph URL, CA file), and seeding 90 days
+of history so the adoption trend is there on first start. This is the one product module that
+imports ``lib.emulator`` (tests/test_layering.py keeps it that way).
 """
 
 from __future__ import annotations
@@ -14,18 +16,20 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+from lib.auth import AuthConfig
 from lib.directory.history import TimelineEvent, daily_frames, history_days
 from lib.directory.refresh import RefreshResult, refresh_snapshot
 from lib.directory.snapshot import read_tenant
 from lib.emulator.clock import advance
 from lib.emulator.generator import HISTORY_DAYS, demo_public_app, generate_tenant
-from lib.emulator.model import Tenant
+from lib.emulator.model import SyntheticTenant, SyntheticWave
 from lib.emulator.server import RunningEmulator, start_emulator
 from lib.emulator.state import EmulatorConfig
 from lib.graph import GraphGateway, MsalClientCredential
 from lib.rollout.waves import import_waves
-from lib.settings import Settings
+from lib.settings import DEFAULT_REDIRECT_URI, Settings
 from lib.store import Store
 
 _lock = threading.Lock()
@@ -40,7 +44,7 @@ class DemoTenant:
     public_client_id: str
 
     @property
-    def tenant(self) -> Tenant:
+    def tenant(self) -> SyntheticTenant:
         return self.emulator.state.tenant
 
     def now(self) -> datetime:
@@ -53,17 +57,27 @@ def _tenant_file(settings: Settings) -> Path:
     return settings.data_dir / f"demo-tenant-{settings.demo_users}-{settings.demo_seed}-{licence}.pickle"
 
 
-def _load_tenant(path: Path) -> Tenant | None:
+_RENAMED = {("lib.emulator.model", "Tenant"): SyntheticTenant, ("lib.emulator.model", "Wave"): SyntheticWave}
+"""Classes a file saved by an earlier version names under their former names."""
+
+
+class _TenantUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        renamed = _RENAMED.get((module, name))
+        return renamed if renamed is not None else super().find_class(module, name)
+
+
+def _load_tenant(path: Path) -> SyntheticTenant | None:
     """The demo tenant as it was when the console last ran (its changes and clock), if saved."""
     try:
         with path.open("rb") as file:
-            tenant = pickle.load(file)  # our own file in the console's data folder
+            tenant = _TenantUnpickler(file).load()  # our own file in the console's data folder
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError):
         return None
-    return tenant if isinstance(tenant, Tenant) else None
+    return tenant if isinstance(tenant, SyntheticTenant) else None
 
 
-def save_tenant(tenant: Tenant, path: Path) -> None:
+def save_tenant(tenant: SyntheticTenant, path: Path) -> None:
     """Write the tenant atomically, so a crash mid-write never leaves a half file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -72,7 +86,7 @@ def save_tenant(tenant: Tenant, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _keep_saved(tenant: Tenant, path: Path, stop: threading.Event, every: float = 5.0) -> None:
+def _keep_saved(tenant: SyntheticTenant, path: Path, stop: threading.Event, every: float = 5.0) -> None:
     saved = tenant.revision
     while not stop.wait(every):
         if tenant.revision != saved:
@@ -103,6 +117,20 @@ def demo_tenant(settings: Settings) -> DemoTenant:
     return DemoTenant(running, demo_public_app(running.state.tenant).client_id)
 
 
+def demo_auth_config(emulator: RunningEmulator, redirect_uri: str = DEFAULT_REDIRECT_URI, *,
+                     app_only: bool = False, **overrides: Any) -> AuthConfig:
+    """Sign-in to the demo tenant: its public client (interactive sign-in), or its app-only app with ``app_only``."""
+    values: dict[str, Any] = {
+        "client_id": emulator.client_id if app_only else demo_public_app(emulator.state.tenant).client_id,
+        "authority": emulator.authority,
+        "graph_url": emulator.graph_url,
+        "redirect_uri": redirect_uri,
+        "client_secret": emulator.client_secret if app_only else "",
+        "ca_cert": emulator.ca_cert,
+    }
+    return AuthConfig(**{**values, **overrides})
+
+
 def app_gateway(emulator: RunningEmulator) -> GraphGateway:
     """A gateway with the demo's app-only credentials (seeding, the CLI and unattended refresh)."""
     credential = MsalClientCredential(emulator.client_id, emulator.client_secret, emulator.authority,
@@ -110,7 +138,7 @@ def app_gateway(emulator: RunningEmulator) -> GraphGateway:
     return GraphGateway(emulator.graph_url, credential)
 
 
-def timelines(tenant: Tenant) -> dict[str, list[TimelineEvent]]:
+def timelines(tenant: SyntheticTenant) -> dict[str, list[TimelineEvent]]:
     """Every user's events, as the history replay reads them."""
     return {u.id: [TimelineEvent(e.at, e.kind, e.value, e.actor) for e in u.events] for u in tenant.users}
 

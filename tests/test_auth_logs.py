@@ -9,8 +9,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from lib.auth import AuthConfig, AuthSession, PendingFlows, install_log_redaction, redact_secrets
+from lib.auth import AuthSession, PendingFlows, install_log_redaction, redact_secrets
 from lib.auth.logs import REDACTED_LOGGERS, SecretRedactingFilter
+from lib.demo import demo_auth_config
 from lib.emulator.identity import identity_config
 from lib.emulator.server import RunningEmulator
 from lib.graph import GRAPH_DEFAULT_SCOPE
@@ -98,7 +99,7 @@ def test_install_is_idempotent_and_covers_msal() -> None:
 def test_a_full_sign_in_at_debug_logs_no_secret(idp: RunningEmulator, capture: Capture) -> None:
     identity_config(idp.state)["access_token_lifetime"] = 120  # get_token refreshes: refresh tokens on the wire
     pending = PendingFlows()
-    session = AuthSession(AuthConfig.for_emulator(idp, REDIRECT_URI), pending=pending)
+    session = AuthSession(demo_auth_config(idp, REDIRECT_URI), pending=pending)
     browser = PageBrowser(idp)
     try:
         auth_uri = session.begin_sign_in()
@@ -134,7 +135,7 @@ def test_a_full_sign_in_at_debug_logs_no_secret(idp: RunningEmulator, capture: C
 
 def test_device_flow_at_debug_logs_no_device_code(idp: RunningEmulator, capture: Capture) -> None:
     identity_config(idp.state)["device_code_interval"] = 0
-    session = AuthSession(AuthConfig.for_emulator(idp, REDIRECT_URI), pending=PendingFlows())
+    session = AuthSession(demo_auth_config(idp, REDIRECT_URI), pending=PendingFlows())
     prompt = session.start_device_flow()
     device_code = session._device_flow["device_code"]  # type: ignore[index]
     assert session.poll_device_flow() is None

@@ -34,6 +34,7 @@ from lib.auth import (
     is_sign_in_callback,
     require_writer,
 )
+from lib.demo import demo_auth_config
 from lib.emulator.generator import DELEGATED_SCOPES, demo_app, demo_public_app, generate_tenant
 from lib.emulator.identity import identity_config, revoke_refresh_tokens
 from lib.emulator.model import App
@@ -87,7 +88,7 @@ def pending() -> PendingFlows:
 
 def new_session(emulator: RunningEmulator, pending: PendingFlows | None = None, **config: Any) -> AuthSession:
     store = pending if pending is not None else PendingFlows()
-    return AuthSession(AuthConfig.for_emulator(emulator, REDIRECT_URI, **config), pending=store)
+    return AuthSession(demo_auth_config(emulator, REDIRECT_URI, **config), pending=store)
 
 
 def sign_in(session: AuthSession, browser: PageBrowser, local: str = ADMIN) -> SignedInAdmin:
@@ -402,17 +403,17 @@ def test_unreachable_authority(idp: RunningEmulator) -> None:
 
 
 def test_auth_config_validates_early(idp: RunningEmulator) -> None:
-    base = AuthConfig.for_emulator(idp)
+    base = demo_auth_config(idp)
     assert (base.client_id, base.redirect_uri, base.confidential, base.scopes) == (
         demo_public_app(idp.state.tenant).client_id, "http://localhost:8501/", False, (GRAPH_DEFAULT_SCOPE,))
-    assert repr(AuthConfig.for_emulator(idp, app_only=True)).count(idp.client_secret) == 0
+    assert repr(demo_auth_config(idp, app_only=True)).count(idp.client_secret) == 0
     with pytest.raises(ValueError, match="client_id is required"):
         AuthConfig(client_id=" ", authority=idp.authority)
     with pytest.raises(ValueError, match="authority must be https://host/tenant"):
         AuthConfig(client_id="x", authority="http://login.example/tenant")
     with pytest.raises(ValueError, match=r"scopes must not name \['offline_access'\]"):
         AuthConfig(client_id="x", authority=idp.authority, scopes=("offline_access",))
-    with pytest.raises(ValueError, match=r"AuthConfig\.for_emulator"):
+    with pytest.raises(ValueError, match=r"lib\.demo\.demo_auth_config"):
         AuthConfig.from_settings(load_settings({}, environ={}))
     tenant = load_settings({}, environ={"MFA_TENANT_ID": UNKNOWN_TENANT, "MFA_CLIENT_ID": UNKNOWN_CLIENT,
                                         "MFA_CLIENT_SECRET": "s3cret", "MFA_REDIRECT_URI": "https://console.example/"})
@@ -426,12 +427,12 @@ def test_auth_config_validates_early(idp: RunningEmulator) -> None:
 
 
 def test_client_credentials_for_the_cli(idp: RunningEmulator) -> None:
-    credential = app_only_credential(AuthConfig.for_emulator(idp, app_only=True))
+    credential = app_only_credential(demo_auth_config(idp, app_only=True))
     claims = jwt.decode(credential.get_token(GRAPH_DEFAULT_SCOPE).token, options={"verify_signature": False})
     assert (claims["idtyp"], claims["appid"], claims["roles"]) == (
         "app", idp.client_id, sorted(demo_app(idp.state.tenant).permissions))
     with pytest.raises(ConfigurationError, match=r"^App-only access needs a client secret: set MFA_CLIENT_SECRET\.$"):
-        app_only_credential(AuthConfig.for_emulator(idp))
+        app_only_credential(demo_auth_config(idp))
 
 
 # --- a confidential web app (a real tenant with a client secret) -----------------------------------

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from lib.demo import _keep_saved, _load_tenant, save_tenant
+from lib.emulator import model
 from lib.emulator.clock import advance
 from lib.emulator.generator import generate_tenant
 
@@ -51,3 +52,23 @@ def test_changes_are_saved_in_the_background(tmp_path: Path) -> None:
         stop.set()
         saver.join(2)
     assert _load_tenant(path).lookup(user.id).mfa_state == "enforced"
+
+
+def test_a_file_saved_under_the_former_class_names_still_loads(tmp_path: Path) -> None:
+    """Files written before the model's classes were renamed (``Tenant``, ``Wave``) keep their changes."""
+    tenant = generate_tenant(60, seed=6, now=NOW)
+    path = tmp_path / "demo.pickle"
+    renamed = (("Tenant", model.SyntheticTenant), ("Wave", model.SyntheticWave))
+    try:
+        for old, cls in renamed:
+            cls.__qualname__ = old
+            setattr(model, old, cls)
+        save_tenant(tenant, path)
+    finally:
+        for old, cls in renamed:
+            cls.__qualname__ = cls.__name__
+            delattr(model, old)
+    assert b"SyntheticTenant" not in path.read_bytes() and b"Tenant" in path.read_bytes()
+    loaded = _load_tenant(path)
+    assert isinstance(loaded, model.SyntheticTenant) and loaded.by_id.keys() == tenant.by_id.keys()
+    assert [type(w) for w in loaded.waves] == [model.SyntheticWave] * len(tenant.waves)

@@ -10,12 +10,12 @@ import pytest
 
 from lib.emulator.clock import advance
 from lib.emulator.generator import HISTORY_DAYS, demo_app, demo_public_app, generate_tenant, new_method
-from lib.emulator.model import GLOBAL_ADMINISTRATOR, GLOBAL_READER, METHOD_KINDS, Tenant, User
+from lib.emulator.model import GLOBAL_ADMINISTRATOR, GLOBAL_READER, METHOD_KINDS, SyntheticTenant, User
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
 
 
-def fingerprint(tenant: Tenant) -> list[tuple]:
+def fingerprint(tenant: SyntheticTenant) -> list[tuple]:
     return [
         (u.id, u.upn, u.mfa_state, u.account_enabled, u.department, tuple(m.kind for m in u.methods),
          u.last_sign_in, len(u.events))
@@ -24,7 +24,7 @@ def fingerprint(tenant: Tenant) -> list[tuple]:
 
 
 @pytest.fixture(scope="module")
-def tenant() -> Tenant:
+def tenant() -> SyntheticTenant:
     return generate_tenant(3000, seed=7, now=NOW)
 
 
@@ -43,13 +43,13 @@ def test_user_count_outside_bounds_is_refused(users: int) -> None:
         generate_tenant(users, seed=1, now=NOW)
 
 
-def test_exact_size_unique_identities(tenant: Tenant) -> None:
+def test_exact_size_unique_identities(tenant: SyntheticTenant) -> None:
     assert len(tenant.users) == 3000
     assert len({u.id for u in tenant.users}) == 3000
     assert len({u.upn.lower() for u in tenant.users}) == 3000
 
 
-def test_realistic_mix(tenant: Tenant) -> None:
+def test_realistic_mix(tenant: SyntheticTenant) -> None:
     kinds = Counter(u.kind for u in tenant.users)
     assert kinds["break_glass"] == 2
     assert 20 <= kinds["service"] <= 50
@@ -64,14 +64,14 @@ def test_realistic_mix(tenant: Tenant) -> None:
     assert all(states[s] >= 100 for s in ("disabled", "enabled", "enforced"))
 
 
-def test_break_glass_accounts_look_like_real_ones(tenant: Tenant) -> None:
+def test_break_glass_accounts_look_like_real_ones(tenant: SyntheticTenant) -> None:
     glass = [u for u in tenant.users if u.kind == "break_glass"]
     assert [u.upn.split("@")[0] for u in glass] == ["breakglass01", "emergency-access02"]
     assert all(u.roles == (GLOBAL_ADMINISTRATOR,) and u.mfa_state == "disabled" for u in glass)
     assert all(u.upn.endswith(".onmicrosoft.com") for u in glass)
 
 
-def test_demo_identities_exist(tenant: Tenant) -> None:
+def test_demo_identities_exist(tenant: SyntheticTenant) -> None:
     assert tenant.lookup(f"admin@{tenant.domain}").roles == (GLOBAL_ADMINISTRATOR,)
     assert tenant.lookup(f"SECURITY.READER@{tenant.domain}").roles == (GLOBAL_READER,)
     assert demo_app(tenant).client_secret
@@ -79,7 +79,7 @@ def test_demo_identities_exist(tenant: Tenant) -> None:
     assert "Policy.ReadWrite.AuthenticationMethod" in demo_app(tenant).permissions
 
 
-def test_history_has_two_waves_within_ninety_days(tenant: Tenant) -> None:
+def test_history_has_two_waves_within_ninety_days(tenant: SyntheticTenant) -> None:
     assert [w.name for w in tenant.waves] == ["Pilot: IT and Finance", "Wave 2: Sales, Marketing and Support"]
     for wave in tenant.waves:
         assert NOW - timedelta(days=HISTORY_DAYS) < wave.launched_at < NOW
@@ -90,7 +90,7 @@ def test_history_has_two_waves_within_ninety_days(tenant: Tenant) -> None:
     assert {u.department for u in pilot} == {"IT", "Finance"}
 
 
-def test_state_follows_events_and_registration(tenant: Tenant) -> None:
+def test_state_follows_events_and_registration(tenant: SyntheticTenant) -> None:
     for user in tenant.users:
         states = [e.value for e in user.events if e.kind == "state"]
         assert (states[-1] if states else "disabled") == user.mfa_state
@@ -99,14 +99,14 @@ def test_state_follows_events_and_registration(tenant: Tenant) -> None:
             assert user.has_mfa_method()
 
 
-def test_reenabled_users_stay_enabled_with_a_method(tenant: Tenant) -> None:
+def test_reenabled_users_stay_enabled_with_a_method(tenant: SyntheticTenant) -> None:
     stuck = [u for u in tenant.users if u.mfa_state == "enabled" and u.has_mfa_method()]
     assert len(stuck) >= 2
     assert all(u.needs_reregistration for u in stuck)
     assert all([e.value for e in u.events if e.kind == "state"][-2:] == ["disabled", "enabled"] for u in stuck)
 
 
-def make_user_with_method(tenant: Tenant) -> User:
+def make_user_with_method(tenant: SyntheticTenant) -> User:
     return next(u for u in tenant.users if u.kind == "person" and u.mfa_state == "disabled" and u.has_mfa_method())
 
 

@@ -49,9 +49,9 @@ from lib.emulator.model import (
     App,
     AuthMethod,
     Event,
-    Tenant,
+    SyntheticTenant,
+    SyntheticWave,
     User,
-    Wave,
 )
 from lib.emulator.server import RunningEmulator, start_emulator
 from lib.emulator.state import EmulatorConfig
@@ -134,7 +134,7 @@ def make_user(
     return user
 
 
-def small_tenant(premium: bool = True, fillers: int = FILLERS) -> Tenant:
+def small_tenant(premium: bool = True, fillers: int = FILLERS) -> SyntheticTenant:
     """10 named users + ``fillers`` plain members (User000…): under 50, so 3,500 RU per 10 s."""
     d = timedelta(days=1)
     users = [
@@ -193,8 +193,8 @@ def small_tenant(premium: bool = True, fillers: int = FILLERS) -> Tenant:
         LIMITED_APP_ID: App(LIMITED_APP_ID, "Directory reader", "secret2", frozenset({"User.Read.All"})),
         PUBLIC_APP_ID: App(PUBLIC_APP_ID, "Rollout console", None, DELEGATED, public_client=True),
     }
-    waves = [Wave("Wave 1", NOW - 20 * d, "admin@contoso.test", [users[0].id, users[8].id])]
-    return Tenant(
+    waves = [SyntheticWave("Wave 1", NOW - 20 * d, "admin@contoso.test", [users[0].id, users[8].id])]
+    return SyntheticTenant(
         id=uid("tenant"),
         name="Contoso Test",
         domain=DOMAIN,
@@ -208,7 +208,7 @@ def small_tenant(premium: bool = True, fillers: int = FILLERS) -> Tenant:
     )
 
 
-def serve(tenant: Tenant | None = None, **config: Any) -> RunningEmulator:
+def serve(tenant: SyntheticTenant | None = None, **config: Any) -> RunningEmulator:
     """An emulator for ``tenant`` (default: a fresh ``small_tenant``); no throttling unless asked."""
     config.setdefault("throttle", False)
     return start_emulator(tenant or small_tenant(), config=EmulatorConfig(**config))

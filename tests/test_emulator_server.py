@@ -19,7 +19,7 @@ import requests
 from cryptography import x509
 
 from lib.emulator.__main__ import main
-from lib.emulator.errors import GraphError
+from lib.emulator.error_responses import EmulatedGraphError
 from lib.emulator.generator import demo_app, generate_tenant
 from lib.emulator.server import RunningEmulator, build_app, start_emulator
 from lib.emulator.state import EmulatorState
@@ -174,7 +174,7 @@ def test_two_emulators_share_neither_tenant_nor_keys(make_emulator) -> None:
     assert a.state.signing_key != b.state.signing_key
     token_a = confidential_app(a).acquire_token_for_client(scopes=[GRAPH_SCOPE])["access_token"]
     assert verify_bearer(a.state, f"Bearer {token_a}").app_id == a.client_id
-    with pytest.raises(GraphError) as caught:
+    with pytest.raises(EmulatedGraphError) as caught:
         verify_bearer(b.state, f"Bearer {token_a}")
     assert (caught.value.status, caught.value.code) == (401, "InvalidAuthenticationToken")
     user_a = next(u for u in a.state.tenant.users if u.mfa_state == "disabled" and not u.methods)

@@ -16,7 +16,7 @@ from lib.emulator.throttle import (
     IDENTITY,
     REPORT,
     WRITE,
-    Throttle,
+    ThrottleBuckets,
     format_retry_after,
     get_throttle,
     identity_capacity,
@@ -104,12 +104,12 @@ def test_throughput_bounds() -> None:
         throttle_bound_seconds("graph", 1, 1)
 
 
-def _throttle(time_scale: float = 1e6, users: int = 40) -> Throttle:
+def _throttle(time_scale: float = 1e6, users: int = 40) -> ThrottleBuckets:
     state = SimpleNamespace(
         config=SimpleNamespace(throttle=True, time_scale=time_scale),
         tenant=SimpleNamespace(users=[None] * users),
     )
-    return Throttle(state)  # type: ignore[arg-type]
+    return ThrottleBuckets(state)  # type: ignore[arg-type]
 
 
 def test_a_refused_charge_takes_nothing_and_tells_the_wait() -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from lib.emulator.graph_api import graph_stats
+from lib.emulator.graph_api import emulator_stats
 from lib.emulator.server import RunningEmulator
 from lib.emulator.throttle import IDENTITY, WRITE, get_throttle
 from lib.graph import (
@@ -78,7 +78,7 @@ def test_faults_and_throttling_change_no_result(make_emulator: Callable[..., Run
 
         emu.state.config.fault_rate = 0.05
         owe(emu, IDENTITY, 1600.0)  # 0.2 s of 429s from the first batch on, however fast this machine is
-        before = graph_stats(emu.state).faults
+        before = emulator_stats(emu.state).faults
         progress: list[Progress] = []
         report = gw.execute(mfa_items(ids), version="beta", on_progress=progress.append)
 
@@ -86,7 +86,7 @@ def test_faults_and_throttling_change_no_result(make_emulator: Callable[..., Run
         assert [r.key for r in report.results] == ids
         assert {r.outcome for r in report.results} == {"ok"}
         assert {r.key: r.body["perUserMfaState"] for r in report.results} == clean
-        assert graph_stats(emu.state).faults > before
+        assert emulator_stats(emu.state).faults > before
         assert report.throttled > 0 and report.retries >= report.throttled
         assert report.retries == sum(r.attempts - 1 for r in report.results)
         assert progress[-1] == Progress(len(ids), len(ids), 0, report.retries, progress[-1].rate_per_s, 0.0)
@@ -135,7 +135,7 @@ def test_no_item_is_retried_before_its_retry_after(make_emulator: Callable[..., 
                 throttled += 1
                 retry_after_seen[url] = received + float(answer["headers"]["Retry-After"])
     assert throttled == report.throttled > 0
-    assert sum(len(s[2]) for s in recorder.sends) == graph_stats(emu.state).batch_items == 40 + throttled
+    assert sum(len(s[2]) for s in recorder.sends) == emulator_stats(emu.state).batch_items == 40 + throttled
     assert elapsed >= (40 - 5) * (10.0 * 0.02) / 5  # the documented limit, never beaten
 
 
@@ -151,14 +151,14 @@ def test_cancel_mid_run_cancels_pending_items_and_stops_sending(
 
     def on_progress(p: Progress) -> None:
         if p.done >= 60 and not token.cancelled:
-            at_cancel["requests"] = graph_stats(emu.state).requests
+            at_cancel["requests"] = emulator_stats(emu.state).requests
             token.cancel()
 
     with gateway(emu, max_concurrency=2) as gw:
-        before = graph_stats(emu.state).requests
+        before = emulator_stats(emu.state).requests
         report = gw.execute(mfa_items(ids), version="beta", on_progress=on_progress, cancel=token)
         time.sleep(0.1)
-        after = graph_stats(emu.state).requests
+        after = emulator_stats(emu.state).requests
 
     outcomes = [r.outcome for r in report.results]
     assert len(outcomes) == 400 and [r.key for r in report.results] == ids
@@ -170,7 +170,7 @@ def test_cancel_mid_run_cancels_pending_items_and_stops_sending(
     assert {(r.attempts, type(r.error)) for r in cancelled} == {(0, OperationCancelled)}
     assert after == before + ok // 20  # every batch sent came back ok; nothing else was sent
     assert after - at_cancel["requests"] <= 1  # at most the other batch already in flight (concurrency 2)
-    assert graph_stats(emu.state).batch_items >= ok
+    assert emulator_stats(emu.state).batch_items >= ok
 
 
 def test_a_threading_event_cancels_too(emulator: RunningEmulator) -> None:

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lib.auth import AuthConfig, AuthSession
-from lib.demo import DemoTenant, demo_tenant
+from lib.auth import AuthSession
+from lib.demo import DemoTenant, demo_auth_config, demo_tenant
 from lib.settings import Settings, load_settings
 from lib.ui.context import AUTH_KEY
 from tests.auth_fixtures import ADMIN, AUTHPOLICY, READER, PageBrowser
@@ -64,7 +64,7 @@ def demo(settings: Settings) -> DemoTenant:
 def signed_in_session(settings: Settings, identity: str = ADMIN) -> AuthSession:
     """An AuthSession signed in as a demo identity through the authorize page and MSAL's PKCE flow."""
     emulator = demo(settings).emulator
-    session = AuthSession(AuthConfig.for_emulator(emulator, redirect_uri="http://localhost:8501/"))
+    session = AuthSession(demo_auth_config(emulator, redirect_uri="http://localhost:8501/"))
     browser = PageBrowser(emulator)
     try:
         params = browser.sign_in(session.begin_sign_in(), identity)

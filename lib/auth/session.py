@@ -11,7 +11,9 @@ Every ``AuthSession`` owns its MSAL client application and its own ``Serializabl
 tokens never live in a global, a log line or an error message. :meth:`credential` hands the
 Graph gateway a credential that takes tokens from that cache (refreshing them silently) and
 raises :class:`~lib.auth.errors.SessionExpired` once that is impossible. The same code path runs
-against the demo tenant (``AuthConfig.for_emulator``) and a real one (``AuthConfig.from_settings``).
+against the demo tenant and a real one (``AuthConfig.from_settings``): an ``AuthConfig`` is plain
+values (authority, client id, Graph URL, CA file), so this package knows nothing of where they
+come from (the demo wiring in ``lib.demo`` builds the demo tenant's).
 """
 
 from __future__ import annotations
@@ -45,7 +47,6 @@ from lib.graph.gateway import GraphGateway
 from lib.graph.options import GatewayOptions
 
 if TYPE_CHECKING:
-    from lib.emulator.server import RunningEmulator
     from lib.settings import Settings
 
 __all__ = [
@@ -115,29 +116,13 @@ class AuthConfig:
     def from_settings(cls, settings: Settings, **overrides: Any) -> AuthConfig:
         """The configuration of a real tenant from :class:`lib.settings.Settings` (tenant mode)."""
         if settings.is_demo:
-            raise ValueError("the demo tenant's configuration comes from AuthConfig.for_emulator(emulator)")
+            raise ValueError("the demo tenant's configuration comes from lib.demo.demo_auth_config(emulator)")
         values: dict[str, Any] = {
             "client_id": settings.client_id,
             "authority": settings.authority,
             "graph_url": settings.graph_url,
             "redirect_uri": settings.redirect_uri,
             "client_secret": settings.client_secret,
-        }
-        return cls(**{**values, **overrides})
-
-    @classmethod
-    def for_emulator(cls, emulator: RunningEmulator, redirect_uri: str = DEFAULT_REDIRECT_URI, *,
-                     app_only: bool = False, **overrides: Any) -> AuthConfig:
-        """The demo tenant's public client (interactive sign-in), or its app-only app with ``app_only``."""
-        from lib.emulator.generator import demo_public_app
-
-        values: dict[str, Any] = {
-            "client_id": emulator.client_id if app_only else demo_public_app(emulator.state.tenant).client_id,
-            "authority": emulator.authority,
-            "graph_url": emulator.graph_url,
-            "redirect_uri": redirect_uri,
-            "client_secret": emulator.client_secret if app_only else "",
-            "ca_cert": emulator.ca_cert,
         }
         return cls(**{**values, **overrides})
 

@@ -11,7 +11,7 @@ import random
 from datetime import timedelta
 
 from lib.emulator.generator import new_method
-from lib.emulator.model import Tenant
+from lib.emulator.model import SyntheticTenant
 
 MAX_STEP = timedelta(days=1)
 MAX_ADVANCE = timedelta(days=366)
@@ -26,7 +26,7 @@ def _chance(daily_rate: float, days: float) -> float:
     return 1.0 - (1.0 - daily_rate) ** days
 
 
-def advance(tenant: Tenant, delta: timedelta) -> dict:
+def advance(tenant: SyntheticTenant, delta: timedelta) -> dict:
     """Move ``tenant.now`` forward by ``delta``; return what happened, as counts."""
     if delta <= timedelta(0):
         raise ValueError("the clock only moves forward")

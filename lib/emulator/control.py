@@ -26,8 +26,8 @@ from starlette.routing import BaseRoute, Route
 
 from lib.emulator.faults import get_faults
 from lib.emulator.generator import demo_app
-from lib.emulator.graph_api import GraphStats, graph_stats
-from lib.emulator.model import Tenant, User
+from lib.emulator.graph_api import EmulatorStats, emulator_stats
+from lib.emulator.model import SyntheticTenant, User
 from lib.emulator.state import EmulatorState
 from lib.emulator.throttle import get_throttle
 from lib.emulator.wire import iso
@@ -136,7 +136,7 @@ def apply_config(state: EmulatorState, changes: dict) -> dict:
     return config_json(state)
 
 
-def user_truth(tenant: Tenant, user: User) -> dict:
+def user_truth(tenant: SyntheticTenant, user: User) -> dict:
     """Everything the emulator knows about a user, including what Graph never shows."""
     return {
         "id": user.id, "upn": user.upn, "display_name": user.display_name, "kind": user.kind,
@@ -148,7 +148,7 @@ def user_truth(tenant: Tenant, user: User) -> dict:
     }
 
 
-def history_json(tenant: Tenant) -> dict:
+def history_json(tenant: SyntheticTenant) -> dict:
     return {
         "tenant": {"id": tenant.id, "name": tenant.name, "created": iso(tenant.created),
                    "now": iso(tenant.now)},
@@ -199,11 +199,11 @@ def control_routes(state: EmulatorState) -> list[BaseRoute]:
         return _json(history_json(state.tenant))
 
     async def get_stats(request: Request) -> Response:
-        return _json(graph_stats(state).as_dict())
+        return _json(emulator_stats(state).as_dict())
 
     async def reset_stats(request: Request) -> Response:
-        state.extras["graph_stats"] = GraphStats()
-        return _json(GraphStats().as_dict())
+        state.extras["emulator_stats"] = EmulatorStats()
+        return _json(EmulatorStats().as_dict())
 
     async def demo_app_info(request: Request) -> Response:
         # The demo tenant's app-only credentials, so the CLI pointed at a demo URL can sign in with no

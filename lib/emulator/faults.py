@@ -19,7 +19,7 @@ import enum
 import random
 import threading
 
-from lib.emulator.errors import GraphError
+from lib.emulator.error_responses import EmulatedGraphError
 from lib.emulator.state import EmulatorState
 from lib.emulator.throttle import format_retry_after
 
@@ -105,17 +105,17 @@ class FaultInjector:
             self._rng = random.Random(seed)
 
 
-def fault_error(fault: Fault, time_scale: float) -> GraphError:
+def fault_error(fault: Fault, time_scale: float) -> EmulatedGraphError:
     """The Graph error an injected 5xx answers with."""
     if fault is Fault.ERROR_500:
-        return GraphError(500, "generalException", "General exception while processing.")
+        return EmulatedGraphError(500, "generalException", "General exception while processing.")
     if fault is Fault.ERROR_503:
         retry = format_retry_after(SERVICE_UNAVAILABLE_RETRY_S * time_scale, time_scale)
-        return GraphError(503, "serviceNotAvailable",
+        return EmulatedGraphError(503, "serviceNotAvailable",
                           "The service is temporarily unavailable. Please retry later.",
                           {"Retry-After": retry})
     if fault is Fault.ERROR_504:
-        return GraphError(504, "gatewayTimeout",
+        return EmulatedGraphError(504, "gatewayTimeout",
                           "The gateway did not receive a response from the service in time.")
     raise ValueError(f"{fault} is not an error response")
 

@@ -23,9 +23,9 @@ from lib.emulator.model import (
     App,
     AuthMethod,
     Event,
-    Tenant,
+    SyntheticTenant,
+    SyntheticWave,
     User,
-    Wave,
 )
 
 MIN_USERS = 50
@@ -160,7 +160,7 @@ def new_method(rng: random.Random, kind: str, at: datetime, country_code: str | 
     return AuthMethod(kind, _uuid(rng), at, detail)
 
 
-def generate_tenant(users: int, seed: int, premium: bool = True, now: datetime | None = None) -> Tenant:
+def generate_tenant(users: int, seed: int, premium: bool = True, now: datetime | None = None) -> SyntheticTenant:
     """A tenant of ``users`` users (50..200,000), deterministic for (users, seed, premium, now).
 
     ``now`` defaults to the start of the current UTC day, so a demo started twice on one day is
@@ -174,7 +174,7 @@ def generate_tenant(users: int, seed: int, premium: bool = True, now: datetime |
     name, domain = TENANT_NAMES[seed % len(TENANT_NAMES)]
     tenant_id = _uuid(rng)
     start = now - timedelta(days=HISTORY_DAYS)
-    tenant = Tenant(
+    tenant = SyntheticTenant(
         id=tenant_id, name=name, domain=domain, premium=premium, created=now - timedelta(days=2900),
         now=now, seed=seed, users=[], waves=[], apps=_demo_apps(rng),
     )
@@ -191,17 +191,17 @@ def _demo_apps(rng: random.Random) -> dict[str, App]:
     return {daemon.client_id: daemon, public.client_id: public}
 
 
-def demo_app(tenant: Tenant) -> App:
+def demo_app(tenant: SyntheticTenant) -> App:
     """The built-in app-only (client credentials) demo app."""
     return next(a for a in tenant.apps.values() if a.client_secret)
 
 
-def demo_public_app(tenant: Tenant) -> App:
+def demo_public_app(tenant: SyntheticTenant) -> App:
     """The built-in public client used for interactive demo sign-in."""
     return next(a for a in tenant.apps.values() if a.public_client)
 
 
-def _make_users(rng: random.Random, tenant: Tenant, count: int) -> list[User]:
+def _make_users(rng: random.Random, tenant: SyntheticTenant, count: int) -> list[User]:
     now, domain = tenant.now, tenant.domain
     sku = SKU_M365_E3 if tenant.premium else SKU_BUSINESS_STANDARD
     used: set[str] = set()
@@ -314,12 +314,12 @@ def _make_users(rng: random.Random, tenant: Tenant, count: int) -> list[User]:
     return out[:count]
 
 
-def _simulate_past(rng: random.Random, tenant: Tenant, start: datetime) -> None:
+def _simulate_past(rng: random.Random, tenant: SyntheticTenant, start: datetime) -> None:
     """Give every user a history from ``start`` to ``tenant.now``, in time order per user."""
     now = tenant.now
     admin_upn = f"{DEMO_ADMIN}@{tenant.domain}"
     hardening = now - timedelta(days=ADMIN_HARDENING_DAYS)
-    waves = [Wave(name, now - timedelta(days=days), admin_upn, []) for name, days, _ in WAVE_PLAN]
+    waves = [SyntheticWave(name, now - timedelta(days=days), admin_upn, []) for name, days, _ in WAVE_PLAN]
     wave_of_department = {dept: wave for wave, (_, _, depts) in zip(waves, WAVE_PLAN, strict=True) for dept in depts}
     reenabled_left = max(2, len(tenant.users) // 400)
 

@@ -7,7 +7,7 @@ One pipeline serves a plain HTTP request and every ``$batch`` item alike, in pro
                   → route-specific checks (licence, role) → throttle (429) → handler
 
 ``execute`` is that pipeline and never raises: errors come back as ``GraphResponse`` carrying
-Graph's error body. ``graph_routes(state)`` mounts it for the server; ``lib.emulator.batch`` calls
+Graph's error body. ``graph_routes(state)`` mounts it for the server; ``lib.emulator.batch_route`` calls
 ``execute`` for each item. Renderers live in ``wire``, query options in ``odata``.
 """
 
@@ -24,27 +24,26 @@ from typing import Any
 
 from starlette.routing import BaseRoute, Route
 
-from lib.emulator import batch as batch_mod
-from lib.emulator import odata, throttle, wire
-from lib.emulator.errors import GraphError
+from lib.emulator import batch_route, odata, throttle, wire
+from lib.emulator.error_responses import EmulatedGraphError
 from lib.emulator.faults import Fault, fault_error, get_faults
 from lib.emulator.model import MFA_WRITER_ROLES, STATES, User
 from lib.emulator.state import EmulatorState
 from lib.emulator.tokens import Principal, verify_bearer
 
 __all__ = [
+    "EmulatorStats",
     "GraphRequest",
     "GraphResponse",
-    "GraphStats",
     "dumps",
+    "emulator_stats",
     "error_response",
     "execute",
     "graph_routes",
-    "graph_stats",
     "throttled_response",
 ]
 
-VERSIONS = ("v1.0", "beta")
+SERVED_VERSIONS = ("v1.0", "beta")
 USERS_DEFAULT_PAGE = 100
 REPORT_DEFAULT_PAGE = 50
 """The reports' default page: smaller than /users' 100 (Microsoft documents neither maximum nor default)."""
@@ -54,7 +53,7 @@ REGISTRATION_TYPE_NAME = "microsoft.graph.userRegistrationDetails"
 ROLE_TYPE_NAME = "Microsoft.DirectoryServices.DirectoryRole"
 PREMIUM_MESSAGE = "Tenant is not a B2C tenant and doesn't have premium license"
 DENIED_MESSAGE = "Insufficient privileges to complete the operation."
-BAD_JSON_MESSAGE = batch_mod.BAD_JSON
+BAD_JSON_MESSAGE = batch_route.BAD_JSON
 NOT_FOUND_MESSAGE = ("Resource '{}' does not exist or one of its queried reference-property objects are "
                      "not present.")
 BAD_TOKEN_MESSAGE = "The specified page token value is invalid or has expired."
@@ -115,7 +114,7 @@ class GraphResponse:
 
 
 @dataclass
-class GraphStats:
+class EmulatorStats:
     """Counters for control and benchmarks (``GET /_emulator/stats``)."""
 
     requests: int = 0
@@ -140,11 +139,11 @@ class GraphStats:
                 "statuses": dict(sorted(self.statuses.items()))}
 
 
-def graph_stats(state: EmulatorState) -> GraphStats:
-    """The emulator's counters (``state.extras['graph_stats']``)."""
-    stats = state.extras.get("graph_stats")
+def emulator_stats(state: EmulatorState) -> EmulatorStats:
+    """The emulator's counters (``state.extras['emulator_stats']``)."""
+    stats = state.extras.get("emulator_stats")
     if stats is None:
-        stats = state.extras["graph_stats"] = GraphStats()
+        stats = state.extras["emulator_stats"] = EmulatorStats()
     return stats
 
 
@@ -152,7 +151,7 @@ def dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def error_response(err: GraphError, request_id: str, client_request_id: str) -> GraphResponse:
+def error_response(err: EmulatedGraphError, request_id: str, client_request_id: str) -> GraphResponse:
     body = err.body(request_id)
     body["error"]["innerError"]["client-request-id"] = client_request_id
     return GraphResponse(err.status, body, "application/json", dict(err.headers))
@@ -214,8 +213,8 @@ class _Node:
         return self.children.setdefault(name.lower(), _Node())
 
 
-def _segment_error(segment: str) -> GraphError:
-    return GraphError(400, "BadRequest", f"Resource not found for the segment '{segment}'.")
+def _segment_error(segment: str) -> EmulatedGraphError:
+    return EmulatedGraphError(400, "BadRequest", f"Resource not found for the segment '{segment}'.")
 
 
 def _resolve(tree: _Node, method: str, path: str) -> tuple[_Route, list[str], bool]:
@@ -224,7 +223,7 @@ def _resolve(tree: _Node, method: str, path: str) -> tuple[_Route, list[str], bo
     params: list[str] = []
     segments = [s for s in path.split("/") if s]
     if not segments:
-        raise GraphError(400, "BadRequest", "Invalid request.")
+        raise EmulatedGraphError(400, "BadRequest", "Invalid request.")
     for segment in segments:
         nxt = node.children.get(segment.lower())
         if nxt is None:
@@ -244,7 +243,7 @@ def _resolve(tree: _Node, method: str, path: str) -> tuple[_Route, list[str], bo
     if route is None:
         if not node.methods:
             raise _segment_error(segments[-1])
-        raise GraphError(405, "Request_BadRequest",
+        raise EmulatedGraphError(405, "Request_BadRequest",
                          "Specified HTTP method is not allowed for the request target.")
     return route, params, route.handler is _batch
 
@@ -276,15 +275,15 @@ def _target(ctx: _Ctx) -> User:
     key = ctx.params[0] if ctx.params else _ME
     if key == _ME:
         if not ctx.req.principal.delegated:
-            raise GraphError(400, "BadRequest",
+            raise EmulatedGraphError(400, "BadRequest",
                              "/me request is only valid with delegated authentication flow.")
         user = _caller(ctx)
         if user is None:
-            raise GraphError(401, "InvalidAuthenticationToken", "Access token validation failure.")
+            raise EmulatedGraphError(401, "InvalidAuthenticationToken", "Access token validation failure.")
         return user
     user = ctx.state.tenant.lookup(key)
     if user is None:
-        raise GraphError(404, "Request_ResourceNotFound", NOT_FOUND_MESSAGE.format(key))
+        raise EmulatedGraphError(404, "Request_ResourceNotFound", NOT_FOUND_MESSAGE.format(key))
     return user
 
 
@@ -313,7 +312,7 @@ def _page(
     token = ctx.options.get("$skiptoken")
     start = _tokens(state).read(token, qctx) if token is not None else 0
     if start > items_len:
-        raise GraphError(400, "Request_BadRequest", BAD_TOKEN_MESSAGE)
+        raise EmulatedGraphError(400, "Request_BadRequest", BAD_TOKEN_MESSAGE)
     found, nxt = odata.scan(items_len, at, start, top, predicate)
     body: dict[str, Any] = {"@odata.context": context_url}
     if count and token is None:
@@ -329,7 +328,7 @@ def _require_count_header(ctx: _Ctx) -> bool:
     """``$count=true`` needs ``ConsistencyLevel: eventual`` (not on later pages, which keep the option)."""
     count = odata.wants_count(ctx.options.get("$count"))
     if count and not _eventual(ctx) and "$skiptoken" not in ctx.options:
-        raise GraphError(400, "Request_BadRequest", "$count is not currently supported.")
+        raise EmulatedGraphError(400, "Request_BadRequest", "$count is not currently supported.")
     return count
 
 
@@ -360,9 +359,9 @@ def _authorize_user_select(ctx: _Ctx) -> None:
     select = _user_select(ctx)
     if select and "signInActivity" in select:
         if not ctx.state.tenant.premium:
-            raise GraphError(403, "Authentication_RequestFromNonPremiumTenantOrB2CTenant", PREMIUM_MESSAGE)
+            raise EmulatedGraphError(403, "Authentication_RequestFromNonPremiumTenantOrB2CTenant", PREMIUM_MESSAGE)
         if "AuditLog.Read.All" not in ctx.req.principal.permissions:
-            raise GraphError(403, "Authorization_RequestDenied", DENIED_MESSAGE)
+            raise EmulatedGraphError(403, "Authorization_RequestDenied", DENIED_MESSAGE)
 
 
 def _context_url(ctx: _Ctx, fragment: str, select: tuple[str, ...] | None = None) -> str:
@@ -378,7 +377,7 @@ def _list_users(ctx: _Ctx) -> GraphResponse:
     predicate = odata.parse_filter(ctx.options.get("$filter"), USER_FILTER_FIELDS, "User")
     orderby = odata.parse_orderby(ctx.options.get("$orderby"), _USER_ORDER)
     if predicate is not None and orderby is not None and not (count and _eventual(ctx)):
-        raise GraphError(400, "Request_UnsupportedQuery", "Sorting not supported for current query.")
+        raise EmulatedGraphError(400, "Request_UnsupportedQuery", "Sorting not supported for current query.")
     users = ctx.state.tenant.users
     if orderby is None:
         at: Callable[[int], Any] = users.__getitem__
@@ -392,7 +391,7 @@ def _list_users(ctx: _Ctx) -> GraphResponse:
 
 def _count_users(ctx: _Ctx) -> GraphResponse:
     if not _eventual(ctx):
-        raise GraphError(400, "Request_BadRequest", "$count is not currently supported.")
+        raise EmulatedGraphError(400, "Request_BadRequest", "$count is not currently supported.")
     predicate = odata.parse_filter(ctx.options.get("$filter"), USER_FILTER_FIELDS, "User")
     return GraphResponse(200, str(odata.count_matches(ctx.state.tenant.users, predicate)), "text/plain")
 
@@ -438,7 +437,7 @@ def _activated_roles(ctx: _Ctx) -> GraphResponse:
     """``GET /directoryRoles`` (no paging, as documented), optionally ``$expand=members``."""
     expand = (ctx.options.get("$expand") or "").replace(" ", "")
     if expand and not _MEMBERS_EXPAND.match(expand):
-        raise GraphError(400, "Request_BadRequest", f"Could not find a property named '{expand}' on type "
+        raise EmulatedGraphError(400, "Request_BadRequest", f"Could not find a property named '{expand}' on type "
                          "'Microsoft.DirectoryServices.DirectoryRole'.")
     tenant = ctx.state.tenant
     holders: dict[str, list[str]] = {}
@@ -458,7 +457,7 @@ def _activated_roles(ctx: _Ctx) -> GraphResponse:
 
 def _authorize_premium(ctx: _Ctx) -> None:
     if not ctx.state.tenant.premium:
-        raise GraphError(403, "Authentication_RequestFromNonPremiumTenantOrB2CTenant", PREMIUM_MESSAGE)
+        raise EmulatedGraphError(403, "Authentication_RequestFromNonPremiumTenantOrB2CTenant", PREMIUM_MESSAGE)
 
 
 def _report_fields(state: EmulatorState) -> dict[str, odata.FilterField]:
@@ -536,7 +535,7 @@ def _registration_get(ctx: _Ctx) -> GraphResponse:
     key = ctx.params[0]
     user = ctx.state.tenant.by_id.get(key)
     if user is None or not user.account_enabled:
-        raise GraphError(404, "Request_ResourceNotFound", NOT_FOUND_MESSAGE.format(key))
+        raise EmulatedGraphError(404, "Request_ResourceNotFound", NOT_FOUND_MESSAGE.format(key))
     beta = ctx.req.version == "beta"
     select = odata.parse_select(ctx.options.get("$select"), _report_properties(beta), REGISTRATION_TYPE_NAME)
     row = wire.registration_json(ctx.state.tenant, user, beta)
@@ -555,11 +554,11 @@ def _summary_args(raw: str) -> tuple[str, str]:
     for part in (p for p in raw.split(",") if p.strip()):
         m = _FUNCTION_ARGS.fullmatch(part)
         if not m or m.group(1) not in args:
-            raise GraphError(400, "BadRequest", f"The function parameters '{raw}' are not valid.")
+            raise EmulatedGraphError(400, "BadRequest", f"The function parameters '{raw}' are not valid.")
         name, value = m.group(1), m.group(2)
         allowed = {v.lower(): v for v in _SUMMARY_VALUES[name]}
         if value.lower() not in allowed:
-            raise GraphError(400, "BadRequest",
+            raise EmulatedGraphError(400, "BadRequest",
                              f"Requested value '{value}' was not found for parameter '{name}'.")
         args[name] = allowed[value.lower()]
     return args["includedUserTypes"], args["includedUserRoles"]
@@ -590,34 +589,34 @@ def _authorize_mfa_write(ctx: _Ctx) -> None:
     if ctx.req.principal.delegated:
         caller = _caller(ctx)
         if caller is None or not MFA_WRITER_ROLES.intersection(caller.roles):
-            raise GraphError(403, "Authorization_RequestDenied", DENIED_MESSAGE)
+            raise EmulatedGraphError(403, "Authorization_RequestDenied", DENIED_MESSAGE)
 
 
 def _json_body(req: GraphRequest) -> Any:
     if req.has_json_body:
         return req.json_body
     if "json" not in req.headers.get("content-type", "").lower():
-        raise GraphError(400, "BadRequest", BAD_JSON_MESSAGE)
+        raise EmulatedGraphError(400, "BadRequest", BAD_JSON_MESSAGE)
     try:
         return json.loads(req.body)
     except (ValueError, UnicodeDecodeError):
-        raise GraphError(400, "BadRequest", BAD_JSON_MESSAGE) from None
+        raise EmulatedGraphError(400, "BadRequest", BAD_JSON_MESSAGE) from None
 
 
 def _patch_requirements(ctx: _Ctx) -> GraphResponse:
     payload = _json_body(ctx.req)
     if not isinstance(payload, dict):
-        raise GraphError(400, "BadRequest", BAD_JSON_MESSAGE)
+        raise EmulatedGraphError(400, "BadRequest", BAD_JSON_MESSAGE)
     for key in payload:
         if key != "perUserMfaState" and not key.startswith("@odata."):
-            raise GraphError(400, "BadRequest", f"The property '{key}' does not exist on type "
+            raise EmulatedGraphError(400, "BadRequest", f"The property '{key}' does not exist on type "
                              "'microsoft.graph.strongAuthenticationRequirements'. Make sure to only use "
                              "property names that are defined by the type.")
     if "perUserMfaState" not in payload:
-        raise GraphError(400, "BadRequest", "The request body must contain the property 'perUserMfaState'.")
+        raise EmulatedGraphError(400, "BadRequest", "The request body must contain the property 'perUserMfaState'.")
     value = payload["perUserMfaState"]
     if not isinstance(value, str) or value not in STATES:
-        raise GraphError(400, "BadRequest", f"Invalid value '{value}' for property 'perUserMfaState'. "
+        raise EmulatedGraphError(400, "BadRequest", f"Invalid value '{value}' for property 'perUserMfaState'. "
                          f"Possible values are: {', '.join(STATES)}.")
     user = _target(ctx)
     principal = ctx.req.principal
@@ -628,12 +627,12 @@ def _patch_requirements(ctx: _Ctx) -> GraphResponse:
         app = ctx.state.tenant.apps.get(principal.app_id)
         actor = app.display_name if app else principal.app_id
     ctx.state.tenant.set_mfa_state(user, value, actor)
-    graph_stats(ctx.state).writes += 1
+    emulator_stats(ctx.state).writes += 1
     return GraphResponse(204, None, None)
 
 
 def _batch(ctx: _Ctx) -> GraphResponse:
-    return batch_mod.run_batch(ctx.state, ctx.req, execute)
+    return batch_route.run_batch(ctx.state, ctx.req, execute)
 
 
 # --------------------------------------------------------------------------------------- the trees
@@ -688,7 +687,7 @@ def _build_tree(version: str) -> _Node:
     return root
 
 
-TREES = {v: _build_tree(v) for v in VERSIONS}
+TREES = {v: _build_tree(v) for v in SERVED_VERSIONS}
 
 _SELECT_KEY = "$select"
 _EXPAND_KEY = "$expand"
@@ -716,7 +715,7 @@ def execute(state: EmulatorState, req: GraphRequest, nested: bool = False) -> Gr
             raise _segment_error("$batch")
         options = odata.parse_query(req.query, route.options)
         if route.permissions and not (route.permissions & req.principal.permissions):
-            raise GraphError(403, "Authorization_RequestDenied", DENIED_MESSAGE)
+            raise EmulatedGraphError(403, "Authorization_RequestDenied", DENIED_MESSAGE)
         ctx = _Ctx(state, req, options, params)
         if route.authorize is not None:
             route.authorize(ctx)
@@ -724,14 +723,14 @@ def execute(state: EmulatorState, req: GraphRequest, nested: bool = False) -> Gr
         if charges:
             wait = throttle.get_throttle(state).charge(req.principal.app_id, charges)
             if wait > 0.0:
-                graph_stats(state).throttled += 1
+                emulator_stats(state).throttled += 1
                 return throttled_response(wait, state.config.time_scale, req.principal.app_id,
                                           state.tenant.id, req.request_id, charges[-1][0])
         response = route.handler(ctx)
         if route.bucket == throttle.IDENTITY:
             response.headers["x-ms-resource-unit"] = str(int(charges[0][1]))
         return response
-    except GraphError as err:
+    except EmulatedGraphError as err:
         return error_response(err, req.request_id, req.client_request_id)
 
 
@@ -797,7 +796,7 @@ class GraphApp:
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         state = self.state
-        stats = graph_stats(state)
+        stats = emulator_stats(state)
         stats.requests += 1
         method = scope["method"].upper()
         body = await _read_body(receive) if method in _BODY_METHODS else b""
@@ -821,7 +820,7 @@ class GraphApp:
                 return
         try:
             principal = verify_bearer(state, headers.get("authorization"))
-        except GraphError as err:
+        except EmulatedGraphError as err:
             response = error_response(err, request_id, client_request_id)
         else:
             req = GraphRequest(self.version, method, scope["path"][self.prefix_len:],
@@ -838,5 +837,5 @@ class GraphApp:
 
 def graph_routes(state: EmulatorState) -> list[BaseRoute]:
     """Starlette routes serving Graph v1.0 and beta for this emulator."""
-    return [Route(f"/{v}/{{path:path}}", endpoint=GraphApp(state, v)) for v in VERSIONS]
+    return [Route(f"/{v}/{{path:path}}", endpoint=GraphApp(state, v)) for v in SERVED_VERSIONS]
 

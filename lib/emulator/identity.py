@@ -57,8 +57,8 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from lib.emulator import authorize_page as pages
-from lib.emulator.errors import IdentityError
-from lib.emulator.model import ROLE_NAMES, App, Tenant, User
+from lib.emulator.error_responses import IdentityError
+from lib.emulator.model import ROLE_NAMES, App, SyntheticTenant, User
 from lib.emulator.state import EmulatorState
 from lib.emulator.tokens import GRAPH_APP_ID, GRAPH_AUDIENCE, mint_access_token
 
@@ -113,7 +113,7 @@ class TokenRequest:
     """One call to the token endpoint, parsed: what a grant handler gets."""
 
     state: EmulatorState
-    tenant: Tenant
+    tenant: SyntheticTenant
     tenant_segment: str
     """The tenant as the caller wrote it in the path (GUID or domain)."""
     form: Mapping[str, str]
@@ -137,7 +137,7 @@ GrantHandler = Callable[[TokenRequest], dict]
 """Turns a token request into the JSON body of a 200 answer, or raises IdentityError."""
 
 
-def resolve_tenant(state: EmulatorState, segment: str, error: str = "invalid_request") -> Tenant:
+def resolve_tenant(state: EmulatorState, segment: str, error: str = "invalid_request") -> SyntheticTenant:
     """The tenant a path segment names (its id, domain or initial onmicrosoft.com domain).
 
     Anything else raises AADSTS90002; ``error`` is the OAuth error code the endpoint uses for it
@@ -190,7 +190,7 @@ def openid_configuration(state: EmulatorState) -> dict:
     }
 
 
-def _unknown_client(tenant: Tenant, client_id: str) -> IdentityError:
+def _unknown_client(tenant: SyntheticTenant, client_id: str) -> IdentityError:
     return IdentityError(
         400, "unauthorized_client", 700016,
         f"Application with identifier '{client_id}' was not found in the directory '{tenant.name}'. "
@@ -200,7 +200,7 @@ def _unknown_client(tenant: Tenant, client_id: str) -> IdentityError:
     )
 
 
-def _find_app(tenant: Tenant, client_id: str) -> App:
+def _find_app(tenant: SyntheticTenant, client_id: str) -> App:
     """The app registration ``client_id`` names (case-insensitively: app ids are GUIDs), or AADSTS700016."""
     app = tenant.apps.get(client_id)
     if app is None:
@@ -264,7 +264,7 @@ def _graph_names(state: EmulatorState) -> set[str]:
     return names
 
 
-def _unknown_resource(tenant: Tenant, resource: str) -> IdentityError:
+def _unknown_resource(tenant: SyntheticTenant, resource: str) -> IdentityError:
     return IdentityError(
         400, "invalid_resource", 500011,
         f"The resource principal named {resource} was not found in the tenant named {tenant.name}. "
@@ -388,7 +388,7 @@ def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def sign_in_identities(tenant: Tenant) -> list[User]:
+def sign_in_identities(tenant: SyntheticTenant) -> list[User]:
     """The accounts the sign-in pages offer: the demo admins, else up to ten enabled role holders."""
     found = [u for local in DEMO_IDENTITIES if (u := tenant.by_upn.get(f"{local}@{tenant.domain}".lower()))]
     if found:
@@ -420,7 +420,7 @@ def redirect_uri_allowed(app: App, uri: str) -> bool:
     return app.public_client and not app.redirect_uris and loopback
 
 
-def client_info(user: User, tenant: Tenant) -> str:
+def client_info(user: User, tenant: SyntheticTenant) -> str:
     """What Entra returns as ``client_info`` when asked (``client_info=1``): base64url ``{uid, utid}``."""
     return _b64url(json.dumps({"uid": user.id, "utid": tenant.id}, separators=(",", ":")).encode())
 
@@ -461,7 +461,7 @@ class _Scopes:
     """``{Graph}/.default`` asked for: every permission the app was granted."""
 
 
-def _parse_scopes(state: EmulatorState, tenant: Tenant, raw: str) -> _Scopes:
+def _parse_scopes(state: EmulatorState, tenant: SyntheticTenant, raw: str) -> _Scopes:
     """Split a delegated ``scope`` parameter; a bare permission means Graph, as Entra reads it."""
     items = raw.split()
     if not items:
@@ -535,7 +535,7 @@ def _user_flow_client(req: TokenRequest) -> App:
     return app
 
 
-def _active_user(tenant: Tenant, user_id: str) -> User:
+def _active_user(tenant: SyntheticTenant, user_id: str) -> User:
     user = tenant.lookup(user_id)
     if user is None:
         raise IdentityError(400, "invalid_grant", 50034,
@@ -798,7 +798,7 @@ def _redirect_error(sign_in: _SignIn, err: IdentityError) -> Response:
                                 "error_uri": f"https://login.microsoftonline.com/error?code={err.aadsts}"})
 
 
-def _identity_choices(tenant: Tenant) -> list[pages.Identity]:
+def _identity_choices(tenant: SyntheticTenant) -> list[pages.Identity]:
     return [
         pages.Identity(u.id, u.display_name, u.upn, tuple(ROLE_NAMES.get(r, r) for r in u.roles))
         for u in sign_in_identities(tenant)
@@ -810,7 +810,7 @@ def _page_error(err: IdentityError, tenant_name: str = "") -> Response:
                               tenant_name=tenant_name)
 
 
-def _authorize_request(state: EmulatorState, tenant: Tenant, params: Mapping[str, str]) -> tuple[App, _SignIn]:
+def _authorize_request(state: EmulatorState, tenant: SyntheticTenant, params: Mapping[str, str]) -> tuple[App, _SignIn]:
     """What must hold before anything is sent to the redirect URI: a known app and a registered URI."""
     client_id = (params.get("client_id") or "").strip()
     if not client_id:
@@ -839,7 +839,8 @@ def _authorize_request(state: EmulatorState, tenant: Tenant, params: Mapping[str
                         state=params.get("state"), response_mode=mode)
 
 
-def _authorize_details(state: EmulatorState, tenant: Tenant, params: Mapping[str, str], sign_in: _SignIn) -> None:
+def _authorize_details(state: EmulatorState, tenant: SyntheticTenant, params: Mapping[str, str],
+                       sign_in: _SignIn) -> None:
     """The rest of an authorize request (errors here go back to the app): fills ``sign_in``."""
     response_type = (params.get("response_type") or "").strip()
     if not response_type:

@@ -152,7 +152,7 @@ class User:
 
 
 @dataclass(slots=True)
-class Wave:
+class SyntheticWave:
     """A named batch of users enabled together during the tenant's simulated past."""
 
     name: str
@@ -175,7 +175,7 @@ class App:
 
 
 @dataclass
-class Tenant:
+class SyntheticTenant:
     """A whole synthetic tenant. Mutated only through its methods and the clock."""
 
     id: str
@@ -186,7 +186,7 @@ class Tenant:
     now: datetime
     seed: int
     users: list[User]
-    waves: list[Wave]
+    waves: list[SyntheticWave]
     apps: dict[str, App]
     report_lag: timedelta = timedelta(hours=3)
     clock_steps: int = 0

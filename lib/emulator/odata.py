@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
-from lib.emulator.errors import GraphError
+from lib.emulator.error_responses import EmulatedGraphError
 
 # ------------------------------------------------------------------------------------ query options
 
@@ -36,10 +36,10 @@ def parse_query(raw: str, supported: frozenset[str]) -> dict[str, str]:
             continue
         name = key.lower()
         if name in options:
-            raise GraphError(400, "BadRequest", f"Query option '{key}' was specified more than once, "
+            raise EmulatedGraphError(400, "BadRequest", f"Query option '{key}' was specified more than once, "
                              "but it must be specified at most once.")
         if name not in supported:
-            raise GraphError(400, "Request_BadRequest", f"'{key}' is not supported by the service.")
+            raise EmulatedGraphError(400, "Request_BadRequest", f"'{key}' is not supported by the service.")
         options[name] = value
     return options
 
@@ -51,9 +51,9 @@ def parse_top(value: str | None, default: int, maximum: int = 999) -> int:
     try:
         top = int(value)
     except ValueError:
-        raise GraphError(400, "BadRequest", f"Invalid $top query option value '{value}'.") from None
+        raise EmulatedGraphError(400, "BadRequest", f"Invalid $top query option value '{value}'.") from None
     if not 1 <= top <= maximum:
-        raise GraphError(400, "Request_BadRequest",
+        raise EmulatedGraphError(400, "Request_BadRequest",
                          f"Invalid page size specified: '{top}'. Must be between 1 and {maximum} inclusive.")
     return top
 
@@ -69,12 +69,12 @@ def parse_select(value: str | None, known: Mapping[str, str], type_name: str) ->
             continue
         canonical = known.get(part.lower())
         if canonical is None:
-            raise GraphError(400, "Request_BadRequest",
+            raise EmulatedGraphError(400, "Request_BadRequest",
                              f"Could not find a property named '{part}' on type '{type_name}'.")
         if canonical not in names:
             names.append(canonical)
     if not names:
-        raise GraphError(400, "BadRequest", "Invalid $select query option: the list of properties is empty.")
+        raise EmulatedGraphError(400, "BadRequest", "Invalid $select query option: the list of properties is empty.")
     return tuple(names)
 
 
@@ -84,7 +84,7 @@ def wants_count(value: str | None) -> bool:
         return False
     lowered = value.lower()
     if lowered not in ("true", "false"):
-        raise GraphError(400, "BadRequest", f"Invalid value '{value}' for $count query option found. "
+        raise EmulatedGraphError(400, "BadRequest", f"Invalid value '{value}' for $count query option found. "
                          "The $count query option requires a Boolean value.")
     return lowered == "true"
 
@@ -95,10 +95,10 @@ def parse_orderby(value: str | None, allowed: Mapping[str, str]) -> tuple[str, b
         return None
     parts = value.strip().split()
     if not parts or len(parts) > 2 or (len(parts) == 2 and parts[1].lower() not in ("asc", "desc")):
-        raise GraphError(400, "BadRequest", f"Invalid $orderby query option value '{value}'.")
+        raise EmulatedGraphError(400, "BadRequest", f"Invalid $orderby query option value '{value}'.")
     name = allowed.get(parts[0].lower())
     if name is None:
-        raise GraphError(400, "Request_UnsupportedQuery", f"Sorting by '{parts[0]}' is not supported.")
+        raise EmulatedGraphError(400, "Request_UnsupportedQuery", f"Sorting by '{parts[0]}' is not supported.")
     return name, len(parts) == 2 and parts[1].lower() == "desc"
 
 
@@ -129,7 +129,7 @@ def _tokenize(text: str) -> tuple[list[tuple[str, str]], list[int]]:
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if not m or m.end() == pos:
-            raise GraphError(400, "BadRequest",
+            raise EmulatedGraphError(400, "BadRequest",
                              f"Invalid filter clause: Syntax error at position {pos} in '{text}'.")
         kind = m.lastgroup or ""
         tokens.append((kind, m.group(kind)))
@@ -152,10 +152,10 @@ class _FilterParser:
         self.resource = resource
 
     # helpers
-    def _syntax(self, detail: str = "") -> GraphError:
+    def _syntax(self, detail: str = "") -> EmulatedGraphError:
         where = f" {detail}" if detail else ""
         at = self.offsets[self.pos] if self.pos < len(self.offsets) else len(self.text.rstrip())
-        return GraphError(400, "BadRequest", f"Invalid filter clause: Syntax error at position {at} in "
+        return EmulatedGraphError(400, "BadRequest", f"Invalid filter clause: Syntax error at position {at} in "
                           f"'{self.text}'.{where}")
 
     def _peek(self) -> tuple[str, str] | None:
@@ -174,12 +174,12 @@ class _FilterParser:
             self.pos -= 1
             raise self._syntax()
 
-    def _unsupported_field(self, name: str) -> GraphError:
-        return GraphError(400, "Request_UnsupportedQuery", "Unsupported or invalid query filter clause "
+    def _unsupported_field(self, name: str) -> EmulatedGraphError:
+        return EmulatedGraphError(400, "Request_UnsupportedQuery", "Unsupported or invalid query filter clause "
                           f"specified for property '{name}' of resource '{self.resource}'.")
 
-    def _unsupported_op(self, op: str) -> GraphError:
-        return GraphError(400, "Request_UnsupportedQuery", f"Unsupported query operator '{op}'.")
+    def _unsupported_op(self, op: str) -> EmulatedGraphError:
+        return EmulatedGraphError(400, "Request_UnsupportedQuery", f"Unsupported query operator '{op}'.")
 
     def _field(self, name: str) -> FilterField:
         field = self.fields.get(name.lower())
@@ -201,15 +201,15 @@ class _FilterParser:
         raise self._syntax()
 
     @staticmethod
-    def _mismatch(expected: str, found: str) -> GraphError:
-        return GraphError(400, "BadRequest", "Invalid filter clause: A binary operator with incompatible "
+    def _mismatch(expected: str, found: str) -> EmulatedGraphError:
+        return EmulatedGraphError(400, "BadRequest", "Invalid filter clause: A binary operator with incompatible "
                           f"types was detected. Found operand types '{expected}' and '{found}' for operator "
                           "kind 'Equal'.")
 
     # grammar
     def parse(self) -> Predicate:
         if not self.tokens:
-            raise GraphError(400, "BadRequest",
+            raise EmulatedGraphError(400, "BadRequest",
                              "Invalid filter clause: The $filter expression must not be empty.")
         pred = self._expr()
         if self._peek() is not None:
@@ -266,7 +266,7 @@ class _FilterParser:
 
     def _function(self, name: str) -> Predicate:
         if name.lower() != "startswith":
-            raise GraphError(400, "Request_UnsupportedQuery", f"Unsupported query function '{name}'.")
+            raise EmulatedGraphError(400, "Request_UnsupportedQuery", f"Unsupported query function '{name}'.")
         self._expect("(")
         kind, prop = self._next()
         if kind != "word":
@@ -289,7 +289,7 @@ class _FilterParser:
         self._expect("/")
         kind, fn = self._next()
         if fn.lower() != "any":
-            raise GraphError(400, "Request_UnsupportedQuery", f"Unsupported query function '{fn}'.")
+            raise EmulatedGraphError(400, "Request_UnsupportedQuery", f"Unsupported query function '{fn}'.")
         self._expect("(")
         kind, var = self._next()
         if kind != "word":
@@ -346,7 +346,7 @@ class SkipTokens:
         mac, _, pos = token.partition("_")
         if pos.isdigit() and hmac.compare_digest(mac, self._mac(context, int(pos))):
             return int(pos)
-        raise GraphError(400, "Request_BadRequest",
+        raise EmulatedGraphError(400, "Request_BadRequest",
                          "The specified page token value is invalid or has expired.")
 
 

@@ -27,11 +27,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from lib.emulator.control import control_routes
-from lib.emulator.errors import GraphError, IdentityError
+from lib.emulator.error_responses import EmulatedGraphError, IdentityError
 from lib.emulator.generator import demo_app, generate_tenant
 from lib.emulator.graph_api import graph_routes
 from lib.emulator.identity import identity_error_response, identity_routes
-from lib.emulator.model import Tenant
+from lib.emulator.model import SyntheticTenant
 from lib.emulator.state import EmulatorConfig, EmulatorState
 from lib.emulator.tls import ensure_certificates
 
@@ -53,7 +53,7 @@ def build_app(state: EmulatorState) -> Starlette:
         routes=identity_routes(state) + graph_routes(state) + control_routes(state),
         exception_handlers={
             404: _not_found,
-            GraphError: _graph_error,
+            EmulatedGraphError: _graph_error,
             IdentityError: _identity_error,
         },
     )
@@ -64,14 +64,14 @@ async def _not_found(request: Request, exc: Exception) -> Response:
     if path.startswith(GRAPH_PREFIXES):
         # What Graph answers for a path it has no resource for (graph_routes may answer first).
         segment = path.split("/")[2]
-        err = GraphError(400, "BadRequest", f"Resource not found for the segment '{segment}'.")
+        err = EmulatedGraphError(400, "BadRequest", f"Resource not found for the segment '{segment}'.")
         return JSONResponse(err.body(request.headers.get("client-request-id")), status_code=400)
     body = {"error": "not_found", "error_description": f"The emulator serves nothing at {path}."}
     return JSONResponse(body, status_code=404)
 
 
 async def _graph_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, GraphError)
+    assert isinstance(exc, EmulatedGraphError)
     return JSONResponse(exc.body(request.headers.get("client-request-id")), status_code=exc.status,
                         headers=exc.headers)
 
@@ -218,7 +218,7 @@ def _serve(servers: list[_Server], sockets: list[socket.socket], errors: list[Ba
 
 
 def start_emulator(
-    tenant: Tenant | None = None,
+    tenant: SyntheticTenant | None = None,
     *,
     users: int = 300,
     seed: int = 7,

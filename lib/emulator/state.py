@@ -10,7 +10,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from lib.emulator.model import Tenant
+from lib.emulator.model import SyntheticTenant
 
 
 @dataclass
@@ -33,7 +33,7 @@ class EmulatorConfig:
 class EmulatorState:
     """One emulator's mutable world."""
 
-    tenant: Tenant
+    tenant: SyntheticTenant
     config: EmulatorConfig = field(default_factory=EmulatorConfig)
     signing_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     """Signs the tokens the emulator issues; never leaves the process."""

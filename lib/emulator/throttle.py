@@ -102,7 +102,7 @@ class _Bucket:
     stamp: float
 
 
-class Throttle:
+class ThrottleBuckets:
     """All buckets of one emulator, keyed by (kind, app id). Thread-safe, cheap per call."""
 
     def __init__(self, state: EmulatorState) -> None:
@@ -170,9 +170,9 @@ class Throttle:
             self._buckets.clear()
 
 
-def get_throttle(state: EmulatorState) -> Throttle:
+def get_throttle(state: EmulatorState) -> ThrottleBuckets:
     """The emulator's throttle, created on first use in ``state.extras['throttle']``."""
     throttle = state.extras.get("throttle")
     if throttle is None:
-        throttle = state.extras["throttle"] = Throttle(state)
+        throttle = state.extras["throttle"] = ThrottleBuckets(state)
     return throttle

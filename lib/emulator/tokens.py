@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import jwt
 
-from lib.emulator.errors import GraphError
+from lib.emulator.error_responses import EmulatedGraphError
 from lib.emulator.model import App, User
 from lib.emulator.state import EmulatorState
 
@@ -64,12 +64,12 @@ def mint_access_token(
     return jwt.encode(claims, state.signing_key, algorithm="HS256"), lifetime
 
 
-def _invalid(message: str) -> GraphError:
-    return GraphError(401, "InvalidAuthenticationToken", message)
+def _invalid(message: str) -> EmulatedGraphError:
+    return EmulatedGraphError(401, "InvalidAuthenticationToken", message)
 
 
 def verify_bearer(state: EmulatorState, authorization: str | None) -> Principal:
-    """The caller behind an ``Authorization`` header, or GraphError 401 as Graph words it."""
+    """The caller behind an ``Authorization`` header, or EmulatedGraphError 401 as Graph words it."""
     if not authorization or not authorization.strip():
         raise _invalid("Access token is empty.") from None
     scheme, _, token = authorization.strip().partition(" ")

@@ -25,7 +25,7 @@ from lib.emulator.model import (
     ROLE_NAMES,
     USER_ADMINISTRATOR,
     AuthMethod,
-    Tenant,
+    SyntheticTenant,
     User,
 )
 
@@ -210,7 +210,7 @@ def user_json(user: User, properties: Iterable[str] = DEFAULT_USER_PROPERTIES) -
 
 # --------------------------------------------------------------------------------- roles, organization
 
-def directory_role_json(tenant: Tenant, template_id: str) -> dict:
+def directory_role_json(tenant: SyntheticTenant, template_id: str) -> dict:
     """An activated directoryRole: tenant-specific id, fixed roleTemplateId, ``deletedDateTime`` null."""
     return {
         "@odata.type": "#microsoft.graph.directoryRole",
@@ -222,7 +222,7 @@ def directory_role_json(tenant: Tenant, template_id: str) -> dict:
     }
 
 
-def organization_json(tenant: Tenant) -> dict:
+def organization_json(tenant: SyntheticTenant) -> dict:
     """The tenant's organization object; ``assignedPlans`` has the P1 plan only when premium."""
     created = iso(tenant.created)
     domains = [{
@@ -311,7 +311,7 @@ def methods_json(user: User) -> list[dict]:
 
 # ------------------------------------------------------------------------------- registration report
 
-def registered_names(tenant: Tenant, user: User) -> list[str]:
+def registered_names(tenant: SyntheticTenant, user: User) -> list[str]:
     """``methodsRegistered``: the kinds the (lagging) report sees, first registration first."""
     names: list[str] = []
     for m in tenant.visible_methods(user):
@@ -336,7 +336,7 @@ def _preferences(user: User, names: list[str]) -> tuple[list[str], str]:
     return ([system] if system else []), preferred
 
 
-def registration_json(tenant: Tenant, user: User, beta: bool = False) -> dict:
+def registration_json(tenant: SyntheticTenant, user: User, beta: bool = False) -> dict:
     """One userRegistrationDetails row, computed from what the report can see (``visible_methods``)."""
     visible = tenant.visible_methods(user)
     names = registered_names(tenant, user)
@@ -391,7 +391,7 @@ def in_scope(user: User, user_types: str, user_roles: str) -> bool:
     return True
 
 
-def method_summary_json(tenant: Tenant, user_types: str, user_roles: str) -> dict:
+def method_summary_json(tenant: SyntheticTenant, user_types: str, user_roles: str) -> dict:
     """``usersRegisteredByMethod``: how many listed users registered each method (password: all)."""
     counts = dict.fromkeys(REPORT_METHODS, 0)
     total = 0
@@ -413,7 +413,7 @@ def method_summary_json(tenant: Tenant, user_types: str, user_roles: str) -> dic
     }
 
 
-def feature_summary_json(tenant: Tenant, user_types: str, user_roles: str) -> dict:
+def feature_summary_json(tenant: SyntheticTenant, user_types: str, user_roles: str) -> dict:
     """``usersRegisteredByFeature``: totals of the report's is… flags over the listed users."""
     features = dict.fromkeys(("ssprRegistered", "ssprEnabled", "ssprCapable", "passwordlessCapable",
                               "mfaCapable"), 0)

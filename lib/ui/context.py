@@ -16,7 +16,7 @@ import streamlit as st
 
 from lib.auth import AuthConfig, AuthSession, SignedInAdmin
 from lib.console import Workspace
-from lib.demo import DemoTenant, demo_tenant, ensure_demo_history
+from lib.demo import DemoTenant, demo_auth_config, demo_tenant, ensure_demo_history
 from lib.graph import GraphGateway
 from lib.settings import Settings, SettingsError, load_settings
 from lib.store import Snapshot, Store, open_store
@@ -95,7 +95,7 @@ def redirect_uri(settings: Settings) -> str:
 
 def auth_config(app: Console) -> AuthConfig:
     if app.demo is not None:
-        return AuthConfig.for_emulator(app.demo.emulator, redirect_uri=redirect_uri(app.settings))
+        return demo_auth_config(app.demo.emulator, redirect_uri=redirect_uri(app.settings))
     return AuthConfig.from_settings(app.settings)
 
 

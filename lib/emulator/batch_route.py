@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-from lib.emulator.errors import GraphError
+from lib.emulator.error_responses import EmulatedGraphError
 from lib.emulator.faults import fault_error, get_faults
 from lib.emulator.state import EmulatorState
 from lib.emulator.wire import JSON_CONTENT_TYPE
@@ -39,8 +39,8 @@ BAD_JSON = ("Unable to read JSON request payload. Please ensure Content-Type hea
 FAILED_DEPENDENCY = "The request failed because it depends on a request that failed."
 
 
-def _bad(message: str = _INVALID) -> GraphError:
-    return GraphError(400, "BadRequest", message)
+def _bad(message: str = _INVALID) -> EmulatedGraphError:
+    return EmulatedGraphError(400, "BadRequest", message)
 
 
 def _headers(raw: Any) -> dict[str, str]:
@@ -108,7 +108,7 @@ def _parse(req: GraphRequest) -> list[dict]:
 
 
 def _item_request(req: GraphRequest, item: dict, item_id: str, request_type: type) -> GraphRequest:
-    """The sub-request of one item, or GraphError for an item-level 400."""
+    """The sub-request of one item, or EmulatedGraphError for an item-level 400."""
     method = item.get("method")
     url = item.get("url")
     if not isinstance(method, str) or method.upper() not in _METHODS or not isinstance(url, str) or not url:
@@ -153,11 +153,11 @@ def _item_json(item_id: str, response: GraphResponse) -> dict:
 def run_batch(
     state: EmulatorState, req: GraphRequest, execute: Callable[..., GraphResponse]
 ) -> GraphResponse:
-    """Answer a ``$batch`` envelope (raises GraphError for a whole-batch 400)."""
-    from lib.emulator.graph_api import GraphRequest, GraphResponse, error_response, graph_stats
+    """Answer a ``$batch`` envelope (raises EmulatedGraphError for a whole-batch 400)."""
+    from lib.emulator.graph_api import GraphRequest, GraphResponse, emulator_stats, error_response
 
     items = _parse(req)
-    stats = graph_stats(state)
+    stats = emulator_stats(state)
     faults = get_faults(state)
     statuses: dict[str, int] = {}
     out: list[dict] = []
@@ -166,14 +166,14 @@ def run_batch(
         stats.batch_items += 1
         try:
             if any(statuses[d] >= 400 for d in item["_deps"]):
-                raise GraphError(424, "FailedDependency", FAILED_DEPENDENCY)
+                raise EmulatedGraphError(424, "FailedDependency", FAILED_DEPENDENCY)
             sub = _item_request(req, item, item_id, GraphRequest)
             fault = faults.draw_item()
             if fault is not None:  # drawn before the item runs: a faulted write changed nothing
                 stats.faults += 1
                 raise fault_error(fault, state.config.time_scale)
             response = execute(state, sub, nested=True)
-        except GraphError as err:
+        except EmulatedGraphError as err:
             response = error_response(err, req.request_id, req.client_request_id)
         statuses[item_id.lower()] = response.status
         stats.count(response.status)

@@ -10,7 +10,7 @@ import uuid
 from datetime import UTC, datetime
 
 
-class GraphError(Exception):
+class EmulatedGraphError(Exception):
     """A Graph error response: ``{"error": {"code", "message", "innerError": {...}}}``."""
 
     def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
