@@ -16,6 +16,7 @@ import streamlit as st
 
 from lib import rollout
 from lib.demo import advance_demo_clock
+from lib.errors import describe
 from lib.exports import to_csv_bytes
 from lib.jobs import current_job
 from lib.progress import (
@@ -64,10 +65,6 @@ REMINDER_BODY = (
 )
 
 
-def _message(err: BaseException) -> str:
-    return getattr(err, "message", None) or str(err) or type(err).__name__
-
-
 # --- demo clock ----------------------------------------------------------------------------------
 
 
@@ -89,7 +86,7 @@ def _advance(app: Console, days: int) -> None:
         moved = advance_demo_clock(app.demo, days)
         job = start_session_refresh(app)
     except Exception as err:  # never a traceback on the page
-        st.session_state[CLOCK_NOTE_KEY] = ("error", f"The clock could not move: {_message(err)}")
+        st.session_state[CLOCK_NOTE_KEY] = ("error", f"The clock could not move: {describe(err)}")
         return
     st.session_state[CLOCK_JOB_KEY] = id(job)
     span = "a day" if days == 1 else "a week" if days == 7 else f"{days} days"
@@ -268,7 +265,7 @@ def _hand_over(entry: dict[str, Any], writer: bool) -> None:
         except Exception as err:  # the Users page is not part of this build
             st.session_state.pop(PENDING_PLAN_KEY, None)
             st.session_state[PLAN_KEY] = entry
-            st.error(f"The Users page could not be opened: {_message(err)}")
+            st.error(f"The Users page could not be opened: {describe(err)}")
     if drop.button("Discard the plan", key="progress_plan_discard"):
         st.session_state.pop(PLAN_KEY, None)
         st.rerun()
@@ -294,7 +291,7 @@ def _actions(app: Console, tenant: str, wave: rollout.Wave, users: pd.DataFrame,
                 the_plan = rollout.plan(fresh, "enforced", ids, protected=protection, actor=admin,
                                         source="wave_stragglers")
             except Exception as err:  # Graph, store or input trouble: say what, never a traceback
-                st.error(f"The plan could not be made: {_message(err)}", icon=":material/error:")
+                st.error(f"The plan could not be made: {describe(err)}", icon=":material/error:")
             else:
                 st.session_state[PLAN_KEY] = {"wave_id": wave.id, "wave": wave.name, "plan": the_plan}
         if reason:
@@ -431,7 +428,7 @@ def _detail(app: Console, tenant: str, waves: list[rollout.Wave], bundles: dict[
         events = [rollout.item_events(app.store, op.id, user_id).assign(operation_id=op.id) for op in operations]
         events = [e for e in events if not e.empty]
     except Exception as err:
-        st.error(f"The timeline could not be read: {_message(err)}")
+        st.error(f"The timeline could not be read: {describe(err)}")
         return
     member_of = [w for w in waves if user_id in set(bundles[w.id][0])]
     wave_names = {w.operation_id: w.name for w in waves if w.operation_id is not None}
@@ -537,5 +534,5 @@ def render() -> None:
 try:
     render()
 except Exception as err:  # never a traceback on the page: say what failed and how to go on
-    st.error(f"**Registration progress could not be shown.** {type(err).__name__}: {_message(err)}")
+    st.error(f"**Registration progress could not be shown.** {describe(err)}")
     st.caption("Reload the page; if it persists, refresh the data from the sidebar.")

@@ -29,6 +29,7 @@ import streamlit as st
 
 from lib import rollout
 from lib.columns import STATES
+from lib.errors import describe
 from lib.exports import to_csv_bytes, to_xlsx_bytes
 from lib.overview import USERS_FILTER_PRESET_KEY, protected_upns
 from lib.scope import scope_mask
@@ -36,7 +37,6 @@ from lib.ui.context import Console, console, gateway, latest_snapshot, signed_in
 from lib.ui.rollout_widgets import (
     PlanEntry,
     can_apply,
-    error_message,
     md,
     render_plan,
     set_plan,
@@ -358,7 +358,7 @@ def _plan_for(app: Console, frame: pd.DataFrame, ids: list[str], state: str, *, 
         protection = rollout.active_protection(app.store, admin.tenant_id)
         the_plan = rollout.plan(fresh, state, ids, protected=protection, actor=admin, source=source)
     except Exception as err:  # Graph, store or input trouble: say what, never a traceback
-        st.error(f"The plan could not be made: {error_message(err)}", icon=":material/error:")
+        st.error(f"The plan could not be made: {describe(err)}", icon=":material/error:")
         return
     set_plan(PREFIX, PlanEntry(the_plan, title=title, label=label))
 
@@ -415,12 +415,12 @@ def _csv_import(app: Console, frame: pd.DataFrame) -> None:
         except rollout.CsvImportError as err:
             result = err
         except Exception as err:  # anything unexpected in a file is still the file's problem to report
-            result = rollout.CsvImportError(f"the file could not be read: {error_message(err)}", code="not_text")
+            result = rollout.CsvImportError(f"the file could not be read: {describe(err)}", code="not_text")
         memo = (memo_key, result)
         st.session_state[CSV_MEMO_KEY] = memo
     result = memo[1]
     if isinstance(result, rollout.CsvImportError):
-        st.error(f"**{md(upload.name)}** cannot be used: {error_message(result)}", icon=":material/error:")
+        st.error(f"**{md(upload.name)}** cannot be used: {describe(result)}", icon=":material/error:")
         return
     imported: rollout.CsvImport = result
     valid, rejected = len(imported.rows), len(imported.errors)
@@ -450,7 +450,7 @@ def _csv_import(app: Console, frame: pd.DataFrame) -> None:
             protection = rollout.active_protection(app.store, admin.tenant_id)
             the_plan = rollout.plan_from_csv(fresh, imported, protected=protection, actor=admin)
         except Exception as err:
-            st.error(f"The plan could not be made: {error_message(err)}", icon=":material/error:")
+            st.error(f"The plan could not be made: {describe(err)}", icon=":material/error:")
         else:
             state = the_plan.requested_state
             what = f"{VERBS[state]} {valid:,}" if state else f"Change {valid:,}"
@@ -473,7 +473,7 @@ def _after_operation(app: Console) -> Any:
             try:
                 start_session_refresh(app)
             except Exception as err:
-                st.error(f"The refresh could not start: {error_message(err)}")
+                st.error(f"The refresh could not start: {describe(err)}")
             st.rerun(scope="app")
         if cols[2].button("Dismiss", key="users_after_dismiss"):
             st.session_state.pop(f"{PREFIX}_operation", None)
@@ -508,7 +508,7 @@ def _no_snapshot(app: Console) -> None:
         try:
             start_session_refresh(app)
         except Exception as err:
-            st.error(f"The refresh could not start: {error_message(err)}")
+            st.error(f"The refresh could not start: {describe(err)}")
         st.rerun(scope="app")
 
 
@@ -581,5 +581,5 @@ def render() -> None:
 try:
     render()
 except Exception as err:  # never a traceback on the page: say what failed and how to go on
-    st.error(f"**The Users page could not be shown.** {type(err).__name__}: {error_message(err)}")
+    st.error(f"**The Users page could not be shown.** {describe(err)}")
     st.caption("Reload the page; if it persists, refresh the data from the sidebar.")
