@@ -21,13 +21,15 @@ answer (sign in again, ask for a role or a licence, wait, check the network). ``
     │                                                 (lib.auth's SessionExpired and TokenRefreshFailed are ones)
     └── OperationCancelled  cancelled                 the caller cancelled
 
-A subclass inherits its parent's ``code``, ``reason`` and ``retryable`` (set by class, never by the
-HTTP status or the class name), so whoever decides "try again?" or "which reason to journal" reads the
-attributes: ``reason`` is the failure reason the rollout journal records (``code`` may refine it:
-``SessionExpired`` has the code ``session_expired`` and the reason ``unauthorized``); ``retryable``
-means the same request may succeed later unchanged. ``graph_code`` is the code in Graph's own error
-body (``Authorization_RequestDenied``, or the token endpoint's OAuth error such as ``invalid_client``);
-``""`` when the answer had none. Plain ``GraphError`` (an answer no subclass describes) is retryable.
+``code``, ``reason`` and ``retryable`` are class attributes and a subclass inherits them, so whoever
+decides "try again?" or "which reason to journal" reads the attributes, never the class's name. The
+gateway and the ``$batch`` executor retry single requests by HTTP status (``RetryPolicy``); these
+attributes describe the error left once those retries are spent. ``reason`` is the failure reason the
+rollout journal records; ``code`` may refine it (``SessionExpired`` has the code ``session_expired``
+and the reason ``unauthorized``). ``retryable`` means the same request may succeed later unchanged.
+``graph_code`` is the code in Graph's own error body (``Authorization_RequestDenied``, or the token
+endpoint's OAuth error such as ``invalid_client``); ``""`` when the answer had none. A plain
+``GraphError`` (an answer no subclass describes) is retryable.
 
 Messages never contain an access token or an ``Authorization`` header: everything that goes into
 one passes through :func:`redact`.
