@@ -47,19 +47,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
-import httpx
-
+from lib.errors import ConsoleError, describe
 from lib.settings import Settings, SettingsError, load_settings, read_secrets_file
 
 PROG = "python -m lib.cli"
 
 
-class CliError(Exception):
+class CliError(ConsoleError):
     """Ends the command with one line on stderr and ``status``."""
+
+    code = "cli"
 
     def __init__(self, message: str, status: int = 1) -> None:
         super().__init__(message)
-        self.message = message
         self.status = status
 
 
@@ -82,7 +82,7 @@ def settings() -> Settings:
     try:
         return load_settings(read_secrets_file())
     except SettingsError as exc:
-        raise CliError(f"configuration: {exc}", 2) from None
+        raise CliError(describe(exc), 2) from None
 
 
 def add_database_argument(parser: argparse.ArgumentParser) -> None:
@@ -501,11 +501,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _one_line(error: BaseException) -> str:
-    text = " ".join(str(error).split())
-    return text or type(error).__name__
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     # No traceback ever reaches stderr: logging goes nowhere unless --verbose.
     logging.getLogger().addHandler(logging.NullHandler())
@@ -517,33 +512,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise CliError(f"{PROG}: give a command: {', '.join(COMMANDS)} (see --help)", 2)
         return COMMANDS[args.command][2](args)
     except CliError as exc:
-        print(exc.message, file=sys.stderr)
+        print(describe(exc), file=sys.stderr)
         return exc.status
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:
-        print(_describe_failure(exc), file=sys.stderr)
+    except Exception as exc:  # one line, never a traceback: lib.errors.describe says which area failed
+        print(describe(exc), file=sys.stderr)
         return 1
-
-
-def _describe_failure(exc: Exception) -> str:
-    from lib.auth.errors import AuthError
-    from lib.graph import CredentialError, GraphError
-    from lib.rollout import RolloutError
-    from lib.store import StoreError
-
-    if isinstance(exc, RolloutError | AuthError):
-        return _one_line(exc)
-    if isinstance(exc, CredentialError):
-        return f"sign-in (app token): {_one_line(exc)}"
-    if isinstance(exc, GraphError):
-        return f"Microsoft Graph: {_one_line(exc)}"
-    if isinstance(exc, StoreError):
-        return f"database: {_one_line(exc)}"
-    if isinstance(exc, httpx.HTTPError):
-        return f"network: {_one_line(exc)}"
-    return f"internal error: {type(exc).__name__}: {_one_line(exc)}"
 
 
 if __name__ == "__main__":

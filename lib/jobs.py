@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from lib.directory.refresh import RefreshResult, refresh_snapshot
 from lib.directory.snapshot import PHASES, Clock, utc_now
+from lib.errors import describe
 from lib.graph import CancelToken, GraphGateway, OperationCancelled
 from lib.store import Store
 
@@ -98,7 +99,7 @@ def start_refresh(
             job.cancelled = True
             job.error = "The refresh was cancelled; the previous snapshot is still the current one."
         except Exception as err:  # shown on the page; the snapshot row already says 'failed'
-            job.error = describe_error(err)
+            job.error = _shortened(describe(err))
         finally:
             job.finished = True
 
@@ -107,7 +108,6 @@ def start_refresh(
     return job
 
 
-def describe_error(err: BaseException) -> str:
-    """A sentence for the page: Graph and store errors already say what to fix; others get their type."""
-    message = getattr(err, "message", None) or str(err) or type(err).__name__
-    return message if len(message) < 600 else message[:600] + "…"
+def _shortened(text: str, most: int = 600) -> str:
+    """``text`` cut to ``most`` characters for the page's one error line."""
+    return text if len(text) < most else text[:most] + "…"

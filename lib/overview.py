@@ -33,6 +33,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from lib.charts import CHART_TITLES, overview_data, overview_figures
+from lib.errors import ConsoleError
 from lib.exports import describe_age, figures_csv_zip, html_report
 from lib.kpis import Kpis, KpiTile, compute_kpis, kpi_tiles, previous_week_row
 from lib.palette import STATE_COLOURS
@@ -501,8 +502,10 @@ CHROMIUM_CANDIDATES: tuple[str, ...] = ("/usr/bin/chromium", "/usr/bin/chromium-
 """Where a PNG export looks for a headless browser (``$MFA_CHROMIUM`` first, when set)."""
 
 
-class ChartImageError(RuntimeError):
+class ChartImageError(ConsoleError, RuntimeError):
     """A chart could not be turned into a PNG; the message says why, for the page."""
+
+    code = "chart_image"
 
 
 def chromium_binary(candidates: Iterable[str] | None = None, environ: Mapping[str, str] | None = None) -> str | None:

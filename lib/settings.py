@@ -15,7 +15,10 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 from urllib.parse import urlparse
+
+from lib.errors import ConsoleError
 
 DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
 DEFAULT_GRAPH_URL = "https://graph.microsoft.com"
@@ -43,8 +46,11 @@ SECRETS_FILES = (Path(".streamlit") / "secrets.toml", Path("~/.streamlit/secrets
 """Where Streamlit looks for ``secrets.toml``; the CLI reads the first that exists, the same way."""
 
 
-class SettingsError(ValueError):
+class SettingsError(ConsoleError, ValueError):
     """A setting is missing or malformed; the message says which and how to fix it."""
+
+    code = "settings"
+    area: ClassVar[str] = "configuration"
 
 
 @dataclass(frozen=True)

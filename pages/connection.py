@@ -6,6 +6,7 @@ import streamlit as st
 
 from lib.auth import AuthError
 from lib.connection_check import granted_scopes, graph_checks, scope_checks
+from lib.errors import describe
 from lib.graph import GraphError
 from lib.ui.context import auth_session, console, gateway, signed_in_admin
 
@@ -36,7 +37,7 @@ if st.button("Run the checks", key="run_checks", type="primary"):
             token = auth.credential().get_token(*auth.config.scopes).token
             checks = scope_checks(granted_scopes(token)) + graph_checks(gateway(app))
         except (AuthError, GraphError) as err:
-            st.error(getattr(err, "message", str(err)))
+            st.error(describe(err))
             st.stop()
     st.session_state["connection_checks"] = checks
 checks = st.session_state.get("connection_checks")

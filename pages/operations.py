@@ -21,12 +21,12 @@ import streamlit as st
 
 from lib import rollout
 from lib.console import preview_undo, preview_wave_enforcement, resume
+from lib.errors import describe
 from lib.exports import to_csv_bytes
 from lib.ui.context import Console, console, latest_snapshot, signed_in_admin, users_frame, workspace
 from lib.ui.rollout_widgets import (
     PlanEntry,
     can_apply,
-    error_message,
     md,
     operation_status,
     render_plan,
@@ -130,7 +130,7 @@ def _items(store: Any, operation_id: int) -> None:
     try:
         items = rollout.operation_items_frame(store, operation_id)
     except Exception as err:
-        st.error(f"The items could not be read: {error_message(err)}")
+        st.error(f"The items could not be read: {describe(err)}")
         return
     st.markdown("**Users in this operation**")
     cols = st.columns([2, 2])
@@ -185,7 +185,7 @@ def _items(store: Any, operation_id: int) -> None:
         try:
             full = rollout.operation_report(store, operation_id)
         except Exception as err:
-            st.error(f"The report could not be made: {error_message(err)}")
+            st.error(f"The report could not be made: {describe(err)}")
             return
         shown = {k: (v[:REPORT_ROWS] if isinstance(v, list) else v) for k, v in full.items()}
         for name in ("skipped", "failed"):
@@ -198,7 +198,7 @@ def _resume(app: Console, operation_id: int) -> None:
     try:
         resume(workspace(app), operation_id)
     except Exception as err:  # conflict (names the other operation), nothing left, permission: say which
-        st.session_state["ops_notice"] = ("error", error_message(err))
+        st.session_state["ops_notice"] = ("error", describe(err))
     else:
         st.session_state["ops_notice"] = ("success", f"Operation {operation_id} resumed: unfinished users are re-read "
                                                      "before anything is sent again.")
@@ -213,7 +213,7 @@ def _plan_undo(app: Console, operation_id: int) -> None:
         with st.spinner("Reading the current state of the users the operation changed…"):
             undo = preview_undo(workspace(app), frame, operation_id)
     except Exception as err:
-        st.error(f"The undo could not be planned: {error_message(err)}", icon=":material/error:")
+        st.error(f"The undo could not be planned: {describe(err)}", icon=":material/error:")
         return
     set_plan(PREFIX, PlanEntry(undo, title=f"undo operation {operation_id}", label=f"Undo of operation {operation_id}",
                                wave_allowed=False))
@@ -228,7 +228,7 @@ def _detail(app: Console, history: pd.DataFrame, operation_id: int, wave_of: dic
     try:
         operation = rollout.get_operation(app.store, operation_id)
     except Exception as err:
-        st.error(error_message(err))
+        st.error(describe(err))
         return
     what = _what(row)
     st.subheader(f"Operation {operation_id}: {what}")
@@ -324,7 +324,7 @@ def _waves(app: Console, tenant: str) -> None:
             with st.spinner(f"Reading the current state of the {int(by_id[wave_id].members):,} members…"):
                 promote = preview_wave_enforcement(workspace(app), frame, wave.id)
         except Exception as err:
-            st.error(f"The promotion could not be planned: {error_message(err)}", icon=":material/error:")
+            st.error(f"The promotion could not be planned: {describe(err)}", icon=":material/error:")
         else:
             set_plan(PREFIX, PlanEntry(promote, title=f"promote {wave.name} to Enforced",
                                        label=f"Promote wave {wave.name} to Enforced"[:300], wave_allowed=False))
@@ -375,5 +375,5 @@ def render() -> None:
 try:
     render()
 except Exception as err:  # never a traceback on the page: say what failed and how to go on
-    st.error(f"**The Operations page could not be shown.** {type(err).__name__}: {error_message(err)}")
+    st.error(f"**The Operations page could not be shown.** {describe(err)}")
     st.caption("Reload the page; if it persists, check the Connection page.")

@@ -12,6 +12,7 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from lib.charts import CHART_TITLES
+from lib.errors import describe
 from lib.jobs import current_job
 from lib.overview import (
     CHART_ORDER,
@@ -230,7 +231,7 @@ def _exports(app: Console, ov: Overview, status: DataStatus) -> None:
                 try:
                     png = chart_png(ov.figures[chart], CHART_TITLES[chart], chromium=chromium)
                 except ChartImageError as err:
-                    st.error(str(err))
+                    st.error(describe(err))
                 else:
                     st.session_state[PNG_KEY] = (wanted, png)
                     st.rerun()
@@ -274,7 +275,7 @@ def main() -> None:
                           waves=wave_markers(app.store, admin.tenant_id), wait_for_baseline=False)
     except Exception as err:
         st.error(f"**The overview could not be built from snapshot {snapshot.id}.** "
-                 f"{type(err).__name__}: {getattr(err, 'message', None) or err}")
+                 f"{describe(err)}")
         st.stop()
     if ov.kpis.users == 0:
         st.warning("No users in this scope. Widen the scope above to count more accounts.", icon=":material/group_off:")
@@ -287,5 +288,5 @@ try:
     main()
 except Exception as err:  # the last line of defence: a sentence on the page, the details in the server log
     logging.getLogger("pages.overview").exception("overview page failed")
-    st.error(f"**The overview could not be shown.** {type(err).__name__}: {err}. Reload the page; if it persists, "
+    st.error(f"**The overview could not be shown.** {describe(err)}. Reload the page; if it persists, "
              "the server log has the details.")

@@ -16,6 +16,7 @@ import streamlit as st
 from lib import rollout
 from lib.console import preview_wave_enforcement, user_timeline
 from lib.demo import advance_demo_clock
+from lib.errors import describe
 from lib.exports import to_csv_bytes
 from lib.jobs import current_job
 from lib.progress import (
@@ -62,10 +63,6 @@ REMINDER_BODY = (
 )
 
 
-def _message(err: BaseException) -> str:
-    return getattr(err, "message", None) or str(err) or type(err).__name__
-
-
 # --- demo clock ----------------------------------------------------------------------------------
 
 
@@ -87,7 +84,7 @@ def _advance(app: Console, days: int) -> None:
         moved = advance_demo_clock(app.demo, days)
         job = start_session_refresh(app)
     except Exception as err:  # never a traceback on the page
-        st.session_state[CLOCK_NOTE_KEY] = ("error", f"The clock could not move: {_message(err)}")
+        st.session_state[CLOCK_NOTE_KEY] = ("error", f"The clock could not move: {describe(err)}")
         return
     st.session_state[CLOCK_JOB_KEY] = id(job)
     span = "a day" if days == 1 else "a week" if days == 7 else f"{days} days"
@@ -244,7 +241,7 @@ def _actions(app: Console, tenant: str, wave: rollout.Wave, users: pd.DataFrame,
                 with st.spinner(f"Reading the current MFA state of {len(ids):,} members from Microsoft Graph…"):
                     the_plan = preview_wave_enforcement(workspace(app), users, wave.id, member_ids=ids)
             except Exception as err:  # Graph, store or input trouble: say what, never a traceback
-                st.error(f"The plan could not be made: {_message(err)}", icon=":material/error:")
+                st.error(f"The plan could not be made: {describe(err)}", icon=":material/error:")
             else:
                 st.session_state[PLAN_WAVE_KEY] = wave.id
                 set_plan(PREFIX, PlanEntry(the_plan, title=f"enforce the chosen members of {wave.name}",
@@ -379,7 +376,7 @@ def _detail(app: Console, tenant: str, waves: list[rollout.Wave], bundles: dict[
     try:
         timeline = user_timeline(workspace(app), user_id, waves=member_of)
     except Exception as err:
-        st.error(f"The timeline could not be read: {_message(err)}")
+        st.error(f"The timeline could not be read: {describe(err)}")
         return
     if timeline.empty:
         st.caption("Nothing recorded for this user yet.")
@@ -472,5 +469,5 @@ def render() -> None:
 try:
     render()
 except Exception as err:  # never a traceback on the page: say what failed and how to go on
-    st.error(f"**Registration progress could not be shown.** {type(err).__name__}: {_message(err)}")
+    st.error(f"**Registration progress could not be shown.** {describe(err)}")
     st.caption("Reload the page; if it persists, refresh the data from the sidebar.")

@@ -14,8 +14,9 @@ import pandas as pd
 import streamlit as st
 
 from lib import rollout
+from lib.errors import describe
 from lib.ui.context import Console, console, latest_snapshot, signed_in_admin, users_frame
-from lib.ui.rollout_widgets import can_apply, error_message, md
+from lib.ui.rollout_widgets import can_apply, md
 
 NOTICE_KEY = "protected_notice"
 SUGGESTIONS_SHOWN = 15
@@ -51,12 +52,12 @@ def _protect(app: Console, upn: str, reason: str, owner: str, expires: pd.Timest
     try:
         rollout.require_writer(admin)  # the server-side check, whatever the page showed
         if expires is not None and expires.date() <= today:
-            raise ValueError(f"the expiry date {(expires - pd.Timedelta(days=1)):%Y-%m-%d} is in the past: "
-                             "choose today or a later day, or no expiry")
+            raise rollout.ProtectionError(f"the expiry date {(expires - pd.Timedelta(days=1)):%Y-%m-%d} is in the "
+                                          "past: choose today or a later day, or no expiry")
         record = rollout.protect_account(app.store, admin.tenant_id, upn, reason=reason, owner=owner,
                                          expires_at=expires, by=admin.upn)
     except Exception as err:
-        _notice("error", f"Not protected: {error_message(err)}")
+        _notice("error", f"Not protected: {describe(err)}")
         return
     until = f" until {record.expires_at - pd.Timedelta(days=1):%Y-%m-%d}" if record.expires_at is not None else ""
     if upn.strip().casefold() not in known:
@@ -98,7 +99,7 @@ def _suggestions(app: Console, frame: pd.DataFrame | None, known: set[str], writ
     try:
         suggested = rollout.suggest_protected(frame, rollout.active_protection(app.store, signed_in_admin().tenant_id))
     except Exception as err:
-        st.error(f"No suggestions: {error_message(err)}")
+        st.error(f"No suggestions: {describe(err)}")
         return
     if suggested.empty:
         st.caption("No unprotected account looks like a break-glass account.")
@@ -147,7 +148,7 @@ def _remove(app: Console, frame: pd.DataFrame, writer: bool) -> None:
             removed = [upn for upn in chosen if rollout.unprotect_account(app.store, admin.tenant_id, upn,
                                                                            by=admin.upn)]
         except Exception as err:
-            _notice("error", f"Not removed: {error_message(err)}")
+            _notice("error", f"Not removed: {describe(err)}")
         else:
             _notice("success", f"No longer protected: {md(', '.join(removed))}. The record is kept in the store."
                     if removed else "Nothing was removed (already not protected).")
@@ -191,5 +192,5 @@ def render() -> None:
 try:
     render()
 except Exception as err:  # never a traceback on the page: say what failed and how to go on
-    st.error(f"**Protected accounts could not be shown.** {type(err).__name__}: {error_message(err)}")
+    st.error(f"**Protected accounts could not be shown.** {describe(err)}")
     st.caption("Reload the page; if it persists, check the Connection page.")

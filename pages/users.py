@@ -27,6 +27,7 @@ import streamlit as st
 from lib import rollout
 from lib.columns import STATES
 from lib.console import preview_change, preview_csv
+from lib.errors import describe
 from lib.exports import to_csv_bytes, to_xlsx_bytes
 from lib.overview import protected_upns
 from lib.scope import scope_mask
@@ -35,7 +36,6 @@ from lib.ui.handoff import take_users_filter
 from lib.ui.rollout_widgets import (
     PlanEntry,
     can_apply,
-    error_message,
     md,
     render_plan,
     set_plan,
@@ -349,7 +349,7 @@ def _plan_for(app: Console, frame: pd.DataFrame, ids: list[str], state: str, *, 
         with st.spinner(f"Reading the current MFA state of {len(ids):,} users from Microsoft Graph…"):
             the_plan = preview_change(workspace(app), frame, ids, state, source=source)
     except Exception as err:  # Graph, store or input trouble: say what, never a traceback
-        st.error(f"The plan could not be made: {error_message(err)}", icon=":material/error:")
+        st.error(f"The plan could not be made: {describe(err)}", icon=":material/error:")
         return
     set_plan(PREFIX, PlanEntry(the_plan, title=title, label=label))
 
@@ -406,12 +406,12 @@ def _csv_import(app: Console, frame: pd.DataFrame) -> None:
         except rollout.CsvImportError as err:
             result = err
         except Exception as err:  # anything unexpected in a file is still the file's problem to report
-            result = rollout.CsvImportError(f"the file could not be read: {error_message(err)}", code="not_text")
+            result = rollout.CsvImportError(f"the file could not be read: {describe(err)}", code="not_text")
         memo = (memo_key, result)
         st.session_state[CSV_MEMO_KEY] = memo
     result = memo[1]
     if isinstance(result, rollout.CsvImportError):
-        st.error(f"**{md(upload.name)}** cannot be used: {error_message(result)}", icon=":material/error:")
+        st.error(f"**{md(upload.name)}** cannot be used: {describe(result)}", icon=":material/error:")
         return
     imported: rollout.CsvImport = result
     valid, rejected = len(imported.rows), len(imported.errors)
@@ -438,7 +438,7 @@ def _csv_import(app: Console, frame: pd.DataFrame) -> None:
             with st.spinner(f"Reading the current MFA state of {len(ids):,} users from Microsoft Graph…"):
                 the_plan = preview_csv(workspace(app), frame, imported)
         except Exception as err:
-            st.error(f"The plan could not be made: {error_message(err)}", icon=":material/error:")
+            st.error(f"The plan could not be made: {describe(err)}", icon=":material/error:")
         else:
             state = the_plan.requested_state
             what = f"{VERBS[state]} {valid:,}" if state else f"Change {valid:,}"
@@ -461,7 +461,7 @@ def _after_operation(app: Console) -> Any:
             try:
                 start_session_refresh(app)
             except Exception as err:
-                st.error(f"The refresh could not start: {error_message(err)}")
+                st.error(f"The refresh could not start: {describe(err)}")
             st.rerun(scope="app")
         if cols[2].button("Dismiss", key="users_after_dismiss"):
             st.session_state.pop(f"{PREFIX}_operation", None)
@@ -480,7 +480,7 @@ def _no_snapshot(app: Console) -> None:
         try:
             start_session_refresh(app)
         except Exception as err:
-            st.error(f"The refresh could not start: {error_message(err)}")
+            st.error(f"The refresh could not start: {describe(err)}")
         st.rerun(scope="app")
 
 
@@ -552,5 +552,5 @@ def render() -> None:
 try:
     render()
 except Exception as err:  # never a traceback on the page: say what failed and how to go on
-    st.error(f"**The Users page could not be shown.** {type(err).__name__}: {error_message(err)}")
+    st.error(f"**The Users page could not be shown.** {describe(err)}")
     st.caption("Reload the page; if it persists, refresh the data from the sidebar.")

@@ -248,7 +248,7 @@ def test_after_max_attempts_an_item_carries_the_last_failure(
     for result in report.results:
         err = result.error
         if isinstance(err, GraphServerError):
-            assert (err.status, err.code) in {(500, "generalException"), (503, "serviceNotAvailable"),
+            assert (err.status, err.graph_code) in {(500, "generalException"), (503, "serviceNotAvailable"),
                                               (504, "gatewayTimeout")}
             assert result.status == err.status
         else:

@@ -47,7 +47,7 @@ def test_no_premium_403_is_a_forbidden_that_names_the_licence() -> None:
     )
     assert type(err) is NoPremiumLicense
     assert isinstance(err, Forbidden)
-    assert (err.status, err.code, err.request_id) == (
+    assert (err.status, err.graph_code, err.request_id) == (
         403, "Authentication_RequestFromNonPremiumTenantOrB2CTenant", "rid-1")
     assert err.missing == "an Entra ID P1 or P2 licence (and the app needs Directory.Read.All to check it)"
     assert str(err) == (
@@ -96,7 +96,7 @@ def test_unsupported_role_on_the_report_names_the_roles() -> None:
 def test_statuses_map_to_classes(status: int, cls: type) -> None:
     err = error_from_response(status, b'{"error":{"code":"X","message":"m"}}', {"Retry-After": "2.5"})
     assert type(err) is cls
-    assert (err.status, err.code, err.message) == (status, "X", "m")
+    assert (err.status, err.graph_code, err.message) == (status, "X", "m")
     if cls is Throttled:
         assert err.retry_after == 2.5
 
@@ -105,7 +105,7 @@ def test_error_bodies_that_are_not_graph_json_still_map() -> None:
     assert error_from_response(502, b"<html>Bad gateway</html>").message == "<html>Bad gateway</html>"
     assert error_from_response(500, None).message == "HTTP 500"
     err = error_from_response(401, {"error": "invalid_token", "error_description": "expired"})
-    assert (type(err), err.code, err.message) == (Unauthorized, "invalid_token", "expired")
+    assert (type(err), err.graph_code, err.message) == (Unauthorized, "invalid_token", "expired")
     assert error_from_response(404, {}, {"request-id": "hdr-id"}).request_id == "hdr-id"
 
 

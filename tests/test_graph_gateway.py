@@ -109,7 +109,7 @@ def test_a_tenant_without_p1_raises_no_premium_licence(make_emulator: Callable[.
     with gateway(emu) as gw, pytest.raises(NoPremiumLicense) as caught:
         gw.list_registration_details()
     err = caught.value
-    assert (err.status, err.code) == (403, "Authentication_RequestFromNonPremiumTenantOrB2CTenant")
+    assert (err.status, err.graph_code) == (403, "Authentication_RequestFromNonPremiumTenantOrB2CTenant")
     assert err.missing == "an Entra ID P1 or P2 licence (and the app needs Directory.Read.All to check it)"
     assert gw.stats.requests == 1  # a 403 is final: not retried
 
@@ -135,7 +135,7 @@ def test_unknown_users_get_their_own_not_found(emulator: RunningEmulator) -> Non
     assert states[known.id] == known.mfa_state
     for key in ("00000000-0000-0000-0000-000000000000", "ghost#EXT#@x.test"):
         err = states[key]
-        assert (type(err).__name__, err.status, err.code) == ("NotFound", 404, "Request_ResourceNotFound")
+        assert (type(err).__name__, err.status, err.graph_code) == ("NotFound", 404, "Request_ResourceNotFound")
 
 
 def test_writes_apply_report_each_item_and_read_back(make_emulator: Callable[..., RunningEmulator]) -> None:
@@ -187,7 +187,7 @@ def test_a_bad_token_is_unauthorized_and_never_shown(emulator: RunningEmulator) 
         with pytest.raises(Unauthorized) as caught:
             gw.list_users()
         err = caught.value
-        assert (err.status, err.code) == (401, "InvalidAuthenticationToken")
+        assert (err.status, err.graph_code) == (401, "InvalidAuthenticationToken")
         assert FORGED not in str(err) and FORGED not in repr(err) and FORGED not in str(err.to_dict())
         with pytest.raises(Unauthorized):
             gw.read_mfa_states([u.id for u in emulator.state.tenant.users[:30]])
@@ -206,7 +206,7 @@ def test_an_app_without_policy_permission_gets_forbidden_naming_it(
         assert [r["id"] for r in gw.list_users(["id"])] == [u.id for u in emu.state.tenant.users]
         states = gw.read_mfa_states(ids)
         assert {type(e) for e in states.values()} == {Forbidden}
-        assert {(e.status, e.code, e.missing) for e in states.values()} == {
+        assert {(e.status, e.graph_code, e.missing) for e in states.values()} == {
             (403, "Authorization_RequestDenied", "Policy.Read.All (application or delegated)")}
         report = gw.write_mfa_states({ids[0]: "enforced"})
         [result] = report.results

@@ -18,11 +18,21 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from lib.auth import SessionExpired, TokenRefreshFailed
 from lib.directory.refresh import refresh_snapshot
 from lib.emulator.model import App
 from lib.emulator.server import RunningEmulator
 from lib.emulator.throttle import WRITE, get_throttle
-from lib.graph import GraphGateway, MsalClientCredential
+from lib.graph import (
+    Forbidden,
+    GraphError,
+    GraphGateway,
+    GraphServerError,
+    GraphUnavailable,
+    ItemResult,
+    MsalClientCredential,
+    Throttled,
+)
 from lib.rollout import (
     AppActor,
     ExecuteOptions,
@@ -53,7 +63,8 @@ from lib.rollout import (
 )
 from lib.rollout import journal as j
 from lib.rollout.actor import app_actor_from_token
-from lib.rollout.journal import Outcome
+from lib.rollout.execute import OperationWorker, _reason_of, _worth_retrying
+from lib.rollout.journal import Outcome, WorkItem
 from lib.store import open_store
 from tests.conftest import emulator_config
 from tests.test_rollout_journal import dead_owner, set_owner
@@ -415,3 +426,48 @@ def test_waves_import_progress_and_promotion(world: World) -> None:
     run_operation(world.store, world.gateway, plan(world.frame, "enabled", new, actor=world.actor),
                   tenant_id=world.tenant_id, actor=world.actor, wave="Wave 3: Engineering", options=FAST)
     assert [w.name for w in list_waves(world.store, world.tenant_id)][-1] == "Wave 3: Engineering"
+
+
+# --- failure reasons and retries come from the error's attributes, never from its class name ------------
+
+
+def bare_worker() -> OperationWorker:
+    """A worker with only what ``_on_result`` and ``_decide`` touch (no thread, no journal, no Graph)."""
+    worker = object.__new__(OperationWorker)
+    worker._inflight, worker._buffer, worker._retryable = {}, [], set()
+    return worker
+
+
+class CustomServerError(GraphServerError):
+    """A subclass no table anywhere lists."""
+
+
+@pytest.mark.parametrize(("error", "reason", "retried"), [
+    (Throttled("slow down", status=429), "throttled", True),
+    (CustomServerError("boom", status=502), "server_error", True),
+    (GraphUnavailable("no answer"), "unavailable", True),
+    (Forbidden("no", status=403), "forbidden", False),
+    (SessionExpired(code="invalid_grant"), "unauthorized", False),
+    (TokenRefreshFailed(code="unreachable"), "unauthorized", False),
+    (None, "graph_error", True),
+])
+def test_a_failed_write_is_journaled_and_retried_by_its_attributes(error: GraphError | None, reason: str,
+                                                                   retried: bool) -> None:
+    worker = bare_worker()
+    worker._on_result(ItemResult(key="u1", outcome="failed", status=getattr(error, "status", None), attempts=1,
+                                 error=error))
+    [outcome] = worker._buffer
+    assert (outcome.status, outcome.reason_code, "u1" in worker._retryable) == ("failed", reason, retried)
+    assert _reason_of(error)[0] == reason and _worth_retrying(error) is retried
+
+
+@pytest.mark.parametrize(("error", "retried"), [
+    (CustomServerError("boom", status=500), True),
+    (SessionExpired(), False),
+])
+def test_a_failed_read_is_retried_only_when_the_error_is_retryable(error: GraphError, retried: bool) -> None:
+    worker = bare_worker()
+    item = WorkItem("u1", "a@x.example", "disabled", "enforced", "enforced", "pending", 0, None)
+    outcome = worker._decide(item, error, True)
+    assert isinstance(outcome, Outcome) and outcome.reason_code == "read_failed"
+    assert ("u1" in worker._retryable) is retried

@@ -21,6 +21,7 @@ from lib.auth.errors import (
     PermissionDenied,
     SessionExpired,
     SignInCancelled,
+    TokenRefreshFailed,
 )
 from lib.auth.logs import install_log_redaction, redact_secrets
 from lib.auth.pending import DEFAULT_TTL, PendingFlows, default_pending
@@ -58,6 +59,7 @@ __all__ = [
     "SessionExpired",
     "SignInCancelled",
     "SignedInAdmin",
+    "TokenRefreshFailed",
     "admin_from_graph",
     "app_only_credential",
     "default_pending",

@@ -36,13 +36,14 @@ from lib.auth.errors import (
     FlowExpired,
     SessionExpired,
     SignInCancelled,
+    TokenRefreshFailed,
 )
 from lib.auth.logs import install_log_redaction, redact_secrets
 from lib.auth.pending import PendingFlows, default_pending
 from lib.auth.roles import SignedInAdmin, read_signed_in_admin
 from lib.auth.transport import instance_discovery_for, msal_http_client
 from lib.graph.credentials import GRAPH_DEFAULT_SCOPE, MsalClientCredential
-from lib.graph.errors import CredentialError, GraphError
+from lib.graph.errors import GraphError
 from lib.graph.gateway import GraphGateway
 from lib.graph.options import GatewayOptions
 
@@ -435,7 +436,7 @@ class AuthSession:
         except GraphError as err:
             self.sign_out()
             raise AuthError(f"You signed in, but your directory roles could not be read: {err.message}",
-                            code=err.code or "roles_unreadable") from err
+                            code=err.graph_code or "roles_unreadable") from err
         with self._lock:
             if self._account is account:
                 self._admin = admin
@@ -501,8 +502,8 @@ class AuthSession:
             result = app.acquire_token_silent_with_error(list(scopes or self.config.scopes), account=account,
                                                          claims_challenge=claims)
         except requests.RequestException as exc:
-            raise CredentialError(f"Cannot reach the sign-in service at {self.config.authority} to refresh the "
-                                  "token. Try again.", code="unreachable") from exc
+            raise TokenRefreshFailed(f"Cannot reach the sign-in service at {self.config.authority} to refresh "
+                                     "the token. Try again.", code="unreachable") from exc
         if result and "access_token" in result:
             return AccessToken(result["access_token"], int(time.time()) + int(result.get("expires_in") or 0))
         error = str((result or {}).get("error") or "no_refresh_token")
@@ -514,7 +515,7 @@ class AuthSession:
             log.info("session expired: silent token request failed (%s)", error)
             raise SessionExpired(code=error)
         detail = _first_line(str((result or {}).get("error_description") or error))
-        raise CredentialError(f"Token refresh failed: {detail}", code=error)
+        raise TokenRefreshFailed(f"Token refresh failed: {detail}", code=error)
 
     # ------------------------------------------------------------------ sign-out
 
@@ -567,7 +568,8 @@ class SessionCredential:
     """``get_token(*scopes) -> AccessToken`` from one AuthSession's cache, refreshing silently.
 
     Raises :class:`SessionExpired` when no token can be had without the person (signed out, refresh
-    token expired or revoked) and ``lib.graph.CredentialError`` for transient trouble.
+    token expired or revoked) and :class:`TokenRefreshFailed` for other trouble (both are also
+    ``lib.graph.CredentialError``, so they cross the gateway unchanged).
     """
 
     def __init__(self, session: AuthSession) -> None:

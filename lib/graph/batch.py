@@ -103,7 +103,13 @@ class ItemResult:
 
     @property
     def code(self) -> str:
+        """The failure's stable code (``throttled``, ``forbidden``…; see ``lib.graph.errors``), ``""`` if ok."""
         return self.error.code if self.error else ""
+
+    @property
+    def graph_code(self) -> str:
+        """The code in Graph's own error body (``Request_ResourceNotFound``…), ``""`` if none."""
+        return self.error.graph_code if self.error else ""
 
     @property
     def message(self) -> str:
@@ -608,7 +614,11 @@ class _Run:
                     self._retry(work, None, error, throttled=False)
                 return
             except GraphError as exc:  # the credential failed: nothing can be sent
-                self._fatal(works, exc)
+                if exc.retryable:  # a passing hiccup: these items wait and go again
+                    for work in works:
+                        self._retry(work, None, exc, throttled=False)
+                else:
+                    self._fatal(works, exc)
                 return
             status = response.status_code
             if status == 429 or status in ex.retry.retry_statuses or status == 424:

@@ -105,7 +105,7 @@ class MsalClientCredential:
             result = result or {}
             error = result.get("error") or "no_token"
             description = redact(str(result.get("error_description") or ""))
-            raise CredentialError(f"{error}: {description}".strip().rstrip(":"), code=str(error))
+            raise CredentialError(f"{error}: {description}".strip().rstrip(":"), graph_code=str(error))
         expires_in = int(result.get("expires_in") or 3600)
         return AccessToken(result["access_token"], int(time.time()) + expires_in)
 

@@ -2,22 +2,34 @@
 
 Callers (pages, the CLI, the snapshot and rollout workers) catch ``GraphError`` to show one clear
 message instead of a traceback; the subclasses let them react to the cases that need a different
-answer (sign in again, ask for a role or a licence, wait, check the network).
+answer (sign in again, ask for a role or a licence, wait, check the network). ``GraphError`` is a
+:class:`lib.errors.ConsoleError`.
 
 ::
 
-    GraphError                    status, code, message, request_id, url
-    ├── BadRequest                400 (and other final 4xx without a class of their own)
-    ├── Unauthorized              401: the token is missing, expired or not for this tenant
-    ├── Forbidden                 403: ``missing`` names the permission or role that may be missing
-    │   └── NoPremiumLicense      403 Authentication_RequestFromNonPremiumTenantOrB2CTenant
-    ├── NotFound                  404
-    ├── Throttled                 429 after every retry: ``retry_after`` seconds
-    ├── GraphServerError          5xx after every retry
-    ├── GraphUnavailable          no HTTP answer: DNS, refused, TLS, timeout, dropped connection
-    ├── MalformedResponse         an answer that is not the JSON Graph promises (a broken page)
-    ├── CredentialError           the credential could not produce a token
-    └── OperationCancelled        the caller cancelled
+    GraphError              code / retryable          status, graph_code, message, request_id, url
+    ├── BadRequest          bad_request               400 (and other final 4xx without a class of their own)
+    ├── Unauthorized        unauthorized              401: the token is missing, expired or not for this tenant
+    ├── Forbidden           forbidden                 403: ``missing`` names the permission or role that may be missing
+    │   └── NoPremiumLicense                          403 Authentication_RequestFromNonPremiumTenantOrB2CTenant
+    ├── NotFound            not_found                 404
+    ├── Throttled           throttled, retryable      429 after every retry: ``retry_after`` seconds
+    ├── GraphServerError    server_error, retryable   5xx after every retry
+    ├── GraphUnavailable    unavailable, retryable    no HTTP answer: DNS, refused, TLS, timeout, dropped connection
+    ├── MalformedResponse   malformed_response, retryable   not the JSON Graph promises (a broken page)
+    ├── CredentialError     unauthorized              the credential could not produce a token
+    │                                                 (lib.auth's SessionExpired and TokenRefreshFailed are ones)
+    └── OperationCancelled  cancelled                 the caller cancelled
+
+``code``, ``reason`` and ``retryable`` are class attributes and a subclass inherits them, so whoever
+decides "try again?" or "which reason to journal" reads the attributes, never the class's name. The
+gateway and the ``$batch`` executor retry single requests by HTTP status (``RetryPolicy``); these
+attributes describe the error left once those retries are spent. ``reason`` is the failure reason the
+rollout journal records; ``code`` may refine it (``SessionExpired`` has the code ``session_expired``
+and the reason ``unauthorized``). ``retryable`` means the same request may succeed later unchanged.
+``graph_code`` is the code in Graph's own error body (``Authorization_RequestDenied``, or the token
+endpoint's OAuth error such as ``invalid_client``); ``""`` when the answer had none. A plain
+``GraphError`` (an answer no subclass describes) is retryable.
 
 Messages never contain an access token or an ``Authorization`` header: everything that goes into
 one passes through :func:`redact`.
@@ -28,9 +40,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
+
+from lib.errors import ConsoleError
 
 __all__ = [
     "BadRequest",
@@ -68,38 +82,46 @@ def redact(text: str) -> str:
     return _JWT.sub("***", text)
 
 
-class GraphError(Exception):
+class GraphError(ConsoleError):
     """Base class: Microsoft Graph did not do what was asked.
 
-    ``status`` is the HTTP status (``None`` when no answer came), ``code`` and ``message`` come from
-    Graph's error body, ``request_id`` from its ``innerError`` (quote it to Microsoft support), and
-    ``url`` is the request URL (never carrying a token).
+    ``status`` is the HTTP status (``None`` when no answer came), ``graph_code`` and ``message`` come
+    from Graph's error body, ``request_id`` from its ``innerError`` (quote it to Microsoft support),
+    and ``url`` is the request URL (never carrying a token). ``code``, ``reason`` and ``retryable``
+    are set by the class (see the module's table).
     """
 
-    default_message = "Microsoft Graph request failed"
+    code = "graph_error"
+    reason: ClassVar[str] = "graph_error"
+    retryable: ClassVar[bool] = True
+    area: ClassVar[str] = "Microsoft Graph"
+    default_message: ClassVar[str] = "Microsoft Graph request failed"
 
     def __init__(
         self,
         message: str | None = None,
         *,
         status: int | None = None,
-        code: str | None = None,
+        graph_code: str | None = None,
         request_id: str | None = None,
         url: str | None = None,
     ) -> None:
         self.status = status
-        self.code = code or ""
-        self.message = redact(message or self.default_message)
+        self.graph_code = graph_code or ""
         self.request_id = request_id
         self.url = redact(url) if url else None
-        super().__init__(self._text())
+        super().__init__(redact(message or self.default_message))
+        self.args = (self._text(),)
+
+    def __str__(self) -> str:
+        return self._text()
 
     def _text(self) -> str:
         parts = []
         if self.status is not None:
             parts.append(str(self.status))
-        if self.code:
-            parts.append(self.code)
+        if self.graph_code:
+            parts.append(self.graph_code)
         head = " ".join(parts)
         text = f"{head}: {self.message}" if head else self.message
         if self.url and self.url not in text:
@@ -110,8 +132,11 @@ class GraphError(Exception):
         """A JSON-able summary for journals and exports (no token can be in it)."""
         return {
             "error": type(self).__name__,
-            "status": self.status,
             "code": self.code,
+            "reason": self.reason,
+            "retryable": self.retryable,
+            "status": self.status,
+            "graph_code": self.graph_code,
             "message": self.message,
             "request_id": self.request_id,
         }
@@ -120,9 +145,15 @@ class GraphError(Exception):
 class BadRequest(GraphError):
     """400, or another final 4xx without a class of its own (405, 409, 412, 424…)."""
 
+    code = reason = "bad_request"
+    retryable = False
+
 
 class Unauthorized(GraphError):
     """401: the token is missing, expired, revoked, or not for this tenant. Sign in again."""
+
+    code = reason = "unauthorized"
+    retryable = False
 
     default_message = "Graph rejected the access token; sign in again"
 
@@ -133,6 +164,9 @@ class Forbidden(GraphError):
     ``missing`` names what is probably missing (a permission, a role or a licence) when the request
     or the error code tells; ``None`` when it cannot be known.
     """
+
+    code = reason = "forbidden"
+    retryable = False
 
     def __init__(self, message: str | None = None, *, missing: str | None = None, **kw: Any) -> None:
         self.missing = missing
@@ -156,9 +190,15 @@ class NoPremiumLicense(Forbidden):
 class NotFound(GraphError):
     """404: the user, object or route does not exist."""
 
+    code = reason = "not_found"
+    retryable = False
+
 
 class Throttled(GraphError):
     """429 that outlasted every retry. ``retry_after`` is Graph's last ``Retry-After`` in seconds."""
+
+    code = reason = "throttled"
+    retryable = True
 
     def __init__(self, message: str | None = None, *, retry_after: float | None = None, **kw: Any) -> None:
         self.retry_after = retry_after
@@ -168,6 +208,9 @@ class Throttled(GraphError):
 class GraphServerError(GraphError):
     """5xx that outlasted every retry."""
 
+    code = reason = "server_error"
+    retryable = True
+
 
 class GraphUnavailable(GraphError):
     """Graph could not be reached: DNS, connection refused, TLS, timeout or a dropped connection.
@@ -175,18 +218,30 @@ class GraphUnavailable(GraphError):
     The message names the URL that failed (never a token).
     """
 
+    code = reason = "unavailable"
+    retryable = True
+
 
 class MalformedResponse(GraphError):
     """Graph answered, but not with the JSON it documents (not JSON, no ``value`` list…)."""
+
+    code = reason = "malformed_response"
+    retryable = True
 
 
 class CredentialError(GraphError):
     """The credential could not produce an access token (wrong secret, unknown tenant, MSAL error)."""
 
+    code = reason = "unauthorized"
+    retryable = False
+    area = "sign-in (app token)"
+
 
 class OperationCancelled(GraphError):
     """The caller cancelled the operation before it completed."""
 
+    code = reason = "cancelled"
+    retryable = False
     default_message = "cancelled"
 
 
@@ -311,7 +366,7 @@ def error_from_response(
     """The ``GraphError`` subclass for a non-success Graph answer (whole request or ``$batch`` item)."""
     code, message, request_id = _error_fields(body)
     request_id = request_id or _header(headers, "request-id")
-    kw: dict[str, Any] = {"status": status, "code": code, "request_id": request_id, "url": url}
+    kw: dict[str, Any] = {"status": status, "graph_code": code, "request_id": request_id, "url": url}
     message = message or f"HTTP {status}"
     if status == 401:
         return Unauthorized(message or None, **kw)
@@ -356,7 +411,7 @@ def error_from_exception(
         body = {"error": {"code": code, "message": message, "innerError": {"request-id": request_id}}}
         if status:
             return error_from_response(status, body, _plain_headers(headers), method=method, url=url)
-        return GraphError(message or str(exc), code=code, request_id=request_id, url=url)
+        return GraphError(message or str(exc), graph_code=code, request_id=request_id, url=url)
     return GraphError(f"{type(exc).__name__}: {redact(str(exc))}", url=url)
 
 

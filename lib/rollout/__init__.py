@@ -31,6 +31,7 @@ from lib.rollout.errors import (
     OperationNotFound,
     OperationStateError,
     PermissionDenied,
+    ProtectionError,
     RolloutError,
     WaveError,
 )
@@ -126,6 +127,7 @@ __all__ = [
     "PlanWarning",
     "ProtectedAccount",
     "Protection",
+    "ProtectionError",
     "RolloutError",
     "Wave",
     "WaveError",

@@ -14,9 +14,10 @@ gateway's event loop, chunk by chunk, a few chunks at a time (so reads overlap w
 4. journal each answer (``applied``, ``failed`` with its reason) as it comes, a few times a second;
 5. for an Enable, read back the state Entra left (Enabled, or Enforced for a registered user).
 
-Failed items whose error is transient (throttled, 5xx, no answer) get up to ``retry_rounds`` more
-passes, each starting with a re-read. ``resume_operation`` runs the same loop over every unfinished
-item of an interrupted, cancelled or partly failed operation.
+Failed items whose error is ``retryable`` (throttled, 5xx, no answer: the error class says so, see
+``lib.graph.errors``) get up to ``retry_rounds`` more passes, each starting with a re-read.
+``resume_operation`` runs the same loop over every unfinished item of an interrupted, cancelled or
+partly failed operation.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from typing import Any
 import pandas as pd
 
 from lib.columns import STATES
+from lib.errors import describe
 from lib.graph import CancelToken, GraphError, GraphGateway, ItemResult, OperationCancelled
 from lib.rollout import journal as j
 from lib.rollout.actor import require_writer
@@ -56,11 +58,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("lib.rollout")
-
-RETRYABLE_CODES = frozenset({"throttled", "server_error", "unavailable", "malformed_response", "read_failed",
-                             "graph_error"})
-"""Failure reasons worth another pass (the state is re-read first, so a retry never doubles a change)."""
-
 
 @dataclass(frozen=True)
 class ExecuteOptions:
@@ -91,17 +88,17 @@ class ExecuteOptions:
 
 
 def _reason_of(error: GraphError | None) -> tuple[str, str, int | None]:
-    """A failure's stable code, its text, and the HTTP status."""
+    """A failure's stable reason (the error's ``reason``: ``throttled``, ``unauthorized``…), its text, and
+    the HTTP status."""
     if error is None:
         return "graph_error", "Graph gave no result", None
-    name = type(error).__name__
-    code = {
-        "Throttled": "throttled", "GraphServerError": "server_error", "GraphUnavailable": "unavailable",
-        "MalformedResponse": "malformed_response", "Forbidden": "forbidden", "NoPremiumLicense": "forbidden",
-        "Unauthorized": "unauthorized", "NotFound": "not_found", "BadRequest": "bad_request",
-        "CredentialError": "unauthorized", "OperationCancelled": "cancelled",
-    }.get(name, "graph_error")
-    return code, str(error) or error.__class__.__name__, getattr(error, "status", None)
+    return error.reason, str(error) or type(error).__name__, error.status
+
+
+def _worth_retrying(error: GraphError | None) -> bool:
+    """Another pass may help (the state is re-read first, so a retry never doubles a change): the error
+    says it is ``retryable`` (throttled, 5xx, no answer, a broken answer), or Graph gave no result at all."""
+    return error is None or error.retryable
 
 
 class OperationWorker:
@@ -160,7 +157,7 @@ class OperationWorker:
             self.status = self.gateway.loop.run(self._run())
         except BaseException as exc:  # the journal or the loop failed: record it if the database lets us
             log.exception("rollout operation %s failed", self.operation_id)
-            self.error = f"{type(exc).__name__}: {exc}"
+            self.error = describe(exc)
             try:
                 self.status = j.finish_operation(self.store, self.operation_id, cancelled=False, error=self.error)
             except Exception:
@@ -299,7 +296,8 @@ class OperationWorker:
             if code == "not_found":
                 return Outcome(uid, "failed", reason_code="not_found", reason=f"user not found in the tenant: {text}",
                                error_status=status)
-            self._retryable.add(uid)
+            if _worth_retrying(current):
+                self._retryable.add(uid)
             return Outcome(uid, "failed", reason_code="read_failed", error_status=status,
                            reason=f"could not read the current state before sending: {text}")
         if not isinstance(current, str) or current not in STATES:
@@ -346,7 +344,7 @@ class OperationWorker:
                                   detail="cancelled while retrying: outcome unknown until re-read")
         else:
             code, text, status = _reason_of(result.error)
-            if code in RETRYABLE_CODES:
+            if _worth_retrying(result.error):
                 self._retryable.add(uid)
             outcome = Outcome(uid, "failed", reason_code=code, reason=text, attempts=result.attempts,
                               error_status=status)

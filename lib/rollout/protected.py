@@ -3,7 +3,8 @@
 Kept per tenant in the store (UPN, reason, owner, optional expiry). An expired protection no longer
 protects but stays listed as expired, so nobody wonders where it went; removing one keeps the row
 (``removed_at``) for the record. :func:`active_protection` is what plans and the execution worker
-consult; :func:`suggest_protected` points at accounts that look like break-glass accounts.
+consult; :func:`suggest_protected` points at accounts that look like break-glass accounts. What a
+person typed that cannot be recorded (no UPN, no reason…) raises :class:`ProtectionError` (a ``ValueError``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from lib.rollout._db import now_ns, reading, ts, writing
+from lib.rollout.errors import ProtectionError
 from lib.store import Store
 from lib.store.codec import to_ns
 from lib.store.queries import require_tenant
@@ -164,16 +166,16 @@ def _record(row: Any) -> ProtectedAccount:
 
 def _check_text(name: str, value: str) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{name} is required (who or why must be on record for a protected account)")
+        raise ProtectionError(f"{name} is required (who or why must be on record for a protected account)")
     return value.strip()
 
 
 def _check_upn(upn: str) -> str:
     if not isinstance(upn, str) or not upn.strip():
-        raise ValueError("UPN is required")
+        raise ProtectionError("UPN is required")
     cleaned = upn.strip()
     if "@" not in cleaned or any(ch.isspace() for ch in cleaned):
-        raise ValueError(f"{cleaned!r} is not a user principal name (name@domain)")
+        raise ProtectionError(f"{cleaned!r} is not a user principal name (name@domain)")
     return cleaned
 
 

@@ -17,6 +17,7 @@ import streamlit as st
 from lib.auth import AuthConfig, AuthSession, SignedInAdmin
 from lib.console import Workspace
 from lib.demo import DemoTenant, demo_auth_config, demo_tenant, ensure_demo_history
+from lib.errors import describe
 from lib.graph import GraphGateway
 from lib.settings import Settings, SettingsError, load_settings
 from lib.store import Snapshot, Store, open_store
@@ -79,7 +80,7 @@ def console() -> Console:
         try:
             return _console(key)
         except Exception as err:
-            st.error(f"**The console could not start.** {type(err).__name__}: {err}")
+            st.error(f"**The console could not start.** {describe(err)}")
             st.stop()
 
 

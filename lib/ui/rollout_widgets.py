@@ -9,7 +9,7 @@ A page keeps at most one plan awaiting confirmation and one operation it watches
 
 Nothing here decides anything: the plan comes from ``lib.rollout.plan``, the role check is the
 engine's (``start_operation`` refuses a read-only actor even if a disabled button were bypassed), and
-every error is shown as its message, never as a traceback.
+every error is shown as its one line (``lib.errors.describe``), never as a traceback.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import streamlit as st
 
 from lib import rollout
 from lib.console import cancel, start_change
+from lib.errors import describe
 from lib.ui.context import Console, console, signed_in_admin, workspace
 
 __all__ = [
@@ -33,7 +34,6 @@ __all__ = [
     "can_apply",
     "confirm_sentence",
     "duration",
-    "error_message",
     "md",
     "operation_status",
     "operation_summary",
@@ -51,12 +51,6 @@ PREVIEW_ROWS = 2_000
 
 STATE_LABELS = {"disabled": "Disabled", "enabled": "Enabled", "enforced": "Enforced"}
 VERBS = {"disabled": "Disable", "enabled": "Enable", "enforced": "Enforce"}
-
-
-def error_message(err: BaseException) -> str:
-    """The text to show for an error: the engine's own ``message`` (safe to show), else its text."""
-    text = getattr(err, "message", None) or str(err)
-    return text or type(err).__name__
 
 
 def md(text: object) -> str:
@@ -312,7 +306,7 @@ def _confirm_body(app: Console, prefix: str, after_start: Callable[[int], None] 
         try:
             operation_id = start_change(workspace(app), the_plan, wave=wave or None, label=entry.label)
         except Exception as err:  # refused (role, conflict, wave name) or the journal is unwritable: say why
-            st.error(error_message(err), icon=":material/block:")
+            st.error(describe(err), icon=":material/block:")
             return
         set_plan(prefix, None)
         st.session_state.pop(_key(prefix, "wave"), None)
@@ -350,7 +344,7 @@ def _progress_body(store: Any, operation_id: int, key: str) -> bool:
     try:
         progress = read_progress(store, operation_id)
     except Exception as err:
-        st.error(f"Operation {operation_id}: {error_message(err)}")
+        st.error(f"Operation {operation_id}: {describe(err)}")
         return False
     if progress.status != "running":
         return False
@@ -369,7 +363,7 @@ def _progress_body(store: Any, operation_id: int, key: str) -> bool:
         try:
             cancel(workspace(console()), operation_id)
         except Exception as err:
-            st.error(error_message(err))
+            st.error(describe(err))
         else:
             st.session_state[f"{key}_cancel_asked"] = operation_id
             st.caption("Cancel requested: the worker stops at its next step.")
@@ -389,7 +383,7 @@ def operation_status(store: Any, operation_id: int, key: str) -> rollout.Operati
     try:
         progress = read_progress(store, operation_id)
     except Exception as err:
-        st.error(f"Operation {operation_id}: {error_message(err)}")
+        st.error(f"Operation {operation_id}: {describe(err)}")
         return None
     if progress.status == "running":
         _live(store, operation_id, key)
