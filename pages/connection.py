@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lib.auth import AuthError
 from lib.connection_check import granted_scopes, graph_checks, scope_checks
-from lib.errors import describe
-from lib.graph import GraphError
+from lib.errors import ConsoleError, describe
 from lib.ui.context import auth_session, console, gateway, signed_in_admin
 
 app = console()
@@ -36,7 +34,7 @@ if st.button("Run the checks", key="run_checks", type="primary"):
         try:
             token = auth.credential().get_token(*auth.config.scopes).token
             checks = scope_checks(granted_scopes(token)) + graph_checks(gateway(app))
-        except (AuthError, GraphError) as err:
+        except ConsoleError as err:  # sign-in or Graph trouble: say what, never a traceback
             st.error(describe(err))
             st.stop()
     st.session_state["connection_checks"] = checks

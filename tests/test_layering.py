@@ -178,3 +178,19 @@ def test_no_module_file_name_is_shared_with_the_product(package: str) -> None:
     ours = {p.name for p in (ROOT / "lib/emulator").glob("*.py")} - {"__init__.py", "__main__.py"}
     theirs = {p.name for p in (ROOT / package).glob("*.py")}
     assert not ours & theirs, f"lib/emulator and {package} both have {sorted(ours & theirs)}"
+
+
+def test_pages_only_render() -> None:
+    """Pages call the use cases (lib.console) and the UI helpers; Graph and the store stay behind them."""
+    found = []
+    for path in sorted((ROOT / "pages").glob("*.py")) + [ROOT / "app.py"]:
+        rel = _rel(path)
+        for line, name in imported_modules(ast.parse(path.read_text(encoding="utf-8")), rel):
+            if name == "lib.graph" or name.startswith(("lib.graph.", "lib.store")):
+                found.append(f"{rel}:{line} imports {name}")
+    assert found == []
+
+
+def test_the_check_on_pages_sees_a_store_import() -> None:
+    tree = ast.parse("from lib.store import Store\nimport lib.graph.errors\n")
+    assert {"lib.store", "lib.graph.errors"} <= {name for _line, name in imported_modules(tree, "pages/x.py")}
