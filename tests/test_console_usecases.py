@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -14,8 +13,8 @@ from tests.test_rollout_support import READER
 
 
 @pytest.fixture
-def world(make_emulator, tmp_path: Path) -> Iterator[World]:
-    w = make_world(make_emulator, tmp_path, users=200, seed=5)
+def world(make_emulator, database_url: str) -> Iterator[World]:
+    w = make_world(make_emulator, database_url, users=200, seed=5)
     yield w
     w.gateway.close()
     w.store.close()

@@ -183,7 +183,7 @@ def test_no_module_file_name_is_shared_with_the_product(package: str) -> None:
 def test_pages_only_render() -> None:
     """Pages call the use cases (lib.console) and the UI helpers; Graph and the store stay behind them."""
     found = []
-    for path in sorted((ROOT / "pages").glob("*.py")) + [ROOT / "app.py"]:
+    for path in [*sorted((ROOT / "pages").glob("*.py")), ROOT / "app.py"]:
         rel = _rel(path)
         for line, name in imported_modules(ast.parse(path.read_text(encoding="utf-8")), rel):
             if name == "lib.graph" or name.startswith(("lib.graph.", "lib.store")):
