@@ -30,6 +30,7 @@ from lib.ui.context import Console, console, signed_in_admin, workspace
 __all__ = [
     "PREVIEW_ROWS",
     "TYPED_CONFIRMATION_ABOVE",
+    "VERBS",
     "PlanEntry",
     "can_apply",
     "confirm_sentence",

@@ -1,0 +1,99 @@
+"""The Users page's CSV import: read a file of UPNs (and optional states), list every rejected row, plan the rest."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from lib import rollout
+from lib.columns import STATES
+from lib.console import preview_csv
+from lib.errors import describe
+from lib.ui.context import Console, workspace
+from lib.ui.rollout_widgets import (
+    VERBS,
+    PlanEntry,
+    can_apply,
+    md,
+    set_plan,
+)
+from lib.ui.users_table import SIGNATURE_KEY
+from lib.users_filters import (
+    STATE_LABELS,
+)
+
+CSV_MEMO_KEY = "users_csv_memo"
+PREFIX = "users"
+
+
+DELIMITERS = {",": "Comma (,)", ";": "Semicolon (;)", "\t": "Tab"}
+
+
+def csv_import_panel(app: Console, frame: pd.DataFrame) -> None:
+    st.markdown("Upload a CSV of users to change: a column of UPNs (header **UserPrincipalName**, or none) and, "
+                "optionally, a **State** column (disabled, enabled or enforced) per user. Valid rows become a plan "
+                "with the same preview and confirmation; each rejected row is listed with the reason.")
+    upload = st.file_uploader("CSV file", type=["csv", "txt"], key="users_csv_file")
+    left, right = st.columns(2)
+    delimiter = left.selectbox("Separator", list(DELIMITERS), format_func=DELIMITERS.get, key="users_csv_delimiter")
+    default = right.selectbox("State for rows without one", [None, *STATES], key="users_csv_default",
+                              format_func=lambda s: "None: every row must give a state" if s is None
+                              else STATE_LABELS[s])
+    if upload is None:
+        st.session_state.pop(CSV_MEMO_KEY, None)
+        return
+    data = upload.getvalue()
+    memo_key = (upload.file_id, hashlib.blake2b(data, digest_size=12).hexdigest(), delimiter, default, len(frame),
+                st.session_state.get(SIGNATURE_KEY))
+    memo = st.session_state.get(CSV_MEMO_KEY)
+    if not (isinstance(memo, tuple) and memo[0] == memo_key):
+        try:
+            result: Any = rollout.parse_users_csv(data, frame, default_state=default, delimiter=delimiter)
+        except rollout.CsvImportError as err:
+            result = err
+        except Exception as err:  # anything unexpected in a file is still the file's problem to report
+            result = rollout.CsvImportError(f"the file could not be read: {describe(err)}", code="not_text")
+        memo = (memo_key, result)
+        st.session_state[CSV_MEMO_KEY] = memo
+    result = memo[1]
+    if isinstance(result, rollout.CsvImportError):
+        st.error(f"**{md(upload.name)}** cannot be used: {describe(result)}", icon=":material/error:")
+        return
+    imported: rollout.CsvImport = result
+    valid, rejected = len(imported.rows), len(imported.errors)
+    st.markdown(f"**{md(upload.name)}**: {imported.data_rows:,} rows read · **{valid:,} valid** · "
+                f"**{rejected:,} rejected**")
+    if rejected:
+        counts = imported.error_counts()
+        st.warning(imported.describe_errors() + ". By reason: "
+                   + ", ".join(f"{code.replace('_', ' ')} {n:,}" for code, n in counts.items()),
+                   icon=":material/rule:")
+        errors = imported.errors_frame()
+        st.dataframe(errors.head(5_000), hide_index=True, key="users_csv_errors", placeholder="—",
+                     height=min(35 * (len(errors) + 1) + 3, 300),
+                     column_config={"line": st.column_config.NumberColumn("Line", format="%d"), "upn": "UPN",
+                                    "code": "Problem", "message": "Details"})
+        st.download_button("Download the rejected rows (CSV)", imported.errors_csv(), key="users_csv_errors_csv",
+                           file_name="rejected-rows.csv", mime="text/csv", icon=":material/download:",
+                           on_click="ignore")
+    writer, reason = can_apply()
+    if st.button(f"Plan these {valid:,} users", key="users_csv_plan", type="primary", icon=":material/fact_check:",
+                 disabled=not writer or valid == 0, help=reason if not writer else None):
+        try:
+            ids = [row.user_id for row in imported.rows]
+            with st.spinner(f"Reading the current MFA state of {len(ids):,} users from Microsoft Graph…"):
+                the_plan = preview_csv(workspace(app), frame, imported)
+        except Exception as err:
+            st.error(f"The plan could not be made: {describe(err)}", icon=":material/error:")
+        else:
+            state = the_plan.requested_state
+            what = f"{VERBS[state]} {valid:,}" if state else f"Change {valid:,}"
+            set_plan(PREFIX, PlanEntry(the_plan, title=f"{what} users from {upload.name}",
+                                       label=f"CSV import: {upload.name}"[:300]))
+    if not writer:
+        st.caption(f":material/lock: Read-only: {reason}")
+
+

@@ -1,0 +1,134 @@
+"""The Users page's table: counts, exports, the rows shown and which of them (or all matching) are selected.
+
+The selection is reset whenever the filters, scope or snapshot change, so it never silently moves to other users.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from lib.columns import STATES
+from lib.exports import to_csv_bytes, to_xlsx_bytes
+from lib.users_filters import (
+    ACCOUNT_KIND_LABELS,
+    STATE_FILTER_OPTIONS,
+    STATE_LABELS,
+    PreparedUsers,
+    UserFilters,
+    export_frame,
+)
+
+TABLE_KEY = "users_table"
+SELECT_ALL_KEY = "users_select_all"
+SIGNATURE_KEY = "users_filter_signature"
+SELECT_ALL_TOUCHED_KEY = "users_select_all_touched"
+DISPLAY_ROWS = 5_000  # rows of the matching users sent to the browser; "select all" and the exports cover all
+
+TABLE_COLUMNS = {
+    "display_name": st.column_config.TextColumn("Name"),
+    "upn": st.column_config.TextColumn("UPN"),
+    "state": st.column_config.TextColumn("MFA state"),
+    "registered": st.column_config.CheckboxColumn("Registered"),
+    "methods": st.column_config.TextColumn("Methods"),
+    "department": st.column_config.TextColumn("Department"),
+    "country": st.column_config.TextColumn("Country"),
+    "is_admin": st.column_config.CheckboxColumn("Admin"),
+    "is_guest": st.column_config.CheckboxColumn("Guest"),
+    "account_enabled": st.column_config.CheckboxColumn("Can sign in"),
+    "account_kind": st.column_config.TextColumn("Kind"),
+    "last_sign_in": st.column_config.DatetimeColumn("Last sign-in", format="YYYY-MM-DD HH:mm"),
+}
+
+
+# --- table, selection, export --------------------------------------------------------------------
+
+
+def signature(filters: UserFilters, scope: Any, snapshot_id: int) -> str:
+    def plain(value: Any) -> Any:  # sets in a stable order, so equal filters always give the same signature
+        return tuple(sorted(value)) if isinstance(value, frozenset | set) else value
+
+    parts = [plain(v) for v in filters.signature()]
+    parts += [plain(getattr(scope, name)) for name in sorted(vars(scope))] if hasattr(scope, "__dict__") else [scope]
+    raw = repr((parts, snapshot_id)).encode()
+    return hashlib.blake2b(raw, digest_size=12).hexdigest()
+
+
+def select_all_touched() -> None:
+    st.session_state[SELECT_ALL_TOUCHED_KEY] = True
+
+
+def reset_selection_on_change(signature: str) -> None:
+    """New filters, scope or snapshot: the rows shown are others, so the ticked rows must not carry over.
+
+    "Select all matching" is reset too, unless it was switched in this very run (a filter changed and the
+    toggle clicked before the page had redrawn: the person asked for all that match the new filters)."""
+    touched = st.session_state.pop(SELECT_ALL_TOUCHED_KEY, False)
+    if st.session_state.get(SIGNATURE_KEY) != signature:
+        if SIGNATURE_KEY in st.session_state:
+            st.session_state[TABLE_KEY] = {"selection": {"rows": [], "columns": [], "cells": []}}
+            if not touched:
+                st.session_state[SELECT_ALL_KEY] = False
+        st.session_state[SIGNATURE_KEY] = signature
+
+
+def display(rows: pd.DataFrame) -> pd.DataFrame:
+    view = rows.loc[:, list(TABLE_COLUMNS)].reset_index(drop=True)
+    view["state"] = view["state"].map(STATE_LABELS).fillna("Unknown")
+    view["account_kind"] = view["account_kind"].map(ACCOUNT_KIND_LABELS).fillna(view["account_kind"])
+    view["methods"] = view["methods"].str.replace(",", ", ", regex=False)
+    return view
+
+
+def counts_line(prepared: PreparedUsers, mask: np.ndarray, in_scope: int) -> None:
+    counts = prepared.state_counts(mask)
+    matching, total = sum(counts.values()), len(prepared)
+    mix = " · ".join(f"{STATE_LABELS[s]} {counts[s]:,}" for s in STATE_FILTER_OPTIONS if s in STATES or counts[s])
+    scope_note = f" in scope ({total:,} in the snapshot)" if in_scope != total else ""
+    st.markdown(f"#### {matching:,} matching of {in_scope:,} users{scope_note}")
+    st.caption(mix)
+
+
+def exports(frame: pd.DataFrame, mask: np.ndarray, matching: int, stamp: str) -> None:
+    left, right, _ = st.columns([1, 1, 2])
+    left.download_button("Export CSV", lambda: to_csv_bytes(export_frame(frame, mask)),
+                         file_name=f"users-{stamp}.csv", mime="text/csv", key="users_export_csv",
+                         icon=":material/download:", disabled=matching == 0, on_click="ignore", width="stretch",
+                         help=f"All {matching:,} matching users (formula-like cells neutralised)")
+    right.download_button("Export XLSX", lambda: to_xlsx_bytes(export_frame(frame, mask)),
+                          file_name=f"users-{stamp}.xlsx", key="users_export_xlsx",
+                          mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                          icon=":material/table_view:", disabled=matching == 0, on_click="ignore", width="stretch",
+                          help=f"All {matching:,} matching users; built when you click (a large list takes a moment)")
+
+
+def selection(frame: pd.DataFrame, positions: np.ndarray) -> tuple[list[str], bool]:
+    """The table (first rows of the matching users) with its row selection; returns the target ids and
+    whether they are "all matching"."""
+    shown_positions = positions[:DISPLAY_ROWS]
+    shown = frame.iloc[shown_positions]
+    event = st.dataframe(display(shown), hide_index=True, column_config=TABLE_COLUMNS, key=TABLE_KEY,
+                         on_select="rerun", selection_mode="multi-row", height=420, placeholder="—")
+    if len(positions) > DISPLAY_ROWS:
+        st.caption(f"Showing the first {DISPLAY_ROWS:,} of {len(positions):,} matching users (by name). Narrow the "
+                   "filters to see the others, or use **Select all matching** and the exports, which cover "
+                   "every one.")
+    rows = [r for r in (getattr(getattr(event, "selection", None), "rows", None) or []) if 0 <= r < len(shown)]
+    left, right = st.columns([1, 2], vertical_alignment="center")
+    everyone = left.toggle(f"Select all {len(positions):,} matching", key=SELECT_ALL_KEY,
+                           disabled=len(positions) == 0, on_change=select_all_touched,
+                           help="Act on every user the filters match, not only the rows ticked in the table.")
+    if everyone:
+        ids = frame["id"].to_numpy(dtype=object)[positions].astype(str).tolist()
+        right.markdown(f"**All {len(ids):,} matching users** are selected.")
+        return ids, True
+    ids = shown["id"].to_numpy(dtype=object)[rows].astype(str).tolist()
+    right.markdown(f"**{len(ids):,} selected**" + (" — tick rows in the table, or select all matching."
+                                                    if not ids else "."))
+    return ids, False
+
+
