@@ -93,7 +93,7 @@ def test_retry_after_is_rounded_up(seconds: float, scale: float, header: str) ->
 def test_throughput_bounds() -> None:
     assert throttle_bound_seconds(REPORT, 5, 300) == 0.0
     assert throttle_bound_seconds(REPORT, 25, 300) == pytest.approx(40.0)
-    # GRAPH.md: enforcing 10,000 users is bound by 3,000 writes per 150 s (from a full bucket)
+    # docs/graph.md: enforcing 10,000 users is bound by 3,000 writes per 150 s (from a full bucket)
     assert throttle_bound_seconds(WRITE, 10_000, 100_000) == pytest.approx(350.0)
     assert throttle_bound_seconds(WRITE, 10_000, 100_000, time_scale=0.01) == pytest.approx(3.5)
     # reading 100k users' state one GET (1 RU) each, 8,000 RU per 10 s
