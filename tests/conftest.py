@@ -33,7 +33,7 @@ def emulator_config(**overrides: Any) -> EmulatorConfig:
 
 
 def msal_http_client(ca_cert: str) -> requests.Session:
-    """The ``http_client`` MSAL needs to trust the emulator (GRAPH.md, MSAL notes).
+    """The ``http_client`` MSAL needs to trust the emulator (docs/graph.md, MSAL Python).
 
     ``trust_env = False``: with REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE set, requests would otherwise
     replace ``verify`` with the system bundle and fail with CERTIFICATE_VERIFY_FAILED.

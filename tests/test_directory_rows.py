@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -19,20 +17,13 @@ from lib.directory.rows import (
     registration_from_methods,
     registration_from_report,
 )
+from tests.fixtures import graph_example
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "graph-examples"
 T = datetime(2026, 11, 25, 12, tzinfo=timezone.utc)
 
 
-def example(name: str) -> dict:
-    path = EXAMPLES / name
-    if not path.exists():
-        pytest.skip(f"{path} is not present on this machine")
-    return json.loads(path.read_text())["response"]["body"]
-
-
 def test_report_rows_from_the_documented_example() -> None:
-    rows = example("v1.0-userregistrationdetails-list.json")["value"]
+    rows = graph_example("v1.0-userregistrationdetails-list.json")["value"]
     regs = [registration_from_report(r) for r in rows]
     assert regs[0] == Registration(("microsoftAuthenticatorPush", "softwareOneTimePasscode"), True, True, "push", False)
     assert regs[1] == Registration((), False, False, "", False)  # the guest with "" as preferred method
@@ -41,9 +32,10 @@ def test_report_rows_from_the_documented_example() -> None:
 
 
 def test_method_names_from_the_documented_methods_lists() -> None:
-    v1 = example("v1.0-authentication-methods-list.json")["value"]
+    v1 = graph_example("v1.0-authentication-methods-list.json")["value"]
     assert [method_name(i) for i in v1] == ["fido2", "windowsHelloForBusiness"]
-    beta = example("beta-authentication-methods-list.json")["value"]  # spells "odata.type" and authenticationPhoneType
+    # the beta example spells "odata.type" (no @) and authenticationPhoneType
+    beta = graph_example("beta-authentication-methods-list.json")["value"]
     assert [method_name(i) for i in beta] == [None, "mobilePhone", "alternateMobilePhone"]
 
 

@@ -17,10 +17,10 @@ from msgraph_core.requests.batch_request_item import BatchRequestItem
 
 from lib.emulator.server import RunningEmulator
 from lib.emulator.throttle import IDENTITY, WRITE, get_throttle
+from tests.fixtures import graph_example
 from tests.test_emulator_graph import (
     APP_ID,
     DOMAIN,
-    EXAMPLES,
     JSON_CT,
     graph_error,
     http,
@@ -238,7 +238,7 @@ def test_depends_on_a_failed_item_gives_424_down_the_chain(fresh: RunningEmulato
 
 
 def test_throttled_items_get_429_with_their_own_retry_after(fresh: RunningEmulator) -> None:
-    doc = json.loads((EXAMPLES / "v1.0-throttling-429.json").read_text())["response"]["body"]
+    doc = graph_example("v1.0-throttling-429.json")
     fresh.state.config.throttle = True
     fresh.state.config.time_scale = 1000.0  # a slow refill (0.35 RU/s), so the numbers below are stable
     requests = [get(str(i), req_url("alice")) for i in range(20)]

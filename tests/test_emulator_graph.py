@@ -14,7 +14,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -56,9 +55,7 @@ from lib.emulator.model import (
 from lib.emulator.server import RunningEmulator, start_emulator
 from lib.emulator.state import EmulatorConfig
 from lib.emulator.tokens import mint_access_token
-
-EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "graph-examples"
-"""Microsoft's documented shapes; shared/ lies beside the work tree (and beside CI's clone)."""
+from tests.fixtures import graph_example
 
 JSON_CT = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
 NOW = datetime(2025, 6, 2, 12, 0, tzinfo=timezone.utc)
@@ -294,7 +291,7 @@ def tenant_user(emu: RunningEmulator, name: str) -> User:
 
 
 def test_users_default_page_has_the_documented_shape(emu: RunningEmulator) -> None:
-    doc = json.loads((EXAMPLES / "v1.0-users-list.json").read_text())["response"]["body"]
+    doc = graph_example("v1.0-users-list.json")
     with http(emu) as c:
         r = c.get("/v1.0/users", headers={"client-request-id": "abc-123"})
     assert r.status_code == 200
@@ -705,7 +702,7 @@ REPORT = "/v1.0/reports/authenticationMethods/userRegistrationDetails"
 
 
 def test_registration_rows_match_the_documented_shape_and_the_tenant(emu: RunningEmulator) -> None:
-    doc = json.loads((EXAMPLES / "v1.0-userregistrationdetails-list.json").read_text())["response"]["body"]
+    doc = graph_example("v1.0-userregistrationdetails-list.json")
     with http(emu) as c:
         rows = {
             r["userPrincipalName"].split("@")[0]: r
@@ -833,9 +830,7 @@ def test_registration_by_id_and_the_beta_extra_property(emu: RunningEmulator) ->
     ],
 )
 def test_reports_need_a_premium_tenant(path: str) -> None:
-    doc = json.loads(
-        (EXAMPLES / "error-authentication-requestfromnonpremiumtenantorb2ctenant.json").read_text()
-    )
+    doc = graph_example("error-authentication-requestfromnonpremiumtenantorb2ctenant.json")
     with serve(small_tenant(premium=False)) as basic, http(basic) as c:
         r = c.get(path, headers={"client-request-id": "c-1"})
     assert graph_error(r) == (
@@ -844,8 +839,8 @@ def test_reports_need_a_premium_tenant(path: str) -> None:
         "Tenant is not a B2C tenant and doesn't have premium license",
     )
     body = r.json()
-    assert list(body["error"]) == [*list(doc["response"]["body"]["error"])[:1], "message", "innerError"]
-    assert set(body["error"]["innerError"]) == set(doc["response"]["body"]["error"]["innerError"])
+    assert list(body["error"]) == [*list(doc["error"])[:1], "message", "innerError"]
+    assert set(body["error"]["innerError"]) == set(doc["error"]["innerError"])
     assert body["error"]["innerError"]["client-request-id"] == "c-1"
 
 

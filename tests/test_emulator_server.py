@@ -110,7 +110,7 @@ def test_certificate_is_trusted_only_through_the_ca_file(emulator: RunningEmulat
 def test_requests_verify_alone_is_overridden_by_the_ca_bundle_variable(
     emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # GRAPH.md: why MSAL's http_client needs trust_env=False on machines with REQUESTS_CA_BUNDLE set.
+    # docs/graph.md, MSAL Python: why MSAL's http_client needs trust_env=False on machines with REQUESTS_CA_BUNDLE set.
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", certifi.where())
     naive = requests.Session()
     naive.verify = emulator.ca_cert

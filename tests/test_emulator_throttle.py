@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from types import SimpleNamespace
@@ -23,9 +22,9 @@ from lib.emulator.throttle import (
     read_cost,
     throttle_bound_seconds,
 )
+from tests.fixtures import graph_example
 from tests.test_emulator_graph import (
     APP_ID,
-    EXAMPLES,
     LIMITED_APP_ID,
     app_token,
     graph_error,
@@ -94,7 +93,7 @@ def test_retry_after_is_rounded_up(seconds: float, scale: float, header: str) ->
 def test_throughput_bounds() -> None:
     assert throttle_bound_seconds(REPORT, 5, 300) == 0.0
     assert throttle_bound_seconds(REPORT, 25, 300) == pytest.approx(40.0)
-    # GRAPH.md: enforcing 10,000 users is bound by 3,000 writes per 150 s (from a full bucket)
+    # docs/graph.md: enforcing 10,000 users is bound by 3,000 writes per 150 s (from a full bucket)
     assert throttle_bound_seconds(WRITE, 10_000, 100_000) == pytest.approx(350.0)
     assert throttle_bound_seconds(WRITE, 10_000, 100_000, time_scale=0.01) == pytest.approx(3.5)
     # reading 100k users' state one GET (1 RU) each, 8,000 RU per 10 s
@@ -132,7 +131,7 @@ def test_a_refused_charge_takes_nothing_and_tells_the_wait() -> None:
 
 
 def test_whole_request_429_has_the_documented_shape_and_tells_the_truth(fresh: RunningEmulator) -> None:
-    doc = json.loads((EXAMPLES / "v1.0-throttling-429.json").read_text())["response"]["body"]
+    doc = graph_example("v1.0-throttling-429.json")
     fresh.state.config.time_scale = 1.0
     tenant_id = fresh.state.tenant.id
     with http(fresh) as c:

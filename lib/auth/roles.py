@@ -2,7 +2,7 @@
 
 Roles are read once at sign-in through the Graph gateway
 (``GET /me/transitiveMemberOf/microsoft.graph.directoryRole``, ``ConsistencyLevel: eventual``) and
-compared by ``roleTemplateId`` (fixed across tenants; GRAPH.md). Global Administrator and
+compared by ``roleTemplateId`` (fixed across tenants; docs/graph.md). Global Administrator and
 Authentication Policy Administrator may change per-user MFA; every other role is read-only here.
 Pages disable controls with :attr:`SignedInAdmin.read_only_reason` as the explanation, and every
 action path calls :func:`require_writer` on the server side as well.

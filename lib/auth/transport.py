@@ -2,7 +2,7 @@
 
 ``requests`` silently replaces ``verify`` with the system bundle when ``REQUESTS_CA_BUNDLE`` /
 ``CURL_CA_BUNDLE`` are set (they are on these machines and CI), so trusting the demo tenant's
-private CA needs a session with ``trust_env = False`` (GRAPH.md, MSAL notes).
+private CA needs a session with ``trust_env = False`` (docs/graph.md, MSAL Python).
 """
 
 from __future__ import annotations

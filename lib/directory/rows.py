@@ -108,7 +108,7 @@ def registration_from_report(row: Mapping) -> Registration:
 def registration_from_methods(items: Iterable[Mapping], account_enabled: bool) -> Registration:
     """A user's authentication methods (tenants without P1, and accounts the report leaves out).
 
-    Registered = any method besides password that is a second factor (GRAPH.md).
+    Registered = any method besides password that is a second factor (docs/graph.md).
     """
     names = sorted({n for n in (method_name(i) for i in items) if n})
     registered = any(n not in NOT_SECOND_FACTORS for n in names)

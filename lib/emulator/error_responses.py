@@ -1,7 +1,7 @@
 """Graph- and identity-platform-shaped errors the emulator answers with.
 
 Handlers raise these; the server turns them into the exact bodies Microsoft sends, so the
-console's error handling is exercised on the real shapes (GRAPH.md, graph-examples/).
+console's error handling is exercised on the real shapes (docs/graph.md, tests/fixtures/graph/).
 """
 
 from __future__ import annotations

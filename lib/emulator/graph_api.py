@@ -1,4 +1,4 @@
-"""The Microsoft Graph routes of the emulator (``/v1.0/...`` and ``/beta/...``), per GRAPH.md.
+"""The Microsoft Graph routes of the emulator (``/v1.0/...`` and ``/beta/...``), per docs/graph.md.
 
 One pipeline serves a plain HTTP request and every ``$batch`` item alike, in process:
 
@@ -159,7 +159,7 @@ def error_response(err: EmulatedGraphError, request_id: str, client_request_id: 
 
 def throttled_response(wait: float, time_scale: float, app_id: str, tenant_id: str, request_id: str,
                        bucket: str) -> GraphResponse:
-    """429 with the TooManyRequests body of graph-examples/v1.0-throttling-429.json."""
+    """429 with the TooManyRequests body of tests/fixtures/graph/v1.0-throttling-429.json."""
     retry = throttle.format_retry_after(wait, time_scale)
     body = {"error": {
         "code": "TooManyRequests",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-# Directory role template ids (GRAPH.md): fixed across every tenant.
+# Directory role template ids (docs/graph.md): fixed across every tenant.
 GLOBAL_ADMINISTRATOR = "62e90394-69f5-4237-9190-012177145e10"
 AUTHENTICATION_POLICY_ADMINISTRATOR = "0526716b-113d-4c15-b2c8-68e3c22b9f80"
 PRIVILEGED_AUTHENTICATION_ADMINISTRATOR = "7be44c8a-adaf-4e2a-84d6-ab2649e08a13"
@@ -30,7 +30,7 @@ ROLE_NAMES: dict[str, str] = {
 }
 
 MFA_WRITER_ROLES = frozenset({GLOBAL_ADMINISTRATOR, AUTHENTICATION_POLICY_ADMINISTRATOR})
-"""Roles whose delegated token may PATCH per-user MFA state (GRAPH.md: least privileged + GA)."""
+"""Roles whose delegated token may PATCH per-user MFA state (docs/graph.md: least privileged + GA)."""
 
 STATES = ("disabled", "enabled", "enforced")
 

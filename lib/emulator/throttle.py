@@ -1,6 +1,6 @@
 """Graph's documented throttle limits as token buckets, scaled in time by ``config.time_scale``.
 
-Three buckets per app (one tenant per emulator), as GRAPH.md lists the limits:
+Three buckets per app (one tenant per emulator), as docs/graph.md lists the limits:
 
 - ``identity``: resource units (RU), capacity 3,500 / 5,000 / 8,000 per 10 s for tenants of
   < 50 / 50–500 / > 500 users. Costs follow the throttling-limits doc: a single-entity GET 1, a

@@ -1,7 +1,7 @@
 """The ``$batch`` executor: many independent Graph requests, 20 per batch, each item retried on its own.
 
 Graph's ``$batch`` answers ``200`` for the envelope while every item inside can be ``429`` (with its
-own ``Retry-After``), ``5xx`` or ``4xx`` on its own (GRAPH.md). The executor therefore:
+own ``Retry-After``), ``5xx`` or ``4xx`` on its own (docs/graph.md). The executor therefore:
 
 - groups work items by 20 for ONE API version, writing each item's URL relative to it (msgraph-core's
   ``BatchRequestItem`` keeps absolute URLs, which Graph rejects);
@@ -248,7 +248,7 @@ def throttle_class(method: str, url: str) -> str:
     """The Graph throttle bucket a request draws from: ``reports``, ``write`` or ``read``.
 
     Identity-and-access reports have their own tiny limit (5 requests per 10 s); writes have their
-    own budget (3,000 per 150 s); everything else shares the identity read bucket (GRAPH.md).
+    own budget (3,000 per 150 s); everything else shares the identity read bucket (docs/graph.md).
     """
     path = url.split("?", 1)[0].lower()
     if path.startswith("/reports") or "/reports/" in path:

@@ -48,7 +48,7 @@ class MsalClientCredential:
 
     ``ca_cert`` trusts a private certificate (the demo tenant's): MSAL then gets a
     ``requests.Session`` with ``trust_env = False`` and ``verify = ca_cert``, because requests
-    ignores ``verify`` when ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE`` are set (GRAPH.md).
+    ignores ``verify`` when ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE`` are set (docs/graph.md).
     MSAL caches the token in memory per instance and refreshes it when it nears expiry.
     """
 

@@ -1,4 +1,4 @@
-"""Directory role template ids the console cares about (fixed across tenants; GRAPH.md)."""
+"""Directory role template ids the console cares about (fixed across tenants; docs/graph.md)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,6 @@ WRITE_ROLE_TEMPLATE_IDS: frozenset[str] = frozenset({
     ROLE_TEMPLATE_IDS["Global Administrator"],
     ROLE_TEMPLATE_IDS["Authentication Policy Administrator"],
 })
-"""Roles allowed to change per-user MFA state in this console (DESIGN.md "Only a permitted role acts")."""
+"""Roles allowed to change per-user MFA state in this console (README, "Using a real tenant")."""
 
 ADMIN_ROLE_TEMPLATE_IDS: frozenset[str] = frozenset(ROLE_TEMPLATE_IDS.values())

@@ -5,7 +5,7 @@ Entra will leave them in) or *skip* with a stable reason code and a sentence a p
 plus warnings about the set as a whole. Execution re-checks each item against the live state, so a
 plan made from a snapshot an hour old is still safe to run.
 
-Entra's rule (GRAPH.md): enabling a user who already registered a second factor makes them
+Entra's rule (docs/graph.md): enabling a user who already registered a second factor makes them
 Enforced at once, so the *expected* state of such a user is ``enforced``.
 """
 
