@@ -47,7 +47,6 @@ __all__ = [
     "CHROMIUM_CANDIDATES",
     "REPORT_TITLE",
     "SOURCES",
-    "USERS_PAGE",
     "ChartImageError",
     "DataStatus",
     "Overview",
@@ -75,7 +74,6 @@ log = logging.getLogger(__name__)
 
 """``st.session_state`` key the overview sets before switching to the users page (see module docstring)."""
 
-USERS_PAGE = "pages/users.py"
 """The users page, as ``st.switch_page`` names it."""
 
 REPORT_TITLE = "MFA adoption overview"

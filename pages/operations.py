@@ -19,6 +19,7 @@ import streamlit as st
 
 from lib import rollout
 from lib.errors import describe
+from lib.ui import navigation
 from lib.ui.context import console, signed_in_admin
 from lib.ui.operation_detail import NEXT_KEY, detail, operation_title
 from lib.ui.waves_panel import waves
@@ -68,7 +69,7 @@ def _no_operations() -> None:
                     "with its outcome. To make the first one, open the Users page, filter and select users, and "
                     "choose Enable, Enforce or Disable.")
         with contextlib.suppress(Exception):
-            st.page_link("pages/users.py", label="Go to the Users page", icon=":material/group:")
+            st.page_link(navigation.USERS.path, label="Go to the Users page", icon=":material/group:")
 
 
 def _pick(history: pd.DataFrame, wave_of: dict[int, str]) -> int | None:

@@ -23,13 +23,13 @@ from lib.progress import (
     wave_summary,
     waves_table,
 )
+from lib.ui import navigation
 from lib.ui.context import Console, console, latest_snapshot, signed_in_admin, users_frame
 from lib.ui.demo_clock import demo_clock
 from lib.ui.wave_actions import stragglers_section
 from lib.ui.wave_members import FILTER_WAVES_KEY, members
 
 WAVE_KEY = "progress_wave"
-USERS_PAGE = "pages/users.py"
 PLOTLY_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
 
 
@@ -69,7 +69,7 @@ def _no_waves() -> None:
             "The wave then appears here with its funnel (enabled → registered → enforced), its stragglers and "
             "each member's timeline.")
         with contextlib.suppress(Exception):  # the Users page may not be part of this build
-            st.page_link(USERS_PAGE, label="Go to the Users page", icon=":material/group:")
+            st.page_link(navigation.USERS.path, label="Go to the Users page", icon=":material/group:")
 
 
 # --- per wave ------------------------------------------------------------------------------------

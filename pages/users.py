@@ -28,6 +28,7 @@ from lib.console import preview_change
 from lib.errors import describe
 from lib.overview import protected_upns
 from lib.scope import scope_mask
+from lib.ui import navigation
 from lib.ui.context import Console, console, latest_snapshot, signed_in_admin, users_frame, workspace
 from lib.ui.csv_import_panel import csv_import_panel
 from lib.ui.handoff import take_users_filter
@@ -123,7 +124,7 @@ def _after_operation(app: Console) -> Any:
         st.caption("The table shows the snapshot: refresh the data to see the new states there.")
         cols = st.columns(3)
         with contextlib.suppress(Exception):
-            cols[0].page_link("pages/operations.py", label="Open in Operations", icon=":material/history:")
+            cols[0].page_link(navigation.OPERATIONS.path, label="Open in Operations", icon=":material/history:")
         if cols[1].button("Refresh the data", key="users_after_refresh", icon=":material/refresh:"):
             try:
                 start_session_refresh(app)
