@@ -43,7 +43,7 @@ from lib.store.engine import (
     translate_errors,
     write_transaction,
 )
-from lib.store.errors import NotFoundError, SnapshotStateError
+from lib.store.errors import NotFoundError, SnapshotStateError, StoreLockedError
 from lib.store.latest import advance_latest
 from lib.store.memo import Memo
 from lib.store.migrations import MIGRATIONS, Migration, migrate
@@ -598,9 +598,20 @@ def open_store(
     parsed = sa.make_url(url if url is not None else default_database_url())
     where = describe(parsed)
     engine = create_store_engine(parsed, busy_timeout=busy_timeout)
+    # Replicas opening a new SQLite file at once can meet "database is locked" while one of them
+    # switches it to WAL, which SQLite answers at once rather than after its busy timeout: try again
+    # until the busy timeout is spent.
+    deadline = time.monotonic() + busy_timeout
     try:
-        with translate_errors(where):
-            version = migrate(engine, migrations)
+        while True:
+            try:
+                with translate_errors(where):
+                    version = migrate(engine, migrations)
+                break
+            except StoreLockedError:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.05)
     except BaseException:
         engine.dispose()
         raise
