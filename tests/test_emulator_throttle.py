@@ -15,6 +15,7 @@ from lib.emulator.throttle import (
     IDENTITY,
     REPORT,
     WRITE,
+    ManualClock,
     ThrottleBuckets,
     format_retry_after,
     get_throttle,
@@ -46,6 +47,17 @@ def requirements(name: str) -> str:
 def fresh() -> Iterator[RunningEmulator]:
     with serve(throttle=True, time_scale=0.01) as running:
         yield running
+
+
+@pytest.fixture
+def clock(fresh: RunningEmulator) -> ManualClock:
+    """The fresh emulator's throttle on a clock that moves only when the test moves it.
+
+    Buckets then refill by exactly what the test says, whatever the machine's speed or load.
+    """
+    clock = ManualClock()
+    get_throttle(fresh.state).use_clock(clock)
+    return clock
 
 
 # ------------------------------------------------------------------------------------------- model
@@ -103,22 +115,22 @@ def test_throughput_bounds() -> None:
         throttle_bound_seconds("graph", 1, 1)
 
 
-def _throttle(time_scale: float = 1e6, users: int = 40) -> ThrottleBuckets:
+def _throttle(time_scale: float = 1e6, users: int = 40, clock: ManualClock | None = None) -> ThrottleBuckets:
     state = SimpleNamespace(
         config=SimpleNamespace(throttle=True, time_scale=time_scale),
         tenant=SimpleNamespace(users=[None] * users),
     )
-    return ThrottleBuckets(state)  # type: ignore[arg-type]
+    return ThrottleBuckets(state, clock or ManualClock())  # type: ignore[arg-type]
 
 
 def test_a_refused_charge_takes_nothing_and_tells_the_wait() -> None:
-    throttle = _throttle()  # a window of 10^7 s: no refill worth mentioning during the test
+    throttle = _throttle()  # the clock stands still: nothing refills during the test
     assert throttle.charge("app", ((REPORT, 1.0),) * 1) == 0.0
     for _ in range(4):
         assert throttle.charge("app", ((REPORT, 1.0),)) == 0.0
     wait = throttle.charge("app", ((REPORT, 1.0),))
     assert wait == pytest.approx(1 / (5 / (10 * 1e6)), rel=1e-3)  # one request's refill time
-    assert throttle.level("app", REPORT) == pytest.approx(0.0, abs=1e-3)
+    assert throttle.level("app", REPORT) == 0.0
     assert throttle.charge("other", ((REPORT, 1.0),)) == 0.0  # buckets are per app
     throttle.drain("app", WRITE, 0.0)
     assert throttle.charge("app", ((IDENTITY, 1.0), (WRITE, 1.0))) > 0.0
@@ -127,15 +139,38 @@ def test_a_refused_charge_takes_nothing_and_tells_the_wait() -> None:
     assert throttle.level("app", WRITE) == 3000.0
 
 
+def test_a_held_drain_waits_for_the_first_request_then_refills_by_the_clock() -> None:
+    clock = ManualClock()
+    throttle = _throttle(time_scale=1.0, clock=clock)  # reports: 5 per 10 s, one every 2 s
+    throttle.drain("app", REPORT, -1.0, hold=True)
+    clock.advance(60.0)  # however long the setup takes, a held bucket has not refilled
+    assert throttle.level("app", REPORT) == -1.0
+    assert throttle.charge("app", ((REPORT, 1.0),)) == pytest.approx(4.0)  # from -1 to 1 at 0.5/s
+    clock.advance(3.999)
+    assert throttle.charge("app", ((REPORT, 1.0),)) == pytest.approx(0.001)  # 0.0005 short
+    clock.advance(0.001)
+    assert throttle.charge("app", ((REPORT, 1.0),)) == 0.0
+    assert throttle.level("app", REPORT) == pytest.approx(0.0, abs=1e-9)
+    throttle.drain("app", REPORT, 0.0)  # without hold the bucket refills from now
+    clock.advance(2.0)
+    assert throttle.level("app", REPORT) == pytest.approx(1.0)
+    throttle.use_clock(ManualClock(1000.0))  # a new clock starts every bucket full
+    assert throttle.level("app", REPORT) == 5.0
+    with pytest.raises(ValueError, match="only moves forward"):
+        clock.advance(-1.0)
+
+
 # ------------------------------------------------------------------------------------------ HTTP 429
 
 
-def test_whole_request_429_has_the_documented_shape_and_tells_the_truth(fresh: RunningEmulator) -> None:
+def test_whole_request_429_has_the_documented_shape_and_tells_the_truth(
+    fresh: RunningEmulator, clock: ManualClock
+) -> None:
     doc = graph_example("v1.0-throttling-429.json")
     fresh.state.config.time_scale = 1.0
     tenant_id = fresh.state.tenant.id
     with http(fresh) as c:
-        get_throttle(fresh.state).drain(APP_ID, IDENTITY, -50.0)  # 52 RU short: 0.15 s at 350 RU/s
+        get_throttle(fresh.state).drain(APP_ID, IDENTITY, -50.0)  # 51 RU short: 0.15 s at 350 RU/s
         r = c.get("/v1.0/users?$top=1")
         assert r.status_code == 429
         assert r.headers["retry-after"] == "1"  # whole seconds at real time, at least 1
@@ -151,7 +186,7 @@ def test_whole_request_429_has_the_documented_shape_and_tells_the_truth(fresh: R
         assert r.headers["x-ms-throttle-scope"] == f"Tenant_Application/ReadWrite/{APP_ID}/{tenant_id}"
         assert tenant_user(fresh, "bob").mfa_state == "disabled"
         fresh.state.config.time_scale = 0.001
-        time.sleep(0.01)
+        clock.advance(0.01)  # 200 writes' refill at 20,000 writes/s
         assert c.patch(requirements("bob"), json={"perUserMfaState": "enabled"}).status_code == 204
     with http(fresh, app_token(fresh, LIMITED_APP_ID)) as c:  # another app has its own buckets
         get_throttle(fresh.state).drain(APP_ID, IDENTITY, 0.0)
@@ -159,7 +194,7 @@ def test_whole_request_429_has_the_documented_shape_and_tells_the_truth(fresh: R
         assert c.get("/v1.0/users?$top=1").status_code == 200
 
 
-def test_no_throttling_when_switched_off(fresh: RunningEmulator) -> None:
+def test_no_throttling_when_switched_off(fresh: RunningEmulator, clock: ManualClock) -> None:
     fresh.state.config.throttle = False
     get_throttle(fresh.state).drain(APP_ID, IDENTITY, 0.0)
     get_throttle(fresh.state).drain(APP_ID, REPORT, 0.0)
@@ -167,60 +202,68 @@ def test_no_throttling_when_switched_off(fresh: RunningEmulator) -> None:
         assert [c.get(REPORT_URL).status_code for _ in range(10)] == [200] * 10
 
 
-def _honour(c: httpx.Client, method: str, url: str, count: int, **kw: object) -> tuple[float, int]:
-    """Send ``count`` requests one after another, sleeping Retry-After on each 429; (seconds, 429s)."""
+def _honour(
+    c: httpx.Client, clock: ManualClock, method: str, url: str, count: int, **kw: object
+) -> tuple[float, int]:
+    """Send ``count`` requests one after another, waiting Retry-After on each 429; (seconds, 429s).
+
+    The wait is on the throttle's own clock, so the seconds are the model's, not this machine's.
+    """
     throttled = 0
-    started = time.monotonic()
+    started = clock()
     for _ in range(count):
         r = c.request(method, url, **kw)  # type: ignore[arg-type]
         if r.status_code == 429:
             throttled += 1
-            time.sleep(float(r.headers["retry-after"]))
+            clock.advance(float(r.headers["retry-after"]))
             r = c.request(method, url, **kw)  # type: ignore[arg-type]
             assert r.status_code != 429, "Retry-After must tell the truth"
         assert r.status_code < 300, r.text
-    return time.monotonic() - started, throttled
+    return clock() - started, throttled
 
 
-def test_reports_limit_five_per_window_and_a_patient_client_reaches_it(fresh: RunningEmulator) -> None:
+def test_reports_limit_five_per_window_and_a_patient_client_reaches_it(
+    fresh: RunningEmulator, clock: ManualClock
+) -> None:
     fresh.state.config.time_scale = 1.0  # 5 per 10 s at real time
     with http(fresh) as c:
-        statuses = [c.get(REPORT_URL).status_code for _ in range(6)]
-        assert statuses == [200] * 5 + [429]
+        answers = [c.get(REPORT_URL) for _ in range(6)]
+        assert [r.status_code for r in answers] == [200] * 5 + [429]
+        assert answers[-1].headers["retry-after"] == "2"  # one request's refill: 10 s / 5
         fresh.state.config.time_scale = 0.01
         r = c.get(REPORT_URL)
-        assert 0.0 < float(r.headers["retry-after"]) <= 0.02  # one request's refill: 10 s / 5 × 0.01
+        assert (r.status_code, r.headers["retry-after"]) == (429, "0.02")  # 10 s / 5 × 0.01
         get_throttle(fresh.state).reset()
-        elapsed, throttled = _honour(c, "GET", REPORT_URL, 30)
+        elapsed, throttled = _honour(c, clock, "GET", REPORT_URL, 30)
     bound = throttle_bound_seconds(REPORT, 30, 40, time_scale=0.01)
     assert bound == pytest.approx(0.5)
-    assert throttled >= 20
-    assert bound * 0.95 <= elapsed <= bound * 1.6 + 0.1
+    assert throttled == 25  # 5 from the full bucket, then each one waits for its refill
+    assert elapsed == pytest.approx(bound, abs=throttled * 0.001)  # Retry-After is rounded up to the ms
 
 
-def test_identity_bucket_throughput_from_empty(fresh: RunningEmulator) -> None:
+def test_identity_bucket_throughput_from_empty(fresh: RunningEmulator, clock: ManualClock) -> None:
     fresh.state.config.time_scale = 3.5  # 100 RU/s
     with http(fresh) as c:
         get_throttle(fresh.state).drain(APP_ID, IDENTITY, 0.0)
-        elapsed, throttled = _honour(c, "GET", requirements("alice"), 40)
-    assert throttled >= 30
-    assert 0.4 * 0.95 <= elapsed <= 0.4 * 1.6 + 0.1  # 40 RU at 100 RU/s
+        elapsed, throttled = _honour(c, clock, "GET", requirements("alice"), 40)
+    assert throttled == 40
+    assert elapsed == pytest.approx(0.4, abs=throttled * 0.001)  # 40 RU at 100 RU/s
 
 
-def test_write_throughput_from_an_exhausted_write_bucket(fresh: RunningEmulator) -> None:
+def test_write_throughput_from_an_exhausted_write_bucket(fresh: RunningEmulator, clock: ManualClock) -> None:
     fresh.state.config.time_scale = 0.1  # 3,000 writes per 15 s: 200 writes/s
     values = ["enabled", "disabled"] * 30
     bob = tenant_user(fresh, "bob")
     with http(fresh) as c:
         get_throttle(fresh.state).drain(APP_ID, WRITE, 0.0)
-        started = time.monotonic()
+        started = clock()
         throttled = 0
         for value in values:
-            _, t = _honour(c, "PATCH", requirements("bob"), 1, json={"perUserMfaState": value})
+            _, t = _honour(c, clock, "PATCH", requirements("bob"), 1, json={"perUserMfaState": value})
             throttled += t
-        elapsed = time.monotonic() - started
-    assert throttled >= 10
-    assert 0.3 * 0.95 <= elapsed <= 0.3 * 1.6 + 0.1  # 60 writes at 200/s
+        elapsed = clock() - started
+    assert throttled == 60
+    assert elapsed == pytest.approx(0.3, abs=throttled * 0.001)  # 60 writes at 200/s
     assert len(bob.events) == 60 and bob.mfa_state == "disabled"
 
 
@@ -362,7 +405,7 @@ def test_latency_applies_once_per_http_request() -> None:
         )
         elapsed = time.monotonic() - started
     assert r.status_code == 200 and [x["status"] for x in r.json()["responses"]] == [200] * 20
-    assert 0.15 <= elapsed < 0.6
+    assert 0.15 <= elapsed < 20 * 0.15  # once for the envelope; once per item would be 3 s or more
 
 
 def test_stats_count_statuses(fresh: RunningEmulator) -> None:

@@ -13,6 +13,11 @@ is refused without consuming anything, and its ``Retry-After`` is the time until
 up: a client alone on the app that waits that long succeeds (the header tells the truth), and one
 that honours it reaches exactly the documented throughput. ``throttle_bound_seconds`` gives the
 model's minimum time for N requests, for benchmarks.
+
+Time comes from ``ThrottleBuckets.clock`` (``time.monotonic`` unless a test hands ``use_clock`` a
+``ManualClock``, which moves only when told). ``drain(..., hold=True)`` keeps a bucket at the level
+it is given until the next request charges it, so a test that starts from an exhausted bucket meets
+it exhausted however long its own setup takes.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from lib.emulator.state import EmulatorState
@@ -96,24 +102,55 @@ def throttle_bound_seconds(
     return bound * time_scale
 
 
+class ManualClock:
+    """A time source that moves only when told: a throttle on it refills exactly as a test says."""
+
+    def __init__(self, start: float = 0.0) -> None:
+        self._now = start
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        with self._lock:
+            return self._now
+
+    def advance(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError(f"the clock only moves forward, got {seconds!r}")
+        with self._lock:
+            self._now += seconds
+
+
 @dataclass(slots=True)
 class _Bucket:
     level: float
     stamp: float
+    held: bool = False
+    """No refill until the next charge (``drain(..., hold=True)``)."""
 
 
 class ThrottleBuckets:
     """All buckets of one emulator, keyed by (kind, app id). Thread-safe, cheap per call."""
 
-    def __init__(self, state: EmulatorState) -> None:
+    def __init__(self, state: EmulatorState, clock: Callable[[], float] = time.monotonic) -> None:
         self._state = state
         self._buckets: dict[tuple[str, str], _Bucket] = {}
         self._lock = threading.Lock()
+        self.clock = clock
+        """Seconds, monotonic; every bucket's refill is measured on it."""
+
+    def use_clock(self, clock: Callable[[], float]) -> None:
+        """Measure time on ``clock`` from now on; every bucket starts full again on it."""
+        with self._lock:
+            self.clock = clock
+            self._buckets.clear()
 
     def _refill(self, kind: str, app_id: str, now: float, capacity: float, rate: float) -> _Bucket:
         bucket = self._buckets.get((kind, app_id))
         if bucket is None:
             bucket = self._buckets[(kind, app_id)] = _Bucket(capacity, now)
+        elif bucket.held:
+            bucket.held = False
+            bucket.stamp = now
         else:
             bucket.level = min(capacity, bucket.level + (now - bucket.stamp) * rate)
             bucket.stamp = now
@@ -130,7 +167,7 @@ class ThrottleBuckets:
         scale = config.time_scale
         users = len(self._state.tenant.users)
         with self._lock:
-            now = time.monotonic()
+            now = self.clock()
             wait = 0.0
             taken: list[tuple[_Bucket, float]] = []
             for kind, units in charges:
@@ -147,11 +184,15 @@ class ThrottleBuckets:
                 bucket.level -= units
             return 0.0
 
-    def drain(self, app_id: str, kind: str, level: float = 0.0) -> None:
-        """Set a bucket's level (tests and benchmarks start from an exhausted bucket)."""
+    def drain(self, app_id: str, kind: str, level: float = 0.0, *, hold: bool = False) -> None:
+        """Set a bucket's level (tests and benchmarks start from an exhausted bucket).
+
+        A negative level is a debt. With ``hold`` the bucket stays at ``level`` until the next request
+        charges it, and refills from that moment on: that request meets exactly this level.
+        """
         capacity, _ = limits(kind, len(self._state.tenant.users))
         with self._lock:
-            self._buckets[(kind, app_id)] = _Bucket(min(level, capacity), time.monotonic())
+            self._buckets[(kind, app_id)] = _Bucket(min(level, capacity), self.clock(), hold)
 
     def level(self, app_id: str, kind: str) -> float:
         """A bucket's current level (full when never used)."""
@@ -161,8 +202,10 @@ class ThrottleBuckets:
             bucket = self._buckets.get((kind, app_id))
             if bucket is None:
                 return capacity
+            if bucket.held:
+                return bucket.level
             rate = capacity / (window * self._state.config.time_scale)
-            return min(capacity, bucket.level + (time.monotonic() - bucket.stamp) * rate)
+            return min(capacity, bucket.level + (self.clock() - bucket.stamp) * rate)
 
     def reset(self) -> None:
         """Every bucket full again."""
