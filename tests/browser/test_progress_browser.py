@@ -159,5 +159,7 @@ def test_selected_stragglers_are_planned_and_confirmed_on_the_progress_page(
 
     main(page).get_by_role("button", name=re.compile(r"Confirm…")).click()
     assert _confirm_in_dialog(page, "Enforce") == changing
+    # The journal's verdict, as the Operations page shows the newest operation.
+    go_to(page, "Operations")
     _operation_complete(page, changing)
     assert_no_exception(page)
