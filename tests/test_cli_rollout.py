@@ -138,7 +138,7 @@ def test_a_later_run_plans_from_the_states_as_they_are_now(demo: Demo, capsys: p
 
 
 def test_second_operation_is_refused_naming_the_first(demo: Demo, capsys: pytest.CaptureFixture[str]) -> None:
-    control(demo.emulator, "PATCH", "/config", {"latency_ms": 50})
+    control(demo.emulator, "PATCH", "/config", {"hold_after_writes": 0})  # the first run's writes wait at the door
     with open_store(f"sqlite:///{demo.db}") as store, gateway_for(demo.emulator) as gateway:
         status, _, err = run(capsys, *demo.base("apply"), "--state", "enforced", "--dry-run", "--users-csv",
                              demo.csv("one.csv", demo.people[0]["upn"] + "\n"))  # takes the snapshot
@@ -159,7 +159,8 @@ def test_second_operation_is_refused_naming_the_first(demo: Demo, capsys: pytest
             assert ", running) is still working on " in line
         finally:
             cancel_operation(store, first)
-            wait_operation(first, timeout=30)
+            control(demo.emulator, "PATCH", "/config", {"hold_after_writes": None})
+            assert wait_operation(first, timeout=30)
 
 
 def test_read_only_app_is_refused_before_anything_is_sent(demo: Demo, capsys: pytest.CaptureFixture[str]) -> None:

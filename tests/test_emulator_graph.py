@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -1191,6 +1192,8 @@ def test_control_config_round_trip_and_validation(fresh: RunningEmulator) -> Non
             "throttle": False,
             "seed": 0,
             "fault_applied_share": 0.25,
+            "hold_requests": False,
+            "hold_after_writes": None,
         }
         r = c.patch("/_emulator/config", json={"latency_ms": 5, "time_scale": 0.5, "throttle": True})
         assert r.json()["latency_ms"] == 5.0 and fresh.state.config.time_scale == 0.5
@@ -1201,6 +1204,9 @@ def test_control_config_round_trip_and_validation(fresh: RunningEmulator) -> Non
             {"latency_ms": -1},
             {"speed": 1},
             {"latency_ms": 1, "seed": "x"},
+            {"hold_requests": 1},
+            {"hold_after_writes": -1},
+            {"hold_after_writes": True},
         ):
             r = c.patch("/_emulator/config", json=bad)
             assert r.status_code == 400 and "error" in r.json()
@@ -1208,6 +1214,23 @@ def test_control_config_round_trip_and_validation(fresh: RunningEmulator) -> Non
         fresh.state.extras["control_key"] = "k3y"
         assert c.get("/_emulator/stats").status_code == 403
         assert c.get("/_emulator/stats", headers={"X-Emulator-Control": "k3y"}).status_code == 200
+
+
+def test_held_requests_wait_at_the_door_until_released(fresh: RunningEmulator) -> None:
+    """Tests freeze a run mid-flight with a counter (``held``), never by racing the clock."""
+    with httpx.Client(base_url=fresh.graph_url) as c, http(fresh) as graph:
+        c.patch("/_emulator/config", json={"hold_requests": True})
+        answers: list[int] = []
+        waiting = threading.Thread(target=lambda: answers.append(graph.get("/v1.0/users?$top=1").status_code))
+        waiting.start()
+        deadline = time.monotonic() + 30
+        while c.get("/_emulator/stats").json()["held"] < 1:
+            assert time.monotonic() < deadline, "the request never reached the door"
+            time.sleep(0.01)
+        assert answers == [] and waiting.is_alive()
+        c.patch("/_emulator/config", json={"hold_requests": False})
+        waiting.join(30)
+        assert answers == [200] and c.get("/_emulator/stats").json()["held"] == 0
 
 
 def test_control_clock_truth_history_and_stats(fresh: RunningEmulator) -> None:
@@ -1223,6 +1246,7 @@ def test_control_clock_truth_history_and_stats(fresh: RunningEmulator) -> None:
             "faults": 0,
             "dropped": 0,
             "writes": 0,
+            "held": 0,
             "statuses": {"200": 1, "400": 1},
         }
         r = c.post("/_emulator/clock/advance", json={"days": 1})

@@ -194,13 +194,22 @@ def test_five_percent_faults_plus_throttling_lose_nothing(make_emulator, databas
         w.store.close()
 
 
+def held(world: World) -> int:
+    """Graph requests the demo tenant is holding at its door right now."""
+    return control(world.emulator, "GET", "/stats")["held"]
+
+
 def test_second_operation_on_overlapping_users_is_refused_then_cancel_and_resume(world: World) -> None:
-    control(world.emulator, "PATCH", "/config", {"latency_ms": 60})
+    # The demo tenant lets exactly two chunks of 10 land, then holds the third chunk's write at its door:
+    # the run is frozen mid-flight by a counter, not caught by a race against the clock.
+    control(world.emulator, "POST", "/stats/reset")
+    control(world.emulator, "PATCH", "/config", {"hold_after_writes": 20})
     first_ids = world.candidates(120, state="disabled")
     slow = ExecuteOptions(chunk_size=10, window=1, flush_interval_s=0.05, heartbeat_s=0.1)
     first = start_operation(world.store, world.gateway, plan(world.frame, "enforced", first_ids, actor=world.actor),
                             tenant_id=world.tenant_id, actor=world.actor, options=slow)
     try:
+        wait_for(lambda: held(world) >= 1)
         others = world.candidates(130, state="disabled")[120:]
         second = plan(world.frame, "enabled", [*first_ids[100:], *others], actor=world.actor)
         with pytest.raises(OperationConflict) as raised:
@@ -210,18 +219,19 @@ def test_second_operation_on_overlapping_users_is_refused_then_cancel_and_resume
                                                "Console (demo, app-only), started ")
         assert ", running) is still working on 20 of these users (for example " in raised.value.message
         assert [o.id for o in list_operations(world.store, world.tenant_id)] == [first]  # nothing journaled
-        wait_for(lambda: operation_progress(world.store, first).applied >= 20)
+        wait_for(lambda: operation_progress(world.store, first).applied == 20)
         running = operation_progress(world.store, first)
-        assert running.status == "running" and running.live and running.remaining > 0
+        assert (running.status, running.live, running.unknown, running.remaining) == ("running", True, 10, 100)
     finally:
         cancelled = cancel_operation(world.store, first)
+        control(world.emulator, "PATCH", "/config", {"hold_after_writes": None})
         assert wait_operation(first, timeout=30)
     assert cancelled.cancel_requested
     progress = operation_progress(world.store, first)
-    assert progress.status == "cancelled" and 0 < progress.applied < 120
-    assert progress.applied + progress.cancelled + progress.unknown == 120
+    # the write in flight at the cancel landed; nothing was sent after it
+    assert (progress.status, progress.applied, progress.cancelled, progress.unknown) == ("cancelled", 30, 90, 0)
+    assert control(world.emulator, "GET", "/stats")["writes"] == 30
     # resume finishes it: each user applied exactly once
-    control(world.emulator, "PATCH", "/config", {"latency_ms": 0})
     resume_operation(world.store, world.gateway, first, actor=world.actor, options=FAST)
     assert wait_operation(first, timeout=60)
     assert operation_progress(world.store, first).status == "complete"
@@ -311,18 +321,25 @@ def test_protected_accounts_untouched_by_apply_csv_import_and_undo(world: World)
 
 
 def test_worker_rechecks_protection_while_running(world: World) -> None:
-    control(world.emulator, "PATCH", "/config", {"latency_ms": 40})
+    control(world.emulator, "POST", "/stats/reset")
+    control(world.emulator, "PATCH", "/config", {"hold_after_writes": 50})
     ids = world.candidates(100)
     last = world.frame.set_index("id").loc[ids[-1], "upn"]
     slow = ExecuteOptions(chunk_size=10, window=1, flush_interval_s=0.05, heartbeat_s=0.05)
     op = start_operation(world.store, world.gateway, plan(world.frame, "enforced", ids, actor=world.actor),
                          tenant_id=world.tenant_id, actor=world.actor, options=slow)
+    wait_for(lambda: held(world) >= 1)  # half the users are done; the next chunk's write waits at the door
     protect_account(world.store, world.tenant_id, last, reason="added mid-run", owner="security")
+    # Two heartbeats after the protection: the reload that follows the first has finished.
+    beats: list[Any] = []
+    wait_for(lambda: beats.append(get_operation(world.store, op).heartbeat_at) or len(set(beats)) >= 3)
+    control(world.emulator, "PATCH", "/config", {"hold_after_writes": None})
     assert wait_operation(op, timeout=60)
     item = operation_items_frame(world.store, op).set_index("user_id").loc[ids[-1]]
     assert (item["status"], item["reason_code"], item["reason"]) == (
         "skipped", "protected", "protected account (added mid-run; owner security)")
     assert states(world.emulator)[ids[-1]] != "enforced"
+    assert operation_progress(world.store, op).applied == 99
 
 
 def test_resume_rereads_unknown_items_and_never_sends_them_twice(world: World) -> None:

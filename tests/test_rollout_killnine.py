@@ -80,30 +80,35 @@ def test_kill_minus_nine_midway_then_resume(emulator_process: dict[str, Any], tm
     assert json.loads(out)["planned"] == PLANNED
     before = history(control)
 
-    # now slow Graph down, start the real run, and kill -9 it midway
-    control.patch("/config", json={"latency_ms": 150})
+    # now start the real run; the emulator holds every request at its door once 300 changes have landed,
+    # so the kill comes midway with requests in flight, decided by a counter rather than by the clock
+    control.post("/stats/reset")
+    control.patch("/config", json={"hold_after_writes": 300})
     run = cli("apply", *common, "--state", "enforced", "--users-csv", str(csv))
-    deadline = time.monotonic() + 90
-    applied = 0
-    while applied < 300:
+    deadline = time.monotonic() + 120
+    while True:
         assert run.poll() is None, f"the CLI ended before it could be killed: {run.communicate()}"
         assert time.monotonic() < deadline, "no progress"
         time.sleep(0.05)
-        if db.exists():
+        stats = control.get("/stats").json()
+        if stats["held"] and db.exists():
             try:
-                applied = journal(db, "SELECT count(*) FROM operation_items WHERE status = 'applied'")[0][0]
+                journaled = journal(db, "SELECT count(*) FROM operation_items WHERE status = 'applied'")[0][0]
             except sqlite3.OperationalError:  # the journal tables are not there yet
-                applied = 0
+                journaled = 0
+            if journaled == stats["writes"]:  # every answer that came back is journaled
+                break
     run.send_signal(signal.SIGKILL)
     run.communicate(timeout=30)
     assert run.returncode == -signal.SIGKILL
+    landed = control.get("/stats").json()["writes"]
 
     statuses = dict(journal(db, "SELECT status, count(*) FROM operation_items GROUP BY status"))
-    assert 300 <= statuses.get("applied", 0) < PLANNED
+    assert 300 <= statuses.get("applied", 0) == landed < PLANNED
     assert journal(db, "SELECT id, status FROM operations") == [(1, "running")]  # as the dead process left it
     unknown_at_kill = {uid for (uid,) in journal(db, "SELECT user_id FROM operation_items WHERE status = 'sending'")}
 
-    control.patch("/config", json={"latency_ms": 0})
+    control.patch("/config", json={"hold_after_writes": None})
     listing = cli("operations", "--db", str(db))
     out, err = listing.communicate(timeout=60)
     assert (listing.returncode, err) == (0, "")

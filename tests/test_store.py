@@ -608,7 +608,7 @@ def test_writes_wait_for_another_writer_then_give_up_with_store_locked_error(dat
             started = time.monotonic()
             with pytest.raises(StoreLockedError, match=re.escape(f"database {opened.where} is locked")):
                 opened.upsert_tenant(TENANT, "Contoso", "contoso.example", "demo")
-            assert 0.25 <= time.monotonic() - started < 5
+            assert 0.25 <= time.monotonic() - started < 60  # waited its busy timeout, then gave up
         assert opened.upsert_tenant(TENANT, "Contoso", "contoso.example", "demo").id == TENANT
     finally:
         holder.close()

@@ -4,7 +4,9 @@ Not Graph: no bearer token, plain JSON, served to loopback clients only. When
 ``state.extras["control_key"]`` is set, every call must carry it in ``X-Emulator-Control``.
 
 - ``GET|PATCH /_emulator/config``: ``latency_ms``, ``time_scale``, ``fault_rate``, ``throttle``,
-  ``seed``, ``fault_applied_share`` (share of dropped connections that happen after a write applied)
+  ``seed``, ``fault_applied_share`` (share of dropped connections that happen after a write applied),
+  ``hold_requests`` (Graph requests wait until it is switched off again), ``hold_after_writes``
+  (writes wait, once that many per-user MFA PATCHes have applied; ``null`` switches it off)
 - ``POST /_emulator/clock/advance`` ``{"days": n}`` / ``{"hours": n}`` → the clock's report + ``now``
 - ``GET /_emulator/truth/users`` (JSON, or JSON lines with ``?format=jsonl``),
   ``GET /_emulator/truth/history`` (every user's events and the waves)
@@ -88,7 +90,8 @@ async def _body(request: Request) -> dict:
 def config_json(state: EmulatorState) -> dict:
     c = state.config
     return {"latency_ms": c.latency_ms, "time_scale": c.time_scale, "fault_rate": c.fault_rate,
-            "throttle": c.throttle, "seed": c.seed, "fault_applied_share": get_faults(state).applied_share}
+            "throttle": c.throttle, "seed": c.seed, "fault_applied_share": get_faults(state).applied_share,
+            "hold_requests": c.hold_requests, "hold_after_writes": c.hold_after_writes}
 
 
 def _number(name: str, value: Any, low: float, high: float | None, low_open: bool = False) -> float:
@@ -103,7 +106,8 @@ def _number(name: str, value: Any, low: float, high: float | None, low_open: boo
 
 def apply_config(state: EmulatorState, changes: dict) -> dict:
     """Validate every change first, then apply them all (a bad field changes nothing)."""
-    known = {"latency_ms", "time_scale", "fault_rate", "throttle", "seed", "fault_applied_share"}
+    known = {"latency_ms", "time_scale", "fault_rate", "throttle", "seed", "fault_applied_share", "hold_requests",
+             "hold_after_writes"}
     unknown = sorted(set(changes) - known)
     if unknown:
         raise _ControlError(400, f"unknown setting(s): {', '.join(unknown)}; "
@@ -117,10 +121,16 @@ def apply_config(state: EmulatorState, changes: dict) -> dict:
         checked["fault_rate"] = _number("fault_rate", changes["fault_rate"], 0, 1)
     if "fault_applied_share" in changes:
         checked["fault_applied_share"] = _number("fault_applied_share", changes["fault_applied_share"], 0, 1)
-    if "throttle" in changes:
-        if not isinstance(changes["throttle"], bool):
-            raise _ControlError(400, f"throttle must be true or false, got {changes['throttle']!r}")
-        checked["throttle"] = changes["throttle"]
+    for switch in ("throttle", "hold_requests"):
+        if switch in changes:
+            if not isinstance(changes[switch], bool):
+                raise _ControlError(400, f"{switch} must be true or false, got {changes[switch]!r}")
+            checked[switch] = changes[switch]
+    if "hold_after_writes" in changes:
+        value = changes["hold_after_writes"]
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise _ControlError(400, f"hold_after_writes must be a whole number of at least 0 or null, got {value!r}")
+        checked["hold_after_writes"] = value
     if "seed" in changes:
         if isinstance(changes["seed"], bool) or not isinstance(changes["seed"], int):
             raise _ControlError(400, f"seed must be an integer, got {changes['seed']!r}")

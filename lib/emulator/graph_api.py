@@ -127,6 +127,8 @@ class EmulatorStats:
     dropped: int = 0
     writes: int = 0
     """Per-user MFA PATCHes applied."""
+    held: int = 0
+    """Requests waiting right now because ``hold_requests`` or ``hold_after_writes`` holds them."""
     statuses: dict[str, int] = field(default_factory=dict)
 
     def count(self, status: int) -> None:
@@ -135,7 +137,7 @@ class EmulatorStats:
 
     def as_dict(self) -> dict:
         return {"requests": self.requests, "batch_items": self.batch_items, "throttled": self.throttled,
-                "faults": self.faults, "dropped": self.dropped, "writes": self.writes,
+                "faults": self.faults, "dropped": self.dropped, "writes": self.writes, "held": self.held,
                 "statuses": dict(sorted(self.statuses.items()))}
 
 
@@ -786,6 +788,27 @@ async def drop_connection(send: Callable) -> None:
     await send({"type": "http.response.body", "body": b'{"', "more_body": True})
 
 
+_BATCHED_WRITE = re.compile(rb'"method"\s*:\s*"patch"', re.IGNORECASE)
+
+
+def _is_write(method: str, path: str, body: bytes) -> bool:
+    return method == "PATCH" or (path.endswith("/$batch") and _BATCHED_WRITE.search(body) is not None)
+
+
+def _holding(state: EmulatorState, stats: EmulatorStats, write: bool) -> bool:
+    c = state.config
+    return c.hold_requests or (write and c.hold_after_writes is not None and stats.writes >= c.hold_after_writes)
+
+
+async def _wait_while_held(state: EmulatorState, stats: EmulatorStats, write: bool) -> None:
+    stats.held += 1
+    try:
+        while _holding(state, stats, write):
+            await asyncio.sleep(0.005)
+    finally:
+        stats.held -= 1
+
+
 class GraphApp:
     """The ASGI app behind ``/{version}/...``: HTTP concerns only, the rest is ``execute``."""
 
@@ -803,6 +826,9 @@ class GraphApp:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         request_id = str(uuid.uuid4())
         client_request_id = headers.get("client-request-id") or request_id
+        write = _is_write(method, scope["path"], body)
+        if _holding(state, stats, write):
+            await _wait_while_held(state, stats, write)
         if state.config.latency_ms > 0:
             await asyncio.sleep(state.config.latency_ms / 1000.0)
         fault = get_faults(state).draw_request()

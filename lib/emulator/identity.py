@@ -72,6 +72,7 @@ __all__ = [
     "approve_device_code",
     "authenticate_client",
     "client_info",
+    "device_code_polls",
     "identity_config",
     "identity_error_response",
     "identity_routes",
@@ -327,6 +328,8 @@ class _DeviceCode:
     status: str = "pending"
     """'pending' | 'approved' | 'declined' | 'redeemed'."""
     user_id: str | None = None
+    polls: int = 0
+    """Token requests made with this code: tests assert a poll sends one, never a loop."""
 
 
 @dataclass
@@ -378,6 +381,13 @@ def _grants(state: EmulatorState) -> _Grants:
         with _GRANTS_LOCK:
             grants = state.extras.setdefault("identity_grants", _Grants())
     return grants
+
+
+def device_code_polls(state: EmulatorState, user_code: str) -> int:
+    """How many token requests the device code shown as ``user_code`` has seen."""
+    grants = _grants(state)
+    with grants.lock:
+        return grants.devices[grants.user_codes[user_code]].polls
 
 
 def _digest(secret: str) -> str:
@@ -666,6 +676,7 @@ def _device_code_grant(req: TokenRequest) -> dict:
         if record is None or record.client_id != app.client_id or record.status == "redeemed":
             raise IdentityError(400, "bad_verification_code", 70018,
                                 "The provided value for the input parameter 'device_code' is not valid.")
+        record.polls += 1
         if time.time() >= record.expires_at:
             raise IdentityError(400, "expired_token", 70020,
                                 "The provided value for the input parameter 'device_code' is not valid. This "

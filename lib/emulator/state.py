@@ -27,6 +27,11 @@ class EmulatorConfig:
     """Whether the documented throttle limits are enforced."""
     seed: int = 0
     """Seeds fault injection so a run can be repeated."""
+    hold_requests: bool = False
+    """Graph requests wait at the door while true: a test freezes a run mid-flight without racing it."""
+    hold_after_writes: int | None = None
+    """Writes (a PATCH, or a $batch carrying one) wait at the door once this many per-user MFA PATCHes
+    have applied (None: never); reads still pass, so a run is frozen with its next change in flight."""
 
 
 @dataclass
