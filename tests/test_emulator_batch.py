@@ -361,5 +361,6 @@ def test_batch_items_are_counted(fresh: RunningEmulator) -> None:
         "faults": 0,
         "dropped": 0,
         "writes": 1,
+        "held": 0,
         "statuses": {"200": 2, "204": 1, "404": 1},
     }
