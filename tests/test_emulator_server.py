@@ -245,8 +245,8 @@ def test_module_prints_one_json_line_and_stops_cleanly(tmp_path: Path, stop_sign
         line = process.stdout.readline()
         info = json.loads(line)
         tenant = generate_tenant(50, 3, premium=False)
-        assert sorted(info) == ["authority", "ca_cert", "client_id", "client_secret", "graph", "premium",
-                                "tenant_id", "users"]
+        assert sorted(info) == ["authority", "ca_cert", "client_id", "client_secret", "control_key", "graph",
+                                "premium", "tenant_id", "users"]
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+", info["graph"])
         assert re.fullmatch(rf"https://127\.0\.0\.1:\d+/{tenant.id}", info["authority"])
         assert (info["tenant_id"], info["client_id"], info["client_secret"]) == (
