@@ -38,7 +38,7 @@ FAST_RETRY = RetryPolicy(max_attempts=3, backoff_base_s=0.005, backoff_max_s=0.0
 
 KINDS = {
     # kind: (what the recorded error says, whether the request ran before its answer was spoiled)
-    "truncated": ("broken JSON, cut off or garbled", True),
+    "truncated": ("broken JSON: it ends in the middle", True),
     "html_502": ('an HTML page ("502 Bad Gateway")', False),
     "wrong_content_type": ("came as text/html", False),
     "error_200": ("error body under HTTP 200: generalException", False),

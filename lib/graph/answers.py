@@ -40,9 +40,15 @@ def json_answer(status: int, content: bytes, headers: Mapping[str, str], *, url:
                                 status=status, url=url)
     try:
         body = json.loads(content)
-    except ValueError as exc:
-        raise MalformedResponse(f"{what} is broken JSON, cut off or garbled ({len(content)} bytes, "
-                                f"{exc.msg} at byte {exc.pos})", status=status, url=url) from None
+    except json.JSONDecodeError as exc:
+        # the parser ran out of text (its position is the end, or an unterminated last string): cut off
+        if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string"):
+            detail = f"it ends in the middle, after {len(content)} bytes (cut off on the way)"
+        else:
+            detail = f"{exc.msg} (byte {exc.pos} of {len(content)})"
+        raise MalformedResponse(f"{what} is broken JSON: {detail}", status=status, url=url) from None
+    except ValueError:
+        raise MalformedResponse(f"{what} is not text ({len(content)} bytes)", status=status, url=url) from None
     if isinstance(body, dict) and isinstance(body.get("error"), (dict, str)):
         code, message, _ = error_fields(body)
         raise MalformedResponse(f"{what} is an error body under HTTP {status}: {code or 'no code'}: "
