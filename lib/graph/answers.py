@@ -30,9 +30,8 @@ def json_answer(status: int, content: bytes, headers: Mapping[str, str], *, url:
     if not content:
         return None
     content_type = headers.get("content-type") or headers.get("Content-Type") or ""
-    text = content.decode("utf-8", "replace")
     if not is_json_type(content_type):
-        page = describe_html(text)
+        page = describe_html(content[:4096].decode("utf-8", "replace"))
         shown = content_type.split(";", 1)[0].strip() or "no content type"
         detail = f"{page}, " if page else ""
         raise MalformedResponse(f"{what} came as {shown} ({detail}{len(content)} bytes), not Graph's JSON: "
@@ -42,7 +41,7 @@ def json_answer(status: int, content: bytes, headers: Mapping[str, str], *, url:
         body = json.loads(content)
     except json.JSONDecodeError as exc:
         # the parser ran out of text (its position is the end, or an unterminated last string): cut off
-        if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string"):
+        if exc.pos >= len(exc.doc.rstrip()) or exc.msg.startswith("Unterminated string"):
             detail = f"it ends in the middle, after {len(content)} bytes (cut off on the way)"
         else:
             detail = f"{exc.msg} (byte {exc.pos} of {len(content)})"
