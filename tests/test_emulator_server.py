@@ -253,6 +253,10 @@ def test_module_prints_one_json_line_and_stops_cleanly(tmp_path: Path, stop_sign
             tenant.id, demo_app(tenant).client_id, demo_app(tenant).client_secret)
         assert (info["ca_cert"], info["users"], info["premium"]) == (
             str(tmp_path / "emulator-ca.pem"), 50, False)
+        assert len(info["control_key"]) >= 32  # the printed key is the only way into its control routes
+        stats = f"{info['graph']}/_emulator/stats"
+        assert httpx.get(stats, trust_env=False).status_code == 403
+        assert httpx.get(stats, headers={"X-Emulator-Control": info["control_key"]}, trust_env=False).status_code == 200
         response = get_tls(f"{info['authority']}{DISCOVERY}", info["ca_cert"])
         assert response.status_code == 200
         assert response.json()["issuer"] == f"{info['authority']}/v2.0"
