@@ -69,3 +69,22 @@ def test_a_demo_tenant_tells_the_cli_nothing_without_its_key(make_emulator: Call
     assert out == "" and err.count("\n") == 1 and "did not accept its control_key" in err
     assert emu.client_secret not in err and control(emu, "GET", "/stats")["requests"] == 0  # no Graph call
     assert not db.exists() or open_store(f"sqlite:///{db}").latest_snapshot(emu.tenant_id) is None
+
+
+def test_a_proxy_page_instead_of_graph_is_one_line_and_keeps_the_last_snapshot(
+        make_emulator: Callable[..., RunningEmulator], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    emu = make_emulator(users=60, seed=8)
+    db = f"sqlite:///{tmp_path / 'console.db'}"
+    info = tmp_path / "emulator.json"
+    info.write_text(json.dumps({"graph": emu.graph_url, "control_key": emu.control_key}))
+    argv = ["snapshot", "--graph", emu.graph_url, "--emulator-info", str(info), "--db", db]
+    assert main(argv) == 0
+    first = json.loads(capsys.readouterr().out)["snapshot_id"]
+    control(emu, "PATCH", "/config", {"fault_rate": 1.0, "fault_kinds": ["html_502"], "fault_paths": ["/users"]})
+    assert main(argv) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and "Traceback" not in err and "<html" not in err
+    assert 'an HTML page ("502 Bad Gateway")' in err
+    store = open_store(db)
+    assert store.latest_snapshot(emu.tenant_id).id == first
+    assert store.list_snapshots(emu.tenant_id)[-1].status == "failed"

@@ -278,8 +278,8 @@ def control_routes(state: EmulatorState) -> list[BaseRoute]:
         return _json(EmulatorStats().as_dict())
 
     async def demo_app_info(request: Request) -> Response:
-        # The demo tenant's app-only credentials, so the CLI pointed at a demo URL can sign in with no
-        # configuration (the same values `python -m lib.emulator` prints). Key holders only (_guard).
+        # The demo tenant's app-only credentials, so a CLI given only the control key can sign in (the
+        # same values `python -m lib.emulator` prints). Key holders only (_guard).
         app = demo_app(state.tenant)
         return _json({"tenant_id": state.tenant.id, "client_id": app.client_id, "client_secret": app.client_secret,
                       "authority": state.authority, "ca_cert": state.ca_cert_path})
