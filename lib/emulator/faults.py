@@ -25,7 +25,9 @@ chosen through ``config.fault_kinds``; never in the default mix):
 ``config.fault_paths`` to requests whose path (after ``/v1.0`` or ``/beta``) starts with one of its
 prefixes; ``config.fault_on`` to ``reads`` or ``writes`` (a PATCH, or a ``$batch`` carrying one).
 With ``fault_rate`` 1.0 this makes a fault hit exactly the requests a test means. Inside a
-``$batch`` only the 5xx kinds exist (an item has no connection or content type of its own).
+``$batch`` only the 5xx kinds exist (an item has no connection or content type of its own); items
+draw them at ``fault_rate`` whatever ``fault_paths`` and ``fault_on`` say, so a test that aims a
+hostile kind alone leaves every item alone.
 
 The same RNG shuffles ``$batch`` responses, so a run with a given seed and request order repeats.
 """
