@@ -147,3 +147,34 @@ def test_an_operation_meets_a_hostile_answer_journals_the_truth_and_resume_compl
         assert control(emulator, "GET", "/stats")["writes"] - writes == (0 if ran else 30)
     world.gateway.close()
     world.store.close()
+
+
+@pytest.mark.parametrize("kind", ["error_200", "truncated"])
+def test_a_hostile_answer_to_the_re_read_sends_nothing(
+    kind: str, make_emulator: Callable[..., RunningEmulator], database_url: str,
+) -> None:
+    """Before sending, the worker re-reads each user's state; an answer it cannot trust is no state at all."""
+    world = make_world(make_emulator, database_url, users=200, seed=17)
+    emulator = world.emulator
+    ids = world.candidates(20)
+    before = states(emulator)
+    the_plan = plan(world.frame, "enforced", ids, actor=world.actor)
+    with gateway_for(emulator, retry=FAST_RETRY) as gateway:
+        hostile(emulator, kind, fault_on="reads", fault_paths=["/$batch"])
+        control(emulator, "POST", "/stats/reset", {})
+        op = run_operation(world.store, gateway, the_plan, tenant_id=world.tenant_id, actor=world.actor,
+                           options=FAST)
+        assert control(emulator, "GET", "/stats")["writes"] == 0 and states(emulator) == before
+        report = operation_report(world.store, op)
+        assert report["status"] != "complete" and report["applied"] == 0 and len(report["failed"]) == 20
+        assert all(f["code"] == "read_failed" and KINDS[kind][0] in f["reason"] for f in report["failed"])
+
+        calm(emulator)
+        resume_operation(world.store, gateway, op, actor=world.actor, options=FAST)
+        assert wait_operation(op, timeout=120)
+    report = operation_report(world.store, op)
+    assert (report["status"], report["applied"], report["failed"]) == ("complete", 20, [])
+    assert control(emulator, "GET", "/stats")["writes"] == 20
+    assert applied_events(world.store, op) == Counter(dict.fromkeys(ids, 1))
+    world.gateway.close()
+    world.store.close()
