@@ -79,7 +79,8 @@ def main() -> None:
 
     proc, info = start_emulator(args.users, args.time_scale, args.latency_ms)
     graph = info["graph"]
-    control = httpx.Client(base_url=f"{graph}/_emulator", timeout=60, trust_env=False)
+    control = httpx.Client(base_url=f"{graph}/_emulator", timeout=60, trust_env=False,
+                           headers={"X-Emulator-Control": info["control_key"], "Content-Type": "application/json"})
     try:
         credential = MsalClientCredential(info["client_id"], info["client_secret"], info["authority"],
                                           ca_cert=info["ca_cert"])

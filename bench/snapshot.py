@@ -61,7 +61,7 @@ def sequential_read(ready: dict, count: int) -> dict:
     from lib.connect import demo_credentials
     from lib.graph import MsalClientCredential
 
-    creds = demo_credentials(ready["graph"])
+    creds = demo_credentials(ready["graph"], ready["control_key"])
     token = MsalClientCredential(creds["client_id"], creds["client_secret"], creds["authority"],
                                  ca_cert=creds["ca_cert"]).get_token().token
     headers = {"Authorization": f"Bearer {token}"}
@@ -102,7 +102,7 @@ from lib.directory.refresh import refresh_snapshot
 from lib.graph import GraphGateway, MsalClientCredential
 from lib.store import open_store
 ready = json.loads(sys.argv[1]); db = sys.argv[2]
-c = demo_credentials(ready["graph"])
+c = demo_credentials(ready["graph"], ready["control_key"])
 credential = MsalClientCredential(c["client_id"], c["client_secret"], c["authority"], ca_cert=c["ca_cert"])
 store = open_store(db)
 started = time.perf_counter()

@@ -20,8 +20,9 @@ Configuration is read through :mod:`lib.settings`, as the app reads it: ``MFA_*`
 Credentials (app-only, client credentials), first match wins:
 
 1. ``--emulator-info FILE`` (or ``MFA_EMULATOR_INFO``): the JSON line ``python -m lib.emulator`` prints
-   (demo app id, secret, authority, CA certificate); without it and without a client id, a ``--graph``
-   on this machine that is a demo tenant is asked for its demo app's credentials;
+   (demo app id, secret, authority, CA certificate, control key); a line with only ``control_key``
+   makes the demo tenant at ``--graph`` hand out its demo app's credentials (lib/connect.py). Without
+   the key the demo tenant tells nobody anything;
 2. ``--client-id`` / ``--client-secret`` / ``--tenant-id`` (or ``MFA_CLIENT_ID``, ``MFA_CLIENT_SECRET``,
    ``MFA_TENANT_ID``) with ``--authority URL`` (``MFA_AUTHORITY``; default
    ``{MFA_AUTHORITY_HOST or https://login.microsoftonline.com}/{tenant id}``) and ``--ca-cert`` (``MFA_CA_CERT``)
@@ -164,7 +165,8 @@ class GraphConnection:
         self.gateway.close()
 
 
-def _read_emulator_info(path: str) -> dict[str, Any]:
+def _read_emulator_info(path: str, graph: str) -> dict[str, Any]:
+    """The demo app's credentials from the ``--emulator-info`` line, or fetched with its control key."""
     try:
         text = Path(path).expanduser().read_text(encoding="utf-8")
         info = json.loads(text.strip().splitlines()[-1])
@@ -172,10 +174,22 @@ def _read_emulator_info(path: str) -> dict[str, Any]:
         raise CliError(f"--emulator-info {path}: {exc.strerror or exc}", 2) from None
     except (ValueError, IndexError):
         raise CliError(f"--emulator-info {path}: not the JSON line `python -m lib.emulator` prints", 2) from None
-    missing = [k for k in ("client_id", "client_secret", "authority") if not info.get(k)]
-    if not isinstance(info, dict) or missing:
-        raise CliError(f"--emulator-info {path}: missing {', '.join(missing) or 'fields'}", 2)
-    return info
+    if not isinstance(info, dict):
+        raise CliError(f"--emulator-info {path}: not the JSON line `python -m lib.emulator` prints", 2)
+    needed = ("client_id", "client_secret", "authority")
+    if all(info.get(k) for k in needed):
+        return info
+    key = info.get("control_key")
+    if isinstance(key, str) and key:
+        from lib.connect import demo_credentials
+
+        fetched = demo_credentials(graph, key)
+        if fetched is None:
+            raise CliError(f"--emulator-info {path}: the demo tenant at {graph} did not accept its control_key "
+                           "(is it still running? its key is new every run)", 1)
+        return {**info, **fetched}
+    missing = [k for k in needed if not info.get(k)]
+    raise CliError(f"--emulator-info {path}: missing {', '.join(missing)} (or a control_key)", 2)
 
 
 def connect(args: argparse.Namespace) -> GraphConnection:
@@ -190,13 +204,8 @@ def connect(args: argparse.Namespace) -> GraphConnection:
     except ValueError as exc:
         raise CliError(f"--graph: {exc}", 2) from None
     ca_cert = args.ca_cert
-    demo_info = None
-    if not args.emulator_info and not args.client_id:
-        from lib.connect import demo_credentials
-
-        demo_info = demo_credentials(graph)  # a demo tenant answers with its demo app's credentials
-    if args.emulator_info or demo_info:
-        info = demo_info or _read_emulator_info(args.emulator_info)
+    if args.emulator_info:
+        info = _read_emulator_info(args.emulator_info, graph)
         client_id, secret, authority = info["client_id"], info["client_secret"], info["authority"]
         ca_cert = ca_cert or info.get("ca_cert")
         mode = "demo"

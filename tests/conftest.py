@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import msal
 import pytest
 import requests
@@ -30,6 +31,19 @@ GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 def emulator_config(**overrides: Any) -> EmulatorConfig:
     """The knobs tests run with: no added latency, throttle windows 100x shorter."""
     return EmulatorConfig(**{"latency_ms": 0.0, "time_scale": 0.01, **overrides})
+
+
+def control_headers(emulator: RunningEmulator | str) -> dict[str, str]:
+    """Headers the demo tenant's control routes demand: its per-run key (a RunningEmulator's, or the
+    ``control_key`` a ``python -m lib.emulator`` process printed) and a JSON content type."""
+    key = emulator if isinstance(emulator, str) else emulator.control_key
+    return {"X-Emulator-Control": key, "Content-Type": "application/json"}
+
+
+def control_client(graph_url: str, key: str, **kw: Any) -> httpx.Client:
+    """An httpx client for ``{graph_url}/_emulator`` that carries the control key."""
+    return httpx.Client(base_url=f"{graph_url}/_emulator", headers=control_headers(key), trust_env=False,
+                        **{"timeout": 60, **kw})
 
 
 def msal_http_client(ca_cert: str) -> requests.Session:

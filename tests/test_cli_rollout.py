@@ -48,7 +48,8 @@ def demo(make_emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iter
     info = tmp_path / "emulator.json"
     info.write_text(json.dumps({"graph": emulator.graph_url, "authority": emulator.authority,
                                 "tenant_id": emulator.tenant_id, "client_id": emulator.client_id,
-                                "client_secret": emulator.client_secret, "ca_cert": emulator.ca_cert}) + "\n")
+                                "client_secret": emulator.client_secret, "ca_cert": emulator.ca_cert,
+                                "control_key": emulator.control_key}) + "\n")
     people = [u for u in truth(emulator).values()
               if u["kind"] == "person" and u["account_enabled"] and u["mfa_state"] == "disabled"
               and u["user_type"] == "Member"]
@@ -253,9 +254,15 @@ def test_unreachable_graph_is_one_line(demo: Demo, capsys: pytest.CaptureFixture
     assert "Traceback" not in line
 
 
-def test_a_demo_tenant_url_alone_is_enough(demo: Demo, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_demo_tenant_url_needs_its_control_key(demo: Demo, capsys: pytest.CaptureFixture[str]) -> None:
+    """The demo tenant hands its app's credentials only to whoever holds the key it was started with."""
     path = demo.csv("one.csv", demo.people[0]["upn"] + "\n")
     status, out, err = run(capsys, "apply", "--graph", demo.emulator.graph_url, "--db", str(demo.db),
                            "--state", "enabled", "--users-csv", path, "--dry-run")
+    assert (status, out) == (2, None) and "no credentials" in err and demo.emulator.client_secret not in err
+    key_only = demo.tmp / "key.json"
+    key_only.write_text(json.dumps({"graph": demo.emulator.graph_url, "control_key": demo.emulator.control_key}))
+    status, out, err = run(capsys, "apply", "--graph", demo.emulator.graph_url, "--emulator-info", str(key_only),
+                           "--db", str(demo.db), "--state", "enabled", "--users-csv", path, "--dry-run")
     assert (status, err) == (0, "")
     assert out["planned"] == 1

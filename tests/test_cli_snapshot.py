@@ -13,6 +13,7 @@ import pytest
 from lib.cli import main
 from lib.emulator.server import RunningEmulator
 from lib.store import open_store
+from tests.test_rollout_support import control
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -21,7 +22,10 @@ def test_snapshot_prints_a_summary_and_stores_it(make_emulator: Callable[..., Ru
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     emu = make_emulator(users=150, seed=8)
     db = f"sqlite:///{tmp_path / 'console.db'}"
-    assert main(["snapshot", "--graph", emu.graph_url, "--db", db]) == 0
+    info = tmp_path / "emulator.json"  # only the key: the demo tenant hands out its app's credentials for it
+    info.write_text(json.dumps({"graph": emu.graph_url, "control_key": emu.control_key}))
+    argv = ["snapshot", "--graph", emu.graph_url, "--emulator-info", str(info), "--db", db]
+    assert main(argv) == 0
     summary = json.loads(capsys.readouterr().out)
     truth = emu.state.tenant.users
     assert summary["users"] == 150 and summary["tenant_id"] == emu.tenant_id
@@ -30,7 +34,7 @@ def test_snapshot_prints_a_summary_and_stores_it(make_emulator: Callable[..., Ru
     assert summary["requests"] > 0 and summary["seconds"] >= 0
     store = open_store(db)
     assert store.latest_snapshot(emu.tenant_id).id == summary["snapshot_id"]
-    assert main(["snapshot", "--graph", emu.graph_url, "--db", db]) == 0
+    assert main(argv) == 0
     assert json.loads(capsys.readouterr().out)["rows_written"] == 0  # nothing changed: nothing written
 
 
@@ -49,3 +53,38 @@ def test_bad_input_is_one_clear_line(argv: list[str], status: int, message: str,
     assert proc.stdout == ""
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_a_demo_tenant_tells_the_cli_nothing_without_its_key(make_emulator: Callable[..., RunningEmulator],
+                                                             tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    emu = make_emulator(users=60, seed=8)
+    db = tmp_path / "console.db"
+    assert main(["snapshot", "--graph", emu.graph_url, "--db", str(db)]) == 2
+    assert "no credentials" in capsys.readouterr().err
+    info = tmp_path / "emulator.json"
+    info.write_text(json.dumps({"graph": emu.graph_url, "control_key": "a key from an earlier run"}))
+    assert main(["snapshot", "--graph", emu.graph_url, "--emulator-info", str(info), "--db", str(db)]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and "did not accept its control_key" in err
+    assert emu.client_secret not in err and control(emu, "GET", "/stats")["requests"] == 0  # no Graph call
+    assert not db.exists() or open_store(f"sqlite:///{db}").latest_snapshot(emu.tenant_id) is None
+
+
+def test_a_proxy_page_instead_of_graph_is_one_line_and_keeps_the_last_snapshot(
+        make_emulator: Callable[..., RunningEmulator], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    emu = make_emulator(users=60, seed=8)
+    db = f"sqlite:///{tmp_path / 'console.db'}"
+    info = tmp_path / "emulator.json"
+    info.write_text(json.dumps({"graph": emu.graph_url, "control_key": emu.control_key}))
+    argv = ["snapshot", "--graph", emu.graph_url, "--emulator-info", str(info), "--db", db]
+    assert main(argv) == 0
+    first = json.loads(capsys.readouterr().out)["snapshot_id"]
+    control(emu, "PATCH", "/config", {"fault_rate": 1.0, "fault_kinds": ["html_502"], "fault_paths": ["/users"]})
+    assert main(argv) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and "Traceback" not in err and "<html" not in err
+    assert 'an HTML page ("502 Bad Gateway")' in err
+    store = open_store(db)
+    assert store.latest_snapshot(emu.tenant_id).id == first
+    assert store.list_snapshots(emu.tenant_id)[-1].status == "failed"

@@ -17,6 +17,7 @@ from msgraph_core.requests.batch_request_item import BatchRequestItem
 
 from lib.emulator.server import RunningEmulator
 from lib.emulator.throttle import IDENTITY, WRITE, ManualClock, get_throttle
+from tests.conftest import control_headers
 from tests.fixtures import graph_example
 from tests.test_emulator_graph import (
     APP_ID,
@@ -353,7 +354,7 @@ def test_batch_items_are_counted(fresh: RunningEmulator) -> None:
                 ]
             },
         )
-    stats = httpx.get(f"{fresh.graph_url}/_emulator/stats").json()
+    stats = httpx.get(f"{fresh.graph_url}/_emulator/stats", headers=control_headers(fresh)).json()
     assert stats == {
         "requests": 1,
         "batch_items": 3,

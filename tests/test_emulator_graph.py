@@ -56,6 +56,7 @@ from lib.emulator.model import (
 from lib.emulator.server import RunningEmulator, start_emulator
 from lib.emulator.state import EmulatorConfig
 from lib.emulator.tokens import mint_access_token
+from tests.conftest import control_headers
 from tests.fixtures import graph_example
 
 JSON_CT = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
@@ -1184,7 +1185,7 @@ def test_unknown_segments_and_wrong_methods(emu: RunningEmulator) -> None:
 
 
 def test_control_config_round_trip_and_validation(fresh: RunningEmulator) -> None:
-    with httpx.Client(base_url=fresh.graph_url) as c:
+    with httpx.Client(base_url=fresh.graph_url, headers=control_headers(fresh)) as c:
         assert c.get("/_emulator/config").json() == {
             "latency_ms": 0.0,
             "time_scale": 1.0,
@@ -1194,6 +1195,9 @@ def test_control_config_round_trip_and_validation(fresh: RunningEmulator) -> Non
             "fault_applied_share": 0.25,
             "hold_requests": False,
             "hold_after_writes": None,
+            "fault_kinds": None,
+            "fault_paths": None,
+            "fault_on": "any",
         }
         r = c.patch("/_emulator/config", json={"latency_ms": 5, "time_scale": 0.5, "throttle": True})
         assert r.json()["latency_ms"] == 5.0 and fresh.state.config.time_scale == 0.5
@@ -1207,18 +1211,55 @@ def test_control_config_round_trip_and_validation(fresh: RunningEmulator) -> Non
             {"hold_requests": 1},
             {"hold_after_writes": -1},
             {"hold_after_writes": True},
+            {"fault_kinds": ["teapot"]},
+            {"fault_kinds": []},
+            {"fault_kinds": "truncated"},
+            {"fault_paths": ["users"]},
+            {"fault_on": "sometimes"},
         ):
             r = c.patch("/_emulator/config", json=bad)
             assert r.status_code == 400 and "error" in r.json()
         assert fresh.state.config.latency_ms == 5.0
-        fresh.state.extras["control_key"] = "k3y"
-        assert c.get("/_emulator/stats").status_code == 403
-        assert c.get("/_emulator/stats", headers={"X-Emulator-Control": "k3y"}).status_code == 200
+
+
+def test_control_routes_answer_only_the_key_holder_on_a_loopback_host(fresh: RunningEmulator) -> None:
+    """DNS rebinding or a cross-site request from any page in the admin's browser must move nothing."""
+    port = fresh.graph_url.rsplit(":", 1)[1]
+    key = control_headers(fresh)
+    before = (fresh.state.tenant.now, dataclasses.asdict(fresh.state.config))
+    with httpx.Client(base_url=fresh.graph_url, trust_env=False) as c:
+        for method, path, body in (("GET", "/config", None), ("PATCH", "/config", {"fault_rate": 1}),
+                                   ("POST", "/clock/advance", {"days": 3}), ("GET", "/demo-app", None),
+                                   ("GET", "/truth/users", None), ("POST", "/stats/reset", {})):
+            for headers in ({}, {"X-Emulator-Control": "guess"}, {"X-Emulator-Control": ""}):
+                r = c.request(method, f"/_emulator{path}", json=body, headers=headers)
+                assert r.status_code == 403, (method, path, headers)
+                assert "X-Emulator-Control" in r.json()["error"] and fresh.client_secret not in r.text
+            rebound = c.request(method, f"/_emulator{path}", json=body, headers={**key, "Host": f"evil.example:{port}"})
+            assert rebound.status_code == 403 and "loopback Host" in rebound.json()["error"], (method, path)
+        for content_type in ("text/plain", "application/x-www-form-urlencoded", ""):
+            r = c.post("/_emulator/clock/advance", content=b'{"days": 3}',
+                       headers={**key, "Content-Type": content_type})
+            assert r.status_code == 415 and "application/json" in r.json()["error"]
+        assert (fresh.state.tenant.now, dataclasses.asdict(fresh.state.config)) == before
+        for host in (f"localhost:{port}", f"127.0.0.1:{port}", "[::1]", "LOCALHOST"):
+            assert c.get("/_emulator/config", headers={**key, "Host": host}).status_code == 200, host
+        charset = {**key, "Content-Type": "application/json; charset=utf-8"}
+        assert c.patch("/_emulator/config", content=b'{"latency_ms": 1}', headers=charset).status_code == 200
+    assert fresh.state.config.latency_ms == 1.0
+    assert fresh.control_key not in repr(fresh) and fresh.control_key not in repr(fresh.state)
+
+
+def test_every_run_has_its_own_control_key() -> None:
+    with serve() as a, serve() as b:
+        assert len({a.control_key, b.control_key}) == 2 and len(a.control_key) >= 32
+        assert httpx.get(f"{b.graph_url}/_emulator/stats", headers=control_headers(a)).status_code == 403
+        assert httpx.get(f"{b.graph_url}/_emulator/stats", headers=control_headers(b)).status_code == 200
 
 
 def test_held_requests_wait_at_the_door_until_released(fresh: RunningEmulator) -> None:
     """Tests freeze a run mid-flight with a counter (``held``), never by racing the clock."""
-    with httpx.Client(base_url=fresh.graph_url) as c, http(fresh) as graph:
+    with httpx.Client(base_url=fresh.graph_url, headers=control_headers(fresh)) as c, http(fresh) as graph:
         c.patch("/_emulator/config", json={"hold_requests": True})
         answers: list[int] = []
         waiting = threading.Thread(target=lambda: answers.append(graph.get("/v1.0/users?$top=1").status_code))
@@ -1234,7 +1275,7 @@ def test_held_requests_wait_at_the_door_until_released(fresh: RunningEmulator) -
 
 
 def test_control_clock_truth_history_and_stats(fresh: RunningEmulator) -> None:
-    with httpx.Client(base_url=fresh.graph_url) as c:
+    with httpx.Client(base_url=fresh.graph_url, headers=control_headers(fresh)) as c:
         c.post("/_emulator/stats/reset")
         with http(fresh) as g:
             g.get("/v1.0/users?$top=1")

@@ -245,14 +245,18 @@ def test_module_prints_one_json_line_and_stops_cleanly(tmp_path: Path, stop_sign
         line = process.stdout.readline()
         info = json.loads(line)
         tenant = generate_tenant(50, 3, premium=False)
-        assert sorted(info) == ["authority", "ca_cert", "client_id", "client_secret", "graph", "premium",
-                                "tenant_id", "users"]
+        assert sorted(info) == ["authority", "ca_cert", "client_id", "client_secret", "control_key", "graph",
+                                "premium", "tenant_id", "users"]
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+", info["graph"])
         assert re.fullmatch(rf"https://127\.0\.0\.1:\d+/{tenant.id}", info["authority"])
         assert (info["tenant_id"], info["client_id"], info["client_secret"]) == (
             tenant.id, demo_app(tenant).client_id, demo_app(tenant).client_secret)
         assert (info["ca_cert"], info["users"], info["premium"]) == (
             str(tmp_path / "emulator-ca.pem"), 50, False)
+        assert len(info["control_key"]) >= 32  # the printed key is the only way into its control routes
+        stats = f"{info['graph']}/_emulator/stats"
+        assert httpx.get(stats, trust_env=False).status_code == 403
+        assert httpx.get(stats, headers={"X-Emulator-Control": info["control_key"]}, trust_env=False).status_code == 200
         response = get_tls(f"{info['authority']}{DISCOVERY}", info["ca_cert"])
         assert response.status_code == 200
         assert response.json()["issuer"] == f"{info['authority']}/v2.0"

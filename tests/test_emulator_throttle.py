@@ -9,8 +9,9 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
-from lib.emulator.faults import Fault, FaultInjector
+from lib.emulator.faults import HOSTILE, Fault, FaultInjector
 from lib.emulator.server import RunningEmulator
+from lib.emulator.state import EmulatorConfig
 from lib.emulator.throttle import (
     IDENTITY,
     REPORT,
@@ -23,6 +24,7 @@ from lib.emulator.throttle import (
     read_cost,
     throttle_bound_seconds,
 )
+from tests.conftest import control_headers
 from tests.fixtures import graph_example
 from tests.test_emulator_graph import (
     APP_ID,
@@ -295,7 +297,7 @@ def test_every_request_fails_at_fault_rate_one_in_a_repeatable_mix() -> None:
         serve(fault_rate=1.0, seed=11, time_scale=0.01) as b,
     ):
         first, second = _outcomes(a, 60), _outcomes(b, 60)
-        stats = httpx.get(f"{a.graph_url}/_emulator/stats").json()
+        stats = httpx.get(f"{a.graph_url}/_emulator/stats", headers=control_headers(a)).json()
     assert first == second
     assert set(first) == {500, 503, 504, "drop"}
     assert stats["faults"] == 60 and stats["dropped"] == first.count("drop")
@@ -318,7 +320,8 @@ def _patch_outcome(c: httpx.Client, name: str, value: str) -> object:
 @pytest.mark.parametrize("applied_share", [0.0, 1.0])
 def test_faulted_writes_apply_only_when_the_response_was_lost_after_applying(applied_share: float) -> None:
     with serve(fault_rate=1.0, seed=3) as emu:
-        httpx.patch(f"{emu.graph_url}/_emulator/config", json={"fault_applied_share": applied_share})
+        httpx.patch(f"{emu.graph_url}/_emulator/config", json={"fault_applied_share": applied_share},
+                    headers=control_headers(emu))
         bob = tenant_user(emu, "bob")
         expected = "disabled"
         drops = changes = 0
@@ -376,13 +379,20 @@ def test_batch_items_fail_on_their_own_and_failed_writes_change_nothing() -> Non
 
 
 def test_injector_draws_only_item_errors_for_items() -> None:
-    state = SimpleNamespace(config=SimpleNamespace(fault_rate=1.0, seed=4))
+    state = SimpleNamespace(config=EmulatorConfig(fault_rate=1.0, seed=4))
     injector = FaultInjector(state)  # type: ignore[arg-type]
     items = {injector.draw_item() for _ in range(300)}
     assert items == {Fault.ERROR_500, Fault.ERROR_503, Fault.ERROR_504}
     injector.applied_share = 0.5
     requests = {injector.draw_request() for _ in range(300)}
-    assert requests == set(Fault)
+    assert requests == set(Fault) - HOSTILE  # hostile answers only when asked for by name
+    state.config.fault_kinds = ("503", "truncated", "batch_missing")
+    assert {injector.draw_item() for _ in range(100)} == {Fault.ERROR_503}
+    assert {injector.draw_request("/users") for _ in range(100)} == {Fault.ERROR_503, Fault.TRUNCATED}
+    assert {injector.draw_request("/$batch") for _ in range(100)} == {Fault.ERROR_503, Fault.TRUNCATED,
+                                                                      Fault.BATCH_MISSING}
+    state.config.fault_kinds = ("html_502",)
+    assert {injector.draw_item() for _ in range(50)} == {None}
     state.config.fault_rate = 0.0
     assert {injector.draw_request() for _ in range(50)} == {None}
 
@@ -411,4 +421,86 @@ def test_latency_applies_once_per_http_request() -> None:
 def test_stats_count_statuses(fresh: RunningEmulator) -> None:
     with http(fresh) as c:
         assert graph_error(c.get("/v1.0/users/nobody@x"))[0] == 404
-    assert httpx.get(f"{fresh.graph_url}/_emulator/stats").json()["statuses"] == {"404": 1}
+    stats = httpx.get(f"{fresh.graph_url}/_emulator/stats", headers=control_headers(fresh)).json()
+    assert stats["statuses"] == {"404": 1}
+
+
+# --- hostile answers (lib/emulator/faults.py) ---------------------------------------------------
+
+
+def _hostile(emu: RunningEmulator, kind: str, **config: object) -> None:
+    body = {"fault_rate": 1.0, "fault_kinds": [kind], **config}
+    response = httpx.patch(f"{emu.graph_url}/_emulator/config", json=body, headers=control_headers(emu))
+    assert response.status_code == 200, response.text
+
+
+def _batch(*requests: dict) -> dict:
+    return {"requests": list(requests)}
+
+
+def _patch_item(rid: str, name: str, state: str) -> dict:
+    return {"id": rid, "method": "PATCH", "url": f"/users/{uid(name)}/authentication/requirements",
+            "headers": {"Content-Type": "application/json"}, "body": {"perUserMfaState": state}}
+
+
+@pytest.mark.parametrize(("kind", "applied"), [("truncated", True), ("html_502", False),
+                                               ("wrong_content_type", False), ("error_200", False)])
+def test_hostile_answers_look_like_a_proxy_or_broken_service_and_say_whether_it_ran(kind: str,
+                                                                                   applied: bool) -> None:
+    with serve(time_scale=0.01) as emu:
+        _hostile(emu, kind)
+        with http(emu) as c:
+            listing = c.get("/v1.0/users?$top=2")
+            write = c.patch(requirements("bob"), json={"perUserMfaState": "enabled"})
+        content_type = listing.headers["content-type"]
+        if kind == "truncated":
+            assert listing.status_code == 200 and content_type.startswith("application/json")
+            assert len(listing.content) == int(listing.headers["content-length"]) > 0
+            with pytest.raises(ValueError):
+                listing.json()
+            assert write.status_code == 200 and write.content == b"{"  # a 204 turned into a cut body
+        elif kind == "html_502":
+            assert listing.status_code == write.status_code == 502 and content_type == "text/html"
+            assert "<title>502 Bad Gateway</title>" in listing.text
+        elif kind == "wrong_content_type":
+            assert listing.status_code == write.status_code == 200 and content_type.startswith("text/html")
+            assert listing.text.startswith("<!DOCTYPE html>")
+        else:
+            assert listing.status_code == write.status_code == 200 and content_type.startswith("application/json")
+            assert listing.json()["error"]["code"] == "generalException" and "value" not in listing.json()
+        assert (tenant_user(emu, "bob").mfa_state == "enabled") is applied
+
+
+def test_a_batch_answer_missing_ids_ran_every_item() -> None:
+    with serve(time_scale=0.01) as emu:
+        _hostile(emu, "batch_missing")
+        with http(emu) as c:
+            assert c.get("/v1.0/users?$top=1").json()["value"]  # only $batch answers lose items
+            names = ("bob", "reader", "alice", "frank")
+            assert {tenant_user(emu, n).mfa_state for n in names} == {"disabled"}
+            r = c.post("/beta/$batch", json=_batch(*(_patch_item(str(i), n, "enabled")
+                                                     for i, n in enumerate(names[:3], start=1))))
+            alone = c.post("/beta/$batch", json=_batch(_patch_item("1", "frank", "enabled")))
+        assert r.status_code == 200 and len(r.json()["responses"]) == 1
+        assert alone.status_code == 200 and alone.json()["responses"] == []
+        assert "disabled" not in {tenant_user(emu, n).mfa_state for n in names}  # every item ran
+
+
+def test_faults_hit_only_the_paths_and_requests_asked_for() -> None:
+    with serve(time_scale=0.01) as emu:
+        _hostile(emu, "html_502", fault_paths=["/users"], fault_on="writes")
+        with http(emu) as c:
+            assert c.get("/v1.0/organization").status_code == 200
+            assert c.get("/v1.0/users?$top=1").status_code == 200  # a read: not a target
+            assert c.patch(requirements("bob"), json={"perUserMfaState": "enabled"}).status_code == 502
+            _hostile(emu, "html_502", fault_paths=None, fault_on="reads")
+            assert c.get("/v1.0/organization").status_code == 502
+            assert c.patch(requirements("bob"), json={"perUserMfaState": "enabled"}).status_code == 204
+            _hostile(emu, "html_502", fault_on="any")
+            item = c.post("/beta/$batch", json=_batch({"id": "1", "method": "GET",
+                                                       "url": f"/users/{uid('bob')}/authentication/requirements"}))
+            assert item.status_code == 502  # the envelope; its items have no fault of that kind
+            _hostile(emu, "500", fault_paths=["/organization"])
+            inner = c.post("/beta/$batch", json=_batch({"id": "1", "method": "GET",
+                                                        "url": f"/users/{uid('bob')}/authentication/requirements"}))
+            assert [x["status"] for x in inner.json()["responses"]] == [500]  # items draw the 5xx kinds

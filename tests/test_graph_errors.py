@@ -15,6 +15,7 @@ from lib.graph import (
     GatewayOptions,
     GraphServerError,
     GraphUnavailable,
+    MalformedResponse,
     NoPremiumLicense,
     NotFound,
     RetryPolicy,
@@ -29,6 +30,7 @@ from lib.graph import (
     required_permission,
     throttle_class,
 )
+from lib.graph.answers import is_json_type, json_answer
 
 JWT = "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.eyJ0aWQiOiJ4In0.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
 
@@ -102,7 +104,12 @@ def test_statuses_map_to_classes(status: int, cls: type) -> None:
 
 
 def test_error_bodies_that_are_not_graph_json_still_map() -> None:
-    assert error_from_response(502, b"<html>Bad gateway</html>").message == "<html>Bad gateway</html>"
+    plain = error_from_response(502, b"<html>Bad gateway</html>")
+    assert plain.message == "an HTML page came back instead of Graph's answer: a proxy or gateway in between?"
+    nginx = error_from_response(502, b"<html>\r\n<head><title>502 Bad Gateway</title></head><body>x</body></html>")
+    assert type(nginx) is GraphServerError and nginx.retryable and "<" not in nginx.message
+    assert nginx.message.startswith('an HTML page ("502 Bad Gateway") came back')
+    assert error_from_response(500, b"upstream timed out").message == "upstream timed out"  # not a page: as is
     assert error_from_response(500, None).message == "HTTP 500"
     err = error_from_response(401, {"error": "invalid_token", "error_description": "expired"})
     assert (type(err), err.graph_code, err.message) == (Unauthorized, "invalid_token", "expired")
@@ -232,3 +239,27 @@ def test_backoff_doubles_with_equal_jitter_and_is_capped() -> None:
     assert [policy.backoff(n, Fixed(0.0)) for n in (1, 2, 3, 4)] == [0.5, 1.0, 2.0, 2.5]
     assert [policy.backoff(n, Fixed(1.0)) for n in (1, 2, 3, 4)] == [1.0, 2.0, 4.0, 5.0]
     assert policy.honour(2000.0) == 900.0
+
+
+@pytest.mark.parametrize(("content", "content_type", "expected"), [
+    (b'{"value": [{"id": "1"', "application/json", "broken JSON: it ends in the middle, after 21 bytes (cut off"),
+    (b'{"value": ]}', "application/json", "broken JSON: Expecting value (byte 10 of 12)"),
+    (b"<!DOCTYPE html><html><head><title>Sign in</title></head></html>", "text/html; charset=utf-8",
+     'came as text/html (an HTML page ("Sign in"), 63 bytes), not Graph\'s JSON'),
+    (b'{"value": []}', "", "came as no content type (13 bytes)"),
+    (b'{"error": {"code": "generalException", "message": "Try later."}}', "application/json",
+     "is an error body under HTTP 200: generalException: Try later."),
+])
+def test_a_2xx_that_is_not_graphs_json_is_a_retryable_malformed_response(content: bytes, content_type: str,
+                                                                         expected: str) -> None:
+    with pytest.raises(MalformedResponse) as raised:
+        json_answer(200, content, {"content-type": content_type}, url="https://graph.microsoft.com/v1.0/users")
+    assert expected in raised.value.message and raised.value.retryable and raised.value.status == 200
+
+
+def test_graphs_own_json_answers_pass_as_they_are() -> None:
+    odata = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
+    assert json_answer(200, b'{"value": [], "error_count": 0}', {"Content-Type": odata}) == {
+        "value": [], "error_count": 0}
+    assert json_answer(204, b"", {}) is None
+    assert is_json_type("application/problem+json") and not is_json_type("text/json")

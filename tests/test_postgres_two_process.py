@@ -30,6 +30,7 @@ import sqlalchemy as sa
 
 from lib.emulator.throttle import WRITE, get_throttle
 from lib.store.engine import normalise_url
+from tests.conftest import control_client
 
 ROOT = Path(__file__).resolve().parents[1]
 PLANNED = 600
@@ -60,9 +61,10 @@ def test_two_consoles_share_one_postgresql_journal(make_emulator, postgres_url: 
     info = tmp_path / "emulator.json"
     info.write_text(json.dumps({"graph": emulator.graph_url, "authority": emulator.authority,
                                 "tenant_id": emulator.tenant_id, "client_id": emulator.client_id,
-                                "client_secret": emulator.client_secret, "ca_cert": emulator.ca_cert}) + "\n")
+                                "client_secret": emulator.client_secret, "ca_cert": emulator.ca_cert,
+                                "control_key": emulator.control_key}) + "\n")
     graph = emulator.graph_url
-    control = httpx.Client(base_url=f"{graph}/_emulator", timeout=60, trust_env=False)
+    control = control_client(graph, emulator.control_key)
     journal = sa.create_engine(normalise_url(postgres_url))
 
     def rows(sql: str) -> list[tuple]:

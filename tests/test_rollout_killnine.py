@@ -20,6 +20,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import control_client
+
 ROOT = Path(__file__).resolve().parents[1]
 PLANNED = 2000
 
@@ -62,7 +64,7 @@ def history(control: httpx.Client) -> dict[str, tuple[str, int]]:
 @pytest.mark.slow  # ~12 s alone, 20-40 s on a busy machine; CI still runs it
 def test_kill_minus_nine_midway_then_resume(emulator_process: dict[str, Any], tmp_path: Path) -> None:
     graph = emulator_process["graph"]
-    control = httpx.Client(base_url=f"{graph}/_emulator", timeout=60, trust_env=False)
+    control = control_client(graph, emulator_process["control_key"])
     db = tmp_path / "console.db"
     common = ["--graph", graph, "--emulator-info", emulator_process["info_file"], "--db", str(db)]
     users = control.get("/truth/users").json()["users"]

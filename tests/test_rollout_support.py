@@ -12,6 +12,7 @@ from lib.columns import coerce_users
 from lib.emulator.server import RunningEmulator
 from lib.graph import GatewayOptions, GraphGateway, MsalClientCredential
 from lib.store import Store, open_store
+from tests.conftest import control_headers
 
 TENANT = "00000000-0000-0000-0000-00000000000a"
 T0 = pd.Timestamp("2025-03-01T08:00:00Z")
@@ -62,11 +63,13 @@ def gateway_for(emulator: RunningEmulator, **options: Any) -> GraphGateway:
 
 def truth(emulator: RunningEmulator) -> dict[str, dict[str, Any]]:
     """The emulator's ground truth per user id, over its control route."""
-    rows = httpx.get(f"{emulator.graph_url}/_emulator/truth/users", timeout=30).json()["users"]
+    rows = httpx.get(f"{emulator.graph_url}/_emulator/truth/users", headers=control_headers(emulator),
+                     timeout=30).json()["users"]
     return {row["id"]: row for row in rows}
 
 
 def control(emulator: RunningEmulator, method: str, path: str, body: Any = None) -> Any:
-    response = httpx.request(method, f"{emulator.graph_url}/_emulator{path}", json=body, timeout=30)
+    response = httpx.request(method, f"{emulator.graph_url}/_emulator{path}", json=body,
+                             headers=control_headers(emulator), timeout=30)
     response.raise_for_status()
     return response.json() if response.content else None

@@ -1,7 +1,8 @@
 """Take a snapshot into the store: the only way a refresh becomes the current picture.
 
 The snapshot row is opened before anything is read and completed in one transaction with the
-rows, so a failed or cancelled refresh is recorded as such and the previous snapshot stays current.
+rows, so a failed or cancelled refresh is recorded as such (with the line a person would see) and the
+previous snapshot stays current.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lib.directory.snapshot import Clock, PhaseCallback, TenantRead, read_tenant, utc_now
+from lib.errors import describe
 from lib.graph import CancelToken, GraphGateway, OperationCancelled
 from lib.store import SnapshotSummary, Store
 
@@ -41,7 +43,7 @@ def refresh_snapshot(
         store.fail_snapshot(snapshot_id, "cancelled by the admin", status="cancelled", finished_at=clock())
         raise
     except BaseException as err:
-        store.fail_snapshot(snapshot_id, f"{type(err).__name__}: {err}", finished_at=clock())
+        store.fail_snapshot(snapshot_id, describe(err), finished_at=clock())
         raise
     summary = store.complete_snapshot(
         snapshot_id, read.frame, users_read_at=read.users_read_at, registration_read_at=read.registration_read_at,

@@ -24,7 +24,7 @@ from lib.directory.rows import (
     registration_from_methods,
     registration_from_report,
 )
-from lib.graph import CancelToken, GraphError, GraphGateway, NoPremiumLicense, Progress
+from lib.graph import CancelToken, GraphError, GraphGateway, NoPremiumLicense, OperationCancelled, Progress
 
 T = TypeVar("T")
 REPORT_PATH = "/reports/authenticationMethods/userRegistrationDetails"
@@ -51,6 +51,18 @@ class TenantRead:
 
 
 Clock = Callable[[], datetime]
+
+
+class IncompleteRead(GraphError):
+    """Some users' MFA state could not be read even after every retry, so the snapshot is not taken."""
+
+    code = reason = "incomplete_read"
+    retryable = True
+
+    def __init__(self, first: GraphError, failed: int, total: int) -> None:
+        super().__init__(f"the MFA state of {failed} of {total} users could not be read, so no snapshot was "
+                         f"taken and the previous one stays current; the first failure: {first}",
+                         status=first.status, graph_code=first.graph_code, request_id=first.request_id)
 
 
 def utc_now() -> datetime:
@@ -150,6 +162,12 @@ def read_tenant(
 
     states_raw = states_future.result()
     state_read_at = clock()
+    failures = [v for v in states_raw.values() if isinstance(v, GraphError)]
+    if failures:  # a state left unknown would overwrite the known one: the read fails as a whole instead
+        cancelled = next((f for f in failures if isinstance(f, OperationCancelled)), None)
+        if cancelled is not None:
+            raise cancelled
+        raise IncompleteRead(failures[0], len(failures), len(states_raw))
     states = {uid: (value if isinstance(value, str) else None) for uid, value in states_raw.items()}
     failed_states = sum(1 for v in states_raw.values() if not isinstance(v, str))
     frame = build_users_frame(users, registration, states, admins, users_read_at=users_read_at,

@@ -2,7 +2,9 @@
 
 Serves on 127.0.0.1 until SIGINT or SIGTERM. Once both listeners accept connections it prints ONE
 JSON line on stdout with everything a client needs (``graph``, ``authority``, ``tenant_id``,
-``client_id``, ``client_secret``, ``ca_cert``, ``users``, ``premium``) and nothing else afterwards.
+``client_id``, ``client_secret``, ``ca_cert``, ``control_key``, ``users``, ``premium``) and nothing else
+afterwards. ``control_key`` is new every run: the control routes (``/_emulator/…``) answer only callers
+that send it, so only whoever reads this line can move the clock or read the ground truth.
 """
 
 from __future__ import annotations
@@ -81,6 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "client_id": emulator.client_id,
                 "client_secret": emulator.client_secret,
                 "ca_cert": emulator.ca_cert,
+                "control_key": emulator.control_key,
                 "users": len(emulator.state.tenant.users),
                 "premium": emulator.state.tenant.premium,
             }), flush=True)

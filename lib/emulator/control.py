@@ -1,10 +1,23 @@
 """Control routes under ``/_emulator/``: knobs, the simulated clock, ground truth and counters.
 
-Not Graph: no bearer token, plain JSON, served to loopback clients only. When
-``state.extras["control_key"]`` is set, every call must carry it in ``X-Emulator-Control``.
+Not Graph: no bearer token, plain JSON. These routes can read the demo app's client secret and move
+the clock, so a caller must prove it started the emulator, not merely that it runs on this machine:
+
+- every call carries the emulator's per-run random key (``state.control_key``, which
+  ``python -m lib.emulator`` prints and ``RunningEmulator.control_key`` holds) in
+  ``X-Emulator-Control``; without it, or with a wrong one, the answer is 403;
+- the client's address and the ``Host`` header must both be loopback (``127.0.0.1``, ``::1``,
+  ``localhost``): a page whose DNS name was rebound to 127.0.0.1 sends its own name as ``Host``;
+- a call that may change something (anything but GET) declares ``Content-Type: application/json``,
+  which a cross-site form or ``fetch`` cannot send without a CORS preflight that is never answered;
+  anything else is 415.
 
 - ``GET|PATCH /_emulator/config``: ``latency_ms``, ``time_scale``, ``fault_rate``, ``throttle``,
   ``seed``, ``fault_applied_share`` (share of dropped connections that happen after a write applied),
+  ``fault_kinds`` (which faults ``fault_rate`` draws: ``500``, ``503``, ``504``, ``drop``, ``truncated``,
+  ``html_502``, ``wrong_content_type``, ``error_200``, ``batch_missing``; ``null`` = 5xx and drops),
+  ``fault_paths`` (path prefixes such as ``/users`` or ``/$batch`` faults may hit; ``null`` = all),
+  ``fault_on`` (``any``, ``reads`` or ``writes``; lib/emulator/faults.py says what each kind does),
   ``hold_requests`` (Graph requests wait until it is switched off again), ``hold_after_writes``
   (writes wait, once that many per-user MFA PATCHes have applied; ``null`` switches it off)
 - ``POST /_emulator/clock/advance`` ``{"days": n}`` / ``{"hours": n}`` → the clock's report + ``now``
@@ -26,7 +39,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from lib.emulator.faults import get_faults
+from lib.emulator.faults import FAULT_ON, KIND_NAMES, get_faults
 from lib.emulator.generator import demo_app
 from lib.emulator.graph_api import EmulatorStats, emulator_stats
 from lib.emulator.model import SyntheticTenant, User
@@ -51,7 +64,7 @@ def _json(obj: Any, status: int = 200) -> Response:
 
 
 def _is_loopback(host: str | None) -> bool:
-    if host in ("localhost", "testclient"):
+    if host == "localhost":
         return True
     try:
         return host is not None and ipaddress.ip_address(host).is_loopback
@@ -59,13 +72,37 @@ def _is_loopback(host: str | None) -> bool:
         return False
 
 
+def host_name(header: str) -> str:
+    """The name in a ``Host`` header, without its port and IPv6 brackets (``[::1]:80`` → ``::1``)."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1:].split("]", 1)[0]
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+def _is_json(content_type: str) -> bool:
+    return content_type.split(";", 1)[0].strip().lower() == "application/json"
+
+
+def refusal(state: EmulatorState, request: Request) -> Response | None:
+    """Why this request may not use the control API (a 403 or 415 answer), or None if it may."""
+    if not _is_loopback(request.client.host if request.client else None):
+        return _json({"error": "the control API is served to loopback clients only"}, 403)
+    if not _is_loopback(host_name(request.headers.get("host", ""))):
+        return _json({"error": "the control API answers only a loopback Host (127.0.0.1, ::1 or localhost)"}, 403)
+    if not hmac.compare_digest(request.headers.get(CONTROL_HEADER, "").encode(), state.control_key.encode()):
+        return _json({"error": f"missing or wrong {CONTROL_HEADER} header: give the key the emulator printed"},
+                     403)
+    if request.method != "GET" and not _is_json(request.headers.get("content-type", "")):
+        return _json({"error": "the control API accepts only Content-Type: application/json"}, 415)
+    return None
+
+
 def _guard(state: EmulatorState, handler: Callable[[Request], Awaitable[Response]]) -> Callable:
     async def endpoint(request: Request) -> Response:
-        if not _is_loopback(request.client.host if request.client else None):
-            return _json({"error": "the control API is served to loopback clients only"}, 403)
-        key = state.extras.get("control_key")
-        if key and not hmac.compare_digest(request.headers.get(CONTROL_HEADER, ""), str(key)):
-            return _json({"error": f"missing or wrong {CONTROL_HEADER} header"}, 403)
+        refused = refusal(state, request)
+        if refused is not None:
+            return refused
         try:
             return await handler(request)
         except _ControlError as err:
@@ -91,7 +128,9 @@ def config_json(state: EmulatorState) -> dict:
     c = state.config
     return {"latency_ms": c.latency_ms, "time_scale": c.time_scale, "fault_rate": c.fault_rate,
             "throttle": c.throttle, "seed": c.seed, "fault_applied_share": get_faults(state).applied_share,
-            "hold_requests": c.hold_requests, "hold_after_writes": c.hold_after_writes}
+            "hold_requests": c.hold_requests, "hold_after_writes": c.hold_after_writes,
+            "fault_kinds": None if c.fault_kinds is None else list(c.fault_kinds),
+            "fault_paths": None if c.fault_paths is None else list(c.fault_paths), "fault_on": c.fault_on}
 
 
 def _number(name: str, value: Any, low: float, high: float | None, low_open: bool = False) -> float:
@@ -104,10 +143,22 @@ def _number(name: str, value: Any, low: float, high: float | None, low_open: boo
     return float(value)
 
 
+def _names(name: str, value: Any, allowed: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    """A non-empty list of strings (each one of ``allowed`` when given), or null."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+        raise _ControlError(400, f"{name} must be a non-empty list of strings or null, got {value!r}")
+    unknown = sorted(set(value) - set(allowed)) if allowed is not None else []
+    if unknown:
+        raise _ControlError(400, f"{name}: unknown {', '.join(unknown)}; known: {', '.join(allowed or ())}")
+    return tuple(value)
+
+
 def apply_config(state: EmulatorState, changes: dict) -> dict:
     """Validate every change first, then apply them all (a bad field changes nothing)."""
     known = {"latency_ms", "time_scale", "fault_rate", "throttle", "seed", "fault_applied_share", "hold_requests",
-             "hold_after_writes"}
+             "hold_after_writes", "fault_kinds", "fault_paths", "fault_on"}
     unknown = sorted(set(changes) - known)
     if unknown:
         raise _ControlError(400, f"unknown setting(s): {', '.join(unknown)}; "
@@ -131,6 +182,17 @@ def apply_config(state: EmulatorState, changes: dict) -> dict:
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
             raise _ControlError(400, f"hold_after_writes must be a whole number of at least 0 or null, got {value!r}")
         checked["hold_after_writes"] = value
+    if "fault_kinds" in changes:
+        checked["fault_kinds"] = _names("fault_kinds", changes["fault_kinds"], KIND_NAMES)
+    if "fault_paths" in changes:
+        paths = _names("fault_paths", changes["fault_paths"], None)
+        if paths is not None and any(not p.startswith("/") for p in paths):
+            raise _ControlError(400, f"fault_paths must start with '/' (e.g. /users or /$batch), got {list(paths)!r}")
+        checked["fault_paths"] = paths
+    if "fault_on" in changes:
+        if changes["fault_on"] not in FAULT_ON:
+            raise _ControlError(400, f"fault_on must be one of {', '.join(FAULT_ON)}, got {changes['fault_on']!r}")
+        checked["fault_on"] = changes["fault_on"]
     if "seed" in changes:
         if isinstance(changes["seed"], bool) or not isinstance(changes["seed"], int):
             raise _ControlError(400, f"seed must be an integer, got {changes['seed']!r}")
@@ -216,8 +278,8 @@ def control_routes(state: EmulatorState) -> list[BaseRoute]:
         return _json(EmulatorStats().as_dict())
 
     async def demo_app_info(request: Request) -> Response:
-        # The demo tenant's app-only credentials, so the CLI pointed at a demo URL can sign in with no
-        # configuration (the same values `python -m lib.emulator` prints). Loopback callers only.
+        # The demo tenant's app-only credentials, so a CLI given only the control key can sign in (the
+        # same values `python -m lib.emulator` prints). Key holders only (_guard).
         app = demo_app(state.tenant)
         return _json({"tenant_id": state.tenant.id, "client_id": app.client_id, "client_secret": app.client_secret,
                       "authority": state.authority, "ca_cert": state.ca_cert_path})

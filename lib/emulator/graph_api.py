@@ -25,8 +25,9 @@ from typing import Any
 from starlette.routing import BaseRoute, Route
 
 from lib.emulator import batch_route, odata, throttle, wire
+from lib.emulator import faults as hostile
 from lib.emulator.error_responses import EmulatedGraphError
-from lib.emulator.faults import Fault, fault_error, get_faults
+from lib.emulator.faults import APPLIED_FIRST, HOSTILE, Fault, fault_error, get_faults
 from lib.emulator.model import MFA_WRITER_ROLES, STATES, User
 from lib.emulator.state import EmulatorState
 from lib.emulator.tokens import Principal, verify_bearer
@@ -809,6 +810,17 @@ async def _wait_while_held(state: EmulatorState, stats: EmulatorStats, write: bo
         stats.held -= 1
 
 
+def _hostile_before(fault: Fault, request_id: str) -> GraphResponse:
+    """The answer of a hostile fault that stops a request before it runs (lib/emulator/faults.py)."""
+    if fault is Fault.HTML_502:
+        return GraphResponse(502, hostile.PROXY_502_PAGE, "text/html")
+    if fault is Fault.WRONG_CONTENT_TYPE:
+        return GraphResponse(200, hostile.PROXY_SIGN_IN_PAGE, "text/html; charset=utf-8")
+    if fault is Fault.ERROR_200:
+        return GraphResponse(200, hostile.error_200_body(request_id))
+    raise ValueError(f"{fault} does not answer before the request runs")
+
+
 class GraphApp:
     """The ASGI app behind ``/{version}/...``: HTTP concerns only, the rest is ``execute``."""
 
@@ -831,16 +843,19 @@ class GraphApp:
             await _wait_while_held(state, stats, write)
         if state.config.latency_ms > 0:
             await asyncio.sleep(state.config.latency_ms / 1000.0)
-        fault = get_faults(state).draw_request()
+        fault = get_faults(state).draw_request(scope["path"][self.prefix_len - 1:], write)
         if fault is not None:
             stats.faults += 1
             if fault is Fault.DROP_BEFORE:
                 stats.dropped += 1
                 await drop_connection(send)
                 return
-            if fault is not Fault.DROP_AFTER:
-                err = fault_error(fault, state.config.time_scale)
-                response = error_response(err, request_id, client_request_id)
+            if fault not in APPLIED_FIRST:
+                if fault in HOSTILE:
+                    response = _hostile_before(fault, request_id)
+                else:
+                    response = error_response(fault_error(fault, state.config.time_scale), request_id,
+                                              client_request_id)
                 stats.count(response.status)
                 await _send(send, response, request_id, client_request_id)
                 return
@@ -857,7 +872,16 @@ class GraphApp:
             stats.dropped += 1
             await drop_connection(send)
             return
+        if fault is Fault.BATCH_MISSING and isinstance(response.body, dict) and "responses" in response.body:
+            response = GraphResponse(response.status, hostile.without_second_half(response.body),
+                                     response.content_type, response.headers)
         stats.count(response.status)
+        if fault is Fault.TRUNCATED:  # the request ran; its body arrives cut, in a complete HTTP message
+            status = 200 if response.status == 204 else response.status
+            cut = hostile.truncated(render_body(response))
+            await _send(send, GraphResponse(status, cut.decode("utf-8", "replace"), wire.JSON_CONTENT_TYPE,
+                                            response.headers), request_id, client_request_id)
+            return
         await _send(send, response, request_id, client_request_id)
 
 

@@ -128,6 +128,11 @@ class RunningEmulator:
     _errors: list[BaseException] = field(default_factory=list, repr=False)
 
     @property
+    def control_key(self) -> str:
+        """The key its control routes (``/_emulator/…``) demand in ``X-Emulator-Control``; new every run."""
+        return self.state.control_key
+
+    @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 

@@ -27,6 +27,12 @@ class EmulatorConfig:
     """Whether the documented throttle limits are enforced."""
     seed: int = 0
     """Seeds fault injection so a run can be repeated."""
+    fault_kinds: tuple[str, ...] | None = None
+    """Which faults ``fault_rate`` draws from (names in lib/emulator/faults.py); None: 5xx and drops."""
+    fault_paths: tuple[str, ...] | None = None
+    """Path prefixes (after ``/v1.0`` or ``/beta``, e.g. ``/users``, ``/$batch``) faults may hit; None: all."""
+    fault_on: str = "any"
+    """``any``, ``reads`` or ``writes`` (a PATCH, or a $batch carrying one): which requests faults hit."""
     hold_requests: bool = False
     """Graph requests wait at the door while true: a test freezes a run mid-flight without racing it."""
     hold_after_writes: int | None = None
@@ -42,6 +48,8 @@ class EmulatorState:
     config: EmulatorConfig = field(default_factory=EmulatorConfig)
     signing_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     """Signs the tokens the emulator issues; never leaves the process."""
+    control_key: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
+    """Per-run random key every control route call must carry (lib/emulator/control.py)."""
     graph_url: str = ""
     """Plain-http base URL whose /v1.0 and /beta paths are Graph (kiota allows http on loopback)."""
     authority_host: str = ""

@@ -8,7 +8,8 @@ own ``Retry-After``), ``5xx`` or ``4xx`` on its own (docs/graph.md). The executo
 - runs batches concurrently up to the throttle class's limit, and retries **each failed item**:
   429 not before that item's ``Retry-After``, 500/502/503/504 with exponential backoff and jitter
   (or its ``Retry-After``); a failed envelope (dropped connection, transport error, 429/5xx on the
-  POST itself) re-queues all its items; other 4xx are final;
+  POST itself, or a 2xx that is not Graph's JSON: cut off, an HTML page, an error body) re-queues all
+  its items, and an item the answer left out is re-queued too; other 4xx are final;
 - slows down when throttled: the longest ``Retry-After`` closes the gate of that throttle class for
   every batch, and the in-flight limit halves (growing back by one per clean round);
 - reports a result for EVERY item (``ok``, ``failed`` or ``cancelled``), progress to a callback and
@@ -35,6 +36,7 @@ from typing import Any, Literal, NamedTuple, Protocol
 
 import httpx
 
+from lib.graph.answers import json_answer
 from lib.graph.errors import (
     GraphError,
     MalformedResponse,
@@ -643,14 +645,12 @@ class _Run:
                         self._finish(work, "failed", error=error)
                 return
             try:
-                data = json.loads(response.content)
-                answers = data["responses"]
+                data = json_answer(status, response.content, response.headers, url=url, what="the $batch answer")
+                answers = data.get("responses") if isinstance(data, dict) else None
                 if not isinstance(answers, list):
-                    raise TypeError("responses is not a list")
-            except (ValueError, KeyError, TypeError) as exc:
+                    raise MalformedResponse("the $batch answer has no 'responses' list", status=status, url=url)
+            except MalformedResponse as error:
                 stats.faults += 1
-                error = MalformedResponse(f"$batch answer is not valid JSON batch content: {exc}",
-                                          status=status, url=url)
                 for work in works:
                     self._retry(work, None, error, throttled=False)
                 return
@@ -669,7 +669,8 @@ class _Run:
                         longest_retry_after = ra
             for work in by_id.values():  # Graph left an item out: never drop it
                 stats.faults += 1
-                error = MalformedResponse("the $batch answer has no response for this item", url=url)
+                error = MalformedResponse(f"the $batch answer left this item out ({len(by_id)} of {len(works)} "
+                                          "missing), so how it ended is unknown", status=status, url=url)
                 self._retry(work, None, error, throttled=False)
             if saw_429:
                 self._throttled(cls, longest_retry_after)

@@ -331,7 +331,25 @@ def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
     return None
 
 
-def _error_fields(body: Any) -> tuple[str, str, str | None]:
+_TITLE = re.compile(r"(?is)<title[^>]*>(.*?)</title>")
+_HEADING = re.compile(r"(?is)<h1[^>]*>(.*?)</h1>")
+_TAGS = re.compile(r"<[^>]+>")
+
+
+def describe_html(text: str) -> str:
+    """``an HTML page ("502 Bad Gateway")`` when ``text`` is an HTML page, else ``""``.
+
+    A proxy's error page is no message for a person: its title says all there is to say.
+    """
+    head = text.lstrip()[:200].lower()
+    if not head.startswith(("<!doctype html", "<html", "<head", "<body")):
+        return ""
+    found = _TITLE.search(text) or _HEADING.search(text)
+    title = " ".join(_TAGS.sub(" ", found.group(1)).split())[:120] if found else ""
+    return f'an HTML page ("{title}")' if title else "an HTML page"
+
+
+def error_fields(body: Any) -> tuple[str, str, str | None]:
     """(code, message, request_id) from a Graph error body (dict, bytes or str)."""
     if isinstance(body, (bytes, bytearray)):
         body = body.decode("utf-8", "replace")
@@ -340,6 +358,9 @@ def _error_fields(body: Any) -> tuple[str, str, str | None]:
         try:
             body = json.loads(body) if body.strip() else None
         except ValueError:
+            page = describe_html(text)
+            if page:
+                return "", f"{page} came back instead of Graph's answer: a proxy or gateway in between?", None
             return "", text.strip()[:300], None
     if not isinstance(body, dict):
         return "", "", None
@@ -364,7 +385,7 @@ def error_from_response(
     url: str | None = None,
 ) -> GraphError:
     """The ``GraphError`` subclass for a non-success Graph answer (whole request or ``$batch`` item)."""
-    code, message, request_id = _error_fields(body)
+    code, message, request_id = error_fields(body)
     request_id = request_id or _header(headers, "request-id")
     kw: dict[str, Any] = {"status": status, "graph_code": code, "request_id": request_id, "url": url}
     message = message or f"HTTP {status}"

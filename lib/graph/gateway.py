@@ -51,6 +51,7 @@ from msgraph_core import APIVersion, GraphClientFactory
 from msgraph_core.middleware import GraphTelemetryHandler
 from msgraph_core.middleware.options import GraphTelemetryHandlerOption
 
+from lib.graph.answers import json_answer
 from lib.graph.batch import (
     BatchExecutor,
     BatchItem,
@@ -360,6 +361,25 @@ class AsyncGraph:
     ) -> httpx.Response:
         """One request with retries (429 after its Retry-After, 5xx and transport failures with
         backoff); returns a 2xx answer or raises the matching ``GraphError``."""
+        response, _ = await self._exchange(method, path, version=version, params=params, json_body=json_body,
+                                           headers=headers, cancel=cancel, parse=False)
+        return response
+
+    async def _exchange(
+        self,
+        method: str,
+        path: str,
+        *,
+        version: str,
+        params: Mapping[str, Any] | None,
+        json_body: Any,
+        headers: Mapping[str, str] | None,
+        cancel: CancelLike | None,
+        parse: bool,
+    ) -> tuple[httpx.Response, Any]:
+        """``request``'s loop. With ``parse``, a 2xx that is not Graph's JSON (cut off, an HTML page, an
+        error body: :func:`lib.graph.answers.json_answer`) is retried like a 5xx, and the parsed body
+        comes back with the answer."""
         self._check_loop()
         url = self.url(path, version, params)
         cls = throttle_class(method, self._relative(url))
@@ -382,8 +402,15 @@ class AsyncGraph:
                     response = None
             if response is not None:
                 status = response.status_code
+                if status < 400 and not parse:
+                    return response, None
                 if status < 400:
-                    return response
+                    try:
+                        return response, json_answer(status, response.content, response.headers, url=url)
+                    except MalformedResponse as broken:
+                        error = broken
+                        response = None
+            if response is not None:
                 error = error_from_response(status, response.content, response.headers,
                                             method=method, url=url)
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
@@ -418,10 +445,10 @@ class AsyncGraph:
         headers: Mapping[str, str] | None = None,
         cancel: CancelLike | None = None,
     ) -> Any:
-        """GET ``path`` and return its JSON body (``MalformedResponse`` if it is not JSON)."""
-        response = await self.request("GET", path, version=version, params=params, headers=headers,
-                                      cancel=cancel)
-        return _json_of(response)
+        """GET ``path`` and return its JSON body (``MalformedResponse`` once every retry got no JSON)."""
+        _, body = await self._exchange("GET", path, version=version, params=params, json_body=None,
+                                       headers=headers, cancel=cancel, parse=True)
+        return body
 
     async def iter_pages(
         self,
@@ -712,16 +739,6 @@ class AsyncGraph:
 
     async def aclose(self) -> None:
         await self.http.aclose()
-
-
-def _json_of(response: httpx.Response) -> Any:
-    if not response.content:
-        return None
-    try:
-        return json.loads(response.content)
-    except ValueError as exc:
-        raise MalformedResponse(f"answer is not JSON ({exc})", status=response.status_code,
-                                url=str(response.request.url) if response.request else None) from exc
 
 
 def _raise_if_aborted(report: BatchReport) -> None:

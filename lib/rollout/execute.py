@@ -346,8 +346,9 @@ class OperationWorker:
             code, text, status = _reason_of(result.error)
             if _worth_retrying(result.error):
                 self._retryable.add(uid)
+            # the reason goes into the event log too: a later re-read may find the change landed after all
             outcome = Outcome(uid, "failed", reason_code=code, reason=text, attempts=result.attempts,
-                              error_status=status)
+                              error_status=status, detail=text)
         self._buffer.append(outcome)
 
     async def _verify(self, user_ids: list[str]) -> None:
