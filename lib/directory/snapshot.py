@@ -11,11 +11,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, TypeVar
 
 import pandas as pd
 
+from lib.clock import Clock, utc_now
 from lib.directory.rows import (
     USER_SELECT,
     Registration,
@@ -48,13 +49,6 @@ class TenantRead:
     registration_read_at: datetime
     state_read_at: datetime
     stats: dict[str, Any] = field(default_factory=dict)
-
-
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def _progress(on_phase: PhaseCallback | None, phase: str) -> Callable[[Progress], None] | None:
