@@ -3,10 +3,12 @@ read-only and writer, and the demo clock moving a wave forward."""
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -238,17 +240,29 @@ def test_a_week_on_the_demo_clock_moves_the_wave_forward(fresh_settings: Setting
     before = _metrics(at)
     tenant = demo_tenant(fresh_settings).emulator.tenant_id
     clock_before = demo_tenant(fresh_settings).now()
+    with open_store(fresh_settings.database_url) as store:
+        taken_before = {s.id for s in store.list_snapshots(tenant) if s.status == "complete"}
 
     at.button(key="clock_week").click().run()
     _no_exception(at)
     job = current_job(tenant)
     assert job is not None
-    assert job.wait(180), "the refresh after the clock moved did not finish"
+    assert job.wait(300), "the snapshots after the clock moved did not finish"
     assert not job.error, job.error
+    assert (job.steps, len(job.reports)) == (7, 7)
     assert (demo_tenant(fresh_settings).now() - clock_before).days == 7
-    notes = [c.value for c in at.caption if c.value.startswith("Moved the demo clock a week:")]
-    assert notes, [c.value for c in at.caption]
+    with open_store(fresh_settings.database_url) as store:  # one snapshot at the end of each simulated day
+        new = [s for s in store.list_snapshots(tenant) if s.status == "complete" and s.id not in taken_before]
+    starts = sorted(s.started_at for s in new)
+    assert len(starts) == 7
+    gaps = [(later - earlier).total_seconds() / 86400 for earlier, later in itertools.pairwise(starts)]
+    assert all(0.99 < gap < 1.01 for gap in gaps), gaps
+    assert starts[0] - clock_before >= pd.Timedelta(days=1).to_pytimedelta()
 
+    at.run()
+    _no_exception(at)
+    notes = [c.value for c in at.caption if c.value.startswith("Moved the demo clock a week:")]
+    assert notes and "a snapshot at the end of each of the 7 days" in notes[0], [c.value for c in at.caption]
     at.run()
     _no_exception(at)
     after = _metrics(at)
