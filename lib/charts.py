@@ -12,7 +12,7 @@ a figure, because plotly renders a subset of HTML in labels.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 
 import numpy as np
@@ -57,6 +57,7 @@ __all__ = [
     "rollout_funnel_data",
     "state_distribution_chart",
     "state_distribution_data",
+    "wave_label_groups",
     "waves_data",
 ]
 
@@ -379,8 +380,9 @@ def breakdown_data(frame: pd.DataFrame, by: str, top_n: int = 10) -> pd.DataFram
 
 
 def breakdown_chart(data: pd.DataFrame, by: str = "department") -> go.Figure:
-    """100 %-stacked horizontal bars of the state mix per group (one trace per state) with a
-    diamond at each group's % registered (one more trace); the largest group on top."""
+    """100 %-stacked horizontal bars of the state mix per group (one trace per state) and, in a narrow panel
+    of its own to their right, a diamond with its label at each group's % registered (one more trace), so a
+    marker never covers a segment's label; the largest group on top."""
     labels = [f"{plain(g)} ({u:,})" for g, u in zip(data["group"], data["users"], strict=True)]
     figure = _figure(height=max(320, 140 + 46 * len(data)))
     users = data["users"].to_numpy(dtype=float)
@@ -393,15 +395,21 @@ def breakdown_chart(data: pd.DataFrame, by: str = "department") -> go.Figure:
             insidetextanchor="middle",
             hovertemplate="%{y}<br>" + STATE_LABELS[state] + ": %{customdata:,} (%{x:.1f}%)<extra></extra>",
         )
+    registered = data["pct_registered"].tolist()
     figure.add_scatter(
-        y=labels, x=data["pct_registered"].tolist(), mode="markers", name="% registered",
-        marker={"symbol": "diamond", "size": 16, "color": REGISTERED_COLOUR, "line": {"color": "white", "width": 2}},
+        y=labels, x=registered, xaxis="x2", mode="markers+text", name="% registered",
+        text=[f"{p:.0f}%" for p in registered],
+        textposition=["middle left" if p > 50 else "middle right" for p in registered],
+        textfont={"size": 14, "color": REGISTERED_COLOUR}, cliponaxis=False,
+        marker={"symbol": "diamond", "size": 14, "color": REGISTERED_COLOUR, "line": {"color": "white", "width": 2}},
         hovertemplate="%{y}<br>Registered: %{x:.1f}%<extra></extra>",
     )
     figure.update_layout(
         barmode="stack", uniformtext={"minsize": 14, "mode": "hide"}, legend={"traceorder": "normal"},
-        xaxis={"title": "Share of users", "range": [0, 100.5], "tickmode": "array",
+        xaxis={"title": "Share of users", "range": [0, 100.5], "tickmode": "array", "domain": [0, 0.76],
                "tickvals": [0, 20, 40, 60, 80, 100], "ticktext": ["0%", "20%", "40%", "60%", "80%", "100%"]},
+        xaxis2={"title": "Registered", "range": [-4, 104], "domain": [0.8, 1], "anchor": "y", "tickmode": "array",
+                "tickvals": [0, 100], "ticktext": ["0%", "100%"], "showgrid": False, "zeroline": False},
         yaxis={"title": BREAKDOWNS.get(by, ""), "categoryorder": "array", "categoryarray": labels,
                "autorange": "reversed"},
     )
@@ -464,9 +472,32 @@ def waves_data(waves: Iterable[tuple[str, object]]) -> pd.DataFrame:
     })
 
 
+WAVE_LABEL_GAP = 0.03
+"""Waves launched closer together than this share of the trend's time span share one label."""
+
+
+def wave_label_groups(launches: Sequence[pd.Timestamp], span_start: pd.Timestamp | None = None,
+                      span_end: pd.Timestamp | None = None) -> list[list[int]]:
+    """Indexes of ``launches`` (oldest first) grouped so that no two labels land on one another: a wave
+    within :data:`WAVE_LABEL_GAP` of the span (at least a day) of the previous group's first wave joins it."""
+    if not launches:
+        return []
+    start = min([*launches, *([span_start] if span_start is not None else [])])
+    end = max([*launches, *([span_end] if span_end is not None else [])])
+    gap = max(pd.Timedelta(days=1), (end - start) * WAVE_LABEL_GAP)
+    groups: list[list[int]] = []
+    for index, at in enumerate(launches):
+        if groups and at - launches[groups[-1][0]] < gap:
+            groups[-1].append(index)
+        else:
+            groups.append([index])
+    return groups
+
+
 def adoption_trend_chart(data: pd.DataFrame, waves: Iterable[tuple[str, object]] | pd.DataFrame = ()) -> go.Figure:
     """Two lines, % registered (blue) and % enforced (the Enforced colour), on a 0–100 % axis,
-    with a dashed vertical line and a label at each wave's launch."""
+    with a dashed vertical line at each wave's launch and one label per group of waves launched close
+    together (their names one per line), so labels never overlap."""
     figure = _figure(height=460)
     for column, name, colour in (("pct_registered", "% registered", REGISTERED_COLOUR),
                                  ("pct_enforced", "% enforced", STATE_COLOURS["enforced"])):
@@ -476,14 +507,19 @@ def adoption_trend_chart(data: pd.DataFrame, waves: Iterable[tuple[str, object]]
             hovertemplate="%{x|%Y-%m-%d}: %{y:.1f}%<extra>" + name + "</extra>",
         )
     wave_table = waves if isinstance(waves, pd.DataFrame) else waves_data(waves)
-    for wave in wave_table.itertuples(index=False):
-        figure.add_shape(type="line", xref="x", yref="paper", x0=wave.launched_at, x1=wave.launched_at,
+    launches = [pd.Timestamp(at) for at in wave_table["launched_at"]] if len(wave_table) else []
+    names = [plain(name) for name in wave_table["name"]] if len(wave_table) else []
+    for at in launches:
+        figure.add_shape(type="line", xref="x", yref="paper", x0=at, x1=at,
                          y0=0, y1=1, line={"color": SCOPE_COLOUR, "width": 2, "dash": "dash"})
-        figure.add_annotation(x=wave.launched_at, xref="x", y=1, yref="paper", text=plain(wave.name),
+    days = list(data["day"]) if len(data) else []
+    for group in wave_label_groups(launches, min(days) if days else None, max(days) if days else None):
+        figure.add_annotation(x=launches[group[0]], xref="x", y=1, yref="paper",
+                              text="<br>".join(names[i] for i in group),
                               showarrow=False, textangle=-90, xanchor="right", yanchor="top",
                               font={"size": 16, "color": SCOPE_COLOUR}, bgcolor="rgba(255,255,255,0.85)")
     figure.update_layout(
-        yaxis={"title": "Share of users", "range": [0, 100], "ticksuffix": "%"},
+        yaxis={"title": "Share of all users", "range": [0, 100], "ticksuffix": "%"},
         xaxis={"title": "", "type": "date"}, hovermode="x unified",
     )
     return _note_if_empty(figure, data.empty, "No history yet: the trend starts with the second day of snapshots")

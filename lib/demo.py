@@ -166,7 +166,8 @@ def ensure_demo_history(store: Store, demo: DemoTenant) -> RefreshResult | None:
             store.upsert_tenant(emulator.tenant_id, org.get("displayName", ""), domain, "demo")
             current = read_tenant(gateway, org=org, clock=demo.now).frame
             days = history_days(demo.tenant.now, HISTORY_DAYS)
-            store.seed_history(emulator.tenant_id, daily_frames(current, timelines(demo.tenant), days))
+            store.seed_history(emulator.tenant_id, daily_frames(current, timelines(demo.tenant), days,
+                                                                not_capable=demo.tenant.methods_off_by_policy))
             import_waves(store, emulator.tenant_id, demo.tenant.waves)
             return refresh_snapshot(store, gateway, mode="demo", clock=demo.now)
 
