@@ -7,6 +7,7 @@ launches one wave before advancing the demo clock a week and one after.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
@@ -14,7 +15,9 @@ import pandas as pd
 import pytest
 
 from lib import console, rollout
+from lib.cli import main
 from lib.clock import SimulatedClock, instant_ns
+from lib.connect import demo_clock
 from lib.demo import DemoTenant, advance_demo_clock, tenant_clock
 from lib.directory.refresh import refresh_snapshot
 from lib.emulator.generator import demo_public_app
@@ -159,3 +162,21 @@ def test_waves_launched_before_and_after_a_week_on_the_demo_clock(demo: DemoTena
     finally:
         gateway.close()
         store.close()
+
+
+def test_the_cli_stamps_by_the_demo_tenants_clock(demo: DemoTenant, tmp_path, capsys) -> None:
+    graph = demo.emulator.graph_url
+    reading = demo_clock(graph)
+    assert reading is not None and _near(reading(), demo.tenant.now)
+    assert demo_clock("https://graph.microsoft.com") is None  # a real tenant: real time
+    db = f"sqlite:///{tmp_path / 'console.db'}"
+    assert main(["snapshot", "--graph", graph, "--db", db]) == 0
+    first = json.loads(capsys.readouterr().out)
+    control(demo.emulator, "POST", "/clock/advance", {"days": 3})
+    assert main(["snapshot", "--graph", graph, "--db", db]) == 0
+    capsys.readouterr()
+    with open_store(db) as store:
+        taken = [s for s in store.list_snapshots(first["tenant_id"]) if s.status == "complete"]
+    assert len(taken) == 2
+    assert _near(taken[0].started_at, demo.tenant.now - timedelta(days=3))
+    assert _near(taken[1].started_at, demo.tenant.now)
