@@ -321,12 +321,12 @@ def days_text(days: float) -> str:
 
 
 def spacing_text(spacing: tuple[float, float] | None) -> str:
-    """How far apart the snapshots are, in words: "between snapshots 1 day apart", or "… up to 7 days apart"
-    when the gaps differ (the longest one bounds how late a registration can be dated)."""
+    """How far apart the snapshots are, short enough for a tile: "snapshots 1 day apart", or "snapshots ≤ 7 days
+    apart" when the gaps differ (the longest one bounds how late a registration can be dated)."""
     if spacing is None:
-        return "only one snapshot since the launch"
+        return "one snapshot since launch"
     low, high = (days_text(d) for d in spacing)
-    return f"between snapshots {high} apart" if low == high else f"between snapshots up to {high} apart"
+    return f"snapshots {high} apart" if low == high else f"snapshots ≤ {high} apart"
 
 
 def median_days_to_register(

@@ -108,8 +108,9 @@ def _kpis(summary: WaveSummary, funnel: pd.DataFrame) -> None:
     median, resolution = _median(summary)
     row[0].metric("Median time to register", median, resolution, delta_color="off", delta_arrow="off", border=True,
                   help=f"Over the {summary.registered_after_launch:,} members who registered after the launch, "
-                       "from the launch to the first snapshot that saw each registration: a registration is known "
-                       "only to within the time between two snapshots")
+                       "from the launch to the first snapshot that saw each registration. A registration is known "
+                       "only to within the time between two snapshots: rounded to whole days when they are a "
+                       "day or more apart")
     projection = summary.projection
     if projection.at is not None:
         row[1].metric("Projected completion", f"{projection.at:%Y-%m-%d}", f"in {_days(projection.days)}",

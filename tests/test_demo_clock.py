@@ -24,6 +24,7 @@ from lib.emulator.generator import demo_public_app
 from lib.progress import funnel_over_time, user_progress, wave_summary
 from lib.rollout.actor import app_actor_from_token
 from lib.store import open_store
+from lib.ui.demo_clock import moved_note
 from tests.test_rollout_execute import FAST
 from tests.test_rollout_support import control, gateway_for
 
@@ -180,3 +181,12 @@ def test_the_cli_stamps_by_the_demo_tenants_clock(demo: DemoTenant, tmp_path, ca
     assert len(taken) == 2
     assert _near(taken[0].started_at, demo.tenant.now - timedelta(days=3))
     assert _near(taken[1].started_at, demo.tenant.now)
+
+
+def test_the_clock_note_sums_the_days_in_words() -> None:
+    day = {"signed_in": 2, "registered": 1, "enforced": 1}
+    assert moved_note(7, [day] * 7) == (
+        "Moved the demo clock a week: 14 sign-ins, 7 registrations, 7 users became Enforced; the console took a "
+        "snapshot at the end of each of the 7 days.")
+    assert moved_note(1, [{"signed_in": 1, "registered": 1, "enforced": 1}]) == (
+        "Moved the demo clock a day: 1 sign-in, 1 registration, 1 user became Enforced; the console took a snapshot.")

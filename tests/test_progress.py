@@ -236,14 +236,14 @@ def test_numbers_of_days_are_rounded_for_people() -> None:
 
 def test_the_median_says_how_far_apart_the_snapshots_that_dated_it_are() -> None:
     assert snapshot_spacing(SNAPSHOTS, LAUNCH, AS_OF) == (1.0, 1.0)
-    assert spacing_text(snapshot_spacing(SNAPSHOTS, LAUNCH, AS_OF)) == "between snapshots 1 day apart"
+    assert spacing_text(snapshot_spacing(SNAPSHOTS, LAUNCH, AS_OF)) == "snapshots 1 day apart"
     weekly = [S(-2), S(0), S(7)]  # the one before the launch counts: it bounds the first registrations
     assert snapshot_spacing(weekly, LAUNCH, AS_OF) == (2.0, 7.0)
     spacing = snapshot_spacing([S(-1), S(2), S(9)], LAUNCH, AS_OF)
     assert spacing == (3.0, 7.0)
-    assert spacing_text(spacing) == "between snapshots up to 7 days apart"
+    assert spacing_text(spacing) == "snapshots ≤ 7 days apart"
     assert snapshot_spacing([S(0)], LAUNCH, AS_OF) is None
-    assert spacing_text(None) == "only one snapshot since the launch"
+    assert spacing_text(None) == "one snapshot since launch"
     progress = user_progress(cohort_users(), cohort_versions(), MEMBERS, AS_OF)
     summary = wave_summary(cohort_versions(), MEMBERS, LAUNCH, AS_OF, progress, snapshot_times=SNAPSHOTS)
     assert summary.snapshot_spacing == (1.0, 1.0)

@@ -29,8 +29,14 @@ def moved_note(days: int, reports: list[Mapping[str, Any]]) -> str:
     """What a finished move of the clock did, in words: summed over its days."""
     total = {key: sum(int(r.get(key, 0)) for r in reports) for key in ("signed_in", "registered", "enforced")}
     snapshots = "a snapshot" if days == 1 else f"a snapshot at the end of each of the {days} days"
-    return (f"Moved the demo clock {_span(days)}: {total['signed_in']:,} sign-ins, {total['registered']:,} "
-            f"registrations, {total['enforced']:,} users became Enforced; the console took {snapshots}.")
+    became = "user became" if total["enforced"] == 1 else "users became"
+    return (f"Moved the demo clock {_span(days)}: {_count(total['signed_in'], 'sign-in')}, "
+            f"{_count(total['registered'], 'registration')}, {total['enforced']:,} {became} Enforced; "
+            f"the console took {snapshots}.")
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}" + ("" if number == 1 else "s")
 
 
 @st.fragment(run_every=1.0)
