@@ -58,6 +58,7 @@ __all__ = [
     "state_distribution_chart",
     "state_distribution_data",
     "wave_label_groups",
+    "wave_labels",
     "waves_data",
 ]
 
@@ -398,18 +399,18 @@ def breakdown_chart(data: pd.DataFrame, by: str = "department") -> go.Figure:
     registered = data["pct_registered"].tolist()
     figure.add_scatter(
         y=labels, x=registered, xaxis="x2", mode="markers+text", name="% registered",
-        text=[f"{p:.0f}%" for p in registered],
-        textposition=["middle left" if p > 50 else "middle right" for p in registered],
+        text=[f"{p:.0f}%" for p in registered], textposition="middle right",
         textfont={"size": 14, "color": REGISTERED_COLOUR}, cliponaxis=False,
         marker={"symbol": "diamond", "size": 14, "color": REGISTERED_COLOUR, "line": {"color": "white", "width": 2}},
         hovertemplate="%{y}<br>Registered: %{x:.1f}%<extra></extra>",
     )
     figure.update_layout(
         barmode="stack", uniformtext={"minsize": 14, "mode": "hide"}, legend={"traceorder": "normal"},
-        xaxis={"title": "Share of users", "range": [0, 100.5], "tickmode": "array", "domain": [0, 0.76],
+        xaxis={"title": "", "range": [0, 100.5], "tickmode": "array", "domain": [0, 0.74],
                "tickvals": [0, 20, 40, 60, 80, 100], "ticktext": ["0%", "20%", "40%", "60%", "80%", "100%"]},
-        xaxis2={"title": "Registered", "range": [-4, 104], "domain": [0.8, 1], "anchor": "y", "tickmode": "array",
-                "tickvals": [0, 100], "ticktext": ["0%", "100%"], "showgrid": False, "zeroline": False},
+        # The registered panel: 0–100 % over its first two thirds, the rest leaves room for each label.
+        xaxis2={"title": "Registered", "range": [-6, 150], "domain": [0.8, 1], "anchor": "y", "showticklabels": False,
+                "showgrid": False, "zeroline": False},
         yaxis={"title": BREAKDOWNS.get(by, ""), "categoryorder": "array", "categoryarray": labels,
                "autorange": "reversed"},
     )
@@ -472,7 +473,7 @@ def waves_data(waves: Iterable[tuple[str, object]]) -> pd.DataFrame:
     })
 
 
-WAVE_LABEL_GAP = 0.03
+WAVE_LABEL_GAP = 0.06
 """Waves launched closer together than this share of the trend's time span share one label."""
 
 
@@ -494,11 +495,26 @@ def wave_label_groups(launches: Sequence[pd.Timestamp], span_start: pd.Timestamp
     return groups
 
 
+def wave_labels(data: pd.DataFrame, waves: Iterable[tuple[str, object]] | pd.DataFrame = ()
+                ) -> list[tuple[str, pd.Timestamp, str]]:
+    """The trend's wave labels: ``(tag, launched_at, names)`` per group of waves launched close together
+    (:func:`wave_label_groups`), tagged 1, 2, … oldest first; ``names`` joins the group's names with " · "."""
+    table = waves if isinstance(waves, pd.DataFrame) else waves_data(waves)
+    launches = [pd.Timestamp(at) for at in table["launched_at"]] if len(table) else []
+    names = [str(name) for name in table["name"]] if len(table) else []
+    days = list(data["day"]) if len(data) else []
+    groups = wave_label_groups(launches, min(days) if days else None, max(days) if days else None)
+    return [(str(number), launches[group[0]], " · ".join(names[i] for i in group))
+            for number, group in enumerate(groups, start=1)]
+
+
 def adoption_trend_chart(data: pd.DataFrame, waves: Iterable[tuple[str, object]] | pd.DataFrame = ()) -> go.Figure:
-    """Two lines, % registered (blue) and % enforced (the Enforced colour), on a 0–100 % axis,
-    with a dashed vertical line at each wave's launch and one label per group of waves launched close
-    together (their names one per line), so labels never overlap."""
-    figure = _figure(height=460)
+    """Two lines, % registered (blue) and % enforced (the Enforced colour), on a 0–100 % axis, with a
+    dashed vertical line at each wave's launch.
+
+    Waves are tagged with a number above the plot (one per group launched close together) and named in the
+    legend ("1 · Pilot: IT"), so no label ever lies on the data or on another label, at any width."""
+    figure = _figure(height=480)
     for column, name, colour in (("pct_registered", "% registered", REGISTERED_COLOUR),
                                  ("pct_enforced", "% enforced", STATE_COLOURS["enforced"])):
         figure.add_scatter(
@@ -506,21 +522,21 @@ def adoption_trend_chart(data: pd.DataFrame, waves: Iterable[tuple[str, object]]
             line={"color": colour, "width": 4}, marker={"color": colour, "size": 8},
             hovertemplate="%{x|%Y-%m-%d}: %{y:.1f}%<extra>" + name + "</extra>",
         )
-    wave_table = waves if isinstance(waves, pd.DataFrame) else waves_data(waves)
-    launches = [pd.Timestamp(at) for at in wave_table["launched_at"]] if len(wave_table) else []
-    names = [plain(name) for name in wave_table["name"]] if len(wave_table) else []
-    for at in launches:
+    table = waves if isinstance(waves, pd.DataFrame) else waves_data(waves)
+    for at in (pd.Timestamp(x) for x in table["launched_at"]):
         figure.add_shape(type="line", xref="x", yref="paper", x0=at, x1=at,
                          y0=0, y1=1, line={"color": SCOPE_COLOUR, "width": 2, "dash": "dash"})
-    days = list(data["day"]) if len(data) else []
-    for group in wave_label_groups(launches, min(days) if days else None, max(days) if days else None):
-        figure.add_annotation(x=launches[group[0]], xref="x", y=1, yref="paper",
-                              text="<br>".join(names[i] for i in group),
-                              showarrow=False, textangle=-90, xanchor="right", yanchor="top",
-                              font={"size": 16, "color": SCOPE_COLOUR}, bgcolor="rgba(255,255,255,0.85)")
+    for tag, at, names in wave_labels(data, table):
+        figure.add_annotation(x=at, xref="x", y=1, yref="paper", yanchor="bottom", yshift=4, text=tag,
+                              hovertext=plain(names), showarrow=False, font={"size": 16, "color": SCOPE_COLOUR},
+                              bordercolor=SCOPE_COLOUR, borderwidth=1, borderpad=3, bgcolor="white")
+        figure.add_scatter(x=[None], y=[None], mode="lines", name=f"{tag} · {plain(names)}", hoverinfo="skip",
+                           line={"color": SCOPE_COLOUR, "width": 2, "dash": "dash"})
     figure.update_layout(
         yaxis={"title": "Share of all users", "range": [0, 100], "ticksuffix": "%"},
         xaxis={"title": "", "type": "date"}, hovermode="x unified",
+        legend={"orientation": "h", "yanchor": "top", "y": -0.12, "x": 0.0},
+        margin={"t": 40},
     )
     return _note_if_empty(figure, data.empty, "No history yet: the trend starts with the second day of snapshots")
 

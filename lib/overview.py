@@ -377,7 +377,7 @@ def chart_captions(ov: Overview) -> dict[str, str]:
                            "whatever their state. Enforced can exceed Registered: an Enforced user without a "
                            "method registers at next sign-in."),
         "adoption_trend": ("From stored history: a share of all users of each day's snapshot, whatever the scope. "
-                           f"{latest} Dashed lines mark rollout waves."),
+                           f"{latest} Dashed lines mark rollout waves, numbered as in the legend."),
         "methods": (f"Users per registered method, as a share of {scope}; a user with several methods counts "
                     "under each."),
         "method_strength": f"Each of {scope} by their strongest registered method; percentages are of those users.",

@@ -284,11 +284,13 @@ def test_figure_traces_and_colours() -> None:
                                           "registered": [1, 2], "state_enforced": [0, 1]})),
         [("Wave 1", "2026-03-01"), ("Wave <b>2</b>", "2026-03-02")],
     )
-    assert marker_colours(trend) == {"% registered": REGISTERED_COLOUR, "% enforced": STATE_COLOURS["enforced"]}
+    assert marker_colours(trend) == {"% registered": REGISTERED_COLOUR, "% enforced": STATE_COLOURS["enforced"],
+                                     "1 · Wave 1": SCOPE_COLOUR, "2 · Wave &lt;b&gt;2&lt;/b&gt;": SCOPE_COLOUR}
     assert list(trend.data[1].y) == [0.0, 10.0]
     assert len(trend.layout.shapes) == 2
-    # A day apart on a one-day trend: the two ends of the axis, room for a label each.
-    assert [a.text for a in trend.layout.annotations] == ["Wave 1", "Wave &lt;b&gt;2&lt;/b&gt;"]
+    # A day apart on a one-day trend: the two ends of the axis, room for a tag each; names in the legend.
+    assert [(a.text, a.hovertext) for a in trend.layout.annotations] == [
+        ("1", "Wave 1"), ("2", "Wave &lt;b&gt;2&lt;/b&gt;")]
 
     for figure in (state, funnel, breakdown, methods, strength, trend):
         assert figure.layout.template == TEMPLATE
@@ -306,10 +308,13 @@ def test_wave_labels_never_overlap_or_repeat_words() -> None:
     waves = [("Pilot: IT", "2026-01-10"), ("Wave 2: Sales", "2026-02-10"), ("Wave 3: Engineering", "2026-03-20"),
              ("Wave 4: Legal", "2026-03-20"), ("Wave 5: HR", "2026-03-21")]
     figure = adoption_trend_chart(trend, waves)
-    texts = [a.text for a in figure.layout.annotations]
-    assert texts == ["Pilot: IT", "Wave 2: Sales", "Wave 3: Engineering<br>Wave 4: Legal<br>Wave 5: HR"]
+    tags = [a.text for a in figure.layout.annotations]
+    assert tags == ["1", "2", "3"]  # one per group, above the plot (never on the data)
+    assert all(a.yref == "paper" and a.y == 1 and a.yanchor == "bottom" for a in figure.layout.annotations)
+    named = [t.name for t in figure.data[2:]]
+    assert named == ["1 · Pilot: IT", "2 · Wave 2: Sales", "3 · Wave 3: Engineering · Wave 4: Legal · Wave 5: HR"]
     assert len(figure.layout.shapes) == 5  # every launch keeps its dashed line
-    assert not any(_words_repeat(t) for t in texts)
+    assert not any(_words_repeat(t) for t in named)
     span = days[-1] - days[0]
     xs = sorted(pd.Timestamp(a.x) for a in figure.layout.annotations)
     assert all(later - earlier >= span * WAVE_LABEL_GAP for earlier, later in itertools.pairwise(xs))
@@ -327,7 +332,8 @@ def test_breakdown_labels_do_not_overlap_the_registered_markers() -> None:
     bar_end, marker_start = figure.layout.xaxis.domain[1], figure.layout.xaxis2.domain[0]
     assert bar_end < marker_start
     assert list(marker.text) == ["50%", "0%"]
-    assert list(marker.textposition) == ["middle right", "middle right"]
+    assert marker.textposition == "middle right"  # labels right of their diamond, inside the panel's range
+    assert figure.layout.xaxis2.range[1] >= 140
 
 
 def test_state_colours_are_distinct_and_reserved() -> None:
