@@ -408,9 +408,10 @@ def breakdown_chart(data: pd.DataFrame, by: str = "department") -> go.Figure:
         barmode="stack", uniformtext={"minsize": 14, "mode": "hide"}, legend={"traceorder": "normal"},
         xaxis={"title": "", "range": [0, 100.5], "tickmode": "array", "domain": [0, 0.74],
                "tickvals": [0, 20, 40, 60, 80, 100], "ticktext": ["0%", "20%", "40%", "60%", "80%", "100%"]},
-        # The registered panel: 0–100 % over its first two thirds, the rest leaves room for each label.
-        xaxis2={"title": "Registered", "range": [-6, 150], "domain": [0.8, 1], "anchor": "y", "showticklabels": False,
+        # The registered panel (the legend names it): 0–100 % over its first part, the rest is room for the labels.
+        xaxis2={"title": "", "range": [-6, 175], "domain": [0.8, 1], "anchor": "y", "showticklabels": False,
                 "showgrid": False, "zeroline": False},
+        margin={"r": 36},
         yaxis={"title": BREAKDOWNS.get(by, ""), "categoryorder": "array", "categoryarray": labels,
                "autorange": "reversed"},
     )
@@ -534,8 +535,9 @@ def adoption_trend_chart(data: pd.DataFrame, waves: Iterable[tuple[str, object]]
                            line={"color": SCOPE_COLOUR, "width": 2, "dash": "dash"})
     figure.update_layout(
         yaxis={"title": "Share of all users", "range": [0, 100], "ticksuffix": "%"},
-        xaxis={"title": "", "type": "date"}, hovermode="x unified",
-        legend={"orientation": "h", "yanchor": "top", "y": -0.12, "x": 0.0},
+        # Level date ticks, few enough for a phone, and the legend well below them: nothing is drawn on them.
+        xaxis={"title": "", "type": "date", "tickangle": 0, "nticks": 5}, hovermode="x unified",
+        legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0.0},
         margin={"t": 40},
     )
     return _note_if_empty(figure, data.empty, "No history yet: the trend starts with the second day of snapshots")
