@@ -536,7 +536,9 @@ def adoption_trend_chart(data: pd.DataFrame, waves: Iterable[tuple[str, object]]
     figure.update_layout(
         yaxis={"title": "Share of all users", "range": [0, 100], "ticksuffix": "%"},
         # Level date ticks, few enough for a phone, and the legend well below them: nothing is drawn on them.
-        xaxis={"title": "", "type": "date", "tickangle": 0, "nticks": 5}, hovermode="x unified",
+        xaxis={"title": "", "type": "date", "tickangle": 0, "nticks": 5, "tickformatstops": [
+            {"dtickrange": [None, "M1"], "value": "%b %d"}, {"dtickrange": ["M1", None], "value": "%b"}]},
+        hovermode="x unified",
         legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0.0},
         margin={"t": 40},
     )
