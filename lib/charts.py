@@ -12,7 +12,7 @@ a figure, because plotly renders a subset of HTML in labels.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 
 import numpy as np
@@ -57,6 +57,8 @@ __all__ = [
     "rollout_funnel_data",
     "state_distribution_chart",
     "state_distribution_data",
+    "wave_label_groups",
+    "wave_labels",
     "waves_data",
 ]
 
@@ -379,8 +381,9 @@ def breakdown_data(frame: pd.DataFrame, by: str, top_n: int = 10) -> pd.DataFram
 
 
 def breakdown_chart(data: pd.DataFrame, by: str = "department") -> go.Figure:
-    """100 %-stacked horizontal bars of the state mix per group (one trace per state) with a
-    diamond at each group's % registered (one more trace); the largest group on top."""
+    """100 %-stacked horizontal bars of the state mix per group (one trace per state) and, in a narrow panel
+    of its own to their right, a diamond with its label at each group's % registered (one more trace), so a
+    marker never covers a segment's label; the largest group on top."""
     labels = [f"{plain(g)} ({u:,})" for g, u in zip(data["group"], data["users"], strict=True)]
     figure = _figure(height=max(320, 140 + 46 * len(data)))
     users = data["users"].to_numpy(dtype=float)
@@ -393,15 +396,22 @@ def breakdown_chart(data: pd.DataFrame, by: str = "department") -> go.Figure:
             insidetextanchor="middle",
             hovertemplate="%{y}<br>" + STATE_LABELS[state] + ": %{customdata:,} (%{x:.1f}%)<extra></extra>",
         )
+    registered = data["pct_registered"].tolist()
     figure.add_scatter(
-        y=labels, x=data["pct_registered"].tolist(), mode="markers", name="% registered",
-        marker={"symbol": "diamond", "size": 16, "color": REGISTERED_COLOUR, "line": {"color": "white", "width": 2}},
+        y=labels, x=registered, xaxis="x2", mode="markers+text", name="% registered",
+        text=[f"{p:.0f}%" for p in registered], textposition="middle right",
+        textfont={"size": 14, "color": REGISTERED_COLOUR}, cliponaxis=False,
+        marker={"symbol": "diamond", "size": 14, "color": REGISTERED_COLOUR, "line": {"color": "white", "width": 2}},
         hovertemplate="%{y}<br>Registered: %{x:.1f}%<extra></extra>",
     )
     figure.update_layout(
         barmode="stack", uniformtext={"minsize": 14, "mode": "hide"}, legend={"traceorder": "normal"},
-        xaxis={"title": "Share of users", "range": [0, 100.5], "tickmode": "array",
+        xaxis={"title": "", "range": [0, 100.5], "tickmode": "array", "domain": [0, 0.74],
                "tickvals": [0, 20, 40, 60, 80, 100], "ticktext": ["0%", "20%", "40%", "60%", "80%", "100%"]},
+        # The registered panel (the legend names it): 0–100 % over its first part, the rest is room for the labels.
+        xaxis2={"title": "", "range": [-6, 175], "domain": [0.8, 1], "anchor": "y", "showticklabels": False,
+                "showgrid": False, "zeroline": False},
+        margin={"r": 36},
         yaxis={"title": BREAKDOWNS.get(by, ""), "categoryorder": "array", "categoryarray": labels,
                "autorange": "reversed"},
     )
@@ -464,10 +474,48 @@ def waves_data(waves: Iterable[tuple[str, object]]) -> pd.DataFrame:
     })
 
 
+WAVE_LABEL_GAP = 0.06
+"""Waves launched closer together than this share of the trend's time span share one label."""
+
+
+def wave_label_groups(launches: Sequence[pd.Timestamp], span_start: pd.Timestamp | None = None,
+                      span_end: pd.Timestamp | None = None) -> list[list[int]]:
+    """Indexes of ``launches`` (oldest first) grouped so that no two labels land on one another: a wave
+    within :data:`WAVE_LABEL_GAP` of the span (at least a day) of the previous group's first wave joins it."""
+    if not launches:
+        return []
+    start = min([*launches, *([span_start] if span_start is not None else [])])
+    end = max([*launches, *([span_end] if span_end is not None else [])])
+    gap = max(pd.Timedelta(days=1), (end - start) * WAVE_LABEL_GAP)
+    groups: list[list[int]] = []
+    for index, at in enumerate(launches):
+        if groups and at - launches[groups[-1][0]] < gap:
+            groups[-1].append(index)
+        else:
+            groups.append([index])
+    return groups
+
+
+def wave_labels(data: pd.DataFrame, waves: Iterable[tuple[str, object]] | pd.DataFrame = ()
+                ) -> list[tuple[str, pd.Timestamp, str]]:
+    """The trend's wave labels: ``(tag, launched_at, names)`` per group of waves launched close together
+    (:func:`wave_label_groups`), tagged 1, 2, … oldest first; ``names`` joins the group's names with " · "."""
+    table = waves if isinstance(waves, pd.DataFrame) else waves_data(waves)
+    launches = [pd.Timestamp(at) for at in table["launched_at"]] if len(table) else []
+    names = [str(name) for name in table["name"]] if len(table) else []
+    days = list(data["day"]) if len(data) else []
+    groups = wave_label_groups(launches, min(days) if days else None, max(days) if days else None)
+    return [(str(number), launches[group[0]], " · ".join(names[i] for i in group))
+            for number, group in enumerate(groups, start=1)]
+
+
 def adoption_trend_chart(data: pd.DataFrame, waves: Iterable[tuple[str, object]] | pd.DataFrame = ()) -> go.Figure:
-    """Two lines, % registered (blue) and % enforced (the Enforced colour), on a 0–100 % axis,
-    with a dashed vertical line and a label at each wave's launch."""
-    figure = _figure(height=460)
+    """Two lines, % registered (blue) and % enforced (the Enforced colour), on a 0–100 % axis, with a
+    dashed vertical line at each wave's launch.
+
+    Waves are tagged with a number above the plot (one per group launched close together) and named in the
+    legend ("1 · Pilot: IT"), so no label ever lies on the data or on another label, at any width."""
+    figure = _figure(height=480)
     for column, name, colour in (("pct_registered", "% registered", REGISTERED_COLOUR),
                                  ("pct_enforced", "% enforced", STATE_COLOURS["enforced"])):
         figure.add_scatter(
@@ -475,16 +523,24 @@ def adoption_trend_chart(data: pd.DataFrame, waves: Iterable[tuple[str, object]]
             line={"color": colour, "width": 4}, marker={"color": colour, "size": 8},
             hovertemplate="%{x|%Y-%m-%d}: %{y:.1f}%<extra>" + name + "</extra>",
         )
-    wave_table = waves if isinstance(waves, pd.DataFrame) else waves_data(waves)
-    for wave in wave_table.itertuples(index=False):
-        figure.add_shape(type="line", xref="x", yref="paper", x0=wave.launched_at, x1=wave.launched_at,
+    table = waves if isinstance(waves, pd.DataFrame) else waves_data(waves)
+    for at in (pd.Timestamp(x) for x in table["launched_at"]):
+        figure.add_shape(type="line", xref="x", yref="paper", x0=at, x1=at,
                          y0=0, y1=1, line={"color": SCOPE_COLOUR, "width": 2, "dash": "dash"})
-        figure.add_annotation(x=wave.launched_at, xref="x", y=1, yref="paper", text=plain(wave.name),
-                              showarrow=False, textangle=-90, xanchor="right", yanchor="top",
-                              font={"size": 16, "color": SCOPE_COLOUR}, bgcolor="rgba(255,255,255,0.85)")
+    for tag, at, names in wave_labels(data, table):
+        figure.add_annotation(x=at, xref="x", y=1, yref="paper", yanchor="bottom", yshift=4, text=tag,
+                              hovertext=plain(names), showarrow=False, font={"size": 16, "color": SCOPE_COLOUR},
+                              bordercolor=SCOPE_COLOUR, borderwidth=1, borderpad=3, bgcolor="white")
+        figure.add_scatter(x=[None], y=[None], mode="lines", name=f"{tag} · {plain(names)}", hoverinfo="skip",
+                           line={"color": SCOPE_COLOUR, "width": 2, "dash": "dash"})
     figure.update_layout(
-        yaxis={"title": "Share of users", "range": [0, 100], "ticksuffix": "%"},
-        xaxis={"title": "", "type": "date"}, hovermode="x unified",
+        yaxis={"title": "Share of all users", "range": [0, 100], "ticksuffix": "%"},
+        # Level date ticks, few enough for a phone, and the legend well below them: nothing is drawn on them.
+        xaxis={"title": "", "type": "date", "tickangle": 0, "nticks": 5, "tickformatstops": [
+            {"dtickrange": [None, "M1"], "value": "%b %d"}, {"dtickrange": ["M1", None], "value": "%b"}]},
+        hovermode="x unified",
+        legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0.0},
+        margin={"t": 40},
     )
     return _note_if_empty(figure, data.empty, "No history yet: the trend starts with the second day of snapshots")
 

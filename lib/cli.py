@@ -142,6 +142,8 @@ class GraphConnection:
     credential: Any
     mode: str
     """``demo`` (emulator credentials) or ``tenant``."""
+    clock: Any = None
+    """The demo tenant's simulated time in demo mode (what the store then stamps by), else None: real time."""
     _org: dict[str, Any] | None = field(default=None, repr=False)
 
     def actor(self) -> Any:
@@ -204,10 +206,12 @@ def connect(args: argparse.Namespace) -> GraphConnection:
     except ValueError as exc:
         raise CliError(f"--graph: {exc}", 2) from None
     ca_cert = args.ca_cert
+    control_key = ""
     if args.emulator_info:
         info = _read_emulator_info(args.emulator_info, graph)
         client_id, secret, authority = info["client_id"], info["client_secret"], info["authority"]
         ca_cert = ca_cert or info.get("ca_cert")
+        control_key = str(info.get("control_key") or "")
         mode = "demo"
     else:
         client_id, secret = args.client_id, args.client_secret
@@ -227,14 +231,26 @@ def connect(args: argparse.Namespace) -> GraphConnection:
     except ValueError as exc:
         raise CliError(str(exc), 2) from None
     options = GatewayOptions(verify=ca_cert, trust_env=False) if ca_cert and graph.startswith("https") else None
-    return GraphConnection(GraphGateway(graph, credential, options=options), credential, mode)
+    clock = None
+    if mode == "demo":
+        from lib.connect import demo_clock
+
+        clock = demo_clock(graph, control_key)
+    return GraphConnection(GraphGateway(graph, credential, options=options), credential, mode, clock)
 
 
 def workspace(store: Any, conn: GraphConnection, actor: Any = None) -> Any:
     """The use cases' workspace for this command: the store, the app's gateway, its tenant, the app as actor."""
     from lib import console
 
+    _use_clock(store, conn)
     return console.Workspace(store, conn.gateway, conn.tenant_id, actor)
+
+
+def _use_clock(store: Any, conn: GraphConnection) -> None:
+    """Stamp by the tenant's clock: the demo tenant's simulated time when the CLI drives a demo tenant."""
+    if conn.clock is not None:
+        store.clock = conn.clock
 
 
 def users_frame(ws: Any, conn: GraphConnection, *, refresh: bool) -> tuple[Any, bool]:
@@ -466,6 +482,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     store = open_database(args)
     conn = connect(args)
     try:
+        _use_clock(store, conn)
         result = console.take_snapshot(console.Workspace(store, conn.gateway, "", None), mode=conn.mode)
     finally:
         conn.close()

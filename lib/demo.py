@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from lib.auth import AuthConfig
+from lib.clock import SimulatedClock
 from lib.directory.history import TimelineEvent, daily_frames, history_days
 from lib.directory.refresh import RefreshResult, refresh_snapshot
 from lib.directory.snapshot import read_tenant
@@ -34,6 +35,7 @@ from lib.store import Store
 
 _lock = threading.Lock()
 _running: dict[tuple, RunningEmulator] = {}
+_clocks: dict[tuple, SimulatedClock] = {}
 
 
 @dataclass(frozen=True)
@@ -42,14 +44,16 @@ class DemoTenant:
 
     emulator: RunningEmulator
     public_client_id: str
+    clock: SimulatedClock
 
     @property
     def tenant(self) -> SyntheticTenant:
         return self.emulator.state.tenant
 
     def now(self) -> datetime:
-        """The demo tenant's simulated time: what 'now' means for its snapshots and ages."""
-        return self.tenant.now
+        """The demo tenant's simulated time, running on in real time between advances: what 'now' means
+        for everything the console stamps in demo mode (the store's clock)."""
+        return self.clock()
 
 
 def _tenant_file(settings: Settings) -> Path:
@@ -94,6 +98,11 @@ def _keep_saved(tenant: SyntheticTenant, path: Path, stop: threading.Event, ever
             save_tenant(tenant, path)
 
 
+def tenant_clock(emulator: RunningEmulator) -> SimulatedClock:
+    """The console's clock for this demo tenant: its simulated time, running on in real time between advances."""
+    return SimulatedClock(lambda: emulator.state.tenant.now)
+
+
 def demo_tenant(settings: Settings) -> DemoTenant:
     """The process's demo tenant for these settings, started on first use (one per process).
 
@@ -114,7 +123,9 @@ def demo_tenant(settings: Settings) -> DemoTenant:
             threading.Thread(target=_keep_saved, args=(tenant, path, threading.Event()), daemon=True,
                              name="demo-tenant-saver").start()
             _running[key] = running
-    return DemoTenant(running, demo_public_app(running.state.tenant).client_id)
+            _clocks[key] = tenant_clock(running)
+        clock = _clocks[key]
+    return DemoTenant(running, demo_public_app(running.state.tenant).client_id, clock)
 
 
 def demo_auth_config(emulator: RunningEmulator, redirect_uri: str = DEFAULT_REDIRECT_URI, *,
@@ -155,11 +166,16 @@ def ensure_demo_history(store: Store, demo: DemoTenant) -> RefreshResult | None:
             store.upsert_tenant(emulator.tenant_id, org.get("displayName", ""), domain, "demo")
             current = read_tenant(gateway, org=org, clock=demo.now).frame
             days = history_days(demo.tenant.now, HISTORY_DAYS)
-            store.seed_history(emulator.tenant_id, daily_frames(current, timelines(demo.tenant), days))
+            store.seed_history(emulator.tenant_id, daily_frames(current, timelines(demo.tenant), days,
+                                                                not_capable=demo.tenant.methods_off_by_policy))
             import_waves(store, emulator.tenant_id, demo.tenant.waves)
             return refresh_snapshot(store, gateway, mode="demo", clock=demo.now)
 
 
 def advance_demo_clock(demo: DemoTenant, days: float) -> dict:
-    """Move the demo tenant's clock (people sign in and register); the caller refreshes after."""
-    return advance(demo.tenant, timedelta(days=days))
+    """Move the demo tenant's clock ``days`` past the console's "now" (people sign in and register); the
+    caller refreshes after.
+
+    The console's demo time has run on in real time since the last advance; the tenant is first moved
+    over that stretch too, so afterwards both read the same instant and nothing is stamped twice."""
+    return advance(demo.tenant, timedelta(days=days) + demo.clock.catch_up())

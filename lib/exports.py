@@ -231,6 +231,7 @@ h2 { font-size: 24px; margin: 36px 0 8px; }
 .tile .label { color: var(--muted); font-size: 16px; }
 .tile .value { font-size: 34px; font-weight: 600; }
 .tile .delta { color: var(--muted); font-size: 15px; }
+.tile .basis { color: var(--muted); font-size: 14px; }
 .tile.alert { border-color: var(--alert); border-width: 2px; }
 .tile.alert .value { color: var(--alert); }
 .chart { break-inside: avoid; page-break-inside: avoid; }
@@ -278,8 +279,9 @@ def html_report(
         if tile.delta is not None:
             delta = f'<div class="delta">{esc(tile.delta)} since last week</div>'
         css = "tile alert" if tile.highlight else "tile"
+        basis = f'<div class="basis">{esc(tile.basis)}</div>' if tile.basis else ""
         tiles.append(f'<div class="{css}" data-kpi="{esc(tile.key)}"><div class="label">{esc(tile.label)}</div>'
-                     f'<div class="value">{esc(tile.value)}</div>{delta}</div>')
+                     f'<div class="value">{esc(tile.value)}</div>{basis}{delta}</div>')
     change_note = ""
     if kpis.change is not None:
         since = f" (since {kpis.change.since:%Y-%m-%d})" if kpis.change.since is not None else ""

@@ -3,17 +3,21 @@
 A snapshot of a large tenant takes minutes (Graph's throttling is the floor), so it must not run
 inside a page rerun: it runs in a worker thread that outlives the browser tab, and pages poll its
 progress. Starting a second refresh of the same tenant returns the one already running.
+
+A refresh may be a series: one snapshot after each of several steps (the demo clock moving one
+simulated day at a time), so the history holds a snapshot per day rather than one at the end.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from lib.directory.refresh import RefreshResult, refresh_snapshot
-from lib.directory.snapshot import PHASES, Clock, utc_now
+from lib.directory.snapshot import PHASES, Clock
 from lib.errors import describe
 from lib.graph import CancelToken, GraphGateway, OperationCancelled
 from lib.store import Store
@@ -32,6 +36,13 @@ class RefreshJob:
     result: RefreshResult | None = None
     error: str = ""
     cancelled: bool = False
+    steps: int = 1
+    """Snapshots this job takes (one per step of a series)."""
+    step: int = 1
+    """The snapshot being taken, 1..``steps``."""
+    step_name: str = "Snapshot"
+    reports: list[Mapping[str, Any]] = field(default_factory=list)
+    """What each step before a snapshot reported (e.g. the demo clock's sign-ins and registrations)."""
     cancel_token: CancelToken = field(default_factory=CancelToken, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
 
@@ -41,15 +52,17 @@ class RefreshJob:
     @property
     def label(self) -> str:
         text = PHASES.get(self.phase, self.phase)
-        return f"{text}: {self.done:,} of {self.total:,}" if self.total else f"{text}…"
+        text = f"{text}: {self.done:,} of {self.total:,}" if self.total else f"{text}…"
+        return f"{self.step_name} {self.step} of {self.steps} · {text}" if self.steps > 1 else text
 
     @property
     def fraction(self) -> float:
-        """Overall progress 0..1 (users, then registration and state, which overlap)."""
+        """Overall progress 0..1 (users, then registration and state, which overlap; steps in turn)."""
         weight = {"users": (0.0, 0.2), "registration": (0.2, 0.5), "state": (0.5, 1.0)}
         low, high = weight.get(self.phase, (0.0, 1.0))
         part = self.done / self.total if self.total else 0.0
-        return min(1.0, low + (high - low) * part)
+        within = min(1.0, low + (high - low) * part)
+        return min(1.0, (self.step - 1 + within) / self.steps)
 
     @property
     def elapsed(self) -> float:
@@ -80,21 +93,33 @@ def start_refresh(
     tenant_id: str,
     *,
     mode: str,
-    clock: Clock = utc_now,
+    clock: Clock | None = None,
+    before_each: Sequence[Callable[[], Mapping[str, Any]]] = (),
+    step_name: str = "Snapshot",
 ) -> RefreshJob:
-    """Start refreshing ``tenant_id`` in the background (or return the refresh already running)."""
+    """Start refreshing ``tenant_id`` in the background (or return the refresh already running).
+
+    With ``before_each``, a series: each callable runs, then a snapshot is taken, in turn (what each
+    returns is kept in ``job.reports``); ``step_name`` names a step in the progress label."""
     with _lock:
         job = _jobs.get(tenant_id)
         if job is not None and not job.finished:
             return job
-        job = RefreshJob(tenant_id)
+        job = RefreshJob(tenant_id, steps=max(1, len(before_each)), step_name=step_name)
         _jobs[tenant_id] = job
+    steps = list(before_each) or [None]
 
     def run() -> None:
         try:
             gateway = gateway_factory()
-            job.result = refresh_snapshot(store, gateway, mode=mode, on_phase=job.on_phase,
-                                          cancel=job.cancel_token, clock=clock)
+            for number, before in enumerate(steps, start=1):
+                job.step, job.phase, job.done, job.total = number, "users", 0, 0
+                if job.cancel_token.cancelled:  # stop between steps too, before the next one moves anything
+                    raise OperationCancelled("cancelled between snapshots")
+                if before is not None:
+                    job.reports.append(before())
+                job.result = refresh_snapshot(store, gateway, mode=mode, on_phase=job.on_phase,
+                                              cancel=job.cancel_token, clock=clock)
         except OperationCancelled:
             job.cancelled = True
             job.error = "The refresh was cancelled; the previous snapshot is still the current one."

@@ -250,6 +250,8 @@ class KpiTile:
     delta: str | None = None
     highlight: bool = False
     """True for a number that needs attention (admins without a registered method, when > 0)."""
+    basis: str = ""
+    """What a percentage is a share of, in words ("of 2,780 users in scope"); '' for counts."""
 
 
 def format_count(value: int) -> str:
@@ -276,11 +278,14 @@ def kpi_tiles(kpis: Kpis) -> list[KpiTile]:
     def delta(name: str, unit: str = "", digits: int = 0) -> str | None:
         return None if c is None else _signed(getattr(c, name), unit, digits)
 
+    basis = f"of {kpis.users:,} users in scope"
+
     return [
         KpiTile("users", "Users in scope", format_count(kpis.users), delta("users")),
         KpiTile("pct_registered", "Registered for MFA", format_percent(kpis.pct_registered),
-                delta("pct_registered", " pp", 1)),
-        KpiTile("pct_capable", "MFA capable", format_percent(kpis.pct_capable), delta("pct_capable", " pp", 1)),
+                delta("pct_registered", " pp", 1), basis=f"{kpis.registered:,} {basis}"),
+        KpiTile("pct_capable", "MFA capable", format_percent(kpis.pct_capable), delta("pct_capable", " pp", 1),
+                basis=f"{kpis.capable:,} {basis}"),
         KpiTile("disabled", "Disabled", format_count(kpis.disabled), delta("disabled")),
         KpiTile("enabled", "Enabled", format_count(kpis.enabled), delta("enabled")),
         KpiTile("enforced", "Enforced", format_count(kpis.enforced), delta("enforced")),

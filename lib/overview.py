@@ -55,6 +55,7 @@ __all__ = [
     "baseline_ready",
     "baseline_snapshot_id",
     "build_overview",
+    "chart_captions",
     "chart_png",
     "chromium_binary",
     "clear_cache",
@@ -350,6 +351,45 @@ def clear_cache() -> None:
         _prefetching.clear()
 
 
+# --- what each figure is a share of --------------------------------------------------------------
+
+
+def chart_captions(ov: Overview) -> dict[str, str]:
+    """Each chart's caption, keyed like ``CHART_ORDER``: what its percentages are a share of, with the numbers,
+    so the tiles, the funnel and the trend can be read against each other (they use different bases: the
+    users in scope, the funnel's first stage, and every user of each day's snapshot)."""
+    k, tables = ov.kpis, ov.tables
+    scope = f"the {k.users:,} users in scope"
+    funnel = tables["rollout_funnel"].set_index("stage")["users"]
+    trend = tables["adoption_trend"]
+    if trend.empty:
+        latest = "No day is stored yet."
+    else:
+        last = trend.iloc[-1]
+        latest = (f"Latest day: {last['pct_registered']:.1f}% of all {int(last['users']):,} users registered, "
+                  f"{last['pct_enforced']:.1f}% Enforced; the tiles count {scope} ({k.pct_registered:.1f}% "
+                  "registered).")
+    return {
+        "state_distribution": f"Per-user MFA state of {scope}; each percentage is of those {k.users:,}.",
+        "rollout_funnel": (f"Each percentage is of {scope} (the first stage). “Registered” here counts only the "
+                           f"{int(funnel.get('registered', 0)):,} users Enabled or Enforced with a method; the "
+                           f"Registered for MFA tile counts all {k.registered:,} registered users in scope, "
+                           "whatever their state. Enforced can exceed Registered: an Enforced user without a "
+                           "method registers at next sign-in."),
+        "adoption_trend": ("From stored history: a share of all users of each day's snapshot, whatever the scope. "
+                           f"{latest} Dashed lines mark rollout waves, numbered as in the legend."),
+        "methods": (f"Users per registered method, as a share of {scope}; a user with several methods counts "
+                    "under each."),
+        "method_strength": f"Each of {scope} by their strongest registered method; percentages are of those users.",
+        "by_department": ("State mix per department, as a share of each department's users (largest ten, the rest "
+                          "in Other); right of each bar, the department's share registered."),
+        "by_country": ("State mix per country, as a share of each country's users (largest ten, the rest in "
+                       "Other); right of each bar, the country's share registered."),
+        "by_user_type": ("State mix of members and guests, each as a share of its own users; right of each bar, "
+                         "the share registered."),
+    }
+
+
 # --- tiles ---------------------------------------------------------------------------------------
 
 
@@ -363,7 +403,10 @@ _DELTA_COLOURS = {
 _TILE_HELP = {
     "users": "Users counted with the scope below the title. Every tile and chart except the trend uses it.",
     "pct_registered": "Users with at least one registered second factor, as a share of users in scope.",
-    "pct_capable": "Registered users whose account can sign in (Microsoft's 'MFA capable').",
+    "pct_capable": "Users with a registered second factor that the tenant's authentication methods policy allows, "
+                   "on an account that can sign in (Graph's isMfaCapable), as a share of users in scope. Lower "
+                   "than Registered when some users only registered a method the policy turned off (without "
+                   "Entra ID P1 the report is unavailable: registered on an account that can sign in).",
     "disabled": "Per-user MFA state Disabled: MFA is not required by the per-user setting.",
     "enabled": "Per-user MFA state Enabled: the user is asked to register at next sign-in.",
     "enforced": "Per-user MFA state Enforced: MFA is required at every sign-in.",
@@ -387,6 +430,8 @@ class TileView:
     highlight: bool
     colour: str | None
     """The state's colour (Disabled / Enabled / Enforced / Unknown tiles), the same as in every chart."""
+    basis: str = ""
+    """What a percentage tile is a share of ("1,785 of 2,780 users in scope"), shown under its value."""
 
 
 def _tile_delta(tile: KpiTile) -> str | int | None:
@@ -412,6 +457,7 @@ def tile_views(kpis: Kpis) -> list[TileView]:
             delta_color=_DELTA_COLOURS.get(tile.key, "off"),
             delta_description=description if delta is not None else None,
             help=_TILE_HELP.get(tile.key, ""), highlight=tile.highlight, colour=STATE_COLOURS.get(tile.key),
+            basis=tile.basis,
         ))
     return views
 

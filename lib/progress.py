@@ -21,6 +21,7 @@ member with at least one. Times are UTC; "days" are 24-hour days as floats unles
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -54,6 +55,7 @@ __all__ = [
     "Projection",
     "WaveSummary",
     "counts_at",
+    "days_text",
     "funnel_chart",
     "funnel_over_time",
     "history_timeline",
@@ -67,6 +69,8 @@ __all__ = [
     "reminder_csv",
     "reminder_frame",
     "reminder_mailto",
+    "snapshot_spacing",
+    "spacing_text",
     "state_since",
     "stragglers",
     "timeline_display",
@@ -117,7 +121,8 @@ FUNNEL_COLUMNS: dict[str, str] = {
     "pct_registered": "float64",
     "pct_enforced": "float64",
 }
-"""Columns of :func:`funnel_over_time`: one row per UTC day from the launch day (``day_number`` 0)."""
+"""Columns of :func:`funnel_over_time`: one row per UTC day from the launch day (``day_number`` 0), or one
+per snapshot since the launch (``as_of`` = the snapshot's time) when the snapshot times are given."""
 
 USER_PROGRESS_COLUMNS: dict[str, str] = {
     "wave": "string",
@@ -261,37 +266,67 @@ def funnel_over_time(
     *,
     snapshot_times: Iterable[datetime | pd.Timestamp] | None = None,
 ) -> pd.DataFrame:
-    """The wave's funnel on every UTC day from its launch day to ``as_of``'s day (``FUNNEL_COLUMNS``).
+    """The wave's funnel over time (``FUNNEL_COLUMNS``); no rows when ``as_of`` is before the launch.
 
-    Each day counts each member's latest version at or before the end of that day (the last day:
-    at ``as_of``). A day without a snapshot repeats what the previous snapshot saw; given the
-    tenant's ``snapshot_times``, only the days on which a snapshot was taken are kept (a chart then
-    joins them with straight lines instead of drawing flat steps the data never saw). No rows when
-    ``as_of`` is before the launch.
+    Given the tenant's ``snapshot_times``: one row per snapshot taken from the launch to ``as_of``, counted
+    at that snapshot's time, since only a snapshot knows anything (a chart draws these as points or steps,
+    never as lines across days no snapshot saw). Without them: one row per UTC day from the launch day to
+    ``as_of``'s day, each counting every member's latest version at or before the end of that day (the last
+    day: at ``as_of``), so a day without a snapshot repeats what the previous snapshot saw.
     """
     members = _member_set(member_ids)
     launched, until = _utc(launched_at, "launched_at"), _utc(as_of, "as_of")
     if until < launched:
         return _typed(pd.DataFrame(columns=list(FUNNEL_COLUMNS)), FUNNEL_COLUMNS)
-    first_day, last_day = launched.normalize(), until.normalize()
-    days = pd.date_range(first_day, last_day, freq="D")
-    cutoffs = [min(day + _DAY - pd.Timedelta(1, "ns"), until) for day in days]
-    counts = _cumulative(_member_versions(versions, members)).at(cutoffs)
+    if snapshot_times is not None:
+        taken = pd.DatetimeIndex(sorted({_utc(t, "snapshot time") for t in snapshot_times}), tz="UTC")
+        cutoffs = pd.DatetimeIndex(taken[(taken >= launched) & (taken <= until)], tz="UTC")
+    else:
+        days = pd.date_range(launched.normalize(), until.normalize(), freq="D")
+        cutoffs = pd.DatetimeIndex([min(day + _DAY - pd.Timedelta(1, "ns"), until) for day in days], tz="UTC")
+    counts = _cumulative(_member_versions(versions, members)).at(list(cutoffs))
     total = len(members)
+    day = cutoffs.normalize()
     frame = pd.DataFrame({
-        "day": days.tz_localize(None),
-        "as_of": pd.DatetimeIndex(cutoffs),
-        "day_number": np.arange(len(days), dtype=np.int64),
-        "members": np.full(len(days), total, dtype=np.int64),
+        "day": day.tz_localize(None),
+        "as_of": cutoffs,
+        "day_number": ((day - launched.normalize()) // _DAY).to_numpy(dtype=np.int64),
+        "members": np.full(len(cutoffs), total, dtype=np.int64),
         **{stage: counts[:, i] for i, stage in enumerate(_STAGES)},
     })
     for stage in ("enabled", "registered", "enforced"):
         frame[f"pct_{stage}"] = [percent(int(n), total) for n in frame[stage]]
-    if snapshot_times is not None:
-        taken = pd.DatetimeIndex([_utc(t, "snapshot time") for t in snapshot_times])
-        taken = taken[taken <= until]
-        frame = frame[frame["day"].isin(taken.normalize().tz_localize(None))]
     return _typed(frame, FUNNEL_COLUMNS)
+
+
+def snapshot_spacing(snapshot_times: Iterable[datetime | pd.Timestamp], launched_at: datetime | pd.Timestamp,
+                     as_of: datetime | pd.Timestamp) -> tuple[float, float] | None:
+    """(shortest, longest) gap in days between the snapshots that can have seen a registration since the
+    launch: the last one at or before the launch, then each one up to ``as_of``. A registration is dated by
+    the first snapshot that saw it, so this is how coarse "time to register" is. None with fewer than two."""
+    launched, until = _utc(launched_at, "launched_at"), _utc(as_of, "as_of")
+    taken = sorted({_utc(t, "snapshot time") for t in snapshot_times if _utc(t, "snapshot time") <= until})
+    before = [t for t in taken if t <= launched]
+    used = before[-1:] + [t for t in taken if t > launched]
+    if len(used) < 2:
+        return None
+    gaps = [(later - earlier) / _DAY for earlier, later in itertools.pairwise(used)]
+    return min(gaps), max(gaps)
+
+
+def days_text(days: float) -> str:
+    """A number of days as a person says it: one decimal under 10 days (none when whole), else whole."""
+    amount = f"{days:,.0f}" if days >= 9.95 else f"{days:.1f}".removesuffix(".0")
+    return f"{amount} day" if amount == "1" else f"{amount} days"
+
+
+def spacing_text(spacing: tuple[float, float] | None) -> str:
+    """How far apart the snapshots are, short enough for a tile: "snapshots 1 day apart", or "snapshots ≤ 7 days
+    apart" when the gaps differ (the longest one bounds how late a registration can be dated)."""
+    if spacing is None:
+        return "one snapshot since launch"
+    low, high = (days_text(d) for d in spacing)
+    return f"snapshots {high} apart" if low == high else f"snapshots ≤ {high} apart"
 
 
 def median_days_to_register(
@@ -374,13 +409,13 @@ def projected_completion(remaining: int, pace_per_day: float, as_of: datetime | 
         return Projection(None, None, 0, pace_per_day, window_days,
                           "complete: every member who can register has registered")
     if pace_per_day <= 0:
-        span = f"{window_days:g} days" if window_days else "since the launch"
+        span = f"in the last {days_text(window_days)}" if window_days else "since the launch"
         return Projection(None, None, remaining, 0.0, window_days,
-                          f"no member registered in the last {span}: there is no pace to project from")
+                          f"no member registered {span}: there is no pace to project from")
     days = remaining / pace_per_day
     return Projection(until + pd.Timedelta(days=days), days, remaining, pace_per_day, window_days,
                       f"{remaining:,} left at {pace_per_day:.1f} registrations a day "
-                      f"(the last {window_days:g} days)")
+                      f"(the last {days_text(window_days)})")
 
 
 def state_since(versions: pd.DataFrame) -> pd.DataFrame:
@@ -481,6 +516,9 @@ class WaveSummary:
     days_since_launch: int
     median_days_to_register: float | None
     registered_after_launch: int
+    snapshot_spacing: tuple[float, float] | None
+    """(shortest, longest) days between the snapshots that dated the registrations (None: unknown or fewer
+    than two): how coarse ``median_days_to_register`` is."""
     projection: Projection
     stragglers: int
     flag_counts: dict[str, int]
@@ -495,10 +533,12 @@ def wave_summary(
     *,
     now: datetime | pd.Timestamp | None = None,
     window_days: float = PACE_WINDOW_DAYS,
+    snapshot_times: Iterable[datetime | pd.Timestamp] = (),
 ) -> WaveSummary:
     """The figures of one wave at ``as_of`` (the data's time); ``progress`` is its :func:`user_progress`.
 
-    ``days_since_launch`` counts whole days to ``now`` (default ``as_of``). The projection's
+    ``days_since_launch`` counts whole days to ``now`` (default ``as_of``); ``snapshot_times`` (the tenant's
+    complete snapshots) say how coarse the median time to register is. The projection's
     ``remaining`` are the members in ``progress`` who are Enabled or Enforced, account enabled,
     with no second factor.
     """
@@ -520,7 +560,8 @@ def wave_summary(
         enforced=counts["enforced"], pct_enabled=percent(counts["enabled"], total),
         pct_registered=percent(counts["registered"], total), pct_enforced=percent(counts["enforced"], total),
         days_since_launch=max(0, int((clock - launched) // _DAY)), median_days_to_register=median,
-        registered_after_launch=measured, projection=projection, stragglers=int(progress["stuck"].sum()),
+        registered_after_launch=measured, snapshot_spacing=snapshot_spacing(snapshot_times, launched, until),
+        projection=projection, stragglers=int(progress["stuck"].sum()),
         flag_counts={name: int(progress[name].sum()) for name in STUCK_FLAGS},
     )
 
@@ -571,18 +612,21 @@ def waves_table(waves: Iterable[tuple[Any, WaveSummary]]) -> pd.DataFrame:
 
 
 def funnel_chart(data: pd.DataFrame, *, as_percent: bool = True, title: str = "") -> go.Figure:
-    """The funnel over time: Enabled (orange), Enforced (green) and Registered (blue, dashed, on top) per day;
-    the legend lists them in funnel order."""
+    """The funnel over time: Enabled (orange), Enforced (green) and Registered (blue, dashed, on top); the
+    legend lists them in funnel order.
+
+    A point per row at its ``as_of`` (a snapshot's time), joined as steps: each snapshot's figure holds until
+    the next snapshot, which is all the data knows, rather than a slope suggesting a steady change between."""
     figure = go.Figure(layout={"template": TEMPLATE, "height": 440})
     series = (("enabled", "Enabled or Enforced", STATE_COLOURS["enabled"], "solid", 1),
               ("enforced", STATE_LABELS["enforced"], STATE_COLOURS["enforced"], "solid", 3),
               ("registered", "Registered", REGISTERED_COLOUR, "dash", 2))
     for stage, name, colour, dash, rank in series:  # Registered drawn last, dashed: it often runs on Enforced
         column = f"pct_{stage}" if as_percent else stage
-        hover = "%{x|%Y-%m-%d}: %{y:.1f}%" if as_percent else "%{x|%Y-%m-%d}: %{y:,} members"
+        hover = "%{x|%Y-%m-%d %H:%M}: %{y:.1f}%" if as_percent else "%{x|%Y-%m-%d %H:%M}: %{y:,} members"
         figure.add_scatter(
-            x=data["day"].tolist(), y=data[column].tolist(), mode="lines+markers", name=name, legendrank=rank,
-            line={"color": colour, "width": 3 if dash == "dash" else 4, "dash": dash},
+            x=data["as_of"].tolist(), y=data[column].tolist(), mode="lines+markers", name=name, legendrank=rank,
+            line={"color": colour, "width": 3 if dash == "dash" else 4, "dash": dash, "shape": "hv"},
             marker={"color": colour, "size": 6 if dash == "dash" else 7},
             hovertemplate=hover + "<extra>" + name + "</extra>",
         )

@@ -20,6 +20,7 @@ from lib.overview import (
     TileView,
     admins_without_method_preset,
     baseline_ready,
+    chart_captions,
     data_status,
     overview,
     protected_upns,
@@ -35,18 +36,6 @@ from lib.ui.sidebar import start_session_refresh
 
 FIRST_SNAPSHOT_SEEN = "overview_first_snapshot_seen"
 
-CAPTIONS = {
-    "state_distribution": "Per-user MFA state of every user in scope.",
-    "rollout_funnel": "Registered counts Enabled or Enforced users with a method. Enforced can exceed it: "
-                      "an Enforced user without a method registers at next sign-in.",
-    "adoption_trend": "From stored history: all users of each day's snapshot, whatever the scope. "
-                      "Dashed lines mark rollout waves.",
-    "methods": "Users per registered method; a user with several methods counts under each.",
-    "method_strength": "Each user by their strongest registered method.",
-    "by_department": "State mix per department (largest ten, the rest in Other); ◆ = % registered.",
-    "by_country": "State mix per country (largest ten, the rest in Other); ◆ = % registered.",
-    "by_user_type": "State mix of members and guests; ◆ = % registered.",
-}
 PLOTLY_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"],
                  "toImageButtonOptions": {"format": "png", "scale": 2}}
 
@@ -115,6 +104,8 @@ def _tile(view: TileView, column: DeltaGenerator) -> DeltaGenerator:
     card = column.container(key="kpi_alert" if view.highlight else f"kpi_{view.key}", border=True, height="stretch")
     card.metric(view.label, view.value, view.delta, delta_color=view.delta_color, help=view.help,
                 delta_description=view.delta_description, icon=":material/warning:" if view.highlight else None)
+    if view.basis:
+        card.caption(view.basis)
     return card
 
 
@@ -158,31 +149,32 @@ def _await_baseline(app: Console, ov: Overview) -> None:
 # --- charts ------------------------------------------------------------------------------------
 
 
-def _chart(ov: Overview, key: str) -> None:
+def _chart(ov: Overview, key: str, captions: dict[str, str]) -> None:
     with st.container(border=True):
         st.markdown(f"#### {CHART_TITLES[key]}")
-        st.caption(CAPTIONS[key])
+        st.caption(captions[key])
         st.plotly_chart(ov.figures[key], theme=None, key=f"chart_{key}", config=PLOTLY_CONFIG)
 
 
 def _charts(ov: Overview) -> None:
+    captions = chart_captions(ov)
     left, right = st.columns(2)
     with left:
-        _chart(ov, "state_distribution")
+        _chart(ov, "state_distribution", captions)
     with right:
-        _chart(ov, "rollout_funnel")
-    _chart(ov, "adoption_trend")
+        _chart(ov, "rollout_funnel", captions)
+    _chart(ov, "adoption_trend", captions)
     left, right = st.columns([3, 2])
     with left:
-        _chart(ov, "methods")
+        _chart(ov, "methods", captions)
     with right:
-        _chart(ov, "method_strength")
+        _chart(ov, "method_strength", captions)
     left, right = st.columns(2)
     with left:
-        _chart(ov, "by_department")
+        _chart(ov, "by_department", captions)
     with right:
-        _chart(ov, "by_country")
-    _chart(ov, "by_user_type")
+        _chart(ov, "by_country", captions)
+    _chart(ov, "by_user_type", captions)
 
 
 # --- the page ----------------------------------------------------------------------------------

@@ -17,8 +17,10 @@ from lib.errors import describe
 from lib.progress import (
     STUCK_AFTER_DAYS,
     WaveSummary,
+    days_text,
     funnel_chart,
     funnel_over_time,
+    spacing_text,
     user_progress,
     wave_summary,
     waves_table,
@@ -76,9 +78,18 @@ def _no_waves() -> None:
 
 
 def _days(value: float | None) -> str:
+    return "—" if value is None else days_text(value)
+
+
+def _median(summary: WaveSummary) -> tuple[str, str | None]:
+    """The median time to register, rounded to what the snapshots can tell, and its resolution in words."""
+    value = summary.median_days_to_register
     if value is None:
-        return "—"
-    return f"{value:.1f} days" if value < 10 else f"{value:.0f} days"
+        return "—", None
+    spacing = summary.snapshot_spacing
+    coarse = spacing is not None and spacing[1] >= 1
+    shown = days_text(float(round(value))) if coarse else days_text(value)
+    return shown, spacing_text(spacing)
 
 
 def _kpis(summary: WaveSummary, funnel: pd.DataFrame) -> None:
@@ -94,9 +105,12 @@ def _kpis(summary: WaveSummary, funnel: pd.DataFrame) -> None:
                   delta_color="off", delta_arrow="off", border=True, chart_data=funnel["pct_enforced"].round(1),
                   chart_type="area")
     row = st.columns(4)
-    row[0].metric("Median time to register", _days(summary.median_days_to_register), border=True,
+    median, resolution = _median(summary)
+    row[0].metric("Median time to register", median, resolution, delta_color="off", delta_arrow="off", border=True,
                   help=f"Over the {summary.registered_after_launch:,} members who registered after the launch, "
-                       "measured to the snapshot that first saw the registration")
+                       "from the launch to the first snapshot that saw each registration. A registration is known "
+                       "only to within the time between two snapshots: rounded to whole days when they are a "
+                       "day or more apart")
     projection = summary.projection
     if projection.at is not None:
         row[1].metric("Projected completion", f"{projection.at:%Y-%m-%d}", f"in {_days(projection.days)}",
@@ -105,7 +119,7 @@ def _kpis(summary: WaveSummary, funnel: pd.DataFrame) -> None:
         done = projection.remaining == 0
         row[1].metric("Projected completion", "Complete" if done else "—", border=True, help=projection.reason)
     row[2].metric("Pace", f"{projection.pace_per_day:.1f} / day", border=True,
-                  help=f"Registrations per day over the last {projection.window_days:g} days")
+                  help=f"Registrations per day over the last {days_text(projection.window_days)}")
     row[3].metric("Stragglers", f"{summary.stragglers:,}", border=True,
                   help="Members with at least one stuck flag")
     if projection.at is None and projection.remaining:
@@ -160,7 +174,9 @@ def render() -> None:
     with st.spinner("Reading the waves' history…"):
         bundles = {w.id: _wave_data(app, users, app.settings.database_url, tenant, snapshot.id, as_of, w.id,
                                     w.members, w.name, sign_ins_known) for w in waves}
-    summaries = {w.id: wave_summary(bundles[w.id][1], bundles[w.id][0], w.launched_at, as_of, bundles[w.id][2])
+    times = _snapshot_times(app, app.settings.database_url, tenant, snapshot.id)
+    summaries = {w.id: wave_summary(bundles[w.id][1], bundles[w.id][0], w.launched_at, as_of, bundles[w.id][2],
+                                    snapshot_times=times)
                  for w in waves}  # every figure as of the data
     ids, versions, progress = bundles[wave.id]
     summary = summaries[wave.id]
@@ -182,16 +198,16 @@ def render() -> None:
     if not sign_ins_known:
         st.caption("Sign-in activity is not available for this tenant (it needs Entra ID P1): "
                    "the “Never signed in” flag is off.")
-    times = _snapshot_times(app, app.settings.database_url, tenant, snapshot.id)
     funnel = funnel_over_time(versions, ids, wave.launched_at, as_of, snapshot_times=times)
     _kpis(summary, funnel)
 
     st.subheader("Funnel over time")
     as_counts = st.toggle("Show counts instead of shares", key="progress_counts")
     st.plotly_chart(funnel_chart(funnel, as_percent=not as_counts), config=PLOTLY_CONFIG, key="progress_funnel")
-    st.caption(f"Each day with a snapshot since the launch: members Enabled or Enforced, those of them registered, "
-               f"and those Enforced, as the snapshots saw them. A member is stuck after {STUCK_AFTER_DAYS} days "
-               "Enabled without registering.")
+    st.caption(f"A point per snapshot since the launch: members Enabled or Enforced, those of them registered, "
+               "and those Enforced, as each snapshot saw them; a step holds until the next snapshot, since what "
+               f"happened in between is not known. A member is stuck after {STUCK_AFTER_DAYS} days Enabled without "
+               "registering.")
 
     stragglers_section(app, tenant, wave, users, progress, summary)
     members(app, tenant, waves, bundles, wave.name)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -10,6 +12,7 @@ import pytest
 from lib.charts import (
     CHART_TITLES,
     NOT_SET,
+    WAVE_LABEL_GAP,
     adoption_trend_chart,
     adoption_trend_data,
     breakdown_chart,
@@ -24,6 +27,7 @@ from lib.charts import (
     rollout_funnel_data,
     state_distribution_chart,
     state_distribution_data,
+    wave_label_groups,
     waves_data,
 )
 from lib.columns import coerce_users, empty_users_frame
@@ -266,6 +270,7 @@ def test_figure_traces_and_colours() -> None:
     colours = marker_colours(breakdown)
     assert {k: colours[k] for k in STATE_COLOURS_BY_LABEL} == STATE_COLOURS_BY_LABEL
     assert breakdown.data[4].marker.color == REGISTERED_COLOUR
+    assert breakdown.data[4].xaxis == "x2"  # in a panel of its own: a diamond never covers a segment's label
 
     methods = methods_chart(methods_data(frame))
     assert marker_colours(methods) == {"Phishing-resistant": PHISHING_RESISTANT_COLOUR,
@@ -279,14 +284,56 @@ def test_figure_traces_and_colours() -> None:
                                           "registered": [1, 2], "state_enforced": [0, 1]})),
         [("Wave 1", "2026-03-01"), ("Wave <b>2</b>", "2026-03-02")],
     )
-    assert marker_colours(trend) == {"% registered": REGISTERED_COLOUR, "% enforced": STATE_COLOURS["enforced"]}
+    assert marker_colours(trend) == {"% registered": REGISTERED_COLOUR, "% enforced": STATE_COLOURS["enforced"],
+                                     "1 · Wave 1": SCOPE_COLOUR, "2 · Wave &lt;b&gt;2&lt;/b&gt;": SCOPE_COLOUR}
     assert list(trend.data[1].y) == [0.0, 10.0]
     assert len(trend.layout.shapes) == 2
-    assert [a.text for a in trend.layout.annotations] == ["Wave 1", "Wave &lt;b&gt;2&lt;/b&gt;"]
+    # A day apart on a one-day trend: the two ends of the axis, room for a tag each; names in the legend.
+    assert [(a.text, a.hovertext) for a in trend.layout.annotations] == [
+        ("1", "Wave 1"), ("2", "Wave &lt;b&gt;2&lt;/b&gt;")]
 
     for figure in (state, funnel, breakdown, methods, strength, trend):
         assert figure.layout.template == TEMPLATE
         assert figure.layout.template.layout.font.size >= 18
+
+
+def _words_repeat(text: str) -> bool:
+    words = text.replace("<br>", " ").split()
+    return any(a == b for a, b in itertools.pairwise(words))
+
+
+def test_wave_labels_never_overlap_or_repeat_words() -> None:
+    days = pd.date_range("2026-01-01", "2026-03-31", freq="D")
+    trend = adoption_trend_data(pd.DataFrame({"day": days, "users": 100, "registered": 50, "state_enforced": 20}))
+    waves = [("Pilot: IT", "2026-01-10"), ("Wave 2: Sales", "2026-02-10"), ("Wave 3: Engineering", "2026-03-20"),
+             ("Wave 4: Legal", "2026-03-20"), ("Wave 5: HR", "2026-03-21")]
+    figure = adoption_trend_chart(trend, waves)
+    tags = [a.text for a in figure.layout.annotations]
+    assert tags == ["1", "2", "3"]  # one per group, above the plot (never on the data)
+    assert all(a.yref == "paper" and a.y == 1 and a.yanchor == "bottom" for a in figure.layout.annotations)
+    named = [t.name for t in figure.data[2:]]
+    assert named == ["1 · Pilot: IT", "2 · Wave 2: Sales", "3 · Wave 3: Engineering · Wave 4: Legal · Wave 5: HR"]
+    assert len(figure.layout.shapes) == 5  # every launch keeps its dashed line
+    assert not any(_words_repeat(t) for t in named)
+    span = days[-1] - days[0]
+    xs = sorted(pd.Timestamp(a.x) for a in figure.layout.annotations)
+    assert all(later - earlier >= span * WAVE_LABEL_GAP for earlier, later in itertools.pairwise(xs))
+    assert wave_label_groups([]) == []
+    one_day = [pd.Timestamp("2026-03-20"), pd.Timestamp("2026-03-20 18:00")]
+    assert wave_label_groups(one_day) == [[0, 1]]
+
+
+def test_breakdown_labels_do_not_overlap_the_registered_markers() -> None:
+    frame = users({"department": "Sales", "registered": True, "state": "enforced"},
+                  {"department": "Sales", "state": "disabled"}, {"department": "IT", "state": "enabled"})
+    figure = breakdown_chart(breakdown_data(frame, "department"))
+    bars, marker = figure.data[:4], figure.data[4]
+    assert all(t.xaxis in (None, "x") for t in bars) and marker.xaxis == "x2"
+    bar_end, marker_start = figure.layout.xaxis.domain[1], figure.layout.xaxis2.domain[0]
+    assert bar_end < marker_start
+    assert list(marker.text) == ["50%", "0%"]
+    assert marker.textposition == "middle right"  # labels right of their diamond, inside the panel's range
+    assert figure.layout.xaxis2.range[1] >= 140
 
 
 def test_state_colours_are_distinct_and_reserved() -> None:

@@ -174,13 +174,14 @@ def test_every_chart_renders_from_the_same_scope(overview_app: AppTest, demo_set
     assert funnel["x"][0] == kpis.users
     assert funnel["x"][3] == kpis.enforced
     trend = specs[2]
-    assert [t["name"] for t in trend["data"]] == ["% registered", "% enforced"]
+    assert [t["name"] for t in trend["data"]][:2] == ["% registered", "% enforced"]
     assert len(trend["data"][0]["x"]) == 91  # 90 seeded days and today's snapshot
     # the tenant's rollout waves (lib.rollout; the demo imports its two earlier ones) are marked on the trend
     with open_store(demo_settings.database_url) as store:
         waves = [plain(w.name) for w in list_waves(store, tenant_of(at))]
     assert len(waves) == 2
-    assert [a["text"] for a in trend["layout"]["annotations"]] == waves
+    assert [a["text"] for a in trend["layout"]["annotations"]] == ["1", "2"]  # tags above the plot
+    assert [t["name"] for t in trend["data"]][2:] == [f"1 · {waves[0]}", f"2 · {waves[1]}"]  # named in the legend
     assert len(trend["layout"]["shapes"]) == 2
     members, guests = specs[7]["data"][0]["y"]  # "Member (1,234)", "Guest (56)"
     assert members.startswith("Member (") and guests == f"Guest ({kpis.guests:,})"

@@ -3,10 +3,12 @@ read-only and writer, and the demo clock moving a wave forward."""
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -15,7 +17,7 @@ from lib.auth import GLOBAL_READER_REASON
 from lib.demo import app_gateway, demo_tenant
 from lib.directory.refresh import refresh_snapshot
 from lib.jobs import current_job
-from lib.progress import STUCK_FLAGS, WaveSummary, user_progress, wave_summary
+from lib.progress import STUCK_FLAGS, WaveSummary, days_text, spacing_text, user_progress, wave_summary
 from lib.settings import Settings, load_settings
 from lib.store import open_store
 from tests.ui_fixtures import ADMIN, READER, new_app
@@ -75,11 +77,12 @@ def _expected_summary(settings: Settings, wave: rollout.Wave) -> WaveSummary:
         users = store.load_users(tenant, snapshot.id)
         ids = rollout.wave_member_ids(store, wave.id)
         versions = store.versions_for_users(tenant, ids)
+        times = [s.started_at for s in store.list_snapshots(tenant) if s.status == "complete"]
     finally:
         store.close()
     as_of = snapshot.state_read_at or snapshot.started_at
     progress = user_progress(users, versions, ids, as_of, sign_ins_known=bool(users["last_sign_in"].notna().any()))
-    return wave_summary(versions, ids, wave.launched_at, as_of, progress)
+    return wave_summary(versions, ids, wave.launched_at, as_of, progress, snapshot_times=times)
 
 
 # --- populated ---------------------------------------------------------------------------------
@@ -100,7 +103,11 @@ def test_the_newest_wave_shows_its_kpis_funnel_stragglers_and_members(demo_setti
     assert metrics["Days since launch"] == f"{expected.days_since_launch:,}"
     assert metrics["Registered"] == f"{expected.pct_registered:.1f}%"
     assert metrics["Enforced"] == f"{expected.pct_enforced:.1f}%"
-    assert metrics["Median time to register"] == f"{expected.median_days_to_register:.1f} days"
+    # Daily snapshots date each registration to within a day: the median is said in whole days, with that.
+    assert expected.snapshot_spacing is not None and expected.snapshot_spacing[1] == pytest.approx(1.0, abs=1e-3)
+    assert metrics["Median time to register"] == days_text(float(round(expected.median_days_to_register)))
+    resolution = {m.label: m.delta for m in at.metric}["Median time to register"]
+    assert resolution == spacing_text(expected.snapshot_spacing) and resolution.endswith(" 1 day apart")
     assert metrics["Pace"] == f"{expected.projection.pace_per_day:.1f} / day"
     assert metrics["Projected completion"] == (f"{expected.projection.at:%Y-%m-%d}" if expected.projection.at
                                                else "Complete" if expected.projection.remaining == 0 else "—")
@@ -238,17 +245,29 @@ def test_a_week_on_the_demo_clock_moves_the_wave_forward(fresh_settings: Setting
     before = _metrics(at)
     tenant = demo_tenant(fresh_settings).emulator.tenant_id
     clock_before = demo_tenant(fresh_settings).now()
+    with open_store(fresh_settings.database_url) as store:
+        taken_before = {s.id for s in store.list_snapshots(tenant) if s.status == "complete"}
 
     at.button(key="clock_week").click().run()
     _no_exception(at)
     job = current_job(tenant)
     assert job is not None
-    assert job.wait(180), "the refresh after the clock moved did not finish"
+    assert job.wait(300), "the snapshots after the clock moved did not finish"
     assert not job.error, job.error
+    assert (job.steps, len(job.reports)) == (7, 7)
     assert (demo_tenant(fresh_settings).now() - clock_before).days == 7
-    notes = [c.value for c in at.caption if c.value.startswith("Moved the demo clock a week:")]
-    assert notes, [c.value for c in at.caption]
+    with open_store(fresh_settings.database_url) as store:  # one snapshot at the end of each simulated day
+        new = [s for s in store.list_snapshots(tenant) if s.status == "complete" and s.id not in taken_before]
+    starts = sorted(s.started_at for s in new)
+    assert len(starts) == 7
+    gaps = [(later - earlier).total_seconds() / 86400 for earlier, later in itertools.pairwise(starts)]
+    assert all(0.99 < gap < 1.01 for gap in gaps), gaps
+    assert starts[0] - clock_before >= pd.Timedelta(days=1).to_pytimedelta()
 
+    at.run()
+    _no_exception(at)
+    notes = [c.value for c in at.caption if c.value.startswith("Moved the demo clock a week:")]
+    assert notes and "a snapshot at the end of each of the 7 days" in notes[0], [c.value for c in at.caption]
     at.run()
     _no_exception(at)
     after = _metrics(at)

@@ -21,6 +21,7 @@ from lib.progress import (
     TIMELINE_COLUMNS,
     USER_PROGRESS_COLUMNS,
     counts_at,
+    days_text,
     funnel_chart,
     funnel_over_time,
     history_timeline,
@@ -32,6 +33,8 @@ from lib.progress import (
     reminder_addresses,
     reminder_csv,
     reminder_mailto,
+    snapshot_spacing,
+    spacing_text,
     state_since,
     stragglers,
     user_progress,
@@ -139,14 +142,19 @@ def test_funnel_days_without_a_snapshot_repeat_the_previous_one_and_a_tombstone_
     assert funnel["enforced"].tolist() == [1, 1, 1, 0, 1, 1, 0, 0]
 
 
-def test_funnel_keeps_only_the_days_with_a_snapshot_when_given_the_snapshot_times() -> None:
-    rows = versions([version("a", -1, "disabled"), version("a", 3, "enforced", PUSH)])
-    taken = [S(-1), S(3), S(5) + pd.Timedelta(hours=20)]  # the last one is after as_of: not shown
+def test_funnel_has_a_row_per_snapshot_since_the_launch_when_given_the_snapshot_times() -> None:
+    rows = versions([version("a", -1, "disabled"), version("a", 0, "enabled"), version("a", 3, "enforced", PUSH)])
+    taken = [S(-1), S(0), S(3), S(5) + pd.Timedelta(hours=20)]  # the last one is after as_of: not shown
     funnel = funnel_over_time(rows, ["a"], LAUNCH, S(5), snapshot_times=taken)
-    assert funnel["day"].dt.strftime("%Y-%m-%d").tolist() == ["2026-03-04"]
-    funnel = funnel_over_time(rows, ["a"], LAUNCH, S(5), snapshot_times=[S(-1), LAUNCH - pd.Timedelta(hours=1), S(3)])
-    assert funnel["day_number"].tolist() == [0, 3]  # a snapshot on the launch day, before the launch, counts
-    assert funnel["registered"].tolist() == [0, 1]
+    assert {name: str(dtype) for name, dtype in funnel.dtypes.items()} == FUNNEL_COLUMNS
+    assert funnel["as_of"].tolist() == [S(0), S(3)]  # counted at the snapshots' own times
+    assert funnel["day_number"].tolist() == [0, 3]
+    assert (funnel["enabled"].tolist(), funnel["registered"].tolist()) == ([1, 1], [0, 1])
+    # A snapshot before the launch saw nothing of the wave; two on one day are two points.
+    before = funnel_over_time(rows, ["a"], LAUNCH, S(5), snapshot_times=[LAUNCH - pd.Timedelta(hours=1)])
+    assert before.empty
+    twice = funnel_over_time(rows, ["a"], LAUNCH, S(5), snapshot_times=[S(3), S(3) + pd.Timedelta(hours=6)])
+    assert twice["day_number"].tolist() == [3, 3]
 
 
 def test_funnel_is_empty_before_the_launch_and_counts_at_any_instant() -> None:
@@ -178,6 +186,15 @@ def test_funnel_chart_draws_three_series_in_the_state_colours() -> None:
     assert list(counts.data[1].y) == [1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4]
 
 
+def test_funnel_chart_draws_steps_at_the_snapshot_times_never_slopes_across_gaps() -> None:
+    taken = [S(0), S(2), S(9)]  # a week without a snapshot
+    funnel = funnel_over_time(cohort_versions(), MEMBERS, LAUNCH, AS_OF, snapshot_times=taken)
+    figure = funnel_chart(funnel)
+    for trace in figure.data:
+        assert trace.line.shape == "hv" and "markers" in trace.mode
+        assert [pd.Timestamp(x) for x in trace.x] == taken
+
+
 # --- median, pace, projection --------------------------------------------------------------------
 
 
@@ -206,6 +223,31 @@ def test_projection_divides_the_remaining_by_the_pace() -> None:
     assert projection.days == pytest.approx(3.5)
     assert projection.at == pd.Timestamp("2026-03-15T00:00:00Z")
     assert projection.reason == "1 left at 0.3 registrations a day (the last 7 days)"
+
+
+def test_numbers_of_days_are_rounded_for_people() -> None:
+    assert [days_text(d) for d in (1.0, 0.96, 6.73407, 7.0, 9.96, 12.4, 1234.5)] == [
+        "1 day", "1 day", "6.7 days", "7 days", "10 days", "12 days", "1,234 days"]
+    young = projected_completion(3, 0.0, AS_OF, window_days=6.73407)
+    assert young.reason == "no member registered in the last 6.7 days: there is no pace to project from"
+    assert projected_completion(3, 0.0, AS_OF, window_days=0).reason.startswith("no member registered since the launch")
+    assert projected_completion(2, 0.5, AS_OF, window_days=6.73407).reason.endswith("(the last 6.7 days)")
+
+
+def test_the_median_says_how_far_apart_the_snapshots_that_dated_it_are() -> None:
+    assert snapshot_spacing(SNAPSHOTS, LAUNCH, AS_OF) == (1.0, 1.0)
+    assert spacing_text(snapshot_spacing(SNAPSHOTS, LAUNCH, AS_OF)) == "snapshots 1 day apart"
+    weekly = [S(-2), S(0), S(7)]  # the one before the launch counts: it bounds the first registrations
+    assert snapshot_spacing(weekly, LAUNCH, AS_OF) == (2.0, 7.0)
+    spacing = snapshot_spacing([S(-1), S(2), S(9)], LAUNCH, AS_OF)
+    assert spacing == (3.0, 7.0)
+    assert spacing_text(spacing) == "snapshots ≤ 7 days apart"
+    assert snapshot_spacing([S(0)], LAUNCH, AS_OF) is None
+    assert spacing_text(None) == "one snapshot since launch"
+    progress = user_progress(cohort_users(), cohort_versions(), MEMBERS, AS_OF)
+    summary = wave_summary(cohort_versions(), MEMBERS, LAUNCH, AS_OF, progress, snapshot_times=SNAPSHOTS)
+    assert summary.snapshot_spacing == (1.0, 1.0)
+    assert wave_summary(cohort_versions(), MEMBERS, LAUNCH, AS_OF, progress).snapshot_spacing is None
 
 
 def test_projection_is_none_with_the_reason_when_the_pace_is_zero_or_nobody_is_left() -> None:

@@ -223,7 +223,7 @@ def test_heartbeat_says_why_to_stop(store) -> None:
 
 
 def test_owner_liveness_rules() -> None:
-    now = j.now_ns()
+    now = j.wall_ns()
     assert j.owner_alive(1, None, now) is False
     assert j.owner_alive(1, dead_owner(), now) is False
     assert j.owner_alive(1, "other-host/1/abc", now) is True

@@ -6,6 +6,7 @@ current state of exactly the users it plans for (batched, on the read budget) be
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 
 import pandas as pd
@@ -19,13 +20,18 @@ def _fresh(ws: Workspace, frame: pd.DataFrame, user_ids: Iterable[str]) -> pd.Da
                                        read_at=pd.Timestamp(ws.clock()))
 
 
+def _stamped(ws: Workspace, preview: rollout.Plan) -> rollout.Plan:
+    """The preview dated by the workspace's clock (the demo tenant's time in demo mode)."""
+    return dataclasses.replace(preview, created_at=pd.Timestamp(ws.clock()))
+
+
 def preview_change(ws: Workspace, frame: pd.DataFrame, user_ids: Sequence[str], state: str, *,
                    source: str = "selection") -> rollout.Plan:
     """Plan setting ``user_ids`` (ids in ``frame``, the latest snapshot) to ``state``, from their states now."""
     ids = list(user_ids)
     fresh = _fresh(ws, frame, ids)
-    return rollout.plan(fresh, state, ids, protected=rollout.active_protection(ws.store, ws.tenant_id),
-                        actor=ws.actor, source=source)
+    return _stamped(ws, rollout.plan(fresh, state, ids, protected=rollout.active_protection(ws.store, ws.tenant_id),
+                                     actor=ws.actor, source=source))
 
 
 def preview_csv(ws: Workspace, frame: pd.DataFrame, imported: rollout.CsvImport, *,
@@ -33,8 +39,9 @@ def preview_csv(ws: Workspace, frame: pd.DataFrame, imported: rollout.CsvImport,
     """Plan an imported CSV; ``reread=False`` when ``frame`` was read from Graph moments ago."""
     if reread:
         frame = _fresh(ws, frame, imported.targets)
-    return rollout.plan_from_csv(frame, imported, protected=rollout.active_protection(ws.store, ws.tenant_id),
-                                 actor=ws.actor)
+    return _stamped(ws, rollout.plan_from_csv(frame, imported,
+                                              protected=rollout.active_protection(ws.store, ws.tenant_id),
+                                              actor=ws.actor))
 
 
 def preview_wave_enforcement(ws: Workspace, frame: pd.DataFrame, wave_id: int, *,
@@ -47,11 +54,14 @@ def preview_wave_enforcement(ws: Workspace, frame: pd.DataFrame, wave_id: int, *
     fresh = _fresh(ws, frame, chosen)
     protection = rollout.active_protection(ws.store, ws.tenant_id)
     if member_ids is None:
-        return rollout.promote_plan(ws.store, ws.tenant_id, wave_id, fresh, protected=protection, actor=ws.actor)
-    return rollout.plan(fresh, "enforced", chosen, protected=protection, actor=ws.actor, source="wave_stragglers")
+        return _stamped(ws, rollout.promote_plan(ws.store, ws.tenant_id, wave_id, fresh, protected=protection,
+                                                 actor=ws.actor))
+    return _stamped(ws, rollout.plan(fresh, "enforced", chosen, protected=protection, actor=ws.actor,
+                                     source="wave_stragglers"))
 
 
 def preview_undo(ws: Workspace, frame: pd.DataFrame, operation_id: int) -> rollout.Plan:
     """Plan putting back what ``operation_id`` changed; users who moved on since are shown, not reverted."""
-    return rollout.undo_preview(ws.store, ws.require_gateway(), operation_id, frame=frame, actor=ws.actor,
-                                protected=rollout.active_protection(ws.store, ws.tenant_id))
+    return _stamped(ws, rollout.undo_preview(ws.store, ws.require_gateway(), operation_id, frame=frame,
+                                             actor=ws.actor,
+                                             protected=rollout.active_protection(ws.store, ws.tenant_id)))

@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from lib.directory.snapshot import utc_now
+from lib.clock import Clock
 from lib.store import Store
 
 
 @dataclass(frozen=True)
 class Workspace:
-    """The store, the Graph gateway acting for ``actor``, the tenant, and the clock ("now" in demo mode is
-    the demo tenant's). ``gateway`` may be None for use cases that only read the store."""
+    """The store, the Graph gateway acting for ``actor``, and the tenant. ``gateway`` may be None for use
+    cases that only read the store.
+
+    Its clock is the store's (:attr:`lib.store.Store.clock`; in demo mode the demo tenant's), so what a use
+    case stamps and what the store stamps can never come from two clocks."""
 
     store: Store
     gateway: Any
     tenant_id: str
     actor: Any
-    clock: Callable[[], datetime] = utc_now
+
+    @property
+    def clock(self) -> Clock:
+        return self.store.clock
 
     def require_gateway(self) -> Any:
         if self.gateway is None:

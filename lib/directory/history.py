@@ -7,7 +7,7 @@ it been running, so the adoption trend is there on first start. Pure: events in,
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -46,15 +46,18 @@ def _facts_at(events: Sequence[TimelineEvent], day_end: datetime, enabled_now: b
 
 
 def daily_frames(
-    current: pd.DataFrame, timelines: Mapping[str, Sequence[TimelineEvent]], days: Sequence[datetime]
+    current: pd.DataFrame, timelines: Mapping[str, Sequence[TimelineEvent]], days: Sequence[datetime],
+    *, not_capable: Collection[str] = (),
 ) -> Iterator[tuple[datetime, pd.DataFrame]]:
     """For each day end in ``days``, the users frame as it stood then.
 
     Who the users are and their static facts come from ``current``; state, methods, registration
     and account status come from replaying each user's events up to that moment. Users created
-    after a day are absent from it.
+    after a day are absent from it. ``not_capable`` are second factors the tenant's policy does not
+    allow: registered with only those, a user is registered but not MFA capable (as Graph reports it).
     """
     base = current.set_index("id", drop=False)
+    off = frozenset(not_capable)
     ordered = {uid: sorted(evts, key=lambda e: e.at) for uid, evts in timelines.items()}
     for day_end in days:
         stamp = pd.Timestamp(day_end)
@@ -69,11 +72,12 @@ def daily_frames(
             else:
                 state, methods, enabled = _facts_at(events, day_end, bool(enabled_now))
             is_registered = any(m not in NOT_SECOND_FACTORS for m in methods)
+            is_capable = any(m not in NOT_SECOND_FACTORS and m not in off for m in methods)
             states.append(state if events is not None else cur_state or UNKNOWN_STATE)
             methods_col.append(join_methods(methods))
             counts.append(len(set(methods)))
             registered.append(is_registered)
-            capable.append(is_registered and enabled)
+            capable.append(is_capable and enabled)
             enabled_col.append(enabled)
             preferred.append(pref if is_registered else "")
         alive["state"] = states

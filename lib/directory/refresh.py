@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lib.directory.snapshot import Clock, PhaseCallback, TenantRead, read_tenant, utc_now
+from lib.directory.snapshot import Clock, PhaseCallback, TenantRead, read_tenant
 from lib.errors import describe
 from lib.graph import CancelToken, GraphGateway, OperationCancelled
 from lib.store import SnapshotSummary, Store
@@ -29,9 +29,12 @@ def refresh_snapshot(
     mode: str,
     on_phase: PhaseCallback | None = None,
     cancel: CancelToken | None = None,
-    clock: Clock = utc_now,
+    clock: Clock | None = None,
 ) -> RefreshResult:
-    """Read the tenant and store it as a complete snapshot (or a failed/cancelled one, then re-raise)."""
+    """Read the tenant and store it as a complete snapshot (or a failed/cancelled one, then re-raise).
+
+    Stamped by ``clock``, by default the store's own (:attr:`lib.store.Store.clock`)."""
+    clock = clock or store.clock
     org = gateway.organization()
     tenant_id = org.get("id", "")
     domain = next((d.get("name", "") for d in org.get("verifiedDomains") or [] if d.get("isDefault")), "")

@@ -11,11 +11,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, TypeVar
 
 import pandas as pd
 
+from lib.clock import Clock, utc_now
 from lib.directory.rows import (
     USER_SELECT,
     Registration,
@@ -50,9 +51,6 @@ class TenantRead:
     stats: dict[str, Any] = field(default_factory=dict)
 
 
-Clock = Callable[[], datetime]
-
-
 class IncompleteRead(GraphError):
     """Some users' MFA state could not be read even after every retry, so the snapshot is not taken."""
 
@@ -63,10 +61,6 @@ class IncompleteRead(GraphError):
         super().__init__(f"the MFA state of {failed} of {total} users could not be read, so no snapshot was "
                          f"taken and the previous one stays current; the first failure: {first}",
                          status=first.status, graph_code=first.graph_code, request_id=first.request_id)
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def _progress(on_phase: PhaseCallback | None, phase: str) -> Callable[[Progress], None] | None:

@@ -20,6 +20,7 @@ the clock, so a caller must prove it started the emulator, not merely that it ru
   ``fault_on`` (``any``, ``reads`` or ``writes``; lib/emulator/faults.py says what each kind does),
   ``hold_requests`` (Graph requests wait until it is switched off again), ``hold_after_writes``
   (writes wait, once that many per-user MFA PATCHes have applied; ``null`` switches it off)
+- ``GET /_emulator/clock`` → ``{"now": …}``, the simulated time (what the console stamps in demo mode)
 - ``POST /_emulator/clock/advance`` ``{"days": n}`` / ``{"hours": n}`` → the clock's report + ``now``
 - ``GET /_emulator/truth/users`` (JSON, or JSON lines with ``?format=jsonl``),
   ``GET /_emulator/truth/history`` (every user's events and the waves)
@@ -259,6 +260,9 @@ def control_routes(state: EmulatorState) -> list[BaseRoute]:
             raise _ControlError(400, str(err)) from None
         return _json({"report": report, "now": iso(state.tenant.now)})
 
+    async def clock_now(request: Request) -> Response:
+        return _json({"now": iso(state.tenant.now)})
+
     async def truth_users(request: Request) -> Response:
         tenant = state.tenant
         rows = [user_truth(tenant, u) for u in tenant.users]
@@ -294,6 +298,7 @@ def control_routes(state: EmulatorState) -> list[BaseRoute]:
     return [
         route("/config", get_config, "GET"),
         route("/config", patch_config, "PATCH"),
+        route("/clock", clock_now, "GET"),
         route("/clock/advance", advance, "POST"),
         route("/truth/users", truth_users, "GET"),
         route("/truth/history", truth_history, "GET"),

@@ -189,6 +189,10 @@ class SyntheticTenant:
     waves: list[SyntheticWave]
     apps: dict[str, App]
     report_lag: timedelta = timedelta(hours=3)
+    methods_off_by_policy: tuple[str, ...] = ("officePhone", "alternateMobilePhone")
+    """Methods the tenant's authentication methods policy does not allow (voice calls here). A user whose
+    only second factors are these is MFA *registered* but not MFA *capable*, as the report says
+    (``isMfaRegistered`` true, ``isMfaCapable`` false)."""
     clock_steps: int = 0
     """How many clock steps have run (the clock's random stream is keyed by it)."""
     revision: int = 0
@@ -240,6 +244,11 @@ class SyntheticTenant:
             if user.mfa_state == "enabled":
                 user.mfa_state = "enforced"
                 user.events.append(Event(method.created, "state", "enforced"))
+
+    def allowed_second_factor(self, kind: str) -> bool:
+        """A kind that counts towards MFA capable: a second factor the policy allows."""
+        found = METHOD_KINDS.get(kind)
+        return found is not None and found.mfa and kind not in self.methods_off_by_policy
 
     def visible_methods(self, user: User) -> list[AuthMethod]:
         """Methods the registration report shows: it lags real time by ``report_lag``."""

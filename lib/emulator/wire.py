@@ -353,7 +353,7 @@ def registration_json(tenant: SyntheticTenant, user: User, beta: bool = False) -
         "isSsprEnabled": False,
         "isSsprCapable": False,
         "isMfaRegistered": mfa,
-        "isMfaCapable": mfa and user.account_enabled,
+        "isMfaCapable": user.account_enabled and any(tenant.allowed_second_factor(n) for n in names),
         "isPasswordlessCapable": user.account_enabled and any(n in PASSWORDLESS_METHODS for n in names),
         "lastUpdatedDateTime": iso7(updated),
         "methodsRegistered": names,

@@ -13,12 +13,20 @@ from lib.store import Store
 from lib.store.engine import read_transaction, translate_errors, write_transaction
 from lib.store.errors import StoreError
 
-__all__ = ["now_ns", "reading", "require_rollout_schema", "ts", "writing"]
+__all__ = ["now_ns", "reading", "require_rollout_schema", "ts", "wall_ns", "writing"]
 
 ROLLOUT_SCHEMA_VERSION = 2
 
 
-def now_ns() -> int:
+def now_ns(store: Store) -> int:
+    """When something happens, by the store's clock (the demo tenant's time in demo mode): what the
+    journal, waves and protections stamp and what people read."""
+    return store.now_ns()
+
+
+def wall_ns() -> int:
+    """Real time, for liveness only (heartbeats, leases): whether a worker is still there is a question
+    about processes, not about the tenant's time."""
     return time.time_ns()
 
 

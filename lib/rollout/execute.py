@@ -245,7 +245,7 @@ class OperationWorker:
                 outcomes.append(decision)
         if not send or self._halted():
             to_send = []
-        now = time.time_ns()
+        now = j.now_ns(self.store)
         for item in to_send:
             read = states[item.user_id]
             outcomes.append(Outcome(item.user_id, "sending", read_state=read if isinstance(read, str) else None,

@@ -20,14 +20,14 @@ import socket
 import threading
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from lib.rollout._db import now_ns, reading, ts, writing
+from lib.rollout._db import now_ns, reading, ts, wall_ns, writing
 from lib.rollout.actor import actor_kind
 from lib.rollout.errors import OperationConflict, OperationNotFound, OperationStateError, WaveError
 from lib.rollout.plan import Plan
@@ -137,7 +137,7 @@ def owner_alive(operation_id: int, owner: str | None, heartbeat_at: int | None, 
         return False
     if owner == owner_id():
         return local_worker(operation_id) is not None
-    now = now_ns() if now is None else now
+    now = wall_ns() if now is None else now
     fresh = heartbeat_at is not None and now - heartbeat_at <= LEASE_S * 1e9
     host, _, rest = owner.partition("/")
     pid_text = rest.partition("/")[0]
@@ -264,7 +264,8 @@ class Outcome:
     error_status: int | None = None
     event_state: str | None = None
     detail: str | None = None
-    at: int = field(default_factory=now_ns)
+    at: int | None = None
+    """When it happened (ns, the store's clock); None: when :func:`settle` journals it."""
 
 
 def _operation(row: Any, now: int | None = None) -> Operation:
@@ -301,7 +302,7 @@ def list_operations(store: Store, tenant_id: str | None = None, *, limit: int | 
         query = query.limit(limit)
     with reading(store) as conn:
         rows = conn.execute(query).all()
-    now = now_ns()
+    now = wall_ns()
     return [_operation(r, now) for r in rows]
 
 
@@ -350,7 +351,7 @@ def operations_frame(store: Store, tenant_id: str | None = None, *, limit: int |
 
 def operation_progress(store: Store, operation_id: int) -> OperationProgress:
     """Progress from the journal: counts, the rate over the last :data:`RATE_WINDOW_S` s, and ETA."""
-    now = now_ns()
+    now = now_ns(store)  # finished_at and started_at are on the store's clock
     t = operation_items
     with reading(store) as conn:
         row = _operation_row(conn, operation_id)
@@ -362,7 +363,7 @@ def operation_progress(store: Store, operation_id: int) -> OperationProgress:
                 t.c.status.in_(("applied", "failed")),
             )
         ).scalar() or 0
-    op = _operation(row, now)
+    op = _operation(row)
     pending, unknown = counts.get("pending", 0), counts.get("sending", 0)
     rate = 0.0
     if op.status == "running" and op.live and row.started_at is not None:
@@ -429,7 +430,7 @@ def check_conflicts(conn: Connection, tenant_id: str, user_ids: set[str], *, exc
         return
     o, t = operations, operation_items
     query = sa.select(o).where(o.c.tenant_id == tenant_id, o.c.status == "running").order_by(o.c.id)
-    now = now_ns()
+    now = wall_ns()
     for row in conn.execute(query).all():
         if row.id == exclude:
             continue
@@ -468,7 +469,7 @@ def create_operation(
             raise WaveError("a wave needs a name")
         if the_plan.kind != "apply" or the_plan.requested_state != "enabled":
             raise WaveError("only an Enable can be named as a wave")
-    now = now_ns()
+    now = now_ns(store)
     change_ids = the_plan.change_ids
     o, t = operations, operation_items
     with writing(store) as conn:
@@ -485,7 +486,7 @@ def create_operation(
             source=the_plan.source, label=label, actor=str(getattr(actor, "upn", "") or the_plan.actor),
             actor_kind=actor_kind(actor), undo_of=the_plan.undo_of, planned=len(the_plan.changes),
             skipped=len(the_plan.skipped), summary=json.dumps(the_plan.summary(), default=str),
-            created_at=now, started_at=now, heartbeat_at=now, owner=owner_id(), cancel_requested=False,
+            created_at=now, started_at=now, heartbeat_at=wall_ns(), owner=owner_id(), cancel_requested=False,
         ))
         operation_id = int(result.inserted_primary_key[0])
         rows: list[dict[str, Any]] = []
@@ -528,7 +529,7 @@ def claim_operation(store: Store, operation_id: int, *, actor: Any) -> Operation
     and makes this process the owner.
     """
     o, t = operations, operation_items
-    now = now_ns()
+    now = wall_ns()
     with writing(store) as conn:
         row = _operation_row(conn, operation_id)
         lock_tenant(conn, row.tenant_id)
@@ -587,6 +588,7 @@ def settle(store: Store, operation_id: int, outcomes: Sequence[Outcome]) -> int:
         return 0
     t, e = operation_items, operation_events
     moved = 0
+    stamped = now_ns(store)
     with writing(store) as conn:
         for start in range(0, len(outcomes), _CHUNK):
             part = outcomes[start:start + _CHUNK]
@@ -600,14 +602,15 @@ def settle(store: Store, operation_id: int, outcomes: Sequence[Outcome]) -> int:
                 if status is None or status in FINAL:
                     continue
                 current[x.user_id] = x.status
-                finished = x.at if x.status in ("applied", "failed", "skipped", "cancelled") else None
+                at = stamped if x.at is None else x.at
+                finished = at if x.status in ("applied", "failed", "skipped", "cancelled") else None
                 updates.append({
                     "b_op": operation_id, "b_uid": x.user_id, "b_status": x.status, "b_read": x.read_state,
                     "b_after": x.after_state, "b_code": x.reason_code, "b_reason": x.reason,
-                    "b_attempts": x.attempts, "b_error": x.error_status, "b_at": x.at,
-                    "b_sent": x.at if x.status == "sending" else None, "b_finished": finished,
+                    "b_attempts": x.attempts, "b_error": x.error_status, "b_at": at,
+                    "b_sent": at if x.status == "sending" else None, "b_finished": finished,
                 })
-                events.append({"operation_id": operation_id, "user_id": x.user_id, "at": x.at, "event": x.status,
+                events.append({"operation_id": operation_id, "user_id": x.user_id, "at": at, "event": x.status,
                                "state": x.event_state, "detail": x.detail})
             if not updates:
                 continue
@@ -654,7 +657,7 @@ def heartbeat(store: Store, operation_id: int) -> str | None:
     o = operations
     with writing(store) as conn:
         result = conn.execute(sa.update(o).where(o.c.id == operation_id, o.c.owner == owner_id())
-                              .values(heartbeat_at=now_ns()))
+                              .values(heartbeat_at=wall_ns()))
         flag = conn.execute(sa.select(o.c.cancel_requested).where(o.c.id == operation_id)).scalar()
     if not result.rowcount:
         return "taken_over"
@@ -666,18 +669,18 @@ def request_cancel(store: Store, operation_id: int) -> Operation:
     one (no worker) is closed at once: its pending items become ``cancelled``, and items whose
     outcome is unknown stay ``sending`` (a later resume re-reads them)."""
     o = operations
-    now = now_ns()
+    now, wall = now_ns(store), wall_ns()
     with writing(store) as conn:
         row = _operation_row(conn, operation_id)
         if row.status != "running":
             raise OperationStateError(f"operation {operation_id} is {row.status}; only a running one can be cancelled")
         conn.execute(sa.update(o).where(o.c.id == operation_id).values(cancel_requested=True))
-        if not owner_alive(row.id, row.owner, row.heartbeat_at, now):
+        if not owner_alive(row.id, row.owner, row.heartbeat_at, wall):
             _close_pending(conn, operation_id, now)
             conn.execute(sa.update(o).where(o.c.id == operation_id).values(
                 status="cancelled", finished_at=now, error="cancelled while interrupted"))
         row = _operation_row(conn, operation_id)
-    return _operation(row, now)
+    return _operation(row, wall)
 
 
 def _close_pending(conn: Connection, operation_id: int, now: int) -> None:
@@ -702,7 +705,7 @@ def finish_operation(store: Store, operation_id: int, *, cancelled: bool, error:
     any item failed or is still unknown, else ``complete``.
     """
     o, t = operations, operation_items
-    now = now_ns()
+    now = now_ns(store)
     with writing(store) as conn:
         if cancelled or error:
             _close_pending(conn, operation_id, now)
@@ -712,5 +715,5 @@ def finish_operation(store: Store, operation_id: int, *, cancelled: bool, error:
         ).scalar() or 0
         status = "failed" if error else "cancelled" if cancelled else "partial" if left else "complete"
         conn.execute(sa.update(o).where(o.c.id == operation_id).values(
-            status=status, finished_at=now, heartbeat_at=now, error=error))
+            status=status, finished_at=now, heartbeat_at=wall_ns(), error=error))
     return status

@@ -193,7 +193,7 @@ def protect_account(
     cleaned = _check_upn(upn)
     reason, owner = _check_text("reason", reason), _check_text("owner", owner)
     expires = None if expires_at is None else to_ns(expires_at, "expires_at")
-    now = now_ns()
+    now = now_ns(store)
     key = upn_key(cleaned)
     t = protected_accounts
     with writing(store) as conn:
@@ -218,7 +218,7 @@ def unprotect_account(store: Store, tenant_id: str, upn: str, *, by: str | None 
         result = conn.execute(
             sa.update(t)
             .where(t.c.tenant_id == tenant_id, t.c.upn_key == key, t.c.removed_at.is_(None))
-            .values(removed_at=now_ns(), removed_by=by)
+            .values(removed_at=now_ns(store), removed_by=by)
         )
     return bool(result.rowcount)
 
@@ -234,13 +234,15 @@ def list_protected(store: Store, tenant_id: str) -> list[ProtectedAccount]:
 
 
 def active_protection(store: Store, tenant_id: str, now: datetime | pd.Timestamp | None = None) -> Protection:
-    """The protections in force now (not removed, not expired): what plans and workers check."""
-    return as_protection(list_protected(store, tenant_id), now)
+    """The protections in force now (not removed, not expired): what plans and workers check. "Now" is the
+    store's clock unless given, so a demo protection expires on the demo tenant's day."""
+    return as_protection(list_protected(store, tenant_id), store.clock() if now is None else now)
 
 
 def protected_frame(store: Store, tenant_id: str, now: datetime | pd.Timestamp | None = None) -> pd.DataFrame:
     """The Settings page's table: one row per protection, ``status`` ``active`` or ``expired``."""
     accounts = list_protected(store, tenant_id)
+    now = store.clock() if now is None else now
     frame = pd.DataFrame({
         "upn": [a.upn for a in accounts],
         "reason": [a.reason for a in accounts],

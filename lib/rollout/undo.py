@@ -53,7 +53,8 @@ def undo_preview(
         if isinstance(before, str) and before in STATES:
             targets[str(row.user_id)] = before
             left[str(row.user_id)] = str(after)
-    now = with_current_states(gateway, frame, [uid for uid in ids if uid in targets])
+    now = with_current_states(gateway, frame, [uid for uid in ids if uid in targets],
+                              read_at=pd.Timestamp(store.clock()))
     undo = plan(now, targets=targets, left_states=left, kind="undo", undo_of=operation_id, protected=protected,
                 actor=actor, source="undo")
     changes = items[items["expected_state"].notna()]

@@ -77,7 +77,7 @@ def import_waves(store: Store, tenant_id: str, past_waves: Iterable[Any]) -> lis
     Idempotent: a wave whose name is already recorded for the tenant is left as it is. Returns every
     wave of the tenant afterwards.
     """
-    now = now_ns()
+    now = now_ns(store)
     with writing(store) as conn:
         require_tenant(conn, tenant_id)
         for wave in past_waves:

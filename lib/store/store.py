@@ -24,6 +24,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine
 
+from lib.clock import Clock, instant_ns, utc_now
 from lib.columns import REGISTRATION_SOURCES, UTC_TIMESTAMP, coerce_users, empty_users_frame
 from lib.store import queries as q
 from lib.store.codec import (
@@ -77,12 +78,6 @@ HISTORY_DTYPES: dict[str, str] = {
 """Columns of ``Store.user_history()``: each stored version of one user, oldest first."""
 
 
-def _now_ns() -> int:
-    return time.time_ns()
-
-
-def _instant(value: datetime | pd.Timestamp | None, name: str) -> int:
-    return _now_ns() if value is None else to_ns(value, name)
 
 
 @dataclass(frozen=True)
@@ -105,8 +100,12 @@ class Store:
     latest in the database, so several processes on one database stay correct.
     """
 
-    def __init__(self, engine: Engine, *, where: str, schema_version: int, cache_dir: Path | None = None) -> None:
+    def __init__(self, engine: Engine, *, where: str, schema_version: int, cache_dir: Path | None = None,
+                 clock: Clock = utc_now) -> None:
         self._engine = engine
+        self.clock: Clock = clock
+        """What "now" is for everything stamped in this store (the demo tenant's simulated time in demo
+        mode; see ``lib.clock``). Set it before anything is written."""
         self._where = where
         self._cache_dir = cache_dir
         """Where the latest snapshot's users are kept as Parquet, so a fresh process need not rebuild them
@@ -119,6 +118,13 @@ class Store:
         """The one in-memory cache of snapshots' users frames, keyed by (tenant, snapshot): every page, job
         and session reads through it; a complete snapshot never changes, so an entry never goes stale."""
         self._aggregates: Memo[pd.DataFrame] = Memo(FRAMES_KEPT * 2)
+
+    def now_ns(self) -> int:
+        """:attr:`clock`'s reading as the store keeps instants (ns since the epoch)."""
+        return instant_ns(self.clock())
+
+    def _instant(self, value: datetime | pd.Timestamp | None, name: str) -> int:
+        return self.now_ns() if value is None else to_ns(value, name)
 
     def __repr__(self) -> str:
         return f"Store({self._where!r}, schema_version={self.schema_version})"
@@ -198,7 +204,7 @@ class Store:
             raise ValueError("tenant_id must be a non-empty string")
         if mode not in TENANT_MODES:
             raise ValueError(f"mode must be one of {', '.join(TENANT_MODES)}, got {mode!r}")
-        seen = _instant(seen_at, "seen_at")
+        seen = self._instant(seen_at, "seen_at")
         with self._write() as conn:
             exists = conn.execute(sa.select(tenants.c.id).where(tenants.c.id == tenant_id)).first()
             if exists:
@@ -233,7 +239,7 @@ class Store:
                 f"registration_source must be one of {', '.join(REGISTRATION_SOURCES)}, "
                 f"got {registration_source!r}"
             )
-        started = _instant(started_at, "started_at")
+        started = self._instant(started_at, "started_at")
         with self._write() as conn:
             q.require_tenant(conn, tenant_id)
             result = conn.execute(
@@ -275,7 +281,7 @@ class Store:
             "state_read_at": to_ns(state_read_at, "state_read_at"),
         }
         stats_text = q.stats_json(stats)
-        finished = _instant(finished_at, "finished_at")
+        finished = self._instant(finished_at, "finished_at")
         if registration_source is not None and registration_source not in REGISTRATION_SOURCES:
             raise ValueError(f"registration_source must be one of {', '.join(REGISTRATION_SOURCES)}")
         source = {"registration_source": registration_source} if registration_source else {}
@@ -336,7 +342,7 @@ class Store:
         """Close a running snapshot without data; the previous complete snapshot stays current."""
         if status not in FAILED_STATUSES:
             raise ValueError(f"status must be one of {', '.join(FAILED_STATUSES)}, got {status!r}")
-        finished = _instant(finished_at, "finished_at")
+        finished = self._instant(finished_at, "finished_at")
         with self._write() as conn:
             snapshot = q.snapshot_row(conn, snapshot_id, for_update=True)
             if snapshot.status != "running":
@@ -588,12 +594,14 @@ def open_store(
     *,
     busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
     migrations: Sequence[Migration] = MIGRATIONS,
+    clock: Clock = utc_now,
 ) -> Store:
     """Open (creating and migrating as needed) the history database at ``url``.
 
     ``url`` defaults to ``default_database_url()``. Raises ``SchemaTooNewError`` for a database a
     newer console wrote, ``StoreLockedError`` when another process holds the lock past
-    ``busy_timeout`` seconds. ``migrations`` exists so tests can add a future version.
+    ``busy_timeout`` seconds. ``migrations`` exists so tests can add a future version. ``clock``
+    stamps what is written (:attr:`Store.clock`).
     """
     parsed = sa.make_url(url if url is not None else default_database_url())
     where = describe(parsed)
@@ -617,4 +625,4 @@ def open_store(
         raise
     database = parsed.database if parsed.get_backend_name() == "sqlite" else None
     cache_dir = Path(database).resolve().parent / "snapshot-cache" if database and database != ":memory:" else None
-    return Store(engine, where=where, schema_version=version, cache_dir=cache_dir)
+    return Store(engine, where=where, schema_version=version, cache_dir=cache_dir, clock=clock)

@@ -8,13 +8,14 @@ admin (MSAL cache, Graph gateway) lives in ``st.session_state`` and nowhere else
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from urllib.parse import urlparse
 
 import pandas as pd
 import streamlit as st
 
 from lib.auth import AuthConfig, AuthSession, SignedInAdmin
+from lib.clock import utc_now
 from lib.console import Workspace
 from lib.demo import DemoTenant, demo_auth_config, demo_tenant, ensure_demo_history
 from lib.errors import describe
@@ -39,8 +40,9 @@ class Console:
         return self.demo is not None
 
     def now(self) -> datetime:
-        """'Now' for ages and snapshots: the demo tenant runs on its own simulated clock."""
-        return self.demo.now() if self.demo else datetime.now(timezone.utc)
+        """'Now' for ages, captions and everything stamped: the store's one clock (in demo mode the demo
+        tenant's simulated time, see ``lib.demo``)."""
+        return self.store.clock()
 
 
 def _secrets() -> dict:
@@ -56,8 +58,8 @@ def _secrets() -> dict:
 def _console(settings_key: tuple) -> Console:
     """One console per distinct settings (the key is hashed: tests switch data folders)."""
     settings = load_settings(_secrets())
-    store = open_store(settings.database_url)
     demo = demo_tenant(settings) if settings.is_demo else None
+    store = open_store(settings.database_url, clock=demo.now if demo is not None else utc_now)
     if demo is not None:
         ensure_demo_history(store, demo)
     return Console(settings, store, demo)
@@ -127,7 +129,7 @@ def gateway(app: Console) -> GraphGateway:
 def workspace(app: Console) -> Workspace:
     """What this session's use cases act on: the store, its own Graph gateway, its tenant, its admin."""
     admin = signed_in_admin()
-    return Workspace(app.store, gateway(app), admin.tenant_id if admin else "", admin, app.now)
+    return Workspace(app.store, gateway(app), admin.tenant_id if admin else "", admin)
 
 
 def sign_out() -> None:

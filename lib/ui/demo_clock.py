@@ -1,6 +1,10 @@
-"""The demo clock on the Registration progress page: move the demo tenant a day or a week, then refresh."""
+"""The demo clock on the Registration progress page: move the demo tenant a day or a week, a snapshot a day."""
 
 from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from typing import Any
 
 import streamlit as st
 
@@ -17,33 +21,56 @@ CLOCK_JOB_KEY = "progress_clock_job"
 # --- demo clock ----------------------------------------------------------------------------------
 
 
+def _span(days: int) -> str:
+    return "a day" if days == 1 else "a week" if days == 7 else f"{days} days"
+
+
+def moved_note(days: int, reports: list[Mapping[str, Any]]) -> str:
+    """What a finished move of the clock did, in words: summed over its days."""
+    total = {key: sum(int(r.get(key, 0)) for r in reports) for key in ("signed_in", "registered", "enforced")}
+    snapshots = "a snapshot" if days == 1 else f"a snapshot at the end of each of the {days} days"
+    became = "user became" if total["enforced"] == 1 else "users became"
+    return (f"Moved the demo clock {_span(days)}: {_count(total['signed_in'], 'sign-in')}, "
+            f"{_count(total['registered'], 'registration')}, {total['enforced']:,} {became} Enforced; "
+            f"the console took {snapshots}.")
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}" + ("" if number == 1 else "s")
+
+
 @st.fragment(run_every=1.0)
 def _clock_refresh(tenant: str) -> None:
     job = current_job(tenant)
     if job is None:
         return
     if not job.finished:
-        st.progress(job.fraction, text=f"Refreshing after the clock moved — {job.label}")
+        st.progress(job.fraction, text=f"Moving the clock, one simulated day at a time — {job.label}")
         return
     if st.session_state.get(CLOCK_JOB_KEY) == id(job):
         st.session_state.pop(CLOCK_JOB_KEY, None)
-        st.rerun(scope="app")  # the new snapshot is in: redraw the whole page
+        days = len(job.reports)
+        if job.error:
+            done = f" after {days - 1} of {job.steps} days" if days > 1 else ""
+            st.session_state[CLOCK_NOTE_KEY] = ("error", f"The clock stopped{done}: {job.error}")
+        else:
+            st.session_state[CLOCK_NOTE_KEY] = ("info", moved_note(days, job.reports))
+        st.rerun(scope="app")  # the new snapshots are in: redraw the whole page
 
 
 def _advance(app: Console, days: int) -> None:
+    """Move the demo tenant ``days`` simulated days, one at a time, with a snapshot at the end of each: the
+    history then has a point per day, as a console running all along would have."""
+    demo = app.demo
     try:
-        moved = advance_demo_clock(app.demo, days)
-        job = start_session_refresh(app)
+        job = start_session_refresh(app, before_each=[functools.partial(advance_demo_clock, demo, 1)] * days,
+                                    step_name="Day")
     except Exception as err:  # never a traceback on the page
         st.session_state[CLOCK_NOTE_KEY] = ("error", f"The clock could not move: {describe(err)}")
         return
     st.session_state[CLOCK_JOB_KEY] = id(job)
-    span = "a day" if days == 1 else "a week" if days == 7 else f"{days} days"
-    st.session_state[CLOCK_NOTE_KEY] = (
-        "info",
-        f"Moved the demo clock {span}: {moved.get('signed_in', 0):,} sign-ins, {moved.get('registered', 0):,} "
-        f"registrations, {moved.get('enforced', 0):,} users became Enforced; the console then took a new snapshot.",
-    )
+    st.session_state[CLOCK_NOTE_KEY] = ("info", f"Moving the demo clock {_span(days)}, with a snapshot at the end "
+                                                "of each simulated day…")
 
 
 def demo_clock(app: Console, tenant: str) -> None:
@@ -54,8 +81,8 @@ def demo_clock(app: Console, tenant: str) -> None:
     with st.container(border=True, key="demo_clock"):
         text, day, week = st.columns([4, 1, 1], vertical_alignment="center")
         text.markdown(f"**Demo clock** · simulated time **{app.now():%Y-%m-%d %H:%M} UTC**")
-        text.caption("Move the demo tenant forward: people sign in and register, then the console takes a "
-                     "new snapshot, so the waves' progress moves.")
+        text.caption("Move the demo tenant forward: people sign in and register, and the console takes a "
+                     "snapshot at the end of each simulated day, so the waves' progress moves day by day.")
         if day.button("+1 day", key="clock_day", disabled=running, width="stretch", icon=":material/schedule:"):
             _advance(app, 1)
             st.rerun()

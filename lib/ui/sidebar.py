@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -24,14 +26,16 @@ def data_age(app: Console, at: pd.Timestamp | datetime | None) -> str:
     return describe_age(app.now() - pd.Timestamp(at).to_pydatetime())
 
 
-def start_session_refresh(app: Console) -> RefreshJob:
-    """Refresh this tenant in the background with the signed-in admin's own token."""
+def start_session_refresh(app: Console, *, before_each: Sequence[Callable[[], Mapping[str, Any]]] = (),
+                          step_name: str = "Snapshot") -> RefreshJob:
+    """Refresh this tenant in the background with the signed-in admin's own token (a series of snapshots,
+    one after each of ``before_each``, when given)."""
     session = auth_session(app)
     admin = signed_in_admin()
     credential = session.credential()
     graph_url = session.config.graph_url
     return start_refresh(app.store, lambda: GraphGateway(graph_url, credential), admin.tenant_id,
-                         mode="demo" if app.is_demo else "tenant", clock=app.now)
+                         mode="demo" if app.is_demo else "tenant", before_each=before_each, step_name=step_name)
 
 
 @st.fragment(run_every=1.0)

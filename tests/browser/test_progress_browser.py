@@ -102,7 +102,10 @@ def test_a_wave_launched_on_the_users_page_moves_a_week_on_the_demo_clock(
     before_time = main(page).get_by_text("simulated time").first.inner_text()
 
     main(page).get_by_role("button", name="+1 week").click()
-    expect(main(page).get_by_text("Moved the demo clock a week:")).to_be_visible()
+    # A snapshot at the end of each of the seven simulated days, with progress named by the day.
+    expect(main(page).get_by_text(re.compile(r"Day [1-7] of 7"))).to_be_visible(timeout=REFRESH_TIMEOUT_MS)
+    expect(main(page).get_by_text("Moved the demo clock a week:")).to_be_visible(timeout=REFRESH_TIMEOUT_MS)
+    expect(main(page).get_by_text("a snapshot at the end of each of the 7 days")).to_be_visible()
     # Every figure is as of the data: "days since launch" moves when the new snapshot is in.
     expect(_metric(page, "Days since launch").get_by_test_id("stMetricValue")).to_have_text(
         re.compile(r"^[67]$"), timeout=REFRESH_TIMEOUT_MS)
