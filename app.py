@@ -30,9 +30,7 @@ def run_console() -> None:
         sign_in_page = st.navigation(navigation.sign_in_pages(requested), position="hidden")
 
         from lib.auth import is_sign_in_callback
-        from lib.ui.sign_in_routes import ERROR_PARAM
-
-        code = st.query_params.get(ERROR_PARAM)
+        code = st.query_params.get(browser_session.NOTICE_PARAM)
         if code or is_sign_in_callback(st.query_params):
             # A callback the sign-in routes did not take (no such flow here) is an expired link.
             st.session_state[browser_session.NOTICE_KEY] = code or "flow_expired"
@@ -44,6 +42,9 @@ def run_console() -> None:
     from lib.ui.sidebar import render_sidebar
 
     shell = console()
+    if browser_session.NOTICE_PARAM in st.query_params:  # e.g. an old sign-in link opened again: still signed in
+        del st.query_params[browser_session.NOTICE_PARAM]
+        st.toast("This sign-in link has expired or was already used. You are still signed in.")
     sections = navigation.signed_in_pages(signed_in_admin().can_change_mfa)
     current = st.navigation(sections, position="hidden")
     navigation.render_links(sections)

@@ -22,6 +22,8 @@ COOKIE_KEY = "browser_session_cookie"
 GATEWAY_KEY = "graph_gateway"
 NOTICE_KEY = "sign_in_error_code"
 """A reason code for the sign-in page to explain (lib.auth.errors.sign_in_error)."""
+NOTICE_PARAM = "sign_in_error"
+"""The query parameter the sign-in requests send such a code back in (lib.ui.sign_in_routes)."""
 SESSION_COOKIE = "mfa_console_session"
 """lib.auth.browser_sessions.SESSION_COOKIE, repeated so a first visit need not import lib.auth."""
 WATCH_EVERY_S = 2.0

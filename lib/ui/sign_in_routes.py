@@ -29,11 +29,12 @@ from lib.auth import AuthConfig, AuthError
 from lib.auth.browser_sessions import BINDING_COOKIE, SESSION_COOKIE, BrowserSessions, default_sessions
 from lib.auth.pending import PendingFlows
 from lib.auth.web_sign_in import WebSignIn, safe_landing
+from lib.ui.browser_session import NOTICE_PARAM
 
 __all__ = ["SIGN_IN_PATH", "SignInMiddleware", "provide_auth_config", "sign_in_url"]
 
 SIGN_IN_PATH = "/auth/sign-in"
-ERROR_PARAM = "sign_in_error"
+ERROR_PARAM = NOTICE_PARAM
 BINDING_MAX_AGE = 600
 """As long as a pending flow lives (lib.auth.pending.DEFAULT_TTL)."""
 
