@@ -1,9 +1,10 @@
 """One signed-in admin per Streamlit session: MSAL sign-in, a private token cache, silent refresh.
 
-Interactive sign-in is the authorization-code flow with PKCE. The redirect back opens a new
-Streamlit session, so :meth:`AuthSession.begin_sign_in` parks MSAL's flow in the process-wide
-:class:`~lib.auth.pending.PendingFlows` under its ``state`` and :meth:`AuthSession.complete_sign_in`
-(called by whichever session receives the callback) takes it out, once. The device-code flow is
+Interactive sign-in is the authorization-code flow with PKCE. The redirect back is a new request,
+so :meth:`AuthSession.begin_sign_in` parks MSAL's flow in the process-wide
+:class:`~lib.auth.pending.PendingFlows` under its ``state``, bound to the browser that began it, and
+:meth:`AuthSession.complete_sign_in` takes it out, once, and only with that browser's binding
+(:mod:`lib.auth.web_sign_in` drives both from the console's web server). The device-code flow is
 the alternative for when a redirect is not possible: :meth:`start_device_flow` shows a code and a
 link, :meth:`poll_device_flow` asks once per call and never blocks.
 
@@ -180,7 +181,8 @@ def _aadsts(result: Mapping[str, Any]) -> int | None:
 
 
 class AuthSession:
-    """The sign-in state of one Streamlit session (keep it in ``st.session_state``). Thread-safe.
+    """The sign-in state of one signed-in browser (kept in :mod:`lib.auth.browser_sessions`, shared by that
+    browser's Streamlit sessions), or of one tab during a device code sign-in. Thread-safe.
 
     ``pending`` is the store of auth-code flows waiting for their callback (the process-wide one by
     default: the callback arrives in another session).
