@@ -217,3 +217,20 @@ def test_the_landing_page_is_never_another_site(server: Browsers, pending: Pendi
         callback = _callback(emulator, response.headers["location"])
         assert browser.get(callback).headers["location"] == "/"
         assert query_of(callback)["state"] not in pending
+
+
+def test_a_tenants_registered_redirect_uri_is_where_the_callback_is_taken(server: Browsers,
+                                                                          registry: BrowserSessions,
+                                                                          emulator: RunningEmulator) -> None:
+    """A real tenant's configuration names its redirect URI (MFA_REDIRECT_URI); the request's own URL
+    does not matter, and only that path takes callbacks."""
+    with server() as browser:
+        registered = f"{str(browser.base_url).rstrip('/')}/signed-in"
+        sign_in_routes.provide_auth_config(lambda _base_url: demo_auth_config(emulator, redirect_uri=registered))
+        auth_uri = _begin(browser, "/users")
+        assert parse_qs(urlsplit(auth_uri).query)["redirect_uri"] == [registered]
+        callback = _callback(emulator, auth_uri)
+        assert browser.get(callback).text == "streamlit"  # "/?code=…" is not this console's callback
+        response = browser.get(callback.replace("/?", "/signed-in?", 1))
+        assert (response.status_code, response.headers["location"]) == (303, "/users")
+        assert registry.resolve(browser.cookies[SESSION_COOKIE]) is not None

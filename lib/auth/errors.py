@@ -123,6 +123,8 @@ _CONFIG_FIXES: dict[str, str] = {
     "AADSTS500113": "The redirect URI {redirect} is not registered for the app {client} (AADSTS500113): add it "
                     "under Authentication in the app registration (or fix MFA_REDIRECT_URI).",
     "AADSTS90002": "The tenant was not found (AADSTS90002). Check MFA_TENANT_ID.",
+    "configuration": "Sign-in cannot start with this configuration: check MFA_TENANT_ID, MFA_CLIENT_ID and "
+                     "MFA_AUTHORITY_HOST ({authority}).",
 }
 _OTHER_TEXT: dict[str, tuple[type[AuthError], str]] = {
     "AADSTS50148": (AuthError, "The sign-in response did not match this sign-in request (PKCE check failed). "
