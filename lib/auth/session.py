@@ -206,6 +206,7 @@ class AuthSession:
         """(request key, state, auth_uri, started) of the link this session last handed out."""
         self._http_clients: list[requests.Session] = []
         self._landing = "/"
+        self._admin_read_at = 0.0
 
     # ------------------------------------------------------------------ state
 
@@ -458,10 +459,39 @@ class AuthSession:
                             code=err.graph_code or "roles_unreadable") from err
         with self._lock:
             if self._account is account:
-                self._admin = admin
+                self._admin, self._admin_read_at = admin, time.time()
         log.info("signed in: %s (%s), tenant %s", admin.upn, ", ".join(admin.role_names) or "no directory role",
                  tenant_id)
         return admin
+
+    def recheck_roles(self, max_age_s: float, *, now: float | None = None) -> SignedInAdmin | None:
+        """Read the admin's directory roles again when the last read is older than ``max_age_s``.
+
+        A sign-in now outlives reloads, so a role taken away in Entra must not linger for its whole
+        life: a new tab or a reload re-reads them at most every ``max_age_s``. Returns the admin (None
+        when signed out). A failed read keeps the roles read before (Graph still refuses a change the
+        token may not make); a session that can no longer get a token ends (SessionExpired).
+        """
+        with self._lock:
+            admin, read_at = self._admin, self._admin_read_at
+        if admin is None or self._expired:
+            return None
+        if (time.time() if now is None else now) - read_at < max_age_s:
+            return admin
+        try:
+            fresh = self._read_admin(admin.tenant_id)
+        except GraphError as err:
+            if isinstance(err, SessionExpired):
+                return None
+            log.info("directory roles could not be re-read (%s); keeping those read at sign-in",
+                     err.graph_code or err.reason)
+            return admin
+        with self._lock:
+            if self._admin is admin:
+                self._admin, self._admin_read_at = fresh, time.time()
+        if fresh.role_names != admin.role_names:
+            log.info("directory roles changed for %s: %s", fresh.upn, ", ".join(fresh.role_names) or "none")
+        return fresh
 
     def _read_admin(self, tenant_id: str) -> SignedInAdmin:
         # Never called with self._lock held: the gateway asks credential() for a token from its loop thread.

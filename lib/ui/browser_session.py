@@ -27,6 +27,8 @@ NOTICE_PARAM = "sign_in_error"
 SESSION_COOKIE = "mfa_console_session"
 """lib.auth.browser_sessions.SESSION_COOKIE, repeated so a first visit need not import lib.auth."""
 WATCH_EVERY_S = 2.0
+ROLE_RECHECK_S = 600.0
+"""A new tab or reload reads the admin's directory roles again when they are older than this (ten minutes)."""
 
 
 def _drop_gateway(session_state: MutableMapping[str, Any]) -> None:
@@ -53,7 +55,7 @@ def restore(session_state: MutableMapping[str, Any]) -> None:
     from lib.auth.browser_sessions import default_sessions
 
     auth = default_sessions().resolve(cookie)
-    if auth is None:
+    if auth is None or auth.recheck_roles(ROLE_RECHECK_S) is None:
         return
     _drop_gateway(session_state)
     session_state[AUTH_KEY] = auth
