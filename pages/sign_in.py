@@ -45,7 +45,8 @@ st.caption("You will pick an account on the Microsoft sign-in page" +
             "Global Reader)." if app.is_demo else "."))
 
 with st.expander("Sign in on another device (device code)"):
-    st.caption("Useful where this browser cannot reach the sign-in page. Conditional Access may block it.")
+    st.caption("Useful where this browser cannot reach the sign-in page. Conditional Access may block it. "
+               "It signs in this tab only: a reload or another tab asks you to sign in again.")
     prompt = auth.device_flow
     if prompt is None:
         if st.button("Get a code", key="device_code"):
