@@ -6,8 +6,11 @@ import html
 
 import streamlit as st
 
-from lib.auth import AuthError
+from lib.auth import AuthError, SessionExpired
+from lib.ui.browser_session import NOTICE_KEY
 from lib.ui.context import auth_session, console
+from lib.ui.navigation import requested_page
+from lib.ui.sign_in_routes import sign_in_url
 
 app = console()
 auth = auth_session(app)
@@ -19,19 +22,18 @@ if app.is_demo:
     st.info("**Demo tenant.** You are on a built-in synthetic tenant: sign in as one of its demo admins. "
             "Nothing you do here touches a real directory.", icon=":material/science:")
 
-error = st.session_state.pop("sign_in_error", None)
-if error:
-    st.error(error)
+# A reason code from the sign-in requests (or this session's own end): fixed text per code, never
+# words from the URL.
+code = st.session_state.pop(NOTICE_KEY, None)
+if code:
+    notice = auth.error_for(str(code))
+    (st.warning if isinstance(notice, SessionExpired) else st.error)(notice.message)
 elif auth.expired:
     st.warning("Your session has expired. Sign in again.")
 
-try:
-    url = auth.begin_sign_in()
-except AuthError as err:
-    st.error(err.message)
-    st.stop()
-
-# A plain link in the same tab: the identity platform sends the browser back here with a code.
+# A plain link in the same tab to the console's own sign-in request, which sends the browser to the
+# identity platform; it comes back to the page this browser asked for.
+url = sign_in_url("/" + requested_page(getattr(st.context, "url", None)))
 st.markdown(
     f'<a href="{html.escape(url)}" target="_self" id="sign-in-link" style="display:inline-block;'
     'padding:0.6rem 1.4rem;border-radius:0.5rem;background:#0B5CAD;color:white;text-decoration:none;'
@@ -43,7 +45,8 @@ st.caption("You will pick an account on the Microsoft sign-in page" +
             "Global Reader)." if app.is_demo else "."))
 
 with st.expander("Sign in on another device (device code)"):
-    st.caption("Useful where this browser cannot reach the sign-in page. Conditional Access may block it.")
+    st.caption("Useful where this browser cannot reach the sign-in page. Conditional Access may block it. "
+               "It signs in this tab only: a reload or another tab asks you to sign in again.")
     prompt = auth.device_flow
     if prompt is None:
         if st.button("Get a code", key="device_code"):

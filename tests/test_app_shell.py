@@ -15,7 +15,8 @@ def test_an_anonymous_visitor_sees_only_the_sign_in_page(demo_settings: Settings
     assert not at.exception
     assert [t.value for t in at.title] == ["MFA Rollout Console"]
     link = next(m.value for m in at.markdown if 'id="sign-in-link"' in m.value)
-    assert "/oauth2/v2.0/authorize?" in link and "code_challenge=" in link and "code_challenge_method=S256" in link
+    # The console's own sign-in request (lib.ui.sign_in_routes) begins the flow, bound to the browser.
+    assert 'href="/auth/sign-in?next=%2F"' in link
     with pytest.raises(ValueError, match="Could not find a navigation page"):
         at.switch_page("pages/overview.py")
 

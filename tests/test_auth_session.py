@@ -589,3 +589,22 @@ def test_two_concurrent_sessions_never_see_each_other(idp: RunningEmulator, pend
         assert user_id(idp, other) not in serialized
         assert upn(idp, other) not in serialized
         assert not any(token in serialized for token in seen[other])
+
+
+def test_roles_are_read_again_once_they_are_older_than_asked(idp: RunningEmulator, browser: PageBrowser) -> None:
+    """A sign-in outlives reloads, so a role taken away in Entra reaches the console at the next re-read."""
+    session = new_session(idp)
+    assert sign_in(session, browser, ADMIN).can_change_mfa
+    user = idp.state.tenant.lookup(upn(idp, ADMIN))
+    roles = user.roles
+    try:
+        user.roles = (GR,)
+        assert session.recheck_roles(600).can_change_mfa  # read just now: not read again
+        later = time.time() + 601
+        admin = session.recheck_roles(600, now=later)
+        assert admin is not None and not admin.can_change_mfa and admin.roles == frozenset({GR})
+        assert session.admin is admin
+    finally:
+        user.roles = roles
+    session.sign_out()
+    assert session.recheck_roles(600, now=time.time() + 601) is None

@@ -1,17 +1,13 @@
-"""Admin sign-in with MSAL: per-session token caches, pending flows, roles, and the errors to show.
+"""Admin sign-in with MSAL: browser sessions, per-sign-in token caches, pending flows, roles, errors.
 
-Typical use from the Streamlit shell (see :mod:`lib.auth.session` for the details)::
+Interactive sign-in is two plain HTTP requests of one browser (:mod:`lib.auth.web_sign_in`, served by
+``lib.ui.sign_in_routes``); the signed-in :class:`AuthSession` is kept on the server in
+:mod:`lib.auth.browser_sessions`, and the browser holds only its signed id. A page then works with it::
 
-    from lib.auth import AuthConfig, AuthSession, AuthError, is_sign_in_callback
+    auth = default_sessions().resolve(st.context.cookies.get(SESSION_COOKIE))
+    gateway = GraphGateway(auth.config.graph_url, auth.credential())
 
-    auth = st.session_state.setdefault("auth", AuthSession(config))
-    if is_sign_in_callback(st.query_params):
-        try:
-            admin = auth.complete_sign_in(st.query_params.to_dict())
-        except AuthError as err:
-            st.error(err.message)
-        st.query_params.clear()
-    gateway = GraphGateway(config.graph_url, auth.credential())
+(see :mod:`lib.auth.session` for the MSAL details and the device code flow).
 """
 
 from lib.auth.errors import (

@@ -1,9 +1,10 @@
 """One signed-in admin per Streamlit session: MSAL sign-in, a private token cache, silent refresh.
 
-Interactive sign-in is the authorization-code flow with PKCE. The redirect back opens a new
-Streamlit session, so :meth:`AuthSession.begin_sign_in` parks MSAL's flow in the process-wide
-:class:`~lib.auth.pending.PendingFlows` under its ``state`` and :meth:`AuthSession.complete_sign_in`
-(called by whichever session receives the callback) takes it out, once. The device-code flow is
+Interactive sign-in is the authorization-code flow with PKCE. The redirect back is a new request,
+so :meth:`AuthSession.begin_sign_in` parks MSAL's flow in the process-wide
+:class:`~lib.auth.pending.PendingFlows` under its ``state``, bound to the browser that began it, and
+:meth:`AuthSession.complete_sign_in` takes it out, once, and only with that browser's binding
+(:mod:`lib.auth.web_sign_in` drives both from the console's web server). The device-code flow is
 the alternative for when a redirect is not possible: :meth:`start_device_flow` shows a code and a
 link, :meth:`poll_device_flow` asks once per call and never blocks.
 
@@ -37,6 +38,8 @@ from lib.auth.errors import (
     SessionExpired,
     SignInCancelled,
     TokenRefreshFailed,
+    is_known_sign_in_code,
+    sign_in_error,
 )
 from lib.auth.logs import install_log_redaction, redact_secrets
 from lib.auth.pending import PendingFlows, default_pending
@@ -178,7 +181,8 @@ def _aadsts(result: Mapping[str, Any]) -> int | None:
 
 
 class AuthSession:
-    """The sign-in state of one Streamlit session (keep it in ``st.session_state``). Thread-safe.
+    """The sign-in state of one signed-in browser (kept in :mod:`lib.auth.browser_sessions`, shared by that
+    browser's Streamlit sessions), or of one tab during a device code sign-in. Thread-safe.
 
     ``pending`` is the store of auth-code flows waiting for their callback (the process-wide one by
     default: the callback arrives in another session).
@@ -201,8 +205,16 @@ class AuthSession:
         self._begun: tuple[tuple[Any, ...], str, str, float] | None = None
         """(request key, state, auth_uri, started) of the link this session last handed out."""
         self._http_clients: list[requests.Session] = []
+        self._landing = "/"
+        self._admin_read_at = 0.0
 
     # ------------------------------------------------------------------ state
+
+    @property
+    def landing(self) -> str:
+        """The path the browser asked for when it began the sign-in this session completed ("/" if none)."""
+        with self._lock:
+            return self._landing
 
     @property
     def admin(self) -> SignedInAdmin | None:
@@ -284,10 +296,14 @@ class AuthSession:
     # ------------------------------------------------------------------ auth-code flow with PKCE
 
     def begin_sign_in(self, redirect_uri: str | None = None, *, login_hint: str | None = None,
-                      prompt: str | None = "select_account") -> str:
-        """The sign-in page's URL (a fresh flow parked under its ``state``; reused while it is young)."""
+                      prompt: str | None = "select_account", binding: str = "", landing: str = "/") -> str:
+        """The sign-in page's URL (a fresh flow parked under its ``state``; reused while it is young).
+
+        ``binding`` ties the flow to one browser (see :class:`~lib.auth.pending.PendingFlows`): only a
+        :meth:`complete_sign_in` with the same binding finishes it. ``landing`` is kept with the flow.
+        """
         redirect = redirect_uri or self.config.redirect_uri
-        key = (redirect, login_hint, prompt)
+        key = (redirect, login_hint, prompt, binding, landing)
         with self._lock:
             begun = self._begun
             margin = min(_REUSE_MARGIN, self._pending.ttl / 2)
@@ -301,7 +317,7 @@ class AuthSession:
                                                login_hint=login_hint, prompt=prompt)
         except ValueError as exc:
             raise ConfigurationError(f"Cannot start sign-in: {_first_line(str(exc))}") from exc
-        self._pending.put(flow)
+        self._pending.put(flow, binding=binding, landing=landing)
         with self._lock:
             if self._begun is not None:
                 self._pending.discard(self._begun[1])
@@ -309,16 +325,20 @@ class AuthSession:
         log.debug("sign-in link issued (redirect URI %s)", redirect)
         return flow["auth_uri"]
 
-    def complete_sign_in(self, query_params: Mapping[str, Any]) -> SignedInAdmin:
+    def complete_sign_in(self, query_params: Mapping[str, Any], *, binding: str = "") -> SignedInAdmin:
         """Finish sign-in with the callback's query parameters (``dict(st.query_params)`` works as is).
 
-        Raises FlowExpired (unknown, replayed or expired ``state``), SignInCancelled, ConfigurationError,
-        or AuthError; the pending flow is used up either way.
+        ``binding`` must be the one the flow was begun with (the browser's). Raises FlowExpired
+        (unknown, replayed or expired ``state``, or another browser's flow), SignInCancelled,
+        ConfigurationError, or AuthError; the pending flow is used up either way.
         """
         params = _single_values(query_params)
-        flow = self._pending.pop(params.get("state"))
-        if flow is None:
+        claimed = self._pending.claim(params.get("state"), binding)
+        if claimed is None:
             raise FlowExpired()
+        flow = claimed.flow
+        with self._lock:
+            self._landing = claimed.landing
         with self._lock:
             if self._begun is not None and self._begun[1] == flow.get("state"):
                 self._begun = None
@@ -439,10 +459,39 @@ class AuthSession:
                             code=err.graph_code or "roles_unreadable") from err
         with self._lock:
             if self._account is account:
-                self._admin = admin
+                self._admin, self._admin_read_at = admin, time.time()
         log.info("signed in: %s (%s), tenant %s", admin.upn, ", ".join(admin.role_names) or "no directory role",
                  tenant_id)
         return admin
+
+    def recheck_roles(self, max_age_s: float, *, now: float | None = None) -> SignedInAdmin | None:
+        """Read the admin's directory roles again when the last read is older than ``max_age_s``.
+
+        A sign-in now outlives reloads, so a role taken away in Entra must not linger for its whole
+        life: a new tab or a reload re-reads them at most every ``max_age_s``. Returns the admin (None
+        when signed out). A failed read keeps the roles read before (Graph still refuses a change the
+        token may not make); a session that can no longer get a token ends (SessionExpired).
+        """
+        with self._lock:
+            admin, read_at = self._admin, self._admin_read_at
+        if admin is None or self._expired:
+            return None
+        if (time.time() if now is None else now) - read_at < max_age_s:
+            return admin
+        try:
+            fresh = self._read_admin(admin.tenant_id)
+        except GraphError as err:
+            if isinstance(err, SessionExpired):
+                return None
+            log.info("directory roles could not be re-read (%s); keeping those read at sign-in",
+                     err.graph_code or err.reason)
+            return admin
+        with self._lock:
+            if self._admin is admin:
+                self._admin, self._admin_read_at = fresh, time.time()
+        if fresh.role_names != admin.role_names:
+            log.info("directory roles changed for %s: %s", fresh.upn, ", ".join(fresh.role_names) or "none")
+        return fresh
 
     def _read_admin(self, tenant_id: str) -> SignedInAdmin:
         # Never called with self._lock held: the gateway asks credential() for a token from its loop thread.
@@ -450,42 +499,24 @@ class AuthSession:
             return read_signed_in_admin(gateway, tenant_id)
 
     def _error(self, result: Mapping[str, Any]) -> AuthError:
-        """The AuthError for an MSAL error result, with the fix where the cause is known."""
+        """The AuthError for an MSAL error result, with the fix where the cause is known (see sign_in_error)."""
         error = str(result.get("error") or "error")
         aadsts = _aadsts(result)
         detail = _first_line(str(result.get("error_description") or error))
         code = f"AADSTS{aadsts}" if aadsts else error
-        client = self.config.client_id
-        if aadsts == 700016:
-            return ConfigurationError(
-                f"The app registration {client} was not found in this tenant (AADSTS700016). Check MFA_CLIENT_ID "
-                "and MFA_TENANT_ID.", code=code)
-        if aadsts in (7000215, 7000222, 7000218):
-            if aadsts == 7000218:
-                fix = ("set MFA_CLIENT_SECRET, or turn on 'Allow public client flows' in the app registration's "
-                       "Authentication page")
-            else:
-                fix = "MFA_CLIENT_SECRET must be the secret's Value (not its ID) and must not have expired"
-            return ConfigurationError(f"The app registration {client} rejected the client credentials "
-                                      f"({code}): {fix}.", code=code)
-        if aadsts in (65001, 65004) and error != "access_denied":
-            return ConfigurationError(
-                f"Admin consent is missing for the app registration {client} ({code}): grant admin consent for its "
-                "Microsoft Graph permissions (API permissions page), then sign in again.", code=code)
-        if aadsts in (50011, 500112, 500113):
-            return ConfigurationError(
-                f"The redirect URI {self.config.redirect_uri} is not registered for the app {client} ({code}): add "
-                "it under Authentication in the app registration (or fix MFA_REDIRECT_URI).", code=code)
-        if aadsts == 90002:
-            return ConfigurationError(f"The tenant was not found ({code}). Check MFA_TENANT_ID.", code=code)
-        if aadsts in (54005, 70008) or (aadsts == 70000 and "'code'" in detail):
+        if aadsts == 70000 and "'code'" in detail:
             return FlowExpired(code=code)
-        if aadsts in (50148, 501481):
-            return AuthError("The sign-in response did not match this sign-in request (PKCE check failed). "
-                             "Sign in again.", code=code)
-        if aadsts in (50057, 50034):
-            return AuthError(f"This account cannot sign in ({code}). Sign in with another account.", code=code)
+        if aadsts in (65001, 65004) and error == "access_denied":
+            return SignInCancelled(code="access_denied")
+        if is_known_sign_in_code(code):
+            return self.error_for(code)
+        # A token endpoint's answer (server to server, never a URL anyone can craft): its own words help.
         return AuthError(f"Sign-in failed: {detail}", code=code)
+
+    def error_for(self, code: str) -> AuthError:
+        """:func:`~lib.auth.errors.sign_in_error` filled with this session's configuration."""
+        return sign_in_error(code, client_id=self.config.client_id, redirect_uri=self.config.redirect_uri,
+                             authority=self.config.authority)
 
     # ------------------------------------------------------------------ tokens for Graph
 
@@ -557,6 +588,12 @@ class AuthSession:
     def close(self) -> None:
         """Sign out and release the HTTP connections (when the Streamlit session ends)."""
         self.sign_out()
+
+    def hand_off(self) -> None:
+        """Release the HTTP connections but leave the begun flow pending: its browser finishes it elsewhere."""
+        with self._lock:
+            self._begun = None
+        self.close()
 
     def __repr__(self) -> str:
         admin = self.admin

@@ -22,9 +22,10 @@ from lib.errors import describe
 from lib.graph import GraphGateway
 from lib.settings import Settings, SettingsError, load_settings
 from lib.store import Snapshot, Store, open_store
+from lib.ui import browser_session
+from lib.ui.browser_session import GATEWAY_KEY
 from lib.ui.navigation import AUTH_KEY
-
-GATEWAY_KEY = "graph_gateway"
+from lib.ui.sign_in_routes import provide_auth_config
 
 
 @dataclass(frozen=True)
@@ -80,10 +81,13 @@ def console() -> Console:
     key = (settings.database_url, settings.mode, settings.demo_users, settings.demo_seed, settings.demo_premium)
     with st.spinner("Preparing the demo tenant and its 90-day history…" if settings.is_demo else "Opening the store…"):
         try:
-            return _console(key)
+            app = _console(key)
         except Exception as err:
             st.error(f"**The console could not start.** {describe(err)}")
             st.stop()
+    # The sign-in requests (lib.ui.sign_in_routes) sign in to this console's tenant from now on.
+    provide_auth_config(lambda base_url: _auth_config_for(app, base_url))
+    return app
 
 
 def redirect_uri(settings: Settings) -> str:
@@ -97,8 +101,14 @@ def redirect_uri(settings: Settings) -> str:
 
 
 def auth_config(app: Console) -> AuthConfig:
+    return _auth_config_for(app, redirect_uri(app.settings))
+
+
+def _auth_config_for(app: Console, base_url: str) -> AuthConfig:
+    """How to sign in: the demo tenant comes back to the URL the browser used; a real tenant to its
+    registered redirect URI."""
     if app.demo is not None:
-        return demo_auth_config(app.demo.emulator, redirect_uri=redirect_uri(app.settings))
+        return demo_auth_config(app.demo.emulator, redirect_uri=base_url)
     return AuthConfig.from_settings(app.settings)
 
 
@@ -133,6 +143,8 @@ def workspace(app: Console) -> Workspace:
 
 
 def sign_out() -> None:
+    """Sign out: the browser's sign-in ends for every tab, and this session forgets everything."""
+    browser_session.end(st.session_state)
     session = st.session_state.pop(AUTH_KEY, None)
     gw = st.session_state.pop(GATEWAY_KEY, None)
     if gw is not None:

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from collections.abc import MutableMapping
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit
 
 import streamlit as st
 
@@ -46,6 +48,30 @@ SECTIONS: dict[str, tuple[PageSpec, ...]] = {
     "Setup": (PROTECTED, CONNECTION),
 }
 """The signed-in navigation, in order; the first page is the default."""
+
+
+def page_url_path(spec: PageSpec) -> str:
+    """The URL path Streamlit gives ``spec``'s page ("" for the default page, else the file's stem)."""
+    return "" if spec is SECTIONS["Adoption"][0] else PurePosixPath(spec.path).stem
+
+
+def requested_page(url: str | None) -> str:
+    """The signed-in page a browser's URL asks for (``"users"`` for ``…/users?x``), or "" for none / unknown."""
+    path = urlsplit(url or "").path.strip("/")
+    known = {page_url_path(spec) for specs in SECTIONS.values() for spec in specs}
+    return path if path in known else ""
+
+
+def sign_in_pages(requested: str) -> list[Any]:
+    """``st.navigation``'s pages for a signed-out visitor: the sign-in page, also at the page asked for.
+
+    A deep link (``/users``) then shows the sign-in page at that address instead of "page not found",
+    and the sign-in comes back to it.
+    """
+    pages = [SIGN_IN.page(default=True)]
+    if requested:
+        pages.append(st.Page(SIGN_IN.path, title=SIGN_IN.title, icon=SIGN_IN.icon, url_path=requested))
+    return pages
 
 
 def signed_in(session_state: MutableMapping[str, Any]) -> bool:

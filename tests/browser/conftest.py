@@ -50,8 +50,9 @@ A new test for another page typically reads::
         expect(main(page).get_by_role("heading", name="Users")).to_be_visible()
         assert_no_exception(page)
 
-Navigating with ``page.goto(f"{console_server}/users")`` opens a *new* Streamlit session (signed
-out): sign in first, then move between pages with ``go_to`` as a person clicks the sidebar.
+Navigating with ``page.goto(f"{console_server}/users")`` opens a *new* Streamlit session that finds the
+browser context's sign-in (its session cookie) and opens that page; in a fresh context it shows the
+sign-in page at that address. Move between pages with ``go_to`` as a person clicks the sidebar.
 """
 
 from __future__ import annotations
