@@ -239,14 +239,15 @@ def users_frame(ws: Any, conn: GraphConnection, *, refresh: bool) -> tuple[Any, 
     return ws.store.load_users(ws.tenant_id), taken
 
 
-def _wait(operation_id: int, store: Any) -> None:
-    """Wait for this process's worker; Ctrl-C cancels the operation and still waits for it to stop."""
+def _wait(operation_id: int, store: Any, actor: Any) -> None:
+    """Wait for this process's worker; Ctrl-C cancels the operation (as ``actor``, who started it) and still
+    waits for it to stop."""
     from lib import rollout
 
     try:
         rollout.wait_operation(operation_id)
     except KeyboardInterrupt:
-        rollout.cancel_operation(store, operation_id)
+        rollout.cancel_operation(store, operation_id, actor=actor)
         rollout.wait_operation(operation_id)
         emit(rollout.operation_report(store, operation_id))
         raise CliError(f"interrupted: operation {operation_id} cancelled; `resume` finishes it", 130) from None
@@ -335,7 +336,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
                       "warnings": _warnings(preview), "csv_errors": csv_errors})
                 return 0
             operation_id = console.start_change(ws, preview, wave=args.wave, label=Path(args.users_csv).name)
-            _wait(operation_id, store)
+            _wait(operation_id, store, actor)
             report = rollout.operation_report(store, operation_id)
             emit({"dry_run": False, "tenant_id": tenant_id, "snapshot_taken": taken, **report,
                   "warnings": _warnings(preview), "csv_errors": csv_errors, "wave": args.wave})
@@ -369,7 +370,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
             ws = workspace(store, conn, actor)
             _same_tenant(conn, rollout.get_operation(store, args.operation))
             operation_id = console.resume(ws, args.operation)
-            _wait(operation_id, store)
+            _wait(operation_id, store, actor)
             report = rollout.operation_report(store, operation_id)
             emit(report)
             return _report_status(report)
@@ -405,7 +406,7 @@ def cmd_undo(args: argparse.Namespace) -> int:
                       "warnings": _warnings(preview)})
                 return 0
             operation_id = console.start_change(ws, preview, label=f"undo of operation {args.operation}")
-            _wait(operation_id, store)
+            _wait(operation_id, store, actor)
             report = rollout.operation_report(store, operation_id)
             emit({**report, "warnings": _warnings(preview)})
             return _report_status(report)

@@ -158,7 +158,7 @@ def test_second_operation_is_refused_naming_the_first(demo: Demo, capsys: pytest
                                    "app-only), started ")
             assert ", running) is still working on " in line
         finally:
-            cancel_operation(store, first)
+            cancel_operation(store, first, actor=actor)
             control(demo.emulator, "PATCH", "/config", {"hold_after_writes": None})
             assert wait_operation(first, timeout=30)
 

@@ -125,9 +125,12 @@ def gateway(app: Console) -> GraphGateway:
 
 
 def workspace(app: Console) -> Workspace:
-    """What this session's use cases act on: the store, its own Graph gateway, its tenant, its admin."""
+    """What this session's use cases act on: the store, its own Graph gateway, its tenant, its admin (whose
+    roles, re-read as they act, update this session's sign-in)."""
     admin = signed_in_admin()
-    return Workspace(app.store, gateway(app), admin.tenant_id if admin else "", admin, app.now)
+    session = st.session_state.get(AUTH_KEY)
+    on_roles = session.update_roles if isinstance(session, AuthSession) else None
+    return Workspace(app.store, gateway(app), admin.tenant_id if admin else "", admin, app.now, on_roles)
 
 
 def sign_out() -> None:

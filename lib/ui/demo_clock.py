@@ -1,13 +1,18 @@
-"""The demo clock on the Registration progress page: move the demo tenant a day or a week, then refresh."""
+"""The demo clock on the Registration progress page: move the demo tenant a day or a week, then refresh.
+
+Moving the clock changes the tenant (people register and become Enforced), so only an admin who may
+change MFA sees the buttons; the use case (``lib.console.advance_demo_clock``) checks the role again.
+"""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from lib.demo import advance_demo_clock
+from lib.console import advance_demo_clock
 from lib.errors import describe
 from lib.jobs import current_job
-from lib.ui.context import Console
+from lib.ui.context import Console, workspace
+from lib.ui.rollout_widgets import can_apply
 from lib.ui.sidebar import start_session_refresh
 
 CLOCK_NOTE_KEY = "progress_clock_note"
@@ -32,7 +37,7 @@ def _clock_refresh(tenant: str) -> None:
 
 def _advance(app: Console, days: int) -> None:
     try:
-        moved = advance_demo_clock(app.demo, days)
+        moved = advance_demo_clock(workspace(app), app.demo, days)
         job = start_session_refresh(app)
     except Exception as err:  # never a traceback on the page
         st.session_state[CLOCK_NOTE_KEY] = ("error", f"The clock could not move: {describe(err)}")
@@ -54,6 +59,10 @@ def demo_clock(app: Console, tenant: str) -> None:
     with st.container(border=True, key="demo_clock"):
         text, day, week = st.columns([4, 1, 1], vertical_alignment="center")
         text.markdown(f"**Demo clock** · simulated time **{app.now():%Y-%m-%d %H:%M} UTC**")
+        writer, reason = can_apply()
+        if not writer:
+            text.caption(f"Only an admin who may change MFA moves the demo clock. {reason}")
+            return
         text.caption("Move the demo tenant forward: people sign in and register, then the console takes a "
                      "new snapshot, so the waves' progress moves.")
         if day.button("+1 day", key="clock_day", disabled=running, width="stretch", icon=":material/schedule:"):
