@@ -259,3 +259,35 @@ def test_a_demo_tenant_url_alone_is_enough(demo: Demo, capsys: pytest.CaptureFix
                            "--state", "enabled", "--users-csv", path, "--dry-run")
     assert (status, err) == (0, "")
     assert out["planned"] == 1
+
+
+def test_read_only_app_cannot_resume_or_undo_and_nothing_changes(demo: Demo,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from lib.rollout import journal
+    from tests.read_only_support import store_fingerprint, tenant_fingerprint
+
+    path = demo.csv("done.csv", "".join(f"{u['upn']}\n" for u in demo.people[:2]))
+    status, done, err = run(capsys, *demo.base("apply"), "--state", "enforced", "--users-csv", path)
+    assert (status, err, done["applied"]) == (0, "", 2)
+    with open_store(f"sqlite:///{demo.db}") as store, gateway_for(demo.emulator) as gateway:
+        actor = app_actor_from_token(gateway.aio._token_provider._credential.get_token().token)
+        frame = store.load_users(demo.emulator.tenant_id)
+        interrupted = journal.create_operation(store, plan(frame, "enabled", [u["id"] for u in demo.people[2:5]],
+                                                           actor=actor), tenant_id=demo.emulator.tenant_id,
+                                               actor=actor)
+        before = store_fingerprint(store), tenant_fingerprint(demo.emulator)
+    reader = App("0f0e0d0c-0000-4000-8000-00000000cafe", "reporting app", "r3ader-secret",
+                 frozenset({"Policy.Read.All", "User.Read.All", "Organization.Read.All"}))
+    demo.emulator.state.tenant.apps[reader.client_id] = reader
+    info = json.loads(demo.info.read_text())
+    demo.info.write_text(json.dumps({**info, "client_id": reader.client_id, "client_secret": "r3ader-secret"}))
+    control(demo.emulator, "POST", "/stats/reset")
+    refusal = ("The app reporting app lacks the application permission Policy.ReadWrite.AuthenticationMethod: "
+               "grant it (with admin consent) to change per-user MFA.")
+    for argv in ([*demo.base("resume"), "--operation", str(interrupted)],
+                 [*demo.base("undo"), "--operation", str(done["operation_id"])]):
+        status, out, err = run(capsys, *argv)
+        assert (status, out, one_line(err)) == (1, None, refusal), argv
+    assert control(demo.emulator, "GET", "/stats")["writes"] == 0
+    with open_store(f"sqlite:///{demo.db}") as store:
+        assert (store_fingerprint(store), tenant_fingerprint(demo.emulator)) == before

@@ -62,16 +62,16 @@ def demo_clock(app: Console, tenant: str) -> None:
         writer, reason = can_apply()
         if not writer:
             text.caption(f"Only an admin who may change MFA moves the demo clock. {reason}")
-            return
-        text.caption("Move the demo tenant forward: people sign in and register, then the console takes a "
-                     "new snapshot, so the waves' progress moves.")
-        if day.button("+1 day", key="clock_day", disabled=running, width="stretch", icon=":material/schedule:"):
-            _advance(app, 1)
-            st.rerun()
-        if week.button("+1 week", key="clock_week", disabled=running, width="stretch",
-                       icon=":material/fast_forward:"):
-            _advance(app, 7)
-            st.rerun()
+        else:
+            text.caption("Move the demo tenant forward: people sign in and register, then the console takes a "
+                         "new snapshot, so the waves' progress moves.")
+            if day.button("+1 day", key="clock_day", disabled=running, width="stretch", icon=":material/schedule:"):
+                _advance(app, 1)
+                st.rerun()
+            if week.button("+1 week", key="clock_week", disabled=running, width="stretch",
+                           icon=":material/fast_forward:"):
+                _advance(app, 7)
+                st.rerun()
         note = st.session_state.get(CLOCK_NOTE_KEY)
         if note:
             kind, text_ = note
