@@ -83,7 +83,7 @@ def test_dry_run_prints_the_plan_and_sends_nothing(demo: Demo, capsys: pytest.Ca
                                   "message": "nobody@nowhere.example is not in the tenant's latest snapshot "
                                              "(deleted, or a typo?)"}]
     assert [w["code"] for w in out["warnings"]][-1] == "app_passwords"
-    assert plan_csv.read_bytes().startswith(b"\xef\xbb\xbfaction,user_id,upn,")
+    assert plan_csv.read_bytes().startswith(b'\xef\xbb\xbf"action","user_id","upn",')
     assert control(demo.emulator, "GET", "/stats")["writes"] == 0
     with open_store(f"sqlite:///{demo.db}") as store:
         assert store.latest_snapshot(demo.emulator.tenant_id) is not None  # the plan needed one
