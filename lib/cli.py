@@ -93,9 +93,16 @@ def add_database_argument(parser: argparse.ArgumentParser) -> None:
 
 def open_database(args: argparse.Namespace) -> Any:
     """The store named by ``--db`` (a URL, or a file path for SQLite), migrated to the current schema."""
+    from lib.private_files import secure_data_folder
     from lib.store import open_store
 
-    url = args.db or settings().database_url
+    if args.db:
+        url = args.db
+    else:
+        config = settings()
+        if config.data_dir.is_dir():  # the console's own data folder is private (0700, files 0600), as the app
+            secure_data_folder(config.data_dir)  # keeps it; a new one is made so with the database
+        url = config.database_url
     if "://" not in url:
         url = f"sqlite:///{Path(url).expanduser().resolve()}"
     return open_store(url)
@@ -505,6 +512,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     # No traceback ever reaches stderr: logging goes nowhere unless --verbose.
     logging.getLogger().addHandler(logging.NullHandler())
+    from lib.auth.logs import install_log_redaction
+
+    install_log_redaction()  # --verbose logs requests and errors: never a token or secret in them
     try:
         args = build_parser().parse_args(argv)
         if args.verbose:

@@ -19,6 +19,7 @@ from lib.console import Workspace
 from lib.demo import DemoTenant, demo_auth_config, demo_tenant, ensure_demo_history
 from lib.errors import describe
 from lib.graph import GraphGateway
+from lib.private_files import secure_data_folder
 from lib.settings import Settings, SettingsError, load_settings
 from lib.store import Snapshot, Store, open_store
 from lib.ui.navigation import AUTH_KEY
@@ -56,6 +57,7 @@ def _secrets() -> dict:
 def _console(settings_key: tuple) -> Console:
     """One console per distinct settings (the key is hashed: tests switch data folders)."""
     settings = load_settings(_secrets())
+    secure_data_folder(settings.data_dir)  # 0700, its files 0600: secrets and the tenant's data live there
     store = open_store(settings.database_url)
     demo = demo_tenant(settings) if settings.is_demo else None
     if demo is not None:
