@@ -85,6 +85,45 @@ def settings() -> Settings:
         raise CliError(describe(exc), 2) from None
 
 
+MAX_ID = 2**63 - 1
+"""The largest id a database row can have (a signed 64-bit integer)."""
+
+
+def whole_number(low: int, high: int) -> Callable[[str], int]:
+    """An argparse ``type``: a whole number from ``low`` to ``high``, else argparse's one-line usage error."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is out of range: give {low} to {high:,}")
+        return value
+
+    return parse
+
+
+def _database_url(url: str) -> str:
+    """A SQLAlchemy URL the store can open (SQLite or PostgreSQL), else exit 2 naming the problem (never the
+    password: only the kind of database is repeated)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    give = "give sqlite:///FILE, postgresql://USER@HOST/DATABASE or a file path"
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise CliError(f"--db: not a database URL: {give}", 2) from None
+    try:
+        supported = parsed.get_backend_name() in ("sqlite", "postgresql") and parsed.get_dialect() is not None
+    except NoSuchModuleError:
+        supported = False
+    if not supported:
+        raise CliError(f"--db: {parsed.drivername!r} databases are not supported: {give}", 2)
+    return url
+
+
 def add_database_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", metavar="URL",
                         help="SQLAlchemy URL or SQLite file path of the console database "
@@ -105,7 +144,7 @@ def open_database(args: argparse.Namespace) -> Any:
         url = config.database_url
     if "://" not in url:
         url = f"sqlite:///{Path(url).expanduser().resolve()}"
-    return open_store(url)
+    return open_store(_database_url(url))
 
 
 def add_graph_arguments(parser: argparse.ArgumentParser) -> None:
@@ -357,7 +396,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
 def _operation_arguments(parser: argparse.ArgumentParser) -> None:
     add_graph_arguments(parser)
     add_database_argument(parser)
-    parser.add_argument("--operation", required=True, type=int, metavar="ID", help="the operation's id")
+    parser.add_argument("--operation", required=True, type=whole_number(1, MAX_ID), metavar="ID",
+                        help="the operation's id")
 
 
 def _same_tenant(conn: GraphConnection, operation: Any) -> None:
@@ -426,14 +466,12 @@ def cmd_undo(args: argparse.Namespace) -> int:
 def _operations_arguments(parser: argparse.ArgumentParser) -> None:
     add_database_argument(parser)
     parser.add_argument("--tenant", metavar="ID", help="only this tenant's operations")
-    parser.add_argument("--limit", type=int, metavar="N", help="only the N newest")
+    parser.add_argument("--limit", type=whole_number(1, 1_000_000), metavar="N", help="only the N newest")
 
 
 def cmd_operations(args: argparse.Namespace) -> int:
     from lib import rollout
 
-    if args.limit is not None and args.limit < 1:
-        raise CliError("--limit must be at least 1", 2)
     with open_database(args) as store:
         frame = rollout.operations_frame(store, args.tenant, limit=args.limit)
     rows = [{key: _jsonable(value) for key, value in row.items()} for row in frame.to_dict("records")]
@@ -462,10 +500,10 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     """Take a snapshot and print what it read: users, registered, states, source, requests, retries, seconds."""
     from lib import console
 
-    store = open_database(args)
-    conn = connect(args)
+    conn = connect(args)  # a bad --graph or missing credentials are refused before the database is created
     try:
-        result = console.take_snapshot(console.Workspace(store, conn.gateway, "", None), mode=conn.mode)
+        with open_database(args) as store:
+            result = console.take_snapshot(console.Workspace(store, conn.gateway, "", None), mode=conn.mode)
     finally:
         conn.close()
     frame = result.read.frame

@@ -226,8 +226,9 @@ def test_bad_arguments_get_one_line(demo: Demo, capsys: pytest.CaptureFixture[st
          "--graph: base_url must be an http(s) URL with a host, got 'ftp://graph'"),
         ([*demo.base("resume"), "--operation", "99"], 1, "there is no operation 99"),
         (["resume", "--graph", demo.emulator.graph_url, "--operation", "x"], 2,
-         "python -m lib.cli resume: argument --operation: invalid int value: 'x' (see --help)"),
-        (["operations", "--db", str(demo.db), "--limit", "0"], 2, "--limit must be at least 1"),
+         "python -m lib.cli resume: argument --operation: 'x' is not a whole number (see --help)"),
+        (["operations", "--db", str(demo.db), "--limit", "0"], 2,
+         "python -m lib.cli operations: argument --limit: 0 is out of range: give 1 to 1,000,000 (see --help)"),
         ([], 2, "python -m lib.cli: give a command: apply, resume, undo, operations, snapshot (see --help)"),
         (["frobnicate"], 2, "python -m lib.cli: argument COMMAND: invalid choice: 'frobnicate' (choose from "
                             "'apply', 'resume', 'undo', 'operations', 'snapshot') (see --help)"),

@@ -20,7 +20,7 @@ from lib.demo import DemoTenant, demo_auth_config, demo_tenant, ensure_demo_hist
 from lib.errors import describe
 from lib.graph import GraphGateway
 from lib.private_files import secure_data_folder
-from lib.settings import Settings, SettingsError, load_settings
+from lib.settings import Settings, SettingsError, load_settings, read_secrets_file
 from lib.store import Snapshot, Store, open_store
 from lib.ui.navigation import AUTH_KEY
 
@@ -45,12 +45,13 @@ class Console:
 
 
 def _secrets() -> dict:
+    """``st.secrets``; when Streamlit has none, the file read as the CLI reads it, so a malformed
+    ``secrets.toml`` is a SettingsError naming the file and the line (Streamlit reports a file it cannot
+    parse as "no secrets", which would silently start the demo instead)."""
     try:
         return dict(st.secrets)
-    except (FileNotFoundError, KeyError, ValueError):  # no secrets.toml: demo mode
-        return {}
-    except Exception:  # a malformed secrets.toml is reported by load_settings' caller
-        raise
+    except (FileNotFoundError, KeyError, ValueError):
+        return read_secrets_file()  # {} when there is no file: demo mode
 
 
 @st.cache_resource(show_spinner=False)
