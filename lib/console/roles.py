@@ -51,7 +51,7 @@ def acting_writer(ws: Workspace) -> Any:
         return actor
     try:
         fresh = read_signed_in_admin(ws.require_gateway(), ws.tenant_id or getattr(actor, "tenant_id", ""))
-    except ConsoleError as err:
+    except (ConsoleError, ValueError) as err:  # Graph failed, or answered without the admin's id
         raise RolesUnreadable(f"Your directory roles could not be checked, so nothing was changed: "
                               f"{describe(err)}") from err
     if not _same_person(actor, fresh):

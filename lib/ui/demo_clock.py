@@ -56,13 +56,15 @@ def demo_clock(app: Console, tenant: str) -> None:
         return
     job = current_job(tenant)
     running = job is not None and not job.finished
+    writer, reason = can_apply()
     with st.container(border=True, key="demo_clock"):
-        text, day, week = st.columns([4, 1, 1], vertical_alignment="center")
-        text.markdown(f"**Demo clock** · simulated time **{app.now():%Y-%m-%d %H:%M} UTC**")
-        writer, reason = can_apply()
-        if not writer:
-            text.caption(f"Only an admin who may change MFA moves the demo clock. {reason}")
+        heading = f"**Demo clock** · simulated time **{app.now():%Y-%m-%d %H:%M} UTC**"
+        if not writer:  # the time, and why it does not move for this admin: no buttons, no empty space for them
+            st.markdown(heading)
+            st.caption(f"Only an admin who may change MFA moves the demo clock. {reason}")
         else:
+            text, day, week = st.columns([4, 1, 1], vertical_alignment="center")
+            text.markdown(heading)
             text.caption("Move the demo tenant forward: people sign in and register, then the console takes a "
                          "new snapshot, so the waves' progress moves.")
             if day.button("+1 day", key="clock_day", disabled=running, width="stretch", icon=":material/schedule:"):
