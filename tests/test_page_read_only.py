@@ -186,3 +186,18 @@ def test_a_global_reader_sees_no_demo_clock_controls(settings: Settings, store: 
     assert "clock_day" not in keys and "clock_week" not in keys
     assert f"Only an admin who may change MFA moves the demo clock. {GLOBAL_READER_REASON}" in \
         [c.value for c in at.caption]
+
+
+# --- Registration progress: enforcing a wave's stragglers ----------------------------------------
+
+
+def test_progress_enforcing_the_stragglers_is_refused(settings: Settings, store: Store) -> None:
+    at = new_app(settings, AUTHPOLICY, "pages/progress.py")
+    at.button(key="progress_plan_enforce").click().run()
+    at.button(key="progress_plan_confirm").click().run()
+    if "progress_confirm_count" in [t.key for t in at.text_input]:
+        count = {m.label: m.value for m in at.metric}["Will change"]
+        at.text_input(key="progress_confirm_count").set_value(count).run()
+    _refused_as_reader(settings, store, at, lambda: at.button(key="progress_confirm_go").click().run(), LOST)
+    assert "progress_operation" not in at.session_state
+
