@@ -5,7 +5,7 @@ takes the role away (Global Reader is all that is left, as after a demotion or a
 activation) and the admin presses the button. Each test asserts the refusal the page shows, that no
 table of the store and no user of the demo tenant changed, and that the session is read-only from then
 on. A page whose role check (or the use case's) is deleted fails here. A Global Reader who signs in as
-one is shown no control to press at all (the last tests).
+one is shown no demo clock control to press at all.
 
 Runs on a console of its own (new data folder, so its own demo tenant and store).
 """
