@@ -86,6 +86,45 @@ def settings() -> Settings:
         raise CliError(describe(exc), 2) from None
 
 
+MAX_ID = 2**63 - 1
+"""The largest id a database row can have (a signed 64-bit integer)."""
+
+
+def whole_number(low: int, high: int) -> Callable[[str], int]:
+    """An argparse ``type``: a whole number from ``low`` to ``high``, else argparse's one-line usage error."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is out of range: give {low} to {high:,}")
+        return value
+
+    return parse
+
+
+def _database_url(url: str) -> str:
+    """A SQLAlchemy URL the store can open (SQLite or PostgreSQL), else exit 2 naming the problem (never the
+    password: only the kind of database is repeated)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    give = "give sqlite:///FILE, postgresql://USER@HOST/DATABASE or a file path"
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise CliError(f"--db: not a database URL: {give}", 2) from None
+    try:
+        supported = parsed.get_backend_name() in ("sqlite", "postgresql") and parsed.get_dialect() is not None
+    except NoSuchModuleError:
+        supported = False
+    if not supported:
+        raise CliError(f"--db: {parsed.drivername!r} databases are not supported: {give}", 2)
+    return url
+
+
 def add_database_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", metavar="URL",
                         help="SQLAlchemy URL or SQLite file path of the console database "
@@ -94,12 +133,19 @@ def add_database_argument(parser: argparse.ArgumentParser) -> None:
 
 def open_database(args: argparse.Namespace) -> Any:
     """The store named by ``--db`` (a URL, or a file path for SQLite), migrated to the current schema."""
+    from lib.private_files import secure_data_folder
     from lib.store import open_store
 
-    url = args.db or settings().database_url
+    if args.db:
+        url = args.db
+    else:
+        config = settings()
+        if config.data_dir.is_dir():  # the console's own data folder is private (0700, files 0600), as the app
+            secure_data_folder(config.data_dir)  # keeps it; a new one is made so with the database
+        url = config.database_url
     if "://" not in url:
         url = f"sqlite:///{Path(url).expanduser().resolve()}"
-    return open_store(url)
+    return open_store(_database_url(url))
 
 
 def add_graph_arguments(parser: argparse.ArgumentParser) -> None:
@@ -264,14 +310,15 @@ def users_frame(ws: Any, conn: GraphConnection, *, refresh: bool) -> tuple[Any, 
     return ws.store.load_users(ws.tenant_id), taken
 
 
-def _wait(operation_id: int, store: Any) -> None:
-    """Wait for this process's worker; Ctrl-C cancels the operation and still waits for it to stop."""
+def _wait(operation_id: int, store: Any, actor: Any) -> None:
+    """Wait for this process's worker; Ctrl-C cancels the operation (as ``actor``, who started it) and still
+    waits for it to stop."""
     from lib import rollout
 
     try:
         rollout.wait_operation(operation_id)
     except KeyboardInterrupt:
-        rollout.cancel_operation(store, operation_id)
+        rollout.cancel_operation(store, operation_id, actor=actor)
         rollout.wait_operation(operation_id)
         emit(rollout.operation_report(store, operation_id))
         raise CliError(f"interrupted: operation {operation_id} cancelled; `resume` finishes it", 130) from None
@@ -360,7 +407,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
                       "warnings": _warnings(preview), "csv_errors": csv_errors})
                 return 0
             operation_id = console.start_change(ws, preview, wave=args.wave, label=Path(args.users_csv).name)
-            _wait(operation_id, store)
+            _wait(operation_id, store, actor)
             report = rollout.operation_report(store, operation_id)
             emit({"dry_run": False, "tenant_id": tenant_id, "snapshot_taken": taken, **report,
                   "warnings": _warnings(preview), "csv_errors": csv_errors, "wave": args.wave})
@@ -374,7 +421,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
 def _operation_arguments(parser: argparse.ArgumentParser) -> None:
     add_graph_arguments(parser)
     add_database_argument(parser)
-    parser.add_argument("--operation", required=True, type=int, metavar="ID", help="the operation's id")
+    parser.add_argument("--operation", required=True, type=whole_number(1, MAX_ID), metavar="ID",
+                        help="the operation's id")
 
 
 def _same_tenant(conn: GraphConnection, operation: Any) -> None:
@@ -394,7 +442,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
             ws = workspace(store, conn, actor)
             _same_tenant(conn, rollout.get_operation(store, args.operation))
             operation_id = console.resume(ws, args.operation)
-            _wait(operation_id, store)
+            _wait(operation_id, store, actor)
             report = rollout.operation_report(store, operation_id)
             emit(report)
             return _report_status(report)
@@ -430,7 +478,7 @@ def cmd_undo(args: argparse.Namespace) -> int:
                       "warnings": _warnings(preview)})
                 return 0
             operation_id = console.start_change(ws, preview, label=f"undo of operation {args.operation}")
-            _wait(operation_id, store)
+            _wait(operation_id, store, actor)
             report = rollout.operation_report(store, operation_id)
             emit({**report, "warnings": _warnings(preview)})
             return _report_status(report)
@@ -443,14 +491,12 @@ def cmd_undo(args: argparse.Namespace) -> int:
 def _operations_arguments(parser: argparse.ArgumentParser) -> None:
     add_database_argument(parser)
     parser.add_argument("--tenant", metavar="ID", help="only this tenant's operations")
-    parser.add_argument("--limit", type=int, metavar="N", help="only the N newest")
+    parser.add_argument("--limit", type=whole_number(1, 1_000_000), metavar="N", help="only the N newest")
 
 
 def cmd_operations(args: argparse.Namespace) -> int:
     from lib import rollout
 
-    if args.limit is not None and args.limit < 1:
-        raise CliError("--limit must be at least 1", 2)
     with open_database(args) as store:
         frame = rollout.operations_frame(store, args.tenant, limit=args.limit)
     rows = [{key: _jsonable(value) for key, value in row.items()} for row in frame.to_dict("records")]
@@ -479,11 +525,11 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     """Take a snapshot and print what it read: users, registered, states, source, requests, retries, seconds."""
     from lib import console
 
-    store = open_database(args)
-    conn = connect(args)
+    conn = connect(args)  # a bad --graph or missing credentials are refused before the database is created
     try:
-        _use_clock(store, conn)
-        result = console.take_snapshot(console.Workspace(store, conn.gateway, "", None), mode=conn.mode)
+        with open_database(args) as store:
+            _use_clock(store, conn)
+            result = console.take_snapshot(console.Workspace(store, conn.gateway, "", None), mode=conn.mode)
     finally:
         conn.close()
     frame = result.read.frame
@@ -530,6 +576,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     # No traceback ever reaches stderr: logging goes nowhere unless --verbose.
     logging.getLogger().addHandler(logging.NullHandler())
+    from lib.auth.logs import install_log_redaction
+
+    install_log_redaction()  # --verbose logs requests and errors: never a token or secret in them
     try:
         args = build_parser().parse_args(argv)
         if args.verbose:

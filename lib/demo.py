@@ -10,8 +10,6 @@ imports ``lib.emulator`` (tests/test_layering.py keeps it that way).
 
 from __future__ import annotations
 
-import os
-import pickle
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,10 +23,12 @@ from lib.directory.refresh import RefreshResult, refresh_snapshot
 from lib.directory.snapshot import read_tenant
 from lib.emulator.clock import advance
 from lib.emulator.generator import HISTORY_DAYS, demo_public_app, generate_tenant
-from lib.emulator.model import SyntheticTenant, SyntheticWave
+from lib.emulator.model import SyntheticTenant
 from lib.emulator.server import RunningEmulator, start_emulator
 from lib.emulator.state import EmulatorConfig
+from lib.emulator.tenant_file import tenant_from_json, tenant_to_json
 from lib.graph import GraphGateway, MsalClientCredential
+from lib.private_files import private_dir, write_private
 from lib.rollout.waves import import_waves
 from lib.settings import DEFAULT_REDIRECT_URI, Settings
 from lib.store import Store
@@ -58,36 +58,24 @@ class DemoTenant:
 
 def _tenant_file(settings: Settings) -> Path:
     licence = "p1" if settings.demo_premium else "no-p1"
-    return settings.data_dir / f"demo-tenant-{settings.demo_users}-{settings.demo_seed}-{licence}.pickle"
-
-
-_RENAMED = {("lib.emulator.model", "Tenant"): SyntheticTenant, ("lib.emulator.model", "Wave"): SyntheticWave}
-"""Classes a file saved by an earlier version names under their former names."""
-
-
-class _TenantUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> Any:
-        renamed = _RENAMED.get((module, name))
-        return renamed if renamed is not None else super().find_class(module, name)
+    return settings.data_dir / f"demo-tenant-{settings.demo_users}-{settings.demo_seed}-{licence}.json"
 
 
 def _load_tenant(path: Path) -> SyntheticTenant | None:
-    """The demo tenant as it was when the console last ran (its changes and clock), if saved."""
+    """The demo tenant as it was when the console last ran (its changes and clock), if saved.
+
+    The file is JSON read by ``lib.emulator.tenant_file``, which builds only the model's own records: a
+    replaced or damaged file gives a fresh tenant, never code run. (Earlier versions' pickle files are
+    not read at all.)"""
     try:
-        with path.open("rb") as file:
-            tenant = _TenantUnpickler(file).load()  # our own file in the console's data folder
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError):
+        return tenant_from_json(path.read_bytes())
+    except (OSError, ValueError):
         return None
-    return tenant if isinstance(tenant, SyntheticTenant) else None
 
 
 def save_tenant(tenant: SyntheticTenant, path: Path) -> None:
-    """Write the tenant atomically, so a crash mid-write never leaves a half file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("wb") as file:
-        pickle.dump(tenant, file, protocol=pickle.HIGHEST_PROTOCOL)
-    os.replace(tmp, path)
+    """Write the tenant atomically and private (``0600``), so a crash mid-write never leaves a half file."""
+    write_private(path, tenant_to_json(tenant))
 
 
 def _keep_saved(tenant: SyntheticTenant, path: Path, stop: threading.Event, every: float = 5.0) -> None:
@@ -113,8 +101,7 @@ def demo_tenant(settings: Settings) -> DemoTenant:
     with _lock:
         running = _running.get(key)
         if running is None or not running.running:
-            cert_dir = settings.data_dir / "emulator-tls"
-            cert_dir.mkdir(parents=True, exist_ok=True)
+            cert_dir = private_dir(settings.data_dir / "emulator-tls")
             path = _tenant_file(settings)
             tenant = _load_tenant(path) or generate_tenant(settings.demo_users, settings.demo_seed,
                                                            settings.demo_premium)

@@ -10,6 +10,8 @@ are, so older ``except`` clauses keep working. The whole tree (``code`` in brack
     ├── SettingsError, ValueError [settings]            lib.settings: a setting is missing or malformed
     ├── CliError [cli]                                  lib.cli: ends a command with one line and ``status``
     ├── ChartImageError, RuntimeError [chart_image]     lib.overview: a chart could not be drawn as a PNG
+    ├── NoGraphConnection [no_graph_connection]         lib.console: a use case needs Graph and has none
+    ├── DemoClockError [demo_clock]                     lib.console: the demo clock cannot move as asked
     │
     ├── GraphError [graph_error, retryable]             lib.graph.errors: Graph did not do what was asked
     │   ├── BadRequest [bad_request]                    400 and other final 4xx
@@ -32,6 +34,8 @@ are, so older ``except`` clauses keep working. The whole tree (``code`` in brack
     │   ├── SessionExpired                              (see above: both an AuthError and a CredentialError)
     │   ├── TokenRefreshFailed                          (see above)
     │   ├── PermissionDenied [permission_denied]        the signed-in admin's role may not do this
+    │   │   ├── RoleLost [role_lost]                    (lib.console) Graph says the role is gone since sign-in
+    │   │   └── RolesUnreadable [roles_unreadable]      (lib.console) the roles could not be re-read: refused
     │   └── ConfigurationError [configuration]          the app registration or tenant settings are wrong
     │
     ├── RolloutError [rollout_error]                    lib.rollout.errors: the bulk-change engine refused
@@ -59,13 +63,17 @@ reason the rollout journal records (``SessionExpired`` is ``session_expired`` bu
 ``unauthorized``, as for every ``CredentialError``); the code in Graph's own error body
 (``Authorization_RequestDenied``…) is ``graph_code``.
 
-This module imports nothing from the rest of ``lib``: every error module imports it.
+This module imports nothing from the rest of ``lib`` but ``lib.redaction`` (which imports nothing): every
+error module imports it. :func:`describe` passes its line through ``lib.redaction.redact_secrets`` as a
+last guard, so no secret reaches a page, a job's status or the CLI's stderr even from an unexpected error.
 """
 
 from __future__ import annotations
 
 import sys
 from typing import ClassVar
+
+from lib.redaction import redact_secrets
 
 __all__ = ["ConsoleError", "describe"]
 
@@ -107,7 +115,7 @@ def describe(error: BaseException) -> str:
     message already says it all); an httpx error is ``network: …``; anything else was not expected
     and says so, with its type: ``internal error: KeyError: 'id'``.
     """
-    text = _one_line(error)
+    text = redact_secrets(_one_line(error))
     if isinstance(error, ConsoleError):
         return f"{error.area}: {text}" if error.area else text
     httpx = sys.modules.get("httpx")  # not imported: the error cannot be one of its

@@ -3,9 +3,14 @@ self-contained HTML management report. Pure functions: a frame or figures in, by
 
 Everything a spreadsheet opens is neutralised first (``neutralise_formulas``): names, departments
 and job titles come from the tenant, and a cell such as ``=HYPERLINK(...)`` or ``@SUM(...)`` must
-open as text, never run as a formula.
+open as text, never run as a formula. A cell starts not only where the file's own separator says: an
+Excel whose list separator is ``;`` splits ``Bob;=1+1`` into ``Bob`` and ``=1+1``, and a reader that
+is not in a quoted field splits at any separator it uses. So a formula character (``= + - @``, tab,
+CR) is neutralised at the start of a text *and* after every ``,`` ``;`` tab or line break in it
+(spaces and quotes in between count for nothing), and every CSV field is quoted.
 
-CSV encoding: UTF-8 **with** a byte-order mark, comma-separated, CRLF line ends (RFC 4180). Excel
+CSV encoding: UTF-8 **with** a byte-order mark, comma-separated, every field quoted, CRLF line ends
+(RFC 4180). Excel
 reads a UTF-8 file without a BOM as the ANSI code page (so "Åsa Öberg" turns into mojibake); with
 the BOM it opens correctly by double-click, and every other tool (pandas, Python's csv with
 ``utf-8-sig``, LibreOffice, Google Sheets) accepts it. The ``sep=,`` hint line is deliberately not
@@ -16,6 +21,7 @@ Times are written in UTC without a zone suffix, so Excel recognises them as date
 
 from __future__ import annotations
 
+import csv
 import html
 import io
 import re
@@ -38,6 +44,7 @@ __all__ = [
     "figures_csv_zip",
     "html_report",
     "neutralise_formulas",
+    "neutralise_text",
     "to_csv_bytes",
     "to_xlsx_bytes",
 ]
@@ -45,7 +52,10 @@ __all__ = [
 FORMULA_PREFIXES: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
 """A text cell starting with one of these is read as a formula (or DDE) by spreadsheet apps."""
 
-_FORMULA_START = re.compile(r"^[=+\-@\t\r]")
+_FORMULA_START = re.compile(r"(^|[,;\t\r\n])(?=[ \"]*[=+\-@\t\r])")
+"""Where a cell could start under some separator (the text's start, or after ``,`` ``;`` tab or a line break),
+followed (after any spaces and quotes, which a spreadsheet may trim) by a character that starts a formula:
+an apostrophe goes there."""
 _XLSX_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _SHEET_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
 _XLSX_MAX_ROWS = 1_048_576
@@ -56,10 +66,21 @@ def _is_text_column(series: pd.Series) -> bool:
     return pd.api.types.is_string_dtype(series.dtype) or series.dtype == object
 
 
+def neutralise_text(text: str) -> str:
+    """``text`` with an apostrophe before every formula character that could start a cell: at its start,
+    and after each ``,`` ``;`` tab or line break (``Bob;=1+1`` → ``Bob;'=1+1``, ``=cmd|…`` → ``'=cmd|…``)."""
+    return _FORMULA_START.sub(r"\1'", text)
+
+
+def _needs(value: object) -> bool:
+    return isinstance(value, str) and _FORMULA_START.search(value) is not None
+
+
 def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
-    """A copy of ``frame`` where every *string* cell starting with ``= + - @``, a tab or a carriage
-    return gets a leading apostrophe (``'=cmd|…`` opens as text). Numbers, booleans, dates and
-    missing values are untouched, as are column dtypes; ``frame`` itself is not modified.
+    """A copy of ``frame`` where every *string* cell that could start a formula in a spreadsheet, under
+    any of the separators ``,`` ``;`` and tab, is neutralised (:func:`neutralise_text`: ``'=cmd|…`` opens
+    as text). Numbers, booleans, dates and missing values are untouched, as are column dtypes; ``frame``
+    itself is not modified.
     """
     out = frame.copy()
     for name in out.columns:
@@ -67,23 +88,22 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
         if isinstance(column.dtype, pd.CategoricalDtype):
             categories = column.cat.categories
             if pd.api.types.is_string_dtype(categories.dtype) or categories.dtype == object:
-                renamed = [f"'{c}" if isinstance(c, str) and _FORMULA_START.match(c) else c for c in categories]
+                renamed = [neutralise_text(c) if _needs(c) else c for c in categories]
                 out[name] = column.cat.rename_categories(renamed)
             continue
         if not _is_text_column(column):
             continue
         if column.dtype == object:
             values = column.to_numpy()
-            flagged = np.fromiter((isinstance(v, str) and bool(_FORMULA_START.match(v)) for v in values),
-                                  dtype=bool, count=len(values))
+            flagged = np.fromiter((_needs(v) for v in values), dtype=bool, count=len(values))
             if flagged.any():
                 values = values.copy()
-                values[flagged] = ["'" + v for v in values[flagged]]
+                values[flagged] = [neutralise_text(v) for v in values[flagged]]
                 out[name] = pd.Series(values, index=column.index, dtype=object)
         else:
-            flagged = column.str.match(_FORMULA_START.pattern).fillna(False).to_numpy(dtype=bool)
+            flagged = np.fromiter((_needs(v) for v in column), dtype=bool, count=len(column))
             if flagged.any():
-                out[name] = column.mask(flagged, "'" + column)
+                out[name] = column.mask(flagged, column.map(lambda v: neutralise_text(v) if _needs(v) else v))
     return out
 
 
@@ -91,7 +111,7 @@ def _utc_naive(frame: pd.DataFrame) -> pd.DataFrame:
     """Zone-aware datetime columns converted to UTC and stripped of the zone (Excel has no zones);
     column names neutralised like cells (a header is a cell too)."""
     out = frame.copy()
-    out.columns = [f"'{c}" if isinstance(c, str) and _FORMULA_START.match(c) else c for c in out.columns]
+    out.columns = [neutralise_text(c) if _needs(c) else c for c in out.columns]
     for name in out.columns:
         if isinstance(out[name].dtype, pd.DatetimeTZDtype):
             out[name] = out[name].dt.tz_convert("UTC").dt.tz_localize(None)
@@ -99,12 +119,13 @@ def _utc_naive(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def to_csv_bytes(frame: pd.DataFrame, *, delimiter: str = ",") -> bytes:
-    """``frame`` as a CSV download: neutralised, UTF-8 with BOM, CRLF, no index, times in UTC
-    (``YYYY-MM-DD HH:MM:SS``), missing values empty. See the module docstring for why."""
+    """``frame`` as a CSV download: neutralised, every field quoted, UTF-8 with BOM, CRLF, no index, times in
+    UTC (``YYYY-MM-DD HH:MM:SS``), missing values empty. See the module docstring for why."""
     if delimiter not in (",", ";", "\t"):
         raise ValueError(f"delimiter must be ',', ';' or a tab, got {delimiter!r}")
     prepared = _utc_naive(neutralise_formulas(frame))
-    text = prepared.to_csv(index=False, sep=delimiter, lineterminator="\r\n", date_format="%Y-%m-%d %H:%M:%S")
+    text = prepared.to_csv(index=False, sep=delimiter, lineterminator="\r\n", date_format="%Y-%m-%d %H:%M:%S",
+                           quoting=csv.QUOTE_ALL)
     return text.encode("utf-8-sig")
 
 
@@ -128,7 +149,7 @@ def _xlsx_cells(column: pd.Series) -> list[object]:
         if isinstance(value, str):
             cleaned = _XLSX_ILLEGAL.sub("", value)
             # "\x07=1" was not a formula, but "=1" is: check again after cleaning
-            out.append("'" + cleaned if cleaned != value and _FORMULA_START.match(cleaned) else cleaned)
+            out.append("'" + cleaned if cleaned != value and cleaned.startswith(FORMULA_PREFIXES) else cleaned)
         elif isinstance(value, np.generic):
             out.append(value.item())
         elif isinstance(value, pd.Timestamp):

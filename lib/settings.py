@@ -16,9 +16,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
-from urllib.parse import urlparse
+from urllib.parse import urlparse, urlunparse
 
 from lib.errors import ConsoleError
+from lib.redaction import redact_secrets
 
 DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
 DEFAULT_GRAPH_URL = "https://graph.microsoft.com"
@@ -104,10 +105,18 @@ class Settings:
 
 
 def _redact_url(url: str) -> str:
-    parsed = urlparse(url)
-    if parsed.password:
-        return url.replace(f":{parsed.password}@", ":***@")
-    return url
+    """``url`` with its password (``user:…@host``, percent-encoded or not) and any secret-named query value
+    replaced by ``***``."""
+    try:
+        parsed = urlparse(url)
+        password = parsed.password
+    except ValueError:  # not a URL (e.g. a bare file path): nothing in it to hide but what redaction finds
+        return redact_secrets(url)
+    if password is not None and "@" in parsed.netloc:
+        userinfo, _, host = parsed.netloc.rpartition("@")
+        user = userinfo.split(":", 1)[0]
+        url = urlunparse(parsed._replace(netloc=f"{user}:***@{host}"))
+    return redact_secrets(url)
 
 
 def _is_guid(value: str) -> bool:

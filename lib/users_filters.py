@@ -275,12 +275,17 @@ def parse_upn_list(data: str | bytes, *, limit: int = MAX_UPN_LIST) -> UpnList:
     if isinstance(data, bytes):
         if data.startswith((b"\xff\xfe", b"\xfe\xff")):
             raise ValueError("the file is UTF-16: save it as UTF-8 (Excel: CSV UTF-8)")
+        if b"\x00" in data:  # UTF-16 saved without its mark, or not text at all
+            raise ValueError("the file holds NUL bytes, so it is UTF-16 or not text: save it as UTF-8 "
+                             "(Excel: CSV UTF-8)")
         try:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError:
             raise ValueError("the file is not UTF-8 text: save it as UTF-8 (Excel: CSV UTF-8)") from None
     else:
         text = data[1:] if data.startswith("\ufeff") else data
+        if "\x00" in text:
+            raise ValueError("the list holds NUL characters: paste plain text")
     found: dict[str, str] = {}
     invalid: list[str] = []
     duplicates = 0

@@ -1,9 +1,10 @@
 """Protected accounts: the users no bulk change, CSV import or undo may touch (break-glass accounts and the like).
 
-Renders only: the list, the suggestions and every change come from ``lib.rollout`` (``protected_frame``,
-``suggest_protected``, ``protect_account``, ``unprotect_account``); every plan skips these accounts, visibly,
-and the execution worker checks the list again before sending. Only an admin who may change MFA reaches
-this page (``app.py``); the page checks the role again before each change.
+Renders only: the list and the suggestions come from ``lib.rollout`` (``protected_frame``,
+``suggest_protected``), every change goes through the use cases ``lib.console.protect`` / ``unprotect``;
+every plan skips these accounts, visibly, and the execution worker checks the list again before sending.
+Only an admin who may change MFA reaches this page (``app.py``); the use cases check the role again, from
+Graph, before each change.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from datetime import date, datetime
 import pandas as pd
 import streamlit as st
 
+from lib import console as usecases
 from lib import rollout
 from lib.errors import describe
-from lib.ui.context import Console, console, latest_snapshot, signed_in_admin, users_frame
+from lib.ui.context import Console, console, latest_snapshot, signed_in_admin, users_frame, workspace
 from lib.ui.rollout_widgets import can_apply, md
 
 NOTICE_KEY = "protected_notice"
@@ -48,14 +50,12 @@ def _known_upns(frame: pd.DataFrame | None) -> set[str]:
 
 def _protect(app: Console, upn: str, reason: str, owner: str, expires: pd.Timestamp | None,
              known: set[str], today: date) -> None:
-    admin = signed_in_admin()
     try:
-        rollout.require_writer(admin)  # the server-side check, whatever the page showed
         if expires is not None and expires.date() <= today:
             raise rollout.ProtectionError(f"the expiry date {(expires - pd.Timedelta(days=1)):%Y-%m-%d} is in the "
                                           "past: choose today or a later day, or no expiry")
-        record = rollout.protect_account(app.store, admin.tenant_id, upn, reason=reason, owner=owner,
-                                         expires_at=expires, by=admin.upn)
+        # the use case checks the role, re-read from Graph, whatever the page showed
+        record = usecases.protect(workspace(app), upn, reason=reason, owner=owner, expires_at=expires)
     except Exception as err:
         _notice("error", f"Not protected: {describe(err)}")
         return
@@ -142,11 +142,8 @@ def _remove(app: Console, frame: pd.DataFrame, writer: bool) -> None:
                             placeholder="Choose accounts to stop protecting")
     if st.button("Remove protection", key="protected_remove", icon=":material/remove_moderator:",
                  disabled=not writer or not chosen):
-        admin = signed_in_admin()
         try:
-            rollout.require_writer(admin)
-            removed = [upn for upn in chosen if rollout.unprotect_account(app.store, admin.tenant_id, upn,
-                                                                           by=admin.upn)]
+            removed = usecases.unprotect(workspace(app), chosen)
         except Exception as err:
             _notice("error", f"Not removed: {describe(err)}")
         else:

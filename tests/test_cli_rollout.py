@@ -84,7 +84,7 @@ def test_dry_run_prints_the_plan_and_sends_nothing(demo: Demo, capsys: pytest.Ca
                                   "message": "nobody@nowhere.example is not in the tenant's latest snapshot "
                                              "(deleted, or a typo?)"}]
     assert [w["code"] for w in out["warnings"]][-1] == "app_passwords"
-    assert plan_csv.read_bytes().startswith(b"\xef\xbb\xbfaction,user_id,upn,")
+    assert plan_csv.read_bytes().startswith(b'\xef\xbb\xbf"action","user_id","upn",')
     assert control(demo.emulator, "GET", "/stats")["writes"] == 0
     with open_store(f"sqlite:///{demo.db}") as store:
         assert store.latest_snapshot(demo.emulator.tenant_id) is not None  # the plan needed one
@@ -159,7 +159,7 @@ def test_second_operation_is_refused_naming_the_first(demo: Demo, capsys: pytest
                                    "app-only), started ")
             assert ", running) is still working on " in line
         finally:
-            cancel_operation(store, first)
+            cancel_operation(store, first, actor=actor)
             control(demo.emulator, "PATCH", "/config", {"hold_after_writes": None})
             assert wait_operation(first, timeout=30)
 
@@ -227,8 +227,9 @@ def test_bad_arguments_get_one_line(demo: Demo, capsys: pytest.CaptureFixture[st
          "--graph: base_url must be an http(s) URL with a host, got 'ftp://graph'"),
         ([*demo.base("resume"), "--operation", "99"], 1, "there is no operation 99"),
         (["resume", "--graph", demo.emulator.graph_url, "--operation", "x"], 2,
-         "python -m lib.cli resume: argument --operation: invalid int value: 'x' (see --help)"),
-        (["operations", "--db", str(demo.db), "--limit", "0"], 2, "--limit must be at least 1"),
+         "python -m lib.cli resume: argument --operation: 'x' is not a whole number (see --help)"),
+        (["operations", "--db", str(demo.db), "--limit", "0"], 2,
+         "python -m lib.cli operations: argument --limit: 0 is out of range: give 1 to 1,000,000 (see --help)"),
         ([], 2, "python -m lib.cli: give a command: apply, resume, undo, operations, snapshot (see --help)"),
         (["frobnicate"], 2, "python -m lib.cli: argument COMMAND: invalid choice: 'frobnicate' (choose from "
                             "'apply', 'resume', 'undo', 'operations', 'snapshot') (see --help)"),
@@ -266,3 +267,35 @@ def test_a_demo_tenant_url_needs_its_control_key(demo: Demo, capsys: pytest.Capt
                            "--db", str(demo.db), "--state", "enabled", "--users-csv", path, "--dry-run")
     assert (status, err) == (0, "")
     assert out["planned"] == 1
+
+
+def test_read_only_app_cannot_resume_or_undo_and_nothing_changes(demo: Demo,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from lib.rollout import journal
+    from tests.read_only_support import store_fingerprint, tenant_fingerprint
+
+    path = demo.csv("done.csv", "".join(f"{u['upn']}\n" for u in demo.people[:2]))
+    status, done, err = run(capsys, *demo.base("apply"), "--state", "enforced", "--users-csv", path)
+    assert (status, err, done["applied"]) == (0, "", 2)
+    with open_store(f"sqlite:///{demo.db}") as store, gateway_for(demo.emulator) as gateway:
+        actor = app_actor_from_token(gateway.aio._token_provider._credential.get_token().token)
+        frame = store.load_users(demo.emulator.tenant_id)
+        interrupted = journal.create_operation(store, plan(frame, "enabled", [u["id"] for u in demo.people[2:5]],
+                                                           actor=actor), tenant_id=demo.emulator.tenant_id,
+                                               actor=actor)
+        before = store_fingerprint(store), tenant_fingerprint(demo.emulator)
+    reader = App("0f0e0d0c-0000-4000-8000-00000000cafe", "reporting app", "r3ader-secret",
+                 frozenset({"Policy.Read.All", "User.Read.All", "Organization.Read.All"}))
+    demo.emulator.state.tenant.apps[reader.client_id] = reader
+    info = json.loads(demo.info.read_text())
+    demo.info.write_text(json.dumps({**info, "client_id": reader.client_id, "client_secret": "r3ader-secret"}))
+    control(demo.emulator, "POST", "/stats/reset")
+    refusal = ("The app reporting app lacks the application permission Policy.ReadWrite.AuthenticationMethod: "
+               "grant it (with admin consent) to change per-user MFA.")
+    for argv in ([*demo.base("resume"), "--operation", str(interrupted)],
+                 [*demo.base("undo"), "--operation", str(done["operation_id"])]):
+        status, out, err = run(capsys, *argv)
+        assert (status, out, one_line(err)) == (1, None, refusal), argv
+    assert control(demo.emulator, "GET", "/stats")["writes"] == 0
+    with open_store(f"sqlite:///{demo.db}") as store:
+        assert (store_fingerprint(store), tenant_fingerprint(demo.emulator)) == before

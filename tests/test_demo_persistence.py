@@ -1,16 +1,23 @@
-"""The demo tenant survives a restart: what an admin changed and the demo clock are kept."""
+"""The demo tenant survives a restart: what an admin changed and the demo clock are kept, in a JSON file that
+cannot run code (a replaced or foreign file gives a fresh tenant)."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import pickle
+import stat
 import threading
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
+
 from lib.demo import _keep_saved, _load_tenant, save_tenant
-from lib.emulator import model
 from lib.emulator.clock import advance
 from lib.emulator.generator import generate_tenant
+from lib.emulator.tenant_file import tenant_from_json, tenant_to_json
 
 NOW = datetime(2026, 11, 25, tzinfo=timezone.utc)
 
@@ -20,7 +27,7 @@ def test_saved_tenant_loads_back_with_its_changes(tmp_path: Path) -> None:
     user = next(u for u in tenant.users if u.kind == "person" and u.mfa_state == "disabled")
     tenant.set_mfa_state(user, "enabled", "admin@x")
     advance(tenant, timedelta(days=2))
-    path = tmp_path / "demo.pickle"
+    path = tmp_path / "demo.json"
     save_tenant(tenant, path)
     loaded = _load_tenant(path)
     assert loaded is not None and loaded.now == NOW + timedelta(days=2)
@@ -30,15 +37,15 @@ def test_saved_tenant_loads_back_with_its_changes(tmp_path: Path) -> None:
 
 
 def test_a_damaged_file_is_ignored(tmp_path: Path) -> None:
-    path = tmp_path / "demo.pickle"
-    path.write_bytes(b"not a pickle")
+    path = tmp_path / "demo.json"
+    path.write_bytes(b"not a demo tenant")
     assert _load_tenant(path) is None
-    assert _load_tenant(tmp_path / "missing.pickle") is None
+    assert _load_tenant(tmp_path / "missing.json") is None
 
 
 def test_changes_are_saved_in_the_background(tmp_path: Path) -> None:
     tenant = generate_tenant(60, seed=5, now=NOW)
-    path = tmp_path / "demo.pickle"
+    path = tmp_path / "demo.json"
     stop = threading.Event()
     saver = threading.Thread(target=_keep_saved, args=(tenant, path, stop, 0.02), daemon=True)
     saver.start()
@@ -54,21 +61,43 @@ def test_changes_are_saved_in_the_background(tmp_path: Path) -> None:
     assert _load_tenant(path).lookup(user.id).mfa_state == "enforced"
 
 
-def test_a_file_saved_under_the_former_class_names_still_loads(tmp_path: Path) -> None:
-    """Files written before the model's classes were renamed (``Tenant``, ``Wave``) keep their changes."""
+def test_the_file_is_json_and_private(tmp_path: Path) -> None:
     tenant = generate_tenant(60, seed=6, now=NOW)
-    path = tmp_path / "demo.pickle"
-    renamed = (("Tenant", model.SyntheticTenant), ("Wave", model.SyntheticWave))
-    try:
-        for old, cls in renamed:
-            cls.__qualname__ = old
-            setattr(model, old, cls)
-        save_tenant(tenant, path)
-    finally:
-        for old, cls in renamed:
-            cls.__qualname__ = cls.__name__
-            delattr(model, old)
-    assert b"SyntheticTenant" not in path.read_bytes() and b"Tenant" in path.read_bytes()
+    path = tmp_path / "new-folder" / "demo.json"
+    save_tenant(tenant, path)
+    document = json.loads(path.read_bytes())
+    assert (document["format"], document["version"]) == ("mfa-console-demo-tenant", 1)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     loaded = _load_tenant(path)
-    assert isinstance(loaded, model.SyntheticTenant) and loaded.by_id.keys() == tenant.by_id.keys()
-    assert [type(w) for w in loaded.waves] == [model.SyntheticWave] * len(tenant.waves)
+    assert dataclasses.asdict(loaded) == dataclasses.asdict(tenant)
+
+
+class _Planted:
+    """What a replaced file could hold: unpickling it would create ``marker``."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple:
+        return (Path.touch, (self.marker,))
+
+
+def test_a_planted_pickle_never_runs(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    path = tmp_path / "demo.json"
+    path.write_bytes(pickle.dumps(_Planted(marker)))
+    assert _load_tenant(path) is None
+    assert not marker.exists()
+    assert pickle.loads(pickle.dumps(_Planted(marker))) is None and marker.exists()  # the payload is real
+
+
+@pytest.mark.parametrize("record", ["os.system", "Path", "object", "__builtins__"])
+def test_a_record_of_any_other_class_is_refused(tmp_path: Path, record: str) -> None:
+    tenant = generate_tenant(60, seed=6, now=NOW)
+    document = json.loads(tenant_to_json(tenant))
+    document["tenant"]["$record"] = record
+    with pytest.raises(ValueError, match="not a demo tenant record"):
+        tenant_from_json(json.dumps(document).encode())
+    path = tmp_path / "demo.json"
+    path.write_text(json.dumps(document))
+    assert _load_tenant(path) is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import html
 import io
 import re
@@ -19,7 +20,7 @@ from lib.exports import describe_age, figures_csv_zip, html_report, neutralise_f
 from lib.kpis import compute_kpis, kpi_tiles
 
 PAYLOADS = ["=cmd|' /C calc'!A0", "+1", "-1", "@SUM(A1:A2)", "\tx", "\r=1+1", "plain text", "a=b", "", "Åsa Öberg"]
-SAFE = ["'=cmd|' /C calc'!A0", "'+1", "'-1", "'@SUM(A1:A2)", "'\tx", "'\r=1+1", "plain text", "a=b", "", "Åsa Öberg"]
+SAFE = ["'=cmd|' /C calc'!A0", "'+1", "'-1", "'@SUM(A1:A2)", "'\tx", "'\r'=1+1", "plain text", "a=b", "", "Åsa Öberg"]
 
 
 def table() -> pd.DataFrame:
@@ -79,12 +80,12 @@ def test_csv_is_utf8_with_bom_crlf_and_neutralised() -> None:
     data = to_csv_bytes(table())
     assert data.startswith(b"\xef\xbb\xbf")
     text = data.decode("utf-8-sig")
-    assert text.startswith("text,obj,number,ratio,flag\r\n")
+    assert text.startswith('"text","obj","number","ratio","flag"\r\n')
     assert "Åsa Öberg" in text
     back = pd.read_csv(io.BytesIO(data), encoding="utf-8-sig", keep_default_na=False, dtype=str)
     assert back.loc[[0, 1, 2, 3, 6, 7, 9], "text"].tolist() == [SAFE[i] for i in (0, 1, 2, 3, 6, 7, 9)]
     assert back["number"].tolist()[:2] == ["-1", "1"]
-    assert not re.search(r"(^|,)[=+@]", text.replace("\r\n", "\n"), re.MULTILINE)
+    assert not re.search(r'(^|,)"?[=+@]', text.replace("\r\n", "\n"), re.MULTILINE)
 
 
 def test_csv_times_in_utc_and_delimiters() -> None:
@@ -92,14 +93,58 @@ def test_csv_times_in_utc_and_delimiters() -> None:
         "at": pd.Series([pd.Timestamp("2026-03-01 14:00", tz="Europe/Stockholm"), pd.NaT]),
         "n": [1, 2],
     })
-    assert to_csv_bytes(frame).decode("utf-8-sig") == "at,n\r\n2026-03-01 13:00:00,1\r\n,2\r\n"
-    assert to_csv_bytes(frame, delimiter=";").decode("utf-8-sig").startswith("at;n\r\n")
+    assert to_csv_bytes(frame).decode("utf-8-sig") == '"at","n"\r\n"2026-03-01 13:00:00","1"\r\n"","2"\r\n'
+    assert to_csv_bytes(frame, delimiter=";").decode("utf-8-sig").startswith('"at";"n"\r\n')
     with pytest.raises(ValueError, match="delimiter"):
         to_csv_bytes(frame, delimiter="|")
 
 
 def test_csv_neutralises_headers() -> None:
-    assert to_csv_bytes(pd.DataFrame({"=x": [1]})).decode("utf-8-sig") == "'=x\r\n1\r\n"
+    assert to_csv_bytes(pd.DataFrame({"=x": [1]})).decode("utf-8-sig") == '"\'=x"\r\n"1"\r\n'
+
+
+HOSTILE = ["Bob;=1+1", "Bob,=1+1", "Bob\t=1+1", "Bob;+SUM(A1)", "x;-2+3", "a,@SUM(A1)", "Bob;\"=1+1\"",
+           "Bob; \"=1+1\";x", "line\n=1+1", "line\r\n@A1", "tab\t\t=1", "cr\r=1", "=1+1", "\t=1", "\r=1",
+           "2026-03-01", "Sales - EMEA", "a=b", ""]
+"""Cells that start a formula once a spreadsheet splits them at another separator than the file's own."""
+
+
+def _starts_a_formula(cell: str) -> bool:
+    """Whether a spreadsheet would run ``cell``: after the blanks and quotes it may trim, ``= + - @`` starts it."""
+    if not cell.lstrip(" \t\r\n\"").startswith(("=", "+", "-", "@")):
+        return False
+    try:  # a negative number is a number, not a formula
+        float(cell)
+    except ValueError:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("written", [",", ";", "\t"])
+def test_an_export_read_back_with_any_separator_has_no_cell_that_starts_a_formula(written: str) -> None:
+    frame = pd.DataFrame({
+        "name": pd.Series(HOSTILE, dtype="string"),
+        "=title;+x": pd.Series(list(reversed(HOSTILE)), dtype=object),
+        "count": range(-5, len(HOSTILE) - 5),
+    })
+    data = to_csv_bytes(frame, delimiter=written)
+    text = data.decode("utf-8-sig")
+    for read in (",", ";", "\t"):
+        cells = [cell for row in csv.reader(io.StringIO(text, newline=""), delimiter=read) for cell in row]
+        found = [cell for cell in cells if _starts_a_formula(cell)]
+        assert found == [], (repr(written), repr(read), found)
+    # read with its own separator, every cell is the original text behind its apostrophes, numbers are numbers
+    back = pd.read_csv(io.StringIO(text), sep=written, keep_default_na=False, dtype=str)
+    assert [v.replace("'", "") for v in back["name"]] == [v.replace("'", "") for v in HOSTILE]
+    assert back["count"].tolist() == [str(n) for n in range(-5, len(HOSTILE) - 5)]
+    assert list(back.columns) == ["name", "'=title;'+x", "count"]
+
+
+def test_the_checker_sees_the_attack_without_the_neutralising() -> None:
+    """The read-back test can fail: the same file written naively opens ``Bob;=1+1`` as a formula."""
+    naive = pd.DataFrame({"id": ["1"], "name": ["Bob;=1+1"]}).to_csv(index=False, sep=",")
+    cells = [cell for row in csv.reader(io.StringIO(naive), delimiter=";") for cell in row]
+    assert [c for c in cells if _starts_a_formula(c)] == ["=1+1"]
 
 
 # --- XLSX ---------------------------------------------------------------------------------------
@@ -144,7 +189,7 @@ def test_figures_csv_zip() -> None:
     data = figures_csv_zip(tables, readme="Figures behind the charts")
     archive = zipfile.ZipFile(io.BytesIO(data))
     assert archive.namelist() == ["README.txt", "state_distribution.csv", "by_department.csv", "by_department_2.csv"]
-    assert archive.read("by_department.csv").decode("utf-8-sig") == "group,users\r\n'=evil,1\r\n"
+    assert archive.read("by_department.csv").decode("utf-8-sig") == '"group","users"\r\n"\'=evil","1"\r\n'
     assert archive.read("README.txt") == b"Figures behind the charts"
     assert figures_csv_zip(tables, readme="Figures behind the charts") == data  # deterministic
 

@@ -391,7 +391,7 @@ def test_an_overlapping_operation_is_refused_naming_the_first(on_own: Settings) 
     assert "users_operation" not in at.session_state
     store = open_store(on_own.database_url)
     try:
-        rollout.cancel_operation(store, first)  # release the users for the other tests
+        rollout.cancel_operation(store, first, actor=_Actor(ADMIN_UPN, True))  # release the users for the other tests
     finally:
         store.close()
 

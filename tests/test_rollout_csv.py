@@ -75,7 +75,7 @@ def test_row_errors_with_line_numbers() -> None:
                                      "bad_state": 1, "unknown_user": 1}
     assert result.describe_errors() == "7 rows rejected; first: line 3: no user principal name on this line"
     csv_text = result.errors_csv().decode("utf-8-sig")
-    assert "\r\n9,'=cmd|' /C calc'!A0,bad_upn," in csv_text  # the formula is neutralised in the download
+    assert '\r\n"9","\'=cmd|\' /C calc\'!A0","bad_upn",' in csv_text  # the formula is neutralised in the download
 
 
 def test_quoted_multiline_cells_keep_spreadsheet_line_numbers() -> None:

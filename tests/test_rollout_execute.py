@@ -223,7 +223,7 @@ def test_second_operation_on_overlapping_users_is_refused_then_cancel_and_resume
         running = operation_progress(world.store, first)
         assert (running.status, running.live, running.unknown, running.remaining) == ("running", True, 10, 100)
     finally:
-        cancelled = cancel_operation(world.store, first)
+        cancelled = cancel_operation(world.store, first, actor=world.actor)
         control(world.emulator, "PATCH", "/config", {"hold_after_writes": None})
         assert wait_operation(first, timeout=30)
     assert cancelled.cancel_requested

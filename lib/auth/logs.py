@@ -10,11 +10,10 @@ before any handler sees the record, whatever level the application logs at.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import traceback
 
-from lib.graph.errors import redact
+from lib.redaction import redact_secrets
 
 __all__ = ["REDACTED_LOGGERS", "SecretRedactingFilter", "install_log_redaction", "redact_secrets"]
 
@@ -25,27 +24,11 @@ REDACTED_LOGGERS = (
     "msal.region", "msal.broker", "msal.managed_identity", "msal.mex", "msal.wstrust_request",
     "msal.wstrust_response", "msal.cloudshell", "msal.sku",
     "lib.auth", "lib.auth.session", "lib.auth.roles", "lib.auth.pending",
-    "urllib3.connectionpool", "requests",
+    "lib.graph", "lib.rollout", "lib.overview", "lib.cli",
+    "urllib3.connectionpool", "requests", "httpx", "httpcore.http11", "httpcore.connection",
 )
-
-_SECRET_KEYS = (
-    "access_token|refresh_token|id_token|code|code_verifier|device_code|client_secret|client_assertion|"
-    "assertion|password|secret"
-)
-_QUOTED = re.compile(rf"""(["'])({_SECRET_KEYS})\1(\s*[:=]\s*)(["'])((?:\\.|(?!\4).)*)\4""")
-_PLAIN = re.compile(rf"(?<![\w-])({_SECRET_KEYS})=([^&\s\"',;)\]}}]+)")
-
-
-def redact_secrets(text: str) -> str:
-    """``text`` with bearer tokens, JWTs and the values of secret-named fields replaced by ``***``.
-
-    >>> redact_secrets('{"code": "0.AbC", "error_codes": [54005]} code_verifier=xyz&state=s')
-    '{"code": "***", "error_codes": [54005]} code_verifier=***&state=s'
-    """
-    text = redact(text)
-    text = _QUOTED.sub(lambda m: f"{m[1]}{m[2]}{m[1]}{m[3]}{m[4]}***{m[4]}", text)
-    return _PLAIN.sub(r"\1=***", text)
-
+"""A logger's filter sees only the records logged on it (not those its children propagate), so every logger
+that may carry a request, a response or an error is listed by its own name."""
 
 class SecretRedactingFilter(logging.Filter):
     """Rewrites a record's message (and its traceback text) through :func:`redact_secrets`."""

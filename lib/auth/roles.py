@@ -1,9 +1,10 @@
 """Who signed in and what their directory roles let them do.
 
-Roles are read once at sign-in through the Graph gateway
+Roles are read at sign-in through the Graph gateway
 (``GET /me/transitiveMemberOf/microsoft.graph.directoryRole``, ``ConsistencyLevel: eventual``) and
-compared by ``roleTemplateId`` (fixed across tenants; docs/graph.md). Global Administrator and
-Authentication Policy Administrator may change per-user MFA; every other role is read-only here.
+compared by ``roleTemplateId`` (fixed across tenants; docs/graph.md), and read again the same way at the
+moment of acting (``lib.console.roles``), since an admin may be demoted mid-session. Global Administrator
+and Authentication Policy Administrator may change per-user MFA; every other role is read-only here.
 Pages disable controls with :attr:`SignedInAdmin.read_only_reason` as the explanation, and every
 action path calls :func:`require_writer` on the server side as well.
 """

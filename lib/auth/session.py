@@ -493,6 +493,13 @@ class AuthSession:
             log.info("directory roles changed for %s: %s", fresh.upn, ", ".join(fresh.role_names) or "none")
         return fresh
 
+    def update_roles(self, admin: SignedInAdmin) -> None:
+        """Keep the admin as Graph described them just now (roles re-read at the moment of acting), so a role
+        lost mid-session makes this session read-only at once. Another person's record is ignored."""
+        with self._lock:
+            if self._admin is not None and self._admin.user_id == admin.user_id:
+                self._admin, self._admin_read_at = admin, time.time()
+
     def _read_admin(self, tenant_id: str) -> SignedInAdmin:
         # Never called with self._lock held: the gateway asks credential() for a token from its loop thread.
         with GraphGateway(self.config.graph_url, self.credential(), options=self.config.gateway_options) as gateway:

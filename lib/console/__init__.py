@@ -12,11 +12,15 @@
     preview = console.preview_undo(ws, frame, operation_id)
     op_id = console.start_change(ws, preview, wave="Wave 3", label="…")
     console.resume(ws, op_id); console.cancel(ws, op_id)
+    console.protect(ws, upn, reason="break-glass", owner="…"); console.unprotect(ws, [upn])
+    console.advance_demo_clock(ws, demo, days=7)
     timeline = console.user_timeline(ws, user_id, waves=…)
     result = console.take_snapshot(ws, mode="demo")
 
-Each one checks what it must (the role, before anything is journaled or sent), re-reads what a stale
-snapshot could get wrong, and raises a ``lib`` error whose message is safe to show.
+Each one checks what it must, re-reads what a stale snapshot could get wrong, and raises a ``lib`` error
+whose message is safe to show. Every one that changes something checks the role at the moment of acting
+(``lib.console.roles``): a signed-in admin's directory roles are re-read from Graph, before anything is
+journaled or sent.
 """
 
 from lib.console.changes import (
@@ -25,20 +29,31 @@ from lib.console.changes import (
     preview_undo,
     preview_wave_enforcement,
 )
+from lib.console.demo_clock import DemoClockError, advance_demo_clock
 from lib.console.operations import cancel, resume, start_change
+from lib.console.protection import protect, unprotect
+from lib.console.roles import RoleLost, RolesUnreadable, acting_writer
 from lib.console.snapshots import take_snapshot
 from lib.console.timeline import user_timeline
-from lib.console.workspace import Workspace
+from lib.console.workspace import NoGraphConnection, Workspace
 
 __all__ = [
+    "DemoClockError",
+    "NoGraphConnection",
+    "RoleLost",
+    "RolesUnreadable",
     "Workspace",
+    "acting_writer",
+    "advance_demo_clock",
     "cancel",
     "preview_change",
     "preview_csv",
     "preview_undo",
     "preview_wave_enforcement",
+    "protect",
     "resume",
     "start_change",
     "take_snapshot",
+    "unprotect",
     "user_timeline",
 ]

@@ -167,8 +167,9 @@ class App:
 
     client_id: str
     display_name: str
-    client_secret: str | None
-    permissions: frozenset[str]
+    client_secret: str | None = field(repr=False)
+    """Never in a repr: a tenant printed in a log or a test failure must not show it."""
+    permissions: frozenset[str] = field(default_factory=frozenset)
     """Graph permissions granted (app roles for client credentials, scopes for delegated)."""
     redirect_uris: tuple[str, ...] = ()
     public_client: bool = False

@@ -74,7 +74,8 @@ def _locked(directory: Path) -> Iterator[None]:
     except ImportError:  # pragma: no cover - Windows: single writer assumed
         yield
         return
-    with open(directory / _LOCK_FILE, "a") as handle:
+    fd = os.open(directory / _LOCK_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -174,7 +175,7 @@ def _generate(directory: Path, files: TLSFiles) -> None:
     )
     # The CA's private key is never written: it signs this one certificate and is forgotten, so
     # nothing on disk can mint another. The CA file goes last (see _valid for the consistency check).
-    _write(Path(files.key), _private_pem(key), private=True)
+    _write(Path(files.key), _private_pem(key))
     _write(Path(files.cert), cert.public_bytes(serialization.Encoding.PEM))
     _write(Path(files.ca_cert), ca.public_bytes(serialization.Encoding.PEM))
 
@@ -185,11 +186,11 @@ def _private_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
-def _write(path: Path, data: bytes, private: bool = False) -> None:
-    """Write atomically (temp file + rename) so a concurrent reader never sees half a file."""
+def _write(path: Path, data: bytes) -> None:
+    """Write atomically (temp file + rename, ``0600``) so a concurrent reader never sees half a file."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        os.chmod(tmp, 0o600 if private else 0o644)
+        os.chmod(tmp, 0o600)  # the certificate too: the folder is private, and only this user's processes read it
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         os.replace(tmp, path)

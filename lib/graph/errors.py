@@ -45,6 +45,7 @@ from typing import Any, ClassVar
 import httpx
 
 from lib.errors import ConsoleError
+from lib.redaction import redact
 
 __all__ = [
     "BadRequest",
@@ -69,17 +70,6 @@ __all__ = [
 NO_PREMIUM_CODE = "Authentication_RequestFromNonPremiumTenantOrB2CTenant"
 UNSUPPORTED_ROLE_CODE = "Authentication_RequestFromUnsupportedUserRole"
 NO_DIRECTORY_READ_CODE = "Authentication_ApplicationHasNoDirectoryReadAccess"
-
-_BEARER = re.compile(r"(?i)bearer\s+[A-Za-z0-9._~+/=-]+")
-_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
-_AUTH_HEADER = re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)(?:bearer\s+)?[^'\",}\s]+")
-
-
-def redact(text: str) -> str:
-    """``text`` with bearer tokens, JWTs and Authorization header values replaced by ``***``."""
-    text = _AUTH_HEADER.sub(r"\1***", text)
-    text = _BEARER.sub("Bearer ***", text)
-    return _JWT.sub("***", text)
 
 
 class GraphError(ConsoleError):

@@ -9,7 +9,7 @@ Typical use from a page (see each module for the details)::
     preview = rollout.plan(fresh, "enforced", selected_ids, protected=protection, actor=admin)
     op_id = rollout.start_operation(store, gateway, preview, tenant_id=tenant_id, actor=admin)
     progress = rollout.operation_progress(store, op_id)        # poll: done, failed, remaining, rate, ETA
-    rollout.cancel_operation(store, op_id)
+    rollout.cancel_operation(store, op_id, actor=admin)
     rollout.resume_operation(store, gateway, op_id, actor=admin)
     undo = rollout.undo_preview(store, gateway, op_id, frame=frame, actor=admin, protected=protection)
     undo_id = rollout.start_operation(store, gateway, undo, tenant_id=tenant_id, actor=admin)

@@ -122,17 +122,37 @@ class CsvImport:
         return f"{many:,} row{'s' if many != 1 else ''} rejected; first: {first}"
 
 
+def _looks_utf16(data: bytes) -> bool:
+    """UTF-16 without its byte-order mark: in text of Latin letters every other byte is NUL."""
+    sample = data[:4096]
+    if len(sample) < 4:
+        return False
+    even, odd = sample[0::2], sample[1::2]
+    return even.count(0) > 0.6 * len(even) or odd.count(0) > 0.6 * len(odd)
+
+
+def _nul_error(data: bytes) -> CsvImportError:
+    """Why a file with a NUL byte cannot be read: UTF-16 saved without a mark, or damaged / not text."""
+    if _looks_utf16(data):
+        return CsvImportError(f"the file is UTF-16 (Excel's \"Unicode Text\"), not UTF-8: {SAVE_AS}", code="encoding")
+    line = data[:data.index(b"\x00")].count(b"\n") + 1
+    return CsvImportError(f"line {line:,} holds a NUL byte, which no text file has (the file is damaged, or it is "
+                          f"not a CSV file): {SAVE_AS}", code="not_text")
+
+
 def _decode(data: bytes | str) -> str:
     if isinstance(data, str):
         text = data[1:] if data.startswith("\ufeff") else data
+        if "\x00" in text:
+            raise _nul_error(text.encode("utf-8"))
     else:
         if data.startswith((b"\xff\xfe", b"\xfe\xff")):
             raise CsvImportError(f"the file is UTF-16 (Excel's \"Unicode Text\"), not UTF-8: {SAVE_AS}",
                                  code="encoding")
         if data.startswith(b"PK\x03\x04"):
             raise CsvImportError(f"this is an Excel workbook (.xlsx), not a CSV file: {SAVE_AS}", code="not_text")
-        if b"\x00" in data[:4096]:
-            raise CsvImportError(f"this is not a text file: {SAVE_AS}", code="not_text")
+        if b"\x00" in data:
+            raise _nul_error(data)
         try:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:

@@ -451,11 +451,14 @@ def resume_operation(
     return operation_id
 
 
-def cancel_operation(store: Store, operation_id: int) -> j.Operation:
+def cancel_operation(store: Store, operation_id: int, *, actor: Any) -> j.Operation:
     """Stop an operation: its worker (here or in another process) stops sending; items already sent finish.
 
-    An interrupted operation (no worker) is closed at once. Returns the operation as journaled.
+    Only an ``actor`` who may change MFA may stop someone's change (``PermissionDenied`` otherwise, and
+    nothing is journaled). An interrupted operation (no worker) is closed at once. Returns the operation
+    as journaled.
     """
+    require_writer(actor)
     worker = j.local_worker(operation_id)
     operation = j.request_cancel(store, operation_id)
     if worker is not None:

@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine
 
+from lib.private_files import create_private_file
 from lib.store.errors import StoreError, StoreLockedError
 
 DATA_ENV = "MFA_CONSOLE_DATA"
@@ -85,8 +86,8 @@ def create_store_engine(url: str | URL, *, busy_timeout: float = DEFAULT_BUSY_TI
     if url.get_backend_name() != "sqlite":
         return sa.create_engine(url, pool_pre_ping=True)
     path = sqlite_file(url)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    if path is not None:  # a new database file (and folder) is private: 0600 (0700); SQLite's -wal and -shm
+        create_private_file(path)  # files take the database file's mode
     engine = sa.create_engine(url, connect_args={"timeout": busy_timeout})
     _install_sqlite_hooks(engine, busy_timeout)
     return engine

@@ -26,6 +26,7 @@ from sqlalchemy.engine import URL, Connection, Engine
 
 from lib.clock import Clock, instant_ns, utc_now
 from lib.columns import REGISTRATION_SOURCES, UTC_TIMESTAMP, coerce_users, empty_users_frame
+from lib.private_files import create_private_file, private_dir
 from lib.store import queries as q
 from lib.store.codec import (
     STORED_DTYPES,
@@ -505,8 +506,9 @@ class Store:
         if path is None:
             return
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(path.parent)
             tmp = path.with_suffix(".tmp")
+            create_private_file(tmp)  # 0600 before anything is in it
             users.to_parquet(tmp, index=False)
             os.replace(tmp, path)
             for old in path.parent.glob(f"{tenant_id}-*.parquet"):

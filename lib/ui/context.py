@@ -20,7 +20,8 @@ from lib.console import Workspace
 from lib.demo import DemoTenant, demo_auth_config, demo_tenant, ensure_demo_history
 from lib.errors import describe
 from lib.graph import GraphGateway
-from lib.settings import Settings, SettingsError, load_settings
+from lib.private_files import secure_data_folder
+from lib.settings import Settings, SettingsError, load_settings, read_secrets_file
 from lib.store import Snapshot, Store, open_store
 from lib.ui import browser_session
 from lib.ui.browser_session import GATEWAY_KEY
@@ -47,18 +48,20 @@ class Console:
 
 
 def _secrets() -> dict:
+    """``st.secrets``; when Streamlit has none, the file read as the CLI reads it, so a malformed
+    ``secrets.toml`` is a SettingsError naming the file and the line (Streamlit reports a file it cannot
+    parse as "no secrets", which would silently start the demo instead)."""
     try:
         return dict(st.secrets)
-    except (FileNotFoundError, KeyError, ValueError):  # no secrets.toml: demo mode
-        return {}
-    except Exception:  # a malformed secrets.toml is reported by load_settings' caller
-        raise
+    except (FileNotFoundError, KeyError, ValueError):
+        return read_secrets_file()  # {} when there is no file: demo mode
 
 
 @st.cache_resource(show_spinner=False)
 def _console(settings_key: tuple) -> Console:
     """One console per distinct settings (the key is hashed: tests switch data folders)."""
     settings = load_settings(_secrets())
+    secure_data_folder(settings.data_dir)  # 0700, its files 0600: secrets and the tenant's data live there
     demo = demo_tenant(settings) if settings.is_demo else None
     store = open_store(settings.database_url, clock=demo.now if demo is not None else utc_now)
     if demo is not None:
@@ -137,9 +140,12 @@ def gateway(app: Console) -> GraphGateway:
 
 
 def workspace(app: Console) -> Workspace:
-    """What this session's use cases act on: the store, its own Graph gateway, its tenant, its admin."""
+    """What this session's use cases act on: the store, its own Graph gateway, its tenant, its admin (whose
+    roles, re-read as they act, update this session's sign-in)."""
     admin = signed_in_admin()
-    return Workspace(app.store, gateway(app), admin.tenant_id if admin else "", admin)
+    session = st.session_state.get(AUTH_KEY)
+    on_roles = session.update_roles if isinstance(session, AuthSession) else None
+    return Workspace(app.store, gateway(app), admin.tenant_id if admin else "", admin, on_roles)
 
 
 def sign_out() -> None:

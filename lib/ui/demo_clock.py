@@ -1,4 +1,9 @@
-"""The demo clock on the Registration progress page: move the demo tenant a day or a week, a snapshot a day."""
+"""The demo clock on the Registration progress page: move the demo tenant a day or a week, a snapshot a day.
+
+Moving the clock changes the tenant (people register and become Enforced), so only an admin who may
+change MFA sees the buttons; the use case (``lib.console.advance_demo_clock``) checks the role again
+before each simulated day.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,11 @@ from typing import Any
 
 import streamlit as st
 
-from lib.demo import advance_demo_clock
+from lib.console import advance_demo_clock
 from lib.errors import describe
 from lib.jobs import current_job
-from lib.ui.context import Console
+from lib.ui.context import Console, workspace
+from lib.ui.rollout_widgets import can_apply
 from lib.ui.sidebar import start_session_refresh
 
 CLOCK_NOTE_KEY = "progress_clock_note"
@@ -63,8 +69,9 @@ def _advance(app: Console, days: int) -> None:
     history then has a point per day, as a console running all along would have."""
     demo = app.demo
     try:
-        job = start_session_refresh(app, before_each=[functools.partial(advance_demo_clock, demo, 1)] * days,
-                                    step_name="Day")
+        job = start_session_refresh(
+            app, before_each=[functools.partial(advance_demo_clock, workspace(app), demo, 1)] * days,
+            step_name="Day")
     except Exception as err:  # never a traceback on the page
         st.session_state[CLOCK_NOTE_KEY] = ("error", f"The clock could not move: {describe(err)}")
         return
@@ -78,18 +85,24 @@ def demo_clock(app: Console, tenant: str) -> None:
         return
     job = current_job(tenant)
     running = job is not None and not job.finished
+    writer, reason = can_apply()
     with st.container(border=True, key="demo_clock"):
-        text, day, week = st.columns([4, 1, 1], vertical_alignment="center")
-        text.markdown(f"**Demo clock** · simulated time **{app.now():%Y-%m-%d %H:%M} UTC**")
-        text.caption("Move the demo tenant forward: people sign in and register, and the console takes a "
-                     "snapshot at the end of each simulated day, so the waves' progress moves day by day.")
-        if day.button("+1 day", key="clock_day", disabled=running, width="stretch", icon=":material/schedule:"):
-            _advance(app, 1)
-            st.rerun()
-        if week.button("+1 week", key="clock_week", disabled=running, width="stretch",
-                       icon=":material/fast_forward:"):
-            _advance(app, 7)
-            st.rerun()
+        heading = f"**Demo clock** · simulated time **{app.now():%Y-%m-%d %H:%M} UTC**"
+        if not writer:  # the time, and why it does not move for this admin: no buttons, no empty space for them
+            st.markdown(heading)
+            st.caption(f"Only an admin who may change MFA moves the demo clock. {reason}")
+        else:
+            text, day, week = st.columns([4, 1, 1], vertical_alignment="center")
+            text.markdown(heading)
+            text.caption("Move the demo tenant forward: people sign in and register, and the console takes a "
+                         "snapshot at the end of each simulated day, so the waves' progress moves day by day.")
+            if day.button("+1 day", key="clock_day", disabled=running, width="stretch", icon=":material/schedule:"):
+                _advance(app, 1)
+                st.rerun()
+            if week.button("+1 week", key="clock_week", disabled=running, width="stretch",
+                           icon=":material/fast_forward:"):
+                _advance(app, 7)
+                st.rerun()
         note = st.session_state.get(CLOCK_NOTE_KEY)
         if note:
             kind, text_ = note

@@ -1,0 +1,101 @@
+"""The demo tenant as a JSON document, so it survives a restart in a format that cannot run code.
+
+A pickle of the tenant would run whatever a replaced file told it to on loading. This is plain JSON:
+values are strings, numbers, lists and objects; times, durations, tuples and sets are tagged
+(``{"$dt": "…"}``…), and a record names its class, which must be one of the model's own
+(:data:`RECORD_TYPES`), and lists its field values in the order the file's ``fields`` names them. Anything
+else is refused with ``ValueError``; a file from a version whose records had other fields is refused too
+(the demo then starts a fresh tenant).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+from lib.emulator.model import App, AuthMethod, Event, SyntheticTenant, SyntheticWave, User
+
+__all__ = ["FORMAT", "RECORD_TYPES", "tenant_from_json", "tenant_to_json"]
+
+FORMAT = "mfa-console-demo-tenant"
+VERSION = 1
+RECORD_TYPES: dict[str, type] = {cls.__name__: cls for cls in (SyntheticTenant, User, AuthMethod, Event,
+                                                                 SyntheticWave, App)}
+"""The only classes a file may name."""
+_DERIVED = {"by_id", "by_upn"}
+"""Indexes the tenant rebuilds itself (``reindex``)."""
+_FIELDS: dict[str, tuple[str, ...]] = {
+    name: tuple(f.name for f in dataclasses.fields(cls) if f.name not in _DERIVED) for name, cls in RECORD_TYPES.items()
+}
+"""Each record's values, in this order (the file lists the names once, in ``fields``, to check them)."""
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return {"$dt": value.isoformat()}
+    if isinstance(value, timedelta):
+        return {"$td": value.total_seconds()}
+    if isinstance(value, frozenset | set):
+        return {"$set": sorted(_encode(v) for v in value)}
+    if isinstance(value, tuple):
+        return {"$tuple": [_encode(v) for v in value]}
+    if isinstance(value, list):
+        return [_encode(v) for v in value]
+    if isinstance(value, dict):
+        return {"$dict": [[_encode(k), _encode(v)] for k, v in value.items()]}
+    name = type(value).__name__
+    if name in RECORD_TYPES and dataclasses.is_dataclass(value):
+        return {"$record": name, "values": [_encode(getattr(value, f)) for f in _FIELDS[name]]}
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    raise TypeError(f"the demo tenant holds a {type(value).__name__}, which its file format does not know")
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "$dt" in value:
+        return datetime.fromisoformat(value["$dt"])
+    if "$td" in value:
+        return timedelta(seconds=value["$td"])
+    if "$set" in value:
+        return frozenset(_decode(v) for v in value["$set"])
+    if "$tuple" in value:
+        return tuple(_decode(v) for v in value["$tuple"])
+    if "$dict" in value:
+        return {_decode(k): _decode(v) for k, v in value["$dict"]}
+    if "$record" in value:
+        name, values = value["$record"], value.get("values")
+        if name not in RECORD_TYPES or not isinstance(values, list) or len(values) != len(_FIELDS[name]):
+            raise ValueError(f"not a demo tenant record: {str(name)[:40]!r}")
+        return RECORD_TYPES[name](**{f: _decode(v) for f, v in zip(_FIELDS[name], values, strict=True)})
+    raise ValueError("an untagged object in a demo tenant file")
+
+
+def tenant_to_json(tenant: SyntheticTenant) -> bytes:
+    """The tenant (users, methods, history, waves, apps, clock) as compact UTF-8 JSON."""
+    document = {"format": FORMAT, "version": VERSION, "fields": _FIELDS, "tenant": _encode(tenant)}
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def tenant_from_json(data: bytes) -> SyntheticTenant:
+    """The tenant saved by :func:`tenant_to_json`; ``ValueError`` for anything else (nothing in it runs)."""
+    try:
+        document = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"not a demo tenant file: {err}") from None
+    if not isinstance(document, dict) or document.get("format") != FORMAT or document.get("version") != VERSION:
+        raise ValueError("not a demo tenant file of this version")
+    if document.get("fields") != {name: list(names) for name, names in _FIELDS.items()}:
+        raise ValueError("a demo tenant file written by another version of the demo tenant")
+    try:
+        tenant = _decode(document.get("tenant"))
+    except (TypeError, KeyError, AttributeError) as err:
+        raise ValueError(f"a damaged demo tenant file: {err}") from None
+    if not isinstance(tenant, SyntheticTenant):
+        raise ValueError("the file does not hold a demo tenant")
+    return tenant
