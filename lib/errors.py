@@ -23,6 +23,7 @@ are, so older ``except`` clauses keep working. The whole tree (``code`` in brack
     │   ├── GraphServerError [server_error, retryable]  5xx after every retry
     │   ├── GraphUnavailable [unavailable, retryable]   no HTTP answer (DNS, refused, TLS, timeout)
     │   ├── MalformedResponse [malformed_response, retryable]  not the JSON Graph documents
+    │   ├── IncompleteRead [incomplete_read, retryable]  (lib.directory) some MFA states unreadable: no snapshot
     │   ├── CredentialError [unauthorized]              no access token could be had
     │   │   ├── SessionExpired [session_expired]        (also an AuthError) sign in again
     │   │   └── TokenRefreshFailed [token_refresh_failed]  (also an AuthError) refresh failed: try again

@@ -16,7 +16,7 @@ import pytest
 
 from lib import console, rollout
 from lib.auth import AuthSession, PermissionDenied
-from lib.demo import DemoTenant, demo_auth_config
+from lib.demo import DemoTenant, demo_auth_config, tenant_clock
 from lib.directory.refresh import refresh_snapshot
 from lib.emulator.generator import demo_public_app
 from lib.emulator.server import RunningEmulator
@@ -138,7 +138,8 @@ def _prepared(desk: Desk) -> tuple[int, int, DemoTenant]:
                                            tenant_id=desk.tenant_id, actor=ws.actor)
     assert rollout.operation_progress(desk.store, interrupted).status == "interrupted"
     console.protect(ws, upn(desk.emulator, "emergency-access02"), reason="break-glass", owner="owner@example.com")
-    return done, interrupted, DemoTenant(desk.emulator, demo_public_app(desk.emulator.state.tenant).client_id)
+    return done, interrupted, DemoTenant(desk.emulator, demo_public_app(desk.emulator.state.tenant).client_id,
+                                         tenant_clock(desk.emulator))
 
 
 def test_a_role_lost_mid_session_stops_every_change_and_says_why(desk_for) -> None:

@@ -19,7 +19,7 @@ import pytest
 from lib.auth import install_log_redaction
 from lib.auth.session import AuthConfig
 from lib.cli import main
-from lib.demo import DemoTenant, demo_auth_config, demo_tenant, ensure_demo_history
+from lib.demo import DemoTenant, demo_auth_config, demo_tenant, ensure_demo_history, tenant_clock
 from lib.emulator.generator import demo_public_app
 from lib.errors import ConsoleError, describe
 from lib.graph import MsalClientCredential
@@ -71,7 +71,7 @@ def test_no_repr_shows_a_secret(make_emulator) -> None:
     encoded = Settings(mode="tenant", data_dir=Path(".data"),
                        database_url="postgresql://console:p%40ss%2Fw0rd@db.example/mfa")
     emulator = make_emulator(users=60, seed=3)
-    demo = DemoTenant(emulator, demo_public_app(emulator.state.tenant).client_id)
+    demo = DemoTenant(emulator, demo_public_app(emulator.state.tenant).client_id, tenant_clock(emulator))
     app_only = demo_auth_config(emulator, app_only=True)
     credential = MsalClientCredential(emulator.client_id, emulator.client_secret, emulator.authority,
                                       ca_cert=emulator.ca_cert)

@@ -13,7 +13,7 @@ from typing import Any
 
 import streamlit as st
 
-from lib.console import advance_demo_clock
+from lib.console import acting_writer, advance_demo_clock
 from lib.errors import describe
 from lib.jobs import current_job
 from lib.ui.context import Console, workspace
@@ -69,9 +69,10 @@ def _advance(app: Console, days: int) -> None:
     history then has a point per day, as a console running all along would have."""
     demo = app.demo
     try:
-        job = start_session_refresh(
-            app, before_each=[functools.partial(advance_demo_clock, workspace(app), demo, 1)] * days,
-            step_name="Day")
+        ws = workspace(app)
+        acting_writer(ws)  # refused here, on the page, before a job starts; each day checks again
+        job = start_session_refresh(app, before_each=[functools.partial(advance_demo_clock, ws, demo, 1)] * days,
+                                    step_name="Day")
     except Exception as err:  # never a traceback on the page
         st.session_state[CLOCK_NOTE_KEY] = ("error", f"The clock could not move: {describe(err)}")
         return
