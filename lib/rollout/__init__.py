@@ -82,6 +82,7 @@ from lib.rollout.protected import (
     suggest_protected,
     unprotect_account,
 )
+from lib.rollout.reregistration import awaiting_reregistration
 from lib.rollout.states import with_current_states
 from lib.rollout.undo import undo_preview
 from lib.rollout.waves import (
@@ -134,6 +135,7 @@ __all__ = [
     "active_protection",
     "app_actor_from_token",
     "as_protection",
+    "awaiting_reregistration",
     "cancel_operation",
     "expected_state",
     "get_operation",
