@@ -450,11 +450,14 @@ def resume_operation(
     """Resume an interrupted, cancelled or partly failed operation in a new worker; returns its id.
 
     Unfinished items are re-read before anything is re-sent: those already in the requested state
-    are journaled applied (never sent twice), users a later operation changed are skipped.
+    are journaled applied (never sent twice), users a later operation changed are skipped; applied
+    users not read back yet are read back. An operation with nothing left is closed as complete (if
+    it was not) and no worker starts: resuming finished work succeeds and changes nothing.
     """
     require_writer(actor)
     operation = j.claim_operation(store, operation_id, actor=actor)
-    OperationWorker(store, gateway, operation, options=options, resume=True).start()
+    if operation is not None:
+        OperationWorker(store, gateway, operation, options=options, resume=True).start()
     return operation_id
 
 

@@ -544,11 +544,14 @@ def _text(value: Any) -> str | None:
     return None if value is None or value is pd.NA or (isinstance(value, float) and value != value) else str(value)
 
 
-def claim_operation(store: Store, operation_id: int, *, actor: Any) -> Operation:
-    """Take over an operation to resume it: refused while its worker lives, or when it has nothing left.
+def claim_operation(store: Store, operation_id: int, *, actor: Any) -> Operation | None:
+    """Take over an operation to resume it; refused while its worker lives.
 
     Checks overlaps with other running operations again (another one may have started meanwhile)
-    and makes this process the owner.
+    and makes this process the owner. With nothing left to send or to read back, there is nothing to
+    take over: an operation not yet closed as complete (interrupted after its last answer, or
+    cancelled or failed after every user was done) is closed as complete here, and None is returned,
+    so resuming finished work is a no-op that succeeds.
     """
     o, t = operations, operation_items
     now = now_ns()
@@ -559,9 +562,14 @@ def claim_operation(store: Store, operation_id: int, *, actor: Any) -> Operation
             raise OperationStateError(f"operation {operation_id} is running right now; wait for it or cancel it")
         unfinished = {uid for (uid,) in conn.execute(
             sa.select(t.c.user_id).where(t.c.operation_id == operation_id, t.c.status.in_(UNFINISHED)))}
-        if not unfinished:
-            raise OperationStateError(
-                f"operation {operation_id} has nothing left to do: every user is applied or skipped")
+        unread = conn.execute(sa.select(sa.func.count()).where(
+            t.c.operation_id == operation_id, t.c.status == "applied", t.c.after_state.is_(None),
+            t.c.expected_state.is_not(None))).scalar() or 0
+        if not unfinished and not unread:
+            if row.status != "complete":
+                conn.execute(sa.update(o).where(o.c.id == operation_id).values(
+                    status="complete", finished_at=now, heartbeat_at=now, cancel_requested=False, error=None))
+            return None
         check_conflicts(conn, row.tenant_id, unfinished, exclude=operation_id)
         conn.execute(sa.update(o).where(o.c.id == operation_id).values(
             status="running", owner=owner_id(), heartbeat_at=now, cancel_requested=False, finished_at=None,
