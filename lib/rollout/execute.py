@@ -134,6 +134,8 @@ class OperationWorker:
         self._protection = Protection()
         self._retryable: set[str] = set()
         self._taken_over = False
+        self._verifying: list[asyncio.Task[None]] = []
+        """Read-backs in flight: they hold no chunk slot, so the next chunk's writes need not wait."""
         self._later: dict[str, int] = {}
         """Users a later operation applied (resume only): user id → that operation."""
         self._flush_lock: asyncio.Lock | None = None
@@ -230,6 +232,9 @@ class OperationWorker:
             task.add_done_callback(lambda _t: gate.release())
             tasks.append(task)
         results = await asyncio.gather(*tasks, return_exceptions=True)
+        while self._verifying:
+            verifying, self._verifying = self._verifying, []
+            results += await asyncio.gather(*verifying, return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException):
                 raise result
@@ -271,7 +276,9 @@ class OperationWorker:
             accepted = [str(r.key) for r in report.results if r.ok]
         await self._flush()
         if accepted and self.options.verify:
-            await self._verify({item.user_id: item for item in to_send if item.user_id in set(accepted)})
+            done = set(accepted)
+            self._verifying.append(asyncio.create_task(
+                self._verify({item.user_id: item for item in to_send if item.user_id in done})))
 
     def _decide(self, item: WorkItem, current: Any, send: bool) -> Outcome | bool | None:
         """What to do with an item given its freshly read state: an Outcome, None = send, False = leave it.
