@@ -99,9 +99,10 @@ def _items(store: Any, operation_id: int) -> None:
                      "finished_at": st.column_config.DatetimeColumn("Finished (UTC)", format="YYYY-MM-DD HH:mm:ss"),
                  })
     left, right, _ = st.columns([1, 1, 2])
-    left.download_button("Users (CSV)", lambda: to_csv_bytes(shown), file_name=f"operation-{operation_id}-users.csv",
-                         mime="text/csv", key=f"ops_items_csv_{operation_id}", icon=":material/download:",
-                         on_click="ignore", width="stretch")
+    left.download_button("Users (CSV)", lambda frame=shown: to_csv_bytes(frame),
+                         file_name=f"operation-{operation_id}-users.csv", mime="text/csv",
+                         key=f"ops_items_csv_{operation_id}", icon=":material/download:", on_click="ignore",
+                         width="stretch")
 
     def report() -> bytes:
         return json.dumps(rollout.operation_report(store, operation_id), indent=2, default=str).encode()
@@ -116,11 +117,11 @@ def _items(store: Any, operation_id: int) -> None:
         except Exception as err:
             st.error(f"The report could not be made: {describe(err)}")
             return
-        shown = {k: (v[:REPORT_ROWS] if isinstance(v, list) else v) for k, v in full.items()}
-        for name in ("skipped", "failed"):
+        trimmed = {k: (v[:REPORT_ROWS] if isinstance(v, list) else v) for k, v in full.items()}
+        for name in ("skipped", "failed", "outcomes"):
             if len(full.get(name) or []) > REPORT_ROWS:
                 st.caption(f"{name.title()}: the first {REPORT_ROWS} of {len(full[name]):,}; the download has all.")
-        st.json(shown, expanded=1)
+        st.json(trimmed, expanded=1)
 
 
 def _preview_check(difference: Any, observed: Any, expected: Any) -> str | None:
