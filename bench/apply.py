@@ -1,6 +1,6 @@
 """Bulk change benchmark: 5,000 per-user MFA changes against the demo tenant's documented write limit.
 
-    python bench/apply.py [--changes 5000] [--users 12000] [--time-scale 0.05] [--latency-ms 20]
+    python bench/apply.py [--changes 5000] [--users 12000] [--time-scale 0.05] [--latency-ms 20] [--no-verify]
 
 The emulator runs in its own process (``python -m lib.emulator``), so client and server do not share
 a GIL. The client is the real engine: ``lib.rollout`` plan → ``start_operation`` (journal on a real
@@ -9,9 +9,11 @@ SQLite file, re-read before sending, batched PATCHes through ``lib.graph``) → 
 The bound is what the emulator's throttle model allows at best (``lib.emulator.throttle``): the write
 bucket holds C = 3,000 writes and refills at C per W = 150 s (both scaled by ``time_scale``), so N
 writes need at least max(0, N − C) × W / C × time_scale seconds; every write also costs 1 resource
-unit of the identity bucket (and the engine's re-read before sending 1 more), which is checked too.
-Prints figures, then as its LAST line one JSON object with ``ratio_to_write_bound`` (target ≤ 1.25)
-and ``lost`` (must be 0). Figures only: it never passes or fails on time.
+unit of the identity bucket (and the engine's re-read before sending 1 more, its read-back of the
+state Graph left 1 more again), which is checked too. Verification (the read-back) is on, as in the
+console; ``--no-verify`` measures without it. Prints figures, then as its LAST line one JSON object
+with ``ratio_to_write_bound`` (target ≤ 1.25, with verification on), ``lost`` (must be 0) and
+``differs_from_preview``. Figures only: it never passes or fails on time.
 """
 
 from __future__ import annotations
@@ -46,11 +48,12 @@ def start_emulator(users: int, time_scale: float, latency_ms: float) -> tuple[su
     return proc, json.loads(line)
 
 
-def write_bound(changes: int, users: int, time_scale: float) -> dict[str, Any]:
-    """The model's floor for ``changes`` writes (and the identity bucket's, with one re-read per write)."""
+def write_bound(changes: int, users: int, time_scale: float, *, verify: bool = True) -> dict[str, Any]:
+    """The model's floor for ``changes`` writes (and the identity bucket's, with a re-read per write and,
+    with ``verify``, a read-back)."""
     write_s = max(0, changes - WRITE_LIMIT) * WRITE_WINDOW / WRITE_LIMIT * time_scale
     capacity = identity_capacity(users)
-    units = 2 * changes  # one re-read GET + one PATCH per user, 1 RU each
+    units = (3 if verify else 2) * changes  # re-read GET + PATCH (+ read-back GET) per user, 1 RU each
     identity_s = max(0, units - capacity) * IDENTITY_WINDOW / capacity * time_scale
     return {
         "bound_s": round(max(write_s, identity_s), 3),
@@ -70,6 +73,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=12000)
     parser.add_argument("--time-scale", type=float, default=0.05)
     parser.add_argument("--latency-ms", type=float, default=20.0)
+    parser.add_argument("--no-verify", action="store_true", help="do not read back the states after writing")
     args = parser.parse_args()
 
     from lib import rollout
@@ -104,7 +108,9 @@ def main() -> None:
             control.post("/stats/reset")
             gateway.stats.requests = gateway.stats.retries = 0
             started = time.perf_counter()
-            operation_id = rollout.run_operation(store, gateway, preview, tenant_id=tenant_id, actor=actor)
+            options = rollout.ExecuteOptions(verify=not args.no_verify)
+            operation_id = rollout.run_operation(store, gateway, preview, tenant_id=tenant_id, actor=actor,
+                                                 options=options)
             measured = time.perf_counter() - started
             stats = control.get("/stats").json()
             report = rollout.operation_report(store, operation_id)
@@ -118,12 +124,13 @@ def main() -> None:
     reached = {uid for uid in preview.change_ids if after[uid] == "enforced"}
     lost = sum(1 for uid in preview.change_ids if uid not in reached and uid not in listed)
     outsiders = sum(1 for uid in after if uid not in set(preview.change_ids) and after[uid] != before[uid])
-    bound = write_bound(len(preview.changes), args.users, args.time_scale)
+    bound = write_bound(len(preview.changes), args.users, args.time_scale, verify=not args.no_verify)
     print(f"bound: {bound['how']}")
     print(f"measured: {measured:.3f} s for {len(preview.changes)} changes (operation {operation_id}, "
           f"{report['status']}); snapshot before it took {snapshot_s:.2f} s")
     figures = {
         "changes": len(preview.changes),
+        "verify": not args.no_verify,
         "time_scale": args.time_scale,
         "latency_ms": args.latency_ms,
         "bound_s": bound["bound_s"],
@@ -135,6 +142,8 @@ def main() -> None:
         "failed": len(report["failed"]),
         "skipped_at_execution": len(report["skipped"]),
         "lost": lost,
+        "read_back": sum(1 for o in report["outcomes"] if o["after"] is not None),
+        "differs_from_preview": report["differs_from_preview"],
         "touched_outside_plan": outsiders,
         "status": report["status"],
         "emulator_requests": stats.get("requests"),

@@ -9,6 +9,10 @@ never a traceback):
 - ``operations --db URL [--tenant ID]``
 - ``snapshot --graph URL --db URL``: read the tenant into the store (schedule it with cron)
 
+``apply``, ``resume`` and ``undo`` print the operation's report with ``outcomes`` (each planned user's
+before, expected and read-back state, and whether it matches the preview) and ``differs_from_preview``.
+Resuming an operation with nothing left is a success: it is closed if need be and reported again.
+
 Exit status: 0 done (every planned user applied or skipped with a reason), 1 refused or failed
 (Graph, database, role, a conflicting operation), 2 bad input (arguments, the CSV), 3 the operation
 ended with users failed, unknown or cancelled (the JSON lists them), 130 interrupted (Ctrl-C cancels

@@ -742,16 +742,22 @@ def journal_timeline(operations: Iterable[Any], events: pd.DataFrame, *, wave_na
     ``requested_state``, ``actor``, ``label``, ``undo_of``); ``events`` the user's journal events
     (``lib.rollout.EVENT_COLUMNS`` plus ``operation_id``); ``wave_names`` maps an operation that
     launched a wave to the wave's name. Only outcomes are listed (applied, failed, skipped,
-    cancelled), not the "sending" step.
+    cancelled), not the "sending" step. An applied change says the state Graph reported when it was
+    read back (the ``observed`` event), and whether that differs from the preview.
     """
     by_id = {int(op.id): op for op in operations}
     waves = dict(wave_names or {})
     rows: list[dict[str, Any]] = []
     if events is None or events.empty:
         return _timeline(rows)
-    for event in events.sort_values("at", kind="stable").itertuples(index=False):
+    ordered = events.sort_values("at", kind="stable")
+    observed: dict[int, tuple[str, str]] = {}
+    for event in ordered.itertuples(index=False):
+        if _text(event.event) == "observed":
+            observed[int(event.operation_id)] = (_text(event.state), _text(event.detail))
+    for event in ordered.itertuples(index=False):
         kind = _text(event.event)
-        if kind == "sending":
+        if kind in ("sending", "observed"):
             continue
         op = by_id.get(int(event.operation_id))
         if op is None:
@@ -762,17 +768,9 @@ def journal_timeline(operations: Iterable[Any], events: pd.DataFrame, *, wave_na
         where = f"operation {op.id}" + (f', wave "{wave}"' if wave else "")
         if getattr(op, "kind", "apply") == "undo":
             where += f", undo of operation {op.undo_of}" if getattr(op, "undo_of", None) else ", undo"
-        reached = _text(event.state)
         detail = _text(event.detail)
         if kind == "applied":
-            if requested == "enabled" and reached == "enforced":
-                text = (f"MFA Enabled by {actor} ({where}); Entra made it Enforced at once "
-                        "(a second factor was already registered)")
-            elif requested:
-                text = f"Set to {_state_label(requested)} by {actor} ({where})"
-                text = text.replace("Set to Enabled", "MFA Enabled") if requested == "enabled" else text
-            else:
-                text = f"Set to {_state_label(reached)} by {actor} ({where})"
+            text = _applied_text(actor, where, requested, _text(event.state), observed.get(int(op.id)))
         elif kind == "failed":
             text = f"Change by {actor} failed ({where})" + (f": {detail}" if detail else "")
         elif kind == "skipped":
@@ -784,6 +782,22 @@ def journal_timeline(operations: Iterable[Any], events: pd.DataFrame, *, wave_na
         rows.append({"at": event.at, "after": None, "source": "journal", "event": kind, "text": text,
                      "actor": actor or None})
     return _timeline(rows)
+
+
+def _applied_text(actor: str, where: str, requested: str, recorded: str, observed: tuple[str, str] | None) -> str:
+    """"MFA Enabled by … (operation 7); Graph reports Enabled" and, when so, how it differs from the preview."""
+    asked = requested or recorded or (observed[0] if observed else "")
+    text = f"Set to {_state_label(asked)} by {actor} ({where})" if asked else f"Changed by {actor} ({where})"
+    text = text.replace("Set to Enabled", "MFA Enabled") if requested == "enabled" else text
+    if observed is None:  # journaled before read-backs existed, or not read back (yet)
+        return text + ("; the state Graph reports was not read back" if not recorded else "")
+    state, detail = observed
+    text += f"; Graph reports {_state_label(state)}"
+    if asked == "enabled" and state == "enforced":
+        text += " (a second factor was already registered, so Entra made it Enforced at once)"
+    if detail.startswith("differs"):
+        text += f": {detail}"
+    return text
 
 
 def wave_timeline(waves: Iterable[Any]) -> pd.DataFrame:

@@ -62,7 +62,7 @@ from lib.users_filters import (
 PREFIX = "users"
 ACTION_HELP = {
     "enabled": "Users must register a second factor at their next sign-in; those already registered become "
-               "Enforced at once (Entra's rule).",
+               "Enforced at once, except those an admin disabled since they registered (Entra's rules).",
     "enforced": "Users must answer MFA at every sign-in; legacy clients then need app passwords.",
     "disabled": "Turn per-user MFA off for these users.",
 }

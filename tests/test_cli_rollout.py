@@ -9,13 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from lib.cli import main
-from lib.emulator.model import App
+from lib.emulator.model import METHOD_KINDS, App
 from lib.emulator.server import RunningEmulator
 from lib.rollout import ExecuteOptions, cancel_operation, plan, start_operation, wait_operation
 from lib.rollout.actor import app_actor_from_token
 from lib.store import open_store
+from lib.store.schema import operations
+from tests.test_rollout_journal import dead_owner
 from tests.test_rollout_support import control, gateway_for, truth
 
 ENV = ("MFA_TENANT_ID", "MFA_CLIENT_ID", "MFA_CLIENT_SECRET", "MFA_AUTHORITY", "MFA_CA_CERT", "MFA_EMULATOR_INFO",
@@ -100,6 +103,12 @@ def test_apply_operations_and_undo(demo: Demo, capsys: pytest.CaptureFixture[str
             out["skipped"], out["unknown"], out["wave"]) == (1, "apply", "complete", 12, 12, [], [], 0, "Wave 3: CLI")
     now = truth(demo.emulator)
     assert {now[u["id"]]["mfa_state"] for u in picked} <= {"enabled", "enforced"}
+    # outcomes: one per planned user, what Graph reported afterwards, as the demo tenant has it
+    assert [(o["user_id"], o["after"]) for o in out["outcomes"]] == [(u["id"], now[u["id"]]["mfa_state"])
+                                                                     for u in picked]
+    assert all(o["matches_preview"] for o in out["outcomes"]) and out["differs_from_preview"] == 0
+    first = {k: v for k, v in out.items() if k not in ("dry_run", "tenant_id", "snapshot_taken", "warnings",
+                                                       "csv_errors", "wave")}
 
     status, out, err = run(capsys, "operations", "--db", str(demo.db))
     assert (status, err) == (0, "")
@@ -122,9 +131,56 @@ def test_apply_operations_and_undo(demo: Demo, capsys: pytest.CaptureFixture[str
     status, out, _ = run(capsys, "operations", "--db", str(demo.db), "--limit", "1")
     assert [(r["id"], r["kind"], r["undo_of"]) for r in out["operations"]] == [(2, "undo", 1)]
 
-    status, out, err = run(capsys, *demo.base("resume"), "--operation", "1")
-    assert (status, out) == (1, None)
-    assert one_line(err) == "operation 1 has nothing left to do: every user is applied or skipped"
+    # resuming finished work is a no-op that succeeds: the same report, exit 0, nothing sent
+    writes = control(demo.emulator, "GET", "/stats")["writes"]
+    status, again, err = run(capsys, *demo.base("resume"), "--operation", "1")
+    assert (status, err) == (0, "")
+    assert again == first
+    assert control(demo.emulator, "GET", "/stats")["writes"] == writes
+
+
+def test_resume_of_an_interrupted_operation_with_nothing_left_closes_it(
+        demo: Demo, capsys: pytest.CaptureFixture[str]) -> None:
+    path = demo.csv("users.csv", "".join(f"{u['upn']}\n" for u in demo.people[:4]))
+    status, out, _ = run(capsys, *demo.base("apply"), "--state", "enforced", "--users-csv", path)
+    assert (status, out["status"]) == (0, "complete")
+    report = {k: out[k] for k in ("operation_id", "planned", "applied", "outcomes", "differs_from_preview")}
+    # the process was killed after the last answer was journaled, before the operation was closed
+    with open_store(f"sqlite:///{demo.db}") as store, store.engine.begin() as conn:
+        conn.execute(sa.update(operations).where(operations.c.id == out["operation_id"]).values(
+            status="running", finished_at=None, owner=dead_owner()))
+    status, out, _ = run(capsys, "operations", "--db", str(demo.db))
+    assert out["operations"][0]["status"] == "interrupted"
+    for _ in range(2):  # and again: still a success that changes nothing
+        status, again, err = run(capsys, *demo.base("resume"), "--operation", str(report["operation_id"]))
+        assert (status, err, again["status"]) == (0, "", "complete")
+        assert {k: again[k] for k in report} == report
+    assert control(demo.emulator, "GET", "/stats")["writes"] == 4
+
+
+def test_the_wave_3_sequence_reports_outcomes_equal_to_what_graph_says(
+        demo: Demo, capsys: pytest.CaptureFixture[str]) -> None:
+    """Enforce, undo, enable again: registered users now stay Enabled, the preview says so, Graph agrees."""
+    registered = [u for u in demo.people if any(METHOD_KINDS[k].mfa for k in u["methods"])
+                  and u["methods"] == u["visible_methods"]][:5]
+    unregistered = [u for u in demo.people if not u["methods"]][:5]
+    assert len(registered) == len(unregistered) == 5
+    path = demo.csv("wave3.csv", "".join(f"{u['upn']}\n" for u in registered + unregistered))
+    status, out, _ = run(capsys, *demo.base("apply"), "--state", "enforced", "--users-csv", path)
+    assert (status, out["differs_from_preview"]) == (0, 0)
+    status, out, _ = run(capsys, *demo.base("undo"), "--operation", str(out["operation_id"]))
+    assert (status, out["status"], out["differs_from_preview"]) == (0, "complete", 0)
+    status, dry, _ = run(capsys, *demo.base("apply"), "--state", "enabled", "--users-csv", path, "--dry-run")
+    assert {c["upn"]: c["expected"] for c in dry["changes"]} == {u["upn"]: "enabled"
+                                                                  for u in registered + unregistered}
+    assert {w["code"]: w["count"] for w in dry["warnings"]}["stays_enabled"] == 5
+    status, out, err = run(capsys, *demo.base("apply"), "--state", "enabled", "--users-csv", path,
+                           "--wave", "Wave 3: Engineering")
+    assert (status, err, out["status"], out["differs_from_preview"]) == (0, "", "complete", 0)
+    now = truth(demo.emulator)
+    assert [(o["upn"], o["before"], o["expected"], o["after"], o["matches_preview"]) for o in out["outcomes"]] == [
+        (u["upn"], "disabled", "enabled", now[u["id"]]["mfa_state"], True) for u in registered + unregistered]
+    assert {now[u["id"]]["mfa_state"] for u in registered} == {"enabled"}  # Entra's rule, and the preview's
 
 
 def test_a_later_run_plans_from_the_states_as_they_are_now(demo: Demo, capsys: pytest.CaptureFixture[str]) -> None:

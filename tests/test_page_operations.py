@@ -109,10 +109,11 @@ def test_an_operation_started_through_lib_rollout_is_listed_with_its_users(setti
     assert row["actor"] == "tests"
     assert at.selectbox(key="ops_selected").value == operation_id  # the newest is shown in detail
     assert f"Operation {operation_id} complete: 6 applied, 0 failed, 0 skipped." in [s.value for s in at.success]
+    assert any("every applied user is in the state the preview expected" in c.value for c in at.caption)
     assert _metrics(at)["Applied"] == "6"
     items = _frame_with(at, "outcome", "reason")
     assert len(items) == 6 and set(items["outcome"]) == {"Applied"}
-    assert set(items["after"]) == {"Enforced"}
+    assert set(items["after"]) == {"Enforced"} and set(items["preview"]) == {"as previewed"}
     # filter the users by outcome: none failed
     at.multiselect(key=f"ops_items_outcome_{operation_id}").set_value(["applied"]).run()
     assert len(_frame_with(at, "outcome", "reason")) == 6

@@ -439,25 +439,36 @@ def _event(op_id: int, at: pd.Timestamp, event: str, state: str | None = None, d
             "operation_id": op_id}
 
 
-def test_journal_timeline_says_who_did_what_in_which_operation() -> None:
+def test_journal_timeline_says_who_did_what_in_which_operation_and_what_graph_reported() -> None:
     operations = [_operation(4, "enabled"), _operation(7, "enforced"), _operation(9, None, kind="undo", undo_of=7),
-                  _operation(11, "enforced")]
+                  _operation(11, "enforced"), _operation(12, "enabled"), _operation(13, "enforced")]
+    later = pd.Timedelta(seconds=2)
     events = pd.DataFrame([
         _event(4, S(0), "sending", "enabled"),
-        _event(4, S(0) + pd.Timedelta(seconds=2), "applied", "enforced"),
-        _event(7, S(3), "applied", "enforced"),
-        _event(9, S(4), "applied", "enabled"),
+        _event(4, S(0) + later, "applied", None, "Graph accepted the change"),
+        _event(4, S(0) + 2 * later, "observed", "enforced", "as previewed"),
+        _event(7, S(3), "applied"),
+        _event(7, S(3) + later, "observed", "enforced", "as previewed"),
+        _event(9, S(4), "applied"),
+        _event(9, S(4) + later, "observed", "enabled", "as previewed"),
         _event(11, S(5), "failed", None, "throttled by Graph"),
+        _event(12, S(6), "applied"),
+        _event(12, S(6) + later, "observed", "enabled",
+               "differs from the preview: expected Enforced, Graph says Enabled"),
+        _event(13, S(7), "applied"),
     ])
     timeline = journal_timeline(operations, events, wave_names={4: "Wave 3"})
     assert timeline["text"].tolist() == [
-        'MFA Enabled by admin@contoso.example (operation 4, wave "Wave 3"); Entra made it Enforced at once '
-        "(a second factor was already registered)",
-        "Set to Enforced by admin@contoso.example (operation 7)",
-        "Set to Enabled by admin@contoso.example (operation 9, undo of operation 7)",
+        'MFA Enabled by admin@contoso.example (operation 4, wave "Wave 3"); Graph reports Enforced (a second '
+        "factor was already registered, so Entra made it Enforced at once)",
+        "Set to Enforced by admin@contoso.example (operation 7); Graph reports Enforced",
+        "Set to Enabled by admin@contoso.example (operation 9, undo of operation 7); Graph reports Enabled",
         "Change by admin@contoso.example failed (operation 11): throttled by Graph",
+        "MFA Enabled by admin@contoso.example (operation 12); Graph reports Enabled: differs from the preview: "
+        "expected Enforced, Graph says Enabled",
+        "Set to Enforced by admin@contoso.example (operation 13); the state Graph reports was not read back",
     ]
-    assert timeline["actor"].tolist() == ["admin@contoso.example"] * 4
+    assert timeline["actor"].tolist() == ["admin@contoso.example"] * 6
     assert journal_timeline(operations, None).empty
 
 

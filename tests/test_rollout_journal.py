@@ -197,9 +197,20 @@ def test_claim_resumes_only_a_dead_operation_with_work_left(store) -> None:
     claimed = j.claim_operation(store, op, actor=ADMIN)
     assert claimed.owner == j.owner_id() and claimed.status == "running"
     j.settle(store, op, [Outcome(u, s) for u in ("u001", "u002") for s in ("sending", "applied")])
-    j.finish_operation(store, op, cancelled=False, error=None)
-    with pytest.raises(OperationStateError, match="has nothing left to do"):
-        j.claim_operation(store, op, actor=ADMIN)
+    j.record_observed(store, op, {"u001": ("enforced", "enforced")})
+    set_owner(store, op, dead_owner())
+    # u002 was applied but never read back: a resume has that left to do
+    assert j.claim_operation(store, op, actor=ADMIN) is not None
+    j.record_observed(store, op, {"u002": ("enforced", "enforced")})
+    set_owner(store, op, dead_owner())
+    assert get_operation(store, op).interrupted
+    # nothing left: the interrupted operation is closed as complete, and nothing is claimed
+    assert j.claim_operation(store, op, actor=ADMIN) is None
+    closed = get_operation(store, op)
+    assert (closed.status, closed.live, closed.error) == ("complete", False, None)
+    finished_at = closed.finished_at
+    assert j.claim_operation(store, op, actor=ADMIN) is None  # again: a no-op that leaves it as it is
+    assert get_operation(store, op).finished_at == finished_at
 
 
 def test_cancel_of_an_interrupted_operation_closes_it_at_once(store) -> None:

@@ -7,7 +7,7 @@ current state of exactly the users it plans for (batched, on the read budget) be
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import pandas as pd
 
@@ -25,13 +25,20 @@ def _stamped(ws: Workspace, preview: rollout.Plan) -> rollout.Plan:
     return dataclasses.replace(preview, created_at=pd.Timestamp(ws.clock()))
 
 
+def _due(ws: Workspace, frame: pd.DataFrame, targets: Mapping[str, str]) -> frozenset[str]:
+    """Users an Enable would leave Enabled (disabled by an admin since they registered): Entra's rule."""
+    enabling = [uid for uid, state in targets.items() if state == "enabled"]
+    return rollout.awaiting_reregistration(ws.store, ws.tenant_id, frame, enabling) if enabling else frozenset()
+
+
 def preview_change(ws: Workspace, frame: pd.DataFrame, user_ids: Sequence[str], state: str, *,
                    source: str = "selection") -> rollout.Plan:
     """Plan setting ``user_ids`` (ids in ``frame``, the latest snapshot) to ``state``, from their states now."""
     ids = list(user_ids)
     fresh = _fresh(ws, frame, ids)
     return _stamped(ws, rollout.plan(fresh, state, ids, protected=rollout.active_protection(ws.store, ws.tenant_id),
-                                     actor=ws.actor, source=source))
+                                     actor=ws.actor, source=source,
+                                     reregistration_due=_due(ws, fresh, dict.fromkeys(ids, state))))
 
 
 def preview_csv(ws: Workspace, frame: pd.DataFrame, imported: rollout.CsvImport, *,
@@ -41,7 +48,7 @@ def preview_csv(ws: Workspace, frame: pd.DataFrame, imported: rollout.CsvImport,
         frame = _fresh(ws, frame, imported.targets)
     return _stamped(ws, rollout.plan_from_csv(frame, imported,
                                               protected=rollout.active_protection(ws.store, ws.tenant_id),
-                                              actor=ws.actor))
+                                              actor=ws.actor, reregistration_due=_due(ws, frame, imported.targets)))
 
 
 def preview_wave_enforcement(ws: Workspace, frame: pd.DataFrame, wave_id: int, *,

@@ -24,6 +24,9 @@ the clock, so a caller must prove it started the emulator, not merely that it ru
 - ``POST /_emulator/clock/advance`` ``{"days": n}`` / ``{"hours": n}`` → the clock's report + ``now``
 - ``GET /_emulator/truth/users`` (JSON, or JSON lines with ``?format=jsonl``),
   ``GET /_emulator/truth/history`` (every user's events and the waves)
+- ``POST /_emulator/users/{id or upn}/methods`` ``{"kind": "mobilePhone"}``: the user registers that
+  method now, as on their security info page (Entra's rules follow: an Enabled user becomes Enforced,
+  and one disabled by an admin has registered again)
 - ``GET /_emulator/stats``, ``POST /_emulator/stats/reset``, ``POST /_emulator/throttle/reset``
 """
 
@@ -32,6 +35,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import json
+import random
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -41,9 +45,9 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from lib.emulator.faults import FAULT_ON, KIND_NAMES, get_faults
-from lib.emulator.generator import demo_app
+from lib.emulator.generator import demo_app, new_method
 from lib.emulator.graph_api import EmulatorStats, emulator_stats
-from lib.emulator.model import SyntheticTenant, User
+from lib.emulator.model import METHOD_KINDS, SyntheticTenant, User
 from lib.emulator.state import EmulatorState
 from lib.emulator.throttle import get_throttle
 from lib.emulator.wire import iso
@@ -274,6 +278,18 @@ def control_routes(state: EmulatorState) -> list[BaseRoute]:
     async def truth_history(request: Request) -> Response:
         return _json(history_json(state.tenant))
 
+    async def register(request: Request) -> Response:
+        tenant = state.tenant
+        user = tenant.lookup(request.path_params["user"])
+        if user is None:
+            raise _ControlError(404, f"no user {request.path_params['user']!r}")
+        kind = (await _body(request)).get("kind")
+        if kind not in METHOD_KINDS:
+            raise _ControlError(400, f"kind must be one of {', '.join(sorted(METHOD_KINDS))}, got {kind!r}")
+        rng = random.Random(f"register:{tenant.seed}:{user.id}:{len(user.methods)}")
+        tenant.register_method(user, new_method(rng, kind, tenant.now, user.usage_location))
+        return _json(user_truth(tenant, user))
+
     async def get_stats(request: Request) -> Response:
         return _json(emulator_stats(state).as_dict())
 
@@ -302,6 +318,7 @@ def control_routes(state: EmulatorState) -> list[BaseRoute]:
         route("/clock/advance", advance, "POST"),
         route("/truth/users", truth_users, "GET"),
         route("/truth/history", truth_history, "GET"),
+        route("/users/{user}/methods", register, "POST"),
         route("/stats", get_stats, "GET"),
         route("/stats/reset", reset_stats, "POST"),
         route("/throttle/reset", reset_throttle, "POST"),

@@ -54,6 +54,7 @@ from lib.rollout.journal import (
     OperationProgress,
     get_operation,
     item_events,
+    item_outcomes,
     list_operations,
     operation_items_frame,
     operation_progress,
@@ -82,6 +83,7 @@ from lib.rollout.protected import (
     suggest_protected,
     unprotect_account,
 )
+from lib.rollout.reregistration import awaiting_reregistration
 from lib.rollout.states import with_current_states
 from lib.rollout.undo import undo_preview
 from lib.rollout.waves import (
@@ -134,12 +136,14 @@ __all__ = [
     "active_protection",
     "app_actor_from_token",
     "as_protection",
+    "awaiting_reregistration",
     "cancel_operation",
     "expected_state",
     "get_operation",
     "get_wave",
     "import_waves",
     "item_events",
+    "item_outcomes",
     "list_operations",
     "list_protected",
     "list_waves",

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -279,11 +280,14 @@ def parse_users_csv(
     return CsvImport(tuple(rows), tuple(errors), has_header, len(body))
 
 
-def plan_from_csv(frame: pd.DataFrame, imported: CsvImport, *, protected: Any = None, actor: Any) -> Plan:
-    """The plan of an import's valid rows (one state for all, or each row's own)."""
+def plan_from_csv(frame: pd.DataFrame, imported: CsvImport, *, protected: Any = None, actor: Any,
+                  reregistration_due: Iterable[str] = ()) -> Plan:
+    """The plan of an import's valid rows (one state for all, or each row's own); ``reregistration_due``
+    as for :func:`lib.rollout.plan.plan`."""
     states = {row.state for row in imported.rows}
     if len(states) == 1:
         (state,) = states
         return plan(frame, state, [row.user_id for row in imported.rows], protected=protected, actor=actor,
-                    source="csv")
-    return plan(frame, targets=imported.targets, protected=protected, actor=actor, source="csv")
+                    source="csv", reregistration_due=reregistration_due)
+    return plan(frame, targets=imported.targets, protected=protected, actor=actor, source="csv",
+                reregistration_due=reregistration_due)

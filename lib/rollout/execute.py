@@ -12,7 +12,10 @@ gateway's event loop, chunk by chunk, a few chunks at a time (so reads overlap w
    without sending again;
 3. journal the rest ``sending`` (before anything leaves), then batched PATCHes through ``lib.graph``;
 4. journal each answer (``applied``, ``failed`` with its reason) as it comes, a few times a second;
-5. for an Enable, read back the state Entra left (Enabled, or Enforced for a registered user).
+5. read back, batched, the state Graph reports for every user the chunk applied, and journal that
+   *observed* state as the outcome (an ``observed`` event says whether it matches the preview: Entra
+   may leave an Enable as Enabled or make it Enforced, see docs/graph.md). Reads cost read budget,
+   never writes; a read-back that fails is tried again once the passes are over.
 
 Failed items whose error is ``retryable`` (throttled, 5xx, no answer: the error class says so, see
 ``lib.graph.errors``) get up to ``retry_rounds`` more passes, each starting with a re-read.
@@ -73,8 +76,8 @@ class ExecuteOptions:
     """How often the lease is refreshed, a cross-process cancel noticed and protections reloaded."""
     retry_rounds: int = 2
     retry_pause_s: float = 0.5
-    verify_enabled: bool = True
-    """Read back the state after an Enable (Entra makes registered users Enforced)."""
+    verify: bool = True
+    """Read back every applied user's state after each chunk's writes and journal what Graph reports."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.chunk_size <= 10_000:
@@ -128,10 +131,11 @@ class OperationWorker:
         self.error: str | None = None
         self._abort: str | None = None
         self._buffer: list[Outcome] = []
-        self._inflight: dict[str, WorkItem] = {}
         self._protection = Protection()
         self._retryable: set[str] = set()
         self._taken_over = False
+        self._verifying: list[asyncio.Task[None]] = []
+        """Read-backs in flight: they hold no chunk slot, so the next chunk's writes need not wait."""
         self._later: dict[str, int] = {}
         """Users a later operation applied (resume only): user id → that operation."""
         self._flush_lock: asyncio.Lock | None = None
@@ -203,6 +207,8 @@ class OperationWorker:
                       if w.status == "sending" or w.attempts > 0]
             if unsure and self._abort is None:
                 await self._pass(unsure, send=False)
+            if self._abort is None:
+                await self._verify_rest()
         finally:
             flusher.cancel()
             await asyncio.gather(flusher, return_exceptions=True)
@@ -226,6 +232,9 @@ class OperationWorker:
             task.add_done_callback(lambda _t: gate.release())
             tasks.append(task)
         results = await asyncio.gather(*tasks, return_exceptions=True)
+        while self._verifying:
+            verifying, self._verifying = self._verifying, []
+            results += await asyncio.gather(*verifying, return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException):
                 raise result
@@ -251,34 +260,25 @@ class OperationWorker:
             outcomes.append(Outcome(item.user_id, "sending", read_state=read if isinstance(read, str) else None,
                                     event_state=item.requested_state, at=now))
         await self._db(j.settle, self.operation_id, outcomes)  # journaled BEFORE anything is sent
-        applied_enable: list[str] = [o.user_id for o in outcomes if o.status == "applied"
-                                     and self._requested(items, o.user_id) == "enabled"]
+        confirmed = {o.user_id: (o.after_state, item.expected_state) for o in outcomes for item in items
+                     if o.status == "applied" and o.after_state and item.user_id == o.user_id}
+        await self._db(j.record_observed, self.operation_id, confirmed)  # read just now: already observed
+        accepted: list[str] = []
         if to_send:
-            for item in to_send:
-                self._inflight[item.user_id] = item
-            try:
-                report = await self.gateway.aio.write_mfa_states(
-                    {item.user_id: item.requested_state for item in to_send},
-                    on_result=self._on_result, cancel=self.cancel)
-            finally:
-                for item in to_send:
-                    self._inflight.pop(item.user_id, None)
+            report = await self.gateway.aio.write_mfa_states(
+                {item.user_id: item.requested_state for item in to_send},
+                on_result=self._on_result, cancel=self.cancel)
             refused = report.abort_error or next(
                 (r.error for r in report.results if r.error is not None and r.status in (401, 403)), None)
             if refused is not None and self._abort is None:  # a missing role or permission stops everything
                 self._abort = f"stopped: Microsoft Graph refused the change: {refused}"
                 self.cancel.cancel()
-            applied_enable += [r.key for r in report.results if r.ok and self._requested(to_send, r.key) == "enabled"]
+            accepted = [str(r.key) for r in report.results if r.ok]
         await self._flush()
-        if applied_enable and self.options.verify_enabled and not self._halted():
-            await self._verify(applied_enable)
-
-    @staticmethod
-    def _requested(items: Sequence[WorkItem], user_id: Any) -> str | None:
-        for item in items:
-            if item.user_id == user_id:
-                return item.requested_state
-        return None
+        if accepted and self.options.verify:
+            done = set(accepted)
+            self._verifying.append(asyncio.create_task(
+                self._verify({item.user_id: item for item in to_send if item.user_id in done})))
 
     def _decide(self, item: WorkItem, current: Any, send: bool) -> Outcome | bool | None:
         """What to do with an item given its freshly read state: an Outcome, None = send, False = leave it.
@@ -332,10 +332,8 @@ class OperationWorker:
     def _on_result(self, result: ItemResult) -> None:
         """Called on the loop thread for each PATCH's final answer: buffered, journaled by the flusher."""
         uid = str(result.key)
-        item = self._inflight.get(uid)
-        expected = item.expected_state if item else None
-        if result.ok:
-            outcome = Outcome(uid, "applied", after_state=expected, attempts=result.attempts, event_state=expected)
+        if result.ok:  # the state Graph leaves is journaled by the read-back (_verify), not assumed
+            outcome = Outcome(uid, "applied", attempts=result.attempts, detail="Graph accepted the change")
         elif result.outcome == "cancelled":
             if result.attempts == 0:
                 outcome = Outcome(uid, "cancelled", reason_code="cancelled", reason="cancelled before it was sent")
@@ -351,10 +349,27 @@ class OperationWorker:
                               error_status=status, detail=text)
         self._buffer.append(outcome)
 
-    async def _verify(self, user_ids: list[str]) -> None:
-        states = await self.gateway.aio.read_mfa_states(user_ids, cancel=self.cancel)
-        found = {uid: s for uid, s in states.items() if isinstance(s, str) and s in STATES}
-        await self._db(j.set_after_states, self.operation_id, found)
+    async def _verify(self, items: dict[str, WorkItem]) -> None:
+        """Read back what Graph reports for ``items`` (batched GETs) and journal it as their outcome.
+
+        Not cancellable: the writes were answered, and their outcome is what a cancelled run must
+        still know. Users whose read fails keep no observed state; :meth:`_verify_rest` tries again.
+        """
+        if not items:
+            return
+        states = await self.gateway.aio.read_mfa_states(list(items))
+        observed = {uid: s for uid, s in states.items() if isinstance(s, str) and s in STATES}
+        await self._db(j.record_observed, self.operation_id,
+                       {uid: (state, items[uid].expected_state) for uid, state in observed.items()})
+
+    async def _verify_rest(self) -> None:
+        """A last read-back of applied users that still have no observed state (their read failed)."""
+        if not self.options.verify:
+            return
+        left = await self._db(j.unobserved, self.operation_id)
+        for start in range(0, len(left), self.options.chunk_size):
+            part = left[start:start + self.options.chunk_size]
+            await self._verify({item.user_id: item for item in part})
 
     # -- journaling -------------------------------------------------------------------------------
 
@@ -443,11 +458,14 @@ def resume_operation(
     """Resume an interrupted, cancelled or partly failed operation in a new worker; returns its id.
 
     Unfinished items are re-read before anything is re-sent: those already in the requested state
-    are journaled applied (never sent twice), users a later operation changed are skipped.
+    are journaled applied (never sent twice), users a later operation changed are skipped; applied
+    users not read back yet are read back. An operation with nothing left is closed as complete (if
+    it was not) and no worker starts: resuming finished work succeeds and changes nothing.
     """
     require_writer(actor)
     operation = j.claim_operation(store, operation_id, actor=actor)
-    OperationWorker(store, gateway, operation, options=options, resume=True).start()
+    if operation is not None:
+        OperationWorker(store, gateway, operation, options=options, resume=True).start()
     return operation_id
 
 
@@ -497,10 +515,14 @@ def run_operation(
 
 
 def operation_report(store: Store, operation_id: int) -> dict[str, Any]:
-    """What the CLI prints: the operation's counts, and every skipped and failed user with the reason."""
+    """What the CLI prints: the operation's counts, every skipped and failed user with the reason, and
+    ``outcomes``: each planned user's before, expected and observed state (``after``, what Graph
+    reported after the change) and whether they match, with ``differs_from_preview`` counting those
+    that do not."""
     operation = j.get_operation(store, operation_id)
     items = j.operation_items_frame(store, operation_id)
     progress = j.operation_progress(store, operation_id)
+    outcomes = j.item_outcomes(items)
 
     def text(value: Any) -> str | None:
         return None if pd.isna(value) else str(value)
@@ -523,5 +545,10 @@ def operation_report(store: Store, operation_id: int) -> dict[str, Any]:
         "cancelled": progress.cancelled,
         "skipped": listed("skipped"),
         "failed": listed("failed"),
+        "differs_from_preview": int((~outcomes["matches_preview"].fillna(True)).sum()),
+        "outcomes": [{"upn": text(r.upn), "user_id": str(r.user_id), "before": text(r.before_state),
+                      "expected": text(r.expected_state), "after": text(r.observed),
+                      "matches_preview": None if pd.isna(r.matches_preview) else bool(r.matches_preview)}
+                     for r in outcomes.itertuples(index=False)],
         "error": operation.error,
     }

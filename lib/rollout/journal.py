@@ -39,17 +39,20 @@ __all__ = [
     "EVENT_COLUMNS",
     "ITEM_COLUMNS",
     "LEASE_S",
+    "OUTCOME_COLUMNS",
     "Operation",
     "OperationProgress",
     "Outcome",
     "WorkItem",
     "get_operation",
     "item_events",
+    "item_outcomes",
     "list_operations",
     "operation_items_frame",
     "operation_progress",
     "operations_frame",
     "owner_id",
+    "preview_difference",
 ]
 
 LEASE_S = 15.0
@@ -213,6 +216,10 @@ class OperationProgress:
     finished_at: pd.Timestamp | None
     error: str | None
     live: bool
+    differs_from_preview: int = 0
+    """Planned users whose state, as Graph reported it afterwards, is not the one the preview expected."""
+    unobserved: int = 0
+    """Applied users whose state could not be read back yet (a resume reads them again)."""
 
     @property
     def done(self) -> int:
@@ -233,6 +240,7 @@ class OperationProgress:
             "pending": self.pending, "unknown": self.unknown, "done": self.done, "remaining": self.remaining,
             "plan_skipped": self.plan_skipped, "rate_per_s": round(self.rate_per_s, 2),
             "eta_s": None if self.eta_s is None else round(self.eta_s, 1), "error": self.error,
+            "differs_from_preview": self.differs_from_preview, "unobserved": self.unobserved,
         }
 
 
@@ -349,6 +357,15 @@ def operations_frame(store: Store, tenant_id: str | None = None, *, limit: int |
     return frame
 
 
+_items = operation_items.c
+_DIFFERS = sa.or_(
+    sa.and_(_items.status == "applied", _items.after_state.is_not(None), _items.after_state != _items.expected_state),
+    sa.and_(_items.status == "skipped", _items.expected_state.is_not(None), _items.read_state.is_not(None),
+            _items.read_state != _items.expected_state),
+)
+"""Planned items whose observed state is not the expected one (as :func:`item_outcomes` decides)."""
+
+
 def operation_progress(store: Store, operation_id: int) -> OperationProgress:
     """Progress from the journal: counts, the rate over the last :data:`RATE_WINDOW_S` s, and ETA."""
     now = now_ns(store)  # finished_at and started_at are on the store's clock
@@ -363,6 +380,11 @@ def operation_progress(store: Store, operation_id: int) -> OperationProgress:
                 t.c.status.in_(("applied", "failed")),
             )
         ).scalar() or 0
+        differs = conn.execute(sa.select(sa.func.count()).where(t.c.operation_id == operation_id, _DIFFERS)
+                               ).scalar() or 0
+        unobserved = conn.execute(sa.select(sa.func.count()).where(
+            t.c.operation_id == operation_id, t.c.status == "applied", t.c.after_state.is_(None),
+            t.c.expected_state.is_not(None))).scalar() or 0
     op = _operation(row)
     pending, unknown = counts.get("pending", 0), counts.get("sending", 0)
     rate = 0.0
@@ -377,6 +399,7 @@ def operation_progress(store: Store, operation_id: int) -> OperationProgress:
         cancelled=counts.get("cancelled", 0), pending=pending, unknown=unknown,
         plan_skipped=counts.get("plan_skipped", 0), rate_per_s=rate, eta_s=eta if op.status == "running" else None,
         started_at=op.started_at, finished_at=op.finished_at, error=op.error, live=op.live,
+        differs_from_preview=int(differs), unobserved=int(unobserved),
     )
 
 
@@ -522,11 +545,14 @@ def _text(value: Any) -> str | None:
     return None if value is None or value is pd.NA or (isinstance(value, float) and value != value) else str(value)
 
 
-def claim_operation(store: Store, operation_id: int, *, actor: Any) -> Operation:
-    """Take over an operation to resume it: refused while its worker lives, or when it has nothing left.
+def claim_operation(store: Store, operation_id: int, *, actor: Any) -> Operation | None:
+    """Take over an operation to resume it; refused while its worker lives.
 
     Checks overlaps with other running operations again (another one may have started meanwhile)
-    and makes this process the owner.
+    and makes this process the owner. With nothing left to send or to read back, there is nothing to
+    take over: an operation not yet closed as complete (interrupted after its last answer, or
+    cancelled or failed after every user was done) is closed as complete here, and None is returned,
+    so resuming finished work is a no-op that succeeds.
     """
     o, t = operations, operation_items
     now = wall_ns()
@@ -537,9 +563,14 @@ def claim_operation(store: Store, operation_id: int, *, actor: Any) -> Operation
             raise OperationStateError(f"operation {operation_id} is running right now; wait for it or cancel it")
         unfinished = {uid for (uid,) in conn.execute(
             sa.select(t.c.user_id).where(t.c.operation_id == operation_id, t.c.status.in_(UNFINISHED)))}
-        if not unfinished:
-            raise OperationStateError(
-                f"operation {operation_id} has nothing left to do: every user is applied or skipped")
+        unread = conn.execute(sa.select(sa.func.count()).where(
+            t.c.operation_id == operation_id, t.c.status == "applied", t.c.after_state.is_(None),
+            t.c.expected_state.is_not(None))).scalar() or 0
+        if not unfinished and not unread:
+            if row.status != "complete":
+                conn.execute(sa.update(o).where(o.c.id == operation_id).values(
+                    status="complete", finished_at=now, heartbeat_at=now, cancel_requested=False, error=None))
+            return None
         check_conflicts(conn, row.tenant_id, unfinished, exclude=operation_id)
         conn.execute(sa.update(o).where(o.c.id == operation_id).values(
             status="running", owner=owner_id(), heartbeat_at=now, cancel_requested=False, finished_at=None,
@@ -636,19 +667,91 @@ def settle(store: Store, operation_id: int, outcomes: Sequence[Outcome]) -> int:
     return moved
 
 
-def set_after_states(store: Store, operation_id: int, states: dict[str, str]) -> None:
-    """Record the state read back after an applied change (Entra may have made Enabled into Enforced)."""
-    if not states:
-        return
-    t = operation_items
+STATE_WORDS = {"disabled": "Disabled", "enabled": "Enabled", "enforced": "Enforced"}
+
+
+def preview_difference(expected: str | None, observed: str | None) -> str | None:
+    """"differs from the preview: expected Enforced, Graph says Enabled", or None when they agree or
+    either is unknown."""
+    if not expected or not observed or expected == observed:
+        return None
+    return (f"differs from the preview: expected {STATE_WORDS.get(expected, expected)}, "
+            f"Graph says {STATE_WORDS.get(observed, observed)}")
+
+
+OUTCOME_COLUMNS: dict[str, str] = {"observed": "string", "matches_preview": "boolean", "difference": "string"}
+"""Columns :func:`item_outcomes` adds to the items frame."""
+
+
+def item_outcomes(items: pd.DataFrame) -> pd.DataFrame:
+    """The planned items of :func:`operation_items_frame` (the plan's own skips left out) with their outcome.
+
+    ``observed`` is what Graph last reported: the state read back after an applied change, or the
+    state read just before sending for an item skipped then; unknown (NA) for items not finished or
+    not read back. ``matches_preview`` compares it with ``expected_state`` (NA when unknown), and
+    ``difference`` words a mismatch ("differs from the preview: expected …, Graph says …").
+    """
+    planned = items[items["expected_state"].notna()].copy()
+    observed = planned["after_state"].where(planned["status"] == "applied")
+    observed = observed.where(planned["status"] != "skipped", planned["read_state"])
+    planned["observed"] = observed.astype("string")
+    matches = (planned["observed"] == planned["expected_state"]).astype("boolean")
+    planned["matches_preview"] = matches.where(planned["observed"].notna(), pd.NA)
+    planned["difference"] = pd.Series(
+        [preview_difference(_text(e), _text(o)) for e, o in zip(planned["expected_state"], planned["observed"],
+                                                                 strict=True)],
+        index=planned.index, dtype="string")
+    return planned.reset_index(drop=True)
+
+
+def record_observed(store: Store, operation_id: int, observed: dict[str, tuple[str, str | None]]) -> int:
+    """Journal the state Graph reported after an applied change (user id → (observed, expected)).
+
+    It becomes the item's ``after_state`` (the outcome, never the prediction), with an ``observed``
+    event whose detail says whether it matches the preview. Items not applied are left alone;
+    returns how many were recorded.
+    """
+    if not observed:
+        return 0
+    t, e = operation_items, operation_events
+    now = now_ns(store)
+    recorded = 0
     with writing(store) as conn:
-        conn.execute(
-            sa.update(t)
-            .where(t.c.operation_id == sa.bindparam("b_op"), t.c.user_id == sa.bindparam("b_uid"),
-                   t.c.status == "applied")
-            .values(after_state=sa.bindparam("b_after")),
-            [{"b_op": operation_id, "b_uid": uid, "b_after": state} for uid, state in states.items()],
-        )
+        for start in range(0, len(observed), _CHUNK):
+            part = dict(list(observed.items())[start:start + _CHUNK])
+            applied = {uid for (uid,) in conn.execute(
+                sa.select(t.c.user_id).where(t.c.operation_id == operation_id, t.c.user_id.in_(list(part)),
+                                             t.c.status == "applied"))}
+            rows = [(uid, state, expected) for uid, (state, expected) in part.items() if uid in applied]
+            if not rows:
+                continue
+            conn.execute(
+                sa.update(t)
+                .where(t.c.operation_id == sa.bindparam("b_op"), t.c.user_id == sa.bindparam("b_uid"))
+                .values(after_state=sa.bindparam("b_after"), updated_at=sa.bindparam("b_at")),
+                [{"b_op": operation_id, "b_uid": uid, "b_after": state, "b_at": now} for uid, state, _ in rows],
+            )
+            conn.execute(sa.insert(e), [
+                {"operation_id": operation_id, "user_id": uid, "at": now, "event": "observed", "state": state,
+                 "detail": preview_difference(expected, state) or "as previewed"}
+                for uid, state, expected in rows])
+            recorded += len(rows)
+    return recorded
+
+
+def unobserved(store: Store, operation_id: int) -> list[WorkItem]:
+    """Applied items with no state read back yet (the read-back failed, or the process died first)."""
+    t = operation_items
+    with reading(store) as conn:
+        rows = conn.execute(
+            sa.select(t.c.user_id, t.c.upn, t.c.before_state, t.c.requested_state, t.c.expected_state, t.c.status,
+                      t.c.attempts, t.c.read_state)
+            .where(t.c.operation_id == operation_id, t.c.status == "applied", t.c.after_state.is_(None),
+                   t.c.expected_state.is_not(None))
+            .order_by(t.c.seq)
+        ).all()
+    return [WorkItem(r.user_id, r.upn, r.before_state, r.requested_state, r.expected_state, r.status, r.attempts,
+                     r.read_state) for r in rows]
 
 
 def heartbeat(store: Store, operation_id: int) -> str | None:

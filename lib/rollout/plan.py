@@ -5,8 +5,11 @@ Entra will leave them in) or *skip* with a stable reason code and a sentence a p
 plus warnings about the set as a whole. Execution re-checks each item against the live state, so a
 plan made from a snapshot an hour old is still safe to run.
 
-Entra's rule (docs/graph.md): enabling a user who already registered a second factor makes them
-Enforced at once, so the *expected* state of such a user is ``enforced``.
+The *expected* state follows Entra's per-user MFA rules (docs/graph.md, *Lifecycle*, the one place
+they are written down): enabling a user who already registered a second factor makes them Enforced
+at once, except a user an admin disabled since they last registered (re-enabled, they stay Enabled
+until they register again: ``lib.rollout.reregistration`` finds them); every other request leaves
+the user in the requested state.
 """
 
 from __future__ import annotations
@@ -56,7 +59,7 @@ SKIP_CODES: dict[str, str] = {
 """Every reason a user can be skipped: stable code → the gist (a row's ``reason`` adds its details)."""
 
 WARNING_CODES: tuple[str, ...] = (
-    "admins", "must_register", "app_passwords", "service_accounts", "guests", "not_applied",
+    "admins", "must_register", "stays_enabled", "app_passwords", "service_accounts", "guests", "not_applied",
 )
 
 CHANGE_COLUMNS: dict[str, str] = {
@@ -94,9 +97,14 @@ def _protected_reason(protection: Protection, upn: str) -> str:
     return f"protected account ({detail})" if detail else "protected account"
 
 
-def expected_state(before: str, requested: str, registered: bool) -> str:
-    """The state Entra leaves a user in after ``requested``: Enabled + registered → Enforced."""
-    if requested == "enabled" and registered:
+def expected_state(before: str, requested: str, registered: bool, reregistration_due: bool = False) -> str:
+    """The state Entra leaves a user in after ``requested`` (docs/graph.md, *Lifecycle*).
+
+    Enabled + a registered second factor → Enforced, unless an admin disabled the user since they
+    registered (``reregistration_due``): then Enabled stays Enabled. ``before`` does not change the
+    outcome of a request Entra accepts (a plan skips the requests it would refuse or undo).
+    """
+    if requested == "enabled" and registered and not reregistration_due:
         return "enforced"
     return requested
 
@@ -247,6 +255,7 @@ def plan(
     undo_of: int | None = None,
     include_break_glass: bool = False,
     source: str = "selection",
+    reregistration_due: Iterable[str] = (),
 ) -> Plan:
     """Preview changing ``selection_ids`` to ``requested_state`` (or each user to ``targets[id]``).
 
@@ -259,6 +268,8 @@ def plan(
     ``kind='undo'`` takes ``targets`` (user → state to restore) and ``left_states`` (user → state the
     undone operation left them in): a user whose current state is neither is skipped as ``moved_on``.
     Accounts classified ``break_glass`` are skipped unless ``include_break_glass``.
+    ``reregistration_due`` are the users an admin disabled since they registered
+    (``lib.rollout.reregistration.awaiting_reregistration``): Enable leaves them Enabled.
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
@@ -328,7 +339,9 @@ def plan(
     rule(is_self & ~registered & (requested != "disabled"), "self_lockout",
          lambda i: f"this is you, and you have no registered method: {_label(requested[i])} would lock you out")
 
-    expected = np.where((requested == "enabled") & registered, "enforced", requested)
+    due_ids = set(map(str, reregistration_due))
+    due = np.fromiter((uid in due_ids for uid in order), dtype=bool, count=n)
+    expected = np.where((requested == "enabled") & registered & ~due, "enforced", requested)
     change_mask = code == ""
 
     changes = sub.loc[change_mask, ["id", "upn", "display_name", "registered", "is_admin"]].rename(
@@ -393,6 +406,12 @@ def _warnings(rows: pd.DataFrame, changes: pd.DataFrame, kind: str) -> list[Plan
     add("must_register", stronger & ~registered,
         "1 user has no registered method: they will be asked to register at their next sign-in",
         "{n} users have no registered method: they will be asked to register at their next sign-in")
+    add("stays_enabled", (changes["requested"].to_numpy(dtype=object) == "enabled") & registered
+        & (expected == "enabled"),
+        "1 registered user was disabled by an admin since registering: Entra leaves them Enabled until they "
+        "register again (set Enforced to require MFA now)",
+        "{n} registered users were disabled by an admin since registering: Entra leaves them Enabled until they "
+        "register again (set Enforced to require MFA now)")
     add("app_passwords", expected == "enforced",
         "1 user will be Enforced: legacy clients (old Office, IMAP/POP, SMTP AUTH) then need app passwords",
         "{n} users will be Enforced: legacy clients (old Office, IMAP/POP, SMTP AUTH) then need app passwords")

@@ -17,6 +17,7 @@ from lib.graph import GraphGateway
 from lib.rollout import journal as j
 from lib.rollout.errors import OperationStateError
 from lib.rollout.plan import Plan, PlanWarning, plan
+from lib.rollout.reregistration import awaiting_reregistration
 from lib.rollout.states import with_current_states
 
 __all__ = ["undo_preview"]
@@ -55,8 +56,10 @@ def undo_preview(
             left[str(row.user_id)] = str(after)
     now = with_current_states(gateway, frame, [uid for uid in ids if uid in targets],
                               read_at=pd.Timestamp(store.clock()))
+    due = awaiting_reregistration(store, operation.tenant_id, now,
+                                  [uid for uid, state in targets.items() if state == "enabled"])
     undo = plan(now, targets=targets, left_states=left, kind="undo", undo_of=operation_id, protected=protected,
-                actor=actor, source="undo")
+                actor=actor, source="undo", reregistration_due=due)
     changes = items[items["expected_state"].notna()]
     untouched = len(changes) - len(targets)
     if untouched:

@@ -48,14 +48,22 @@ def _items(store: Any, operation_id: int) -> None:
         st.error(f"The items could not be read: {describe(err)}")
         return
     st.markdown("**Users in this operation**")
+    outcomes = rollout.item_outcomes(items).set_index("user_id")
+    items = items.assign(observed=items["user_id"].map(outcomes["observed"]),
+                         difference=items["user_id"].map(outcomes["difference"]))
+    differing = int(items["difference"].notna().sum())
     cols = st.columns([2, 2])
     present = [s for s in OUTCOMES if s in set(items["status"].dropna())]
     chosen = cols[0].multiselect("Outcome", present, format_func=OUTCOMES.get, key=f"ops_items_outcome_{operation_id}",
                                  placeholder="Any outcome")
     text = cols[1].text_input("Search name, UPN or reason", key=f"ops_items_search_{operation_id}")
+    only_differing = differing > 0 and st.toggle(
+        f"Only the {differing:,} not in the state the preview expected", key=f"ops_items_differ_{operation_id}")
     shown = items
     if chosen:
         shown = shown[shown["status"].isin(chosen)]
+    if only_differing:
+        shown = shown[shown["difference"].notna()]
     words = [w for w in text.casefold().split() if w]
     if words:
         hay = (shown["display_name"].fillna("") + "\n" + shown["upn"].fillna("") + "\n"
@@ -72,7 +80,10 @@ def _items(store: Any, operation_id: int) -> None:
         "outcome": shown["status"].map(lambda s: OUTCOMES.get(s, s)),
         "before": shown["before_state"].map(state_label, na_action="ignore"),
         "requested": shown["requested_state"].map(state_label, na_action="ignore"),
-        "after": shown["after_state"].map(state_label, na_action="ignore"),
+        "expected": shown["expected_state"].map(state_label, na_action="ignore"),
+        "after": shown["observed"].map(state_label, na_action="ignore"),
+        "preview": [_preview_check(d, o, e) for d, o, e in
+                    zip(shown["difference"], shown["observed"], shown["expected_state"], strict=True)],
         "reason": shown["reason"], "attempts": shown["attempts"], "finished_at": shown["finished_at"],
     })
     if len(view) > ITEM_ROWS:
@@ -80,14 +91,18 @@ def _items(store: Any, operation_id: int) -> None:
     st.dataframe(view.head(ITEM_ROWS), hide_index=True, key=f"ops_items_{operation_id}", placeholder="—",
                  height=min(35 * (min(len(view), ITEM_ROWS) + 1) + 3, 420), column_config={
                      "display_name": "Name", "upn": "UPN", "outcome": "Outcome", "before": "Before",
-                     "requested": "Requested", "after": "After", "reason": "Reason",
+                     "requested": "Requested", "expected": "Expected (preview)",
+                     "after": st.column_config.TextColumn(
+                         "After (Graph)", help="The state Graph reported when it was read back after the change"),
+                     "preview": "Matches the preview?", "reason": "Reason",
                      "attempts": st.column_config.NumberColumn("Attempts", format="%d"),
                      "finished_at": st.column_config.DatetimeColumn("Finished (UTC)", format="YYYY-MM-DD HH:mm:ss"),
                  })
     left, right, _ = st.columns([1, 1, 2])
-    left.download_button("Users (CSV)", lambda: to_csv_bytes(shown), file_name=f"operation-{operation_id}-users.csv",
-                         mime="text/csv", key=f"ops_items_csv_{operation_id}", icon=":material/download:",
-                         on_click="ignore", width="stretch")
+    left.download_button("Users (CSV)", lambda frame=shown: to_csv_bytes(frame),
+                         file_name=f"operation-{operation_id}-users.csv", mime="text/csv",
+                         key=f"ops_items_csv_{operation_id}", icon=":material/download:", on_click="ignore",
+                         width="stretch")
 
     def report() -> bytes:
         return json.dumps(rollout.operation_report(store, operation_id), indent=2, default=str).encode()
@@ -102,11 +117,20 @@ def _items(store: Any, operation_id: int) -> None:
         except Exception as err:
             st.error(f"The report could not be made: {describe(err)}")
             return
-        shown = {k: (v[:REPORT_ROWS] if isinstance(v, list) else v) for k, v in full.items()}
-        for name in ("skipped", "failed"):
+        trimmed = {k: (v[:REPORT_ROWS] if isinstance(v, list) else v) for k, v in full.items()}
+        for name in ("skipped", "failed", "outcomes"):
             if len(full.get(name) or []) > REPORT_ROWS:
                 st.caption(f"{name.title()}: the first {REPORT_ROWS} of {len(full[name]):,}; the download has all.")
-        st.json(shown, expanded=1)
+        st.json(trimmed, expanded=1)
+
+
+def _preview_check(difference: Any, observed: Any, expected: Any) -> str | None:
+    """"as previewed", the difference in words, or nothing when the state is not known (or not planned)."""
+    if isinstance(difference, str):
+        return difference
+    if isinstance(observed, str) and isinstance(expected, str):
+        return "as previewed"
+    return None
 
 
 def _resume(app: Console, operation_id: int) -> None:

@@ -327,7 +327,16 @@ def operation_summary(progress: rollout.OperationProgress) -> str:
         parts.append(f"{progress.cancelled:,} cancelled")
     if progress.remaining:
         parts.append(f"{progress.remaining:,} not finished")
-    return f"Operation {progress.operation_id} {progress.status}: " + ", ".join(parts) + "."
+    text = f"Operation {progress.operation_id} {progress.status}: " + ", ".join(parts) + "."
+    if progress.differs_from_preview:
+        n = progress.differs_from_preview
+        text += (f" {n:,} {'user is' if n == 1 else 'users are'} not in the state the preview expected, "
+                 "as Graph reported it afterwards: see the users below.")
+    if progress.unobserved:
+        n = progress.unobserved
+        text += (f" {n:,} applied {'user' if n == 1 else 'users'} could not be read back: Resume reads "
+                 f"{'it' if n == 1 else 'them'} again.")
+    return text
 
 
 def read_progress(store: Any, operation_id: int) -> rollout.OperationProgress:
@@ -390,8 +399,13 @@ def operation_status(store: Any, operation_id: int, key: str) -> rollout.Operati
         _live(store, operation_id, key)
         return progress
     text = operation_summary(progress)
-    if progress.status == "complete":
+    if progress.status == "complete" and not progress.differs_from_preview:
         st.success(text, icon=":material/check_circle:")
+        if progress.applied and not progress.unobserved:
+            st.caption(":material/fact_check: Read back from Graph: every applied user is in the state the "
+                       "preview expected.")
+    elif progress.status == "complete":
+        st.warning(text, icon=":material/difference:")
     elif progress.status == "failed":
         st.error(text + (f" {progress.error}" if progress.error else ""), icon=":material/error:")
     else:
