@@ -20,7 +20,8 @@ the clock, so a caller must prove it started the emulator, not merely that it ru
   ``fault_on`` (``any``, ``reads`` or ``writes``; lib/emulator/faults.py says what each kind does),
   ``hold_requests`` (Graph requests wait until it is switched off again), ``hold_after_writes``
   (writes wait, once that many per-user MFA PATCHes have applied; ``null`` switches it off)
-- ``GET /_emulator/clock`` → ``{"now": …}``, the simulated time (what the console stamps in demo mode)
+- ``GET /_emulator/clock`` → ``{"now": …}``, the simulated time running on in real time since it last
+  moved (what the console stamps in demo mode)
 - ``POST /_emulator/clock/advance`` ``{"days": n}`` / ``{"hours": n}`` → the clock's report + ``now``
 - ``GET /_emulator/truth/users`` (JSON, or JSON lines with ``?format=jsonl``),
   ``GET /_emulator/truth/history`` (every user's events and the waves)
@@ -36,8 +37,9 @@ import hmac
 import ipaddress
 import json
 import random
+import time
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from starlette.requests import Request
@@ -127,6 +129,16 @@ async def _body(request: Request) -> dict:
     if not isinstance(payload, dict):
         raise _ControlError(400, "the body must be a JSON object")
     return payload
+
+
+def running_now(state: EmulatorState) -> datetime:
+    """The simulated time, running on in real time since it last moved: every console process that reads
+    it (the app, each CLI run) then stamps on one timeline, later commands never before earlier ones."""
+    now = state.tenant.now
+    anchor = state.extras.get("clock_anchor")
+    if anchor is None or anchor[0] != now:
+        anchor = state.extras["clock_anchor"] = (now, time.monotonic())
+    return now + timedelta(seconds=time.monotonic() - anchor[1])
 
 
 def config_json(state: EmulatorState) -> dict:
@@ -265,7 +277,7 @@ def control_routes(state: EmulatorState) -> list[BaseRoute]:
         return _json({"report": report, "now": iso(state.tenant.now)})
 
     async def clock_now(request: Request) -> Response:
-        return _json({"now": iso(state.tenant.now)})
+        return _json({"now": running_now(state).isoformat()})  # to the microsecond: commands seconds apart
 
     async def truth_users(request: Request) -> Response:
         tenant = state.tenant
