@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any
 
@@ -60,6 +60,7 @@ __all__ = [
     "unmatched_upns",
     "upn_list_mask",
     "values_mask",
+    "with_states",
 ]
 
 NONE = "(none)"
@@ -467,14 +468,31 @@ class PreparedUsers:
         return {state: int(n) for state, n in zip(STATE_FILTER_OPTIONS, counts, strict=True)}
 
 
+def _state_codes(state: pd.Series) -> np.ndarray:
+    state = _strings(state)
+    codes = np.full(len(state), len(STATES), dtype=np.int8)
+    for position, name in enumerate(STATES):
+        codes[state.eq(name).to_numpy(dtype=bool, na_value=False)] = position
+    return codes
+
+
+def with_states(prepared: PreparedUsers, states: Mapping[str, str]) -> PreparedUsers:
+    """``prepared`` with some users' states replaced (those an operation observed after the snapshot).
+
+    The shared ``prepared`` is left as it is: the new frame shares every column but ``state``."""
+    if not states:
+        return prepared
+    frame = prepared.frame.copy(deep=False)
+    observed = frame["id"].astype("string").map(dict(states))
+    frame["state"] = observed.where(observed.notna(), frame["state"]).astype(prepared.frame["state"].dtype)
+    return replace(prepared, frame=frame, state_codes=_state_codes(frame["state"]))
+
+
 def prepare_users(frame: pd.DataFrame) -> PreparedUsers:
     """Sort a users frame by display name (then UPN), case-insensitively, and build its search index."""
     ordered = frame.sort_values(["display_name", "upn"], key=lambda s: _strings(s).fillna("").str.casefold(),
                                 kind="stable", na_position="last").reset_index(drop=True)
-    state = _strings(ordered["state"])
-    codes = np.full(len(ordered), len(STATES), dtype=np.int8)
-    for position, name in enumerate(STATES):
-        codes[state.eq(name).to_numpy(dtype=bool, na_value=False)] = position
+    codes = _state_codes(ordered["state"])
     keys = address_keys(ordered)
     return PreparedUsers(ordered, search_index(ordered), filter_options(ordered), codes, keys,
                          known_addresses(ordered, keys))

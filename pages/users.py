@@ -47,6 +47,8 @@ from lib.ui.users_filter_panel import apply_preset, filter_panel, preset_banner,
 from lib.ui.users_table import (
     counts_line,
     exports,
+    observed_note,
+    observed_overlay,
     reset_selection_on_change,
     selection,
     signature,
@@ -121,7 +123,8 @@ def _actions(app: Console, frame: pd.DataFrame, ids: list[str], everyone: bool, 
 
 def _after_operation(app: Console) -> Any:
     def actions(progress: rollout.OperationProgress) -> None:
-        st.caption("The table shows the snapshot: refresh the data to see the new states there.")
+        st.caption("The table shows the states this operation observed until the next snapshot; refresh the "
+                   "data to read everything else anew.")
         cols = st.columns(3)
         with contextlib.suppress(Exception):
             cols[0].page_link(navigation.OPERATIONS.path, label="Open in Operations", icon=":material/history:")
@@ -171,7 +174,8 @@ def render() -> None:
         render_plan(app, PREFIX)
         watch_operation(app, PREFIX, actions=_after_operation(app))
         return
-    prepared = _prepared(app, snapshot, app.settings.database_url, tenant, snapshot.id)
+    prepared, observed = observed_overlay(
+        app.store, _prepared(app, snapshot, app.settings.database_url, tenant, snapshot.id), tenant, snapshot.id)
     frame = prepared.frame
     scope = scope_controls("users", protected_upns(app.store, tenant, app.now()))
     tab_select, tab_import = st.tabs(["Filter and select", "Import a CSV"])
@@ -199,17 +203,18 @@ def render() -> None:
                        "No filter: every user in scope is listed.")
         if filters.active:
             top[1].button("Reset filters", key="users_reset_filters", on_click=reset_filters, width="stretch")
-        reset_selection_on_change(signature(filters, scope, snapshot.id))
+        reset_selection_on_change(signature(filters, scope, (snapshot.id, observed.operation_ids)))
         if not len(positions):
             st.info("No user matches these filters and this scope. Loosen a filter, or **Reset filters**.",
                     icon=":material/search_off:")
             ids, everyone = [], False
         else:
-            ids, everyone = selection(frame, positions)
+            ids, everyone = selection(frame, positions, observed)
         as_of = pd.Timestamp(snapshot.state_read_at or snapshot.started_at)
         exports(frame, mask, len(positions), f"{as_of:%Y%m%d-%H%M}")
         st.caption(f"MFA states as of the snapshot ({as_of:%Y-%m-%d %H:%M} UTC); a plan re-reads the selected users' "
                    "states first.")
+        observed_note(observed)
         _actions(app, frame, ids, everyone, filters)
     with tab_import:
         csv_import_panel(app, frame)

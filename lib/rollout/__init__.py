@@ -59,6 +59,7 @@ from lib.rollout.journal import (
     operation_progress,
     operations_frame,
 )
+from lib.rollout.observed import ObservedStates, observed_since
 from lib.rollout.plan import (
     CHANGE_COLUMNS,
     SKIP_CODES,
@@ -116,6 +117,7 @@ __all__ = [
     "CsvRow",
     "CsvRowError",
     "ExecuteOptions",
+    "ObservedStates",
     "Operation",
     "OperationConflict",
     "OperationNotFound",
@@ -143,6 +145,7 @@ __all__ = [
     "list_operations",
     "list_protected",
     "list_waves",
+    "observed_since",
     "operation_items_frame",
     "operation_progress",
     "operation_report",
