@@ -50,6 +50,7 @@ __all__ = [
     "filter_mask",
     "filter_options",
     "known_addresses",
+    "merge_upn_lists",
     "methods_mask",
     "parse_upn_list",
     "prepare_users",
@@ -262,7 +263,15 @@ class UpnList:
 
     upns: tuple[str, ...]
     invalid: tuple[str, ...]
+    """Tokens with an ``@`` that are not a UPN (e.g. ``not@@valid``)."""
     duplicates: int
+    ignored: tuple[str, ...] = ()
+    """Words without an ``@`` (a CSV header, a state column, a display name): not counted as entries."""
+
+    @property
+    def entries(self) -> int:
+        """What the list holds that looks meant as an address: UPNs, repeats of them and malformed ones."""
+        return len(self.upns) + self.duplicates + len(self.invalid)
 
     @property
     def keys(self) -> frozenset[str]:
@@ -284,6 +293,7 @@ def parse_upn_list(data: str | bytes, *, limit: int = MAX_UPN_LIST) -> UpnList:
         text = data[1:] if data.startswith("\ufeff") else data
     found: dict[str, str] = {}
     invalid: list[str] = []
+    ignored: list[str] = []
     duplicates = 0
     for raw in _SPLIT.split(text):
         token = raw.strip().strip("\"'<>()")
@@ -299,7 +309,27 @@ def parse_upn_list(data: str | bytes, *, limit: int = MAX_UPN_LIST) -> UpnList:
                     raise ValueError(f"the list has more than {limit:,} UPNs: split it")
         elif "@" in token:
             invalid.append(token)
-    return UpnList(tuple(found.values()), tuple(invalid), duplicates)
+        else:
+            ignored.append(token)
+    return UpnList(tuple(found.values()), tuple(invalid), duplicates, tuple(ignored))
+
+
+def merge_upn_lists(lists: Iterable[UpnList]) -> UpnList:
+    """Several lists (pasted and uploaded) as one: a UPN on two of them is a duplicate, whatever its case."""
+    found: dict[str, str] = {}
+    invalid: list[str] = []
+    ignored: list[str] = []
+    duplicates = 0
+    for one in lists:
+        duplicates += one.duplicates
+        invalid.extend(one.invalid)
+        ignored.extend(one.ignored)
+        for upn in one.upns:
+            if _key(upn) in found:
+                duplicates += 1
+            else:
+                found[_key(upn)] = upn
+    return UpnList(tuple(found.values()), tuple(invalid), duplicates, tuple(ignored))
 
 
 def known_addresses(frame: pd.DataFrame, keys: tuple[pd.Series, ...] | None = None) -> frozenset[str]:

@@ -22,6 +22,7 @@ from lib.errors import describe
 from lib.ui import navigation
 from lib.ui.context import console, signed_in_admin
 from lib.ui.operation_detail import NEXT_KEY, detail, operation_title
+from lib.ui.rollout_widgets import follow_running
 from lib.ui.waves_panel import waves
 
 SELECTED_KEY = "ops_selected"
@@ -130,6 +131,7 @@ def render() -> None:
             _no_operations()
         else:
             _running_banner(history)
+            follow_running(app.store, history.loc[history["status"] == "running", "id"])
             operation_id = _pick(history, wave_of)
             if operation_id is not None:
                 detail(app, history, int(operation_id), wave_of)

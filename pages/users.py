@@ -43,6 +43,7 @@ from lib.ui.rollout_widgets import (
 )
 from lib.ui.scope_controls import scope_controls
 from lib.ui.sidebar import start_session_refresh
+from lib.ui.upn_list_note import upn_list_note
 from lib.ui.users_filter_panel import apply_preset, filter_panel, preset_banner, reset_filters
 from lib.ui.users_table import (
     counts_line,
@@ -58,7 +59,6 @@ from lib.users_filters import (
     UserFilters,
     describe_filters,
     prepare_users,
-    unmatched_upns,
 )
 
 PREFIX = "users"
@@ -188,14 +188,7 @@ def render() -> None:
         for problem in problems:
             st.warning(problem, icon=":material/list:")
         if parsed is not None and parsed.upns:
-            missing = unmatched_upns(frame, parsed.upns, known=prepared.known)
-            note = f"{len(parsed.upns):,} UPNs on the list"
-            if missing:
-                listed = ", ".join(missing[:5]) + (f" and {len(missing) - 5:,} more" if len(missing) > 5 else "")
-                note += f"; {len(missing):,} not in the snapshot ({md(listed)})"
-            if parsed.invalid:
-                note += f"; {len(parsed.invalid):,} not a UPN ({md(', '.join(parsed.invalid[:3]))})"
-            st.caption(note + ".")
+            upn_list_note(prepared, filters, scope, parsed, app.now())
         counts_line(prepared, mask, int(in_scope.sum()))
         described = describe_filters(filters)
         top = st.columns([5, 1], vertical_alignment="center")

@@ -141,17 +141,29 @@ def test_filters_narrow_the_users_and_the_counts_follow(demo_settings: Settings)
     assert at.multiselect(key="users_f_departments").value == []
 
 
-def test_a_pasted_list_of_upns_keeps_those_users_and_names_the_unknown(demo_settings: Settings) -> None:
+def test_a_pasted_list_of_upns_keeps_those_users_and_accounts_for_every_entry(demo_settings: Settings) -> None:
     at = new_app(demo_settings, ADMIN, PAGE)
-    users = apply_scope(_users(demo_settings), DEFAULT_SCOPE)
+    everyone = _users(demo_settings)
+    users = apply_scope(everyone, DEFAULT_SCOPE)
     picked = users["upn"].head(3).tolist()
-    pasted = f"{picked[0].upper()}\n{picked[1]}; {picked[2]}, nobody.here@fabrikamconsulting.com\nnot@@a-upn"
+    disabled = everyone.loc[~everyone["account_enabled"] & (everyone["account_kind"] == "person")
+                            & ~everyone["is_guest"], "upn"].iloc[0]
+    pasted = (f"{picked[0].upper()}\n{picked[1]}; {picked[2]}, nobody.here@fabrikamconsulting.com\nnot@@a-upn\n"
+              f"{disabled}\n{picked[1]}")
     at.text_area(key="users_f_upn_text").set_value(pasted).run()
     _no_exception(at)
     assert sorted(_table(at)["upn"]) == sorted(picked)
-    note = next(c.value for c in at.caption if "UPNs on the list" in c.value)
-    assert note.startswith("4 UPNs on the list; 1 not in the snapshot (nobody\\.here@fabrikamconsulting\\.com)")
-    assert "1 not a UPN" in note
+    note = next(m.value for m in at.markdown if "on the list:" in m.value)
+    assert note == ("**7** entries on the list: **3 shown** · 1 outside the scope (1 disabled account) · "
+                    "1 not in the snapshot · 1 not a UPN · 1 listed twice")
+    details = next(m.value for m in at.markdown if "Outside the scope" in m.value)
+    assert "nobody\\.here@fabrikamconsulting\\.com" in details and "Disabled accounts" in details
+
+    # the scope's Disabled accounts ticked: that user is shown, the counts still add up
+    at.checkbox(key="users_scope_include_disabled_accounts").check().run()
+    note = next(m.value for m in at.markdown if "on the list:" in m.value)
+    assert note.startswith("**7** entries on the list: **4 shown** · 1 not in the snapshot")
+    assert disabled in _table(at)["upn"].tolist()
 
 
 def test_the_overview_link_presets_admins_without_a_registered_method(demo_settings: Settings) -> None:

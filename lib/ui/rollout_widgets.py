@@ -15,7 +15,7 @@ every error is shown as its one line (``lib.errors.describe``), never as a trace
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +35,7 @@ __all__ = [
     "can_apply",
     "confirm_sentence",
     "duration",
+    "follow_running",
     "md",
     "operation_status",
     "operation_summary",
@@ -375,6 +376,25 @@ def _progress_body(store: Any, operation_id: int, key: str) -> bool:
 def _live(store: Any, operation_id: int, key: str) -> None:
     if not _progress_body(store, operation_id, key):
         st.rerun(scope="app")  # finished: redraw the page once, with the outcome and no more polling
+
+
+@st.fragment(run_every=1.0)
+def _follow(store: Any, operation_ids: tuple[int, ...]) -> None:
+    for operation_id in operation_ids:
+        try:
+            status = rollout.get_operation(store, operation_id).display_status
+        except Exception:  # gone or unreadable: the page's next full run says so
+            status = None
+        if status != "running":
+            st.rerun(scope="app")
+
+
+def follow_running(store: Any, operation_ids: Iterable[int]) -> None:
+    """Redraw the whole page once any of these running operations ends, so every status on it (a picker, a
+    history table, a banner) is current without a reload. Polls the journal each second, draws nothing."""
+    ids = tuple(int(i) for i in operation_ids)
+    if ids:
+        _follow(store, ids)
 
 
 def operation_status(store: Any, operation_id: int, key: str) -> rollout.OperationProgress | None:

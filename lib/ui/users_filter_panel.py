@@ -19,6 +19,7 @@ from lib.users_filters import (
     UpnList,
     UserFilters,
     UsersFilterPreset,
+    merge_upn_lists,
     parse_upn_list,
 )
 
@@ -77,7 +78,9 @@ def _upn_list(container: Any) -> tuple[frozenset[str] | None, UpnList | None, li
         left, right = st.columns(2)
         left.text_area("Paste UPNs", key="users_f_upn_text", height=110,
                        placeholder="one per line, or separated by commas or semicolons",
-                       help="Users whose UPN or e-mail address is on the list. Words without an @ are ignored.")
+                       help="Users whose UPN or e-mail address is on the list. Every entry is accounted for "
+                            "below: shown, outside the scope, hidden by a filter, not in the snapshot, not a UPN "
+                            "or listed twice.")
         upload = right.file_uploader("…or upload a list (.txt or .csv)", type=["txt", "csv"],
                                      key=f"users_f_upn_file_{nonce}",
                                      help="Any text file with one UPN per line; a CSV's UPN column is found by the @.")
@@ -88,19 +91,13 @@ def _upn_list(container: Any) -> tuple[frozenset[str] | None, UpnList | None, li
         sources.append(upload.getvalue())
     if not sources:
         return None, None, problems
-    upns: list[str] = []
-    invalid: list[str] = []
-    duplicates = 0
+    lists: list[UpnList] = []
     for source in sources:
         try:
-            parsed = _parse_list(source)
+            lists.append(_parse_list(source))
         except ValueError as err:
             problems.append(str(err))
-            continue
-        upns.extend(parsed.upns)
-        invalid.extend(parsed.invalid)
-        duplicates += parsed.duplicates
-    merged = UpnList(tuple(dict.fromkeys(upns)), tuple(invalid), duplicates)
+    merged = merge_upn_lists(lists)
     if not merged.upns:
         problems.append("No UPN found in the list (a UPN looks like name@domain): the list filter is off.")
         return None, merged, problems
