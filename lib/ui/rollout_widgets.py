@@ -430,4 +430,10 @@ def watch_operation(app: Console, prefix: str, *, actions: Callable[[rollout.Ope
         progress = operation_status(app.store, operation_id, _key(prefix, "op"))
         if progress is not None and progress.status != "running" and actions is not None:
             actions(progress)
+    if progress is not None and progress.status != "running" \
+            and st.session_state.get(_key(prefix, "operation_final")) != operation_id:
+        # It may have ended while this run drew the page above it (a small change ends in milliseconds):
+        # one more run draws every part of the page from the finished journal.
+        st.session_state[_key(prefix, "operation_final")] = operation_id
+        st.rerun(scope="app")
     return operation_id
