@@ -157,7 +157,7 @@ def test_undo_previews_restores_and_leaves_users_who_moved_on(settings: Settings
     at.selectbox(key="ops_selected").set_value(operation_id).run()
     at.button(key=f"ops_undo_{operation_id}").click().run()
     _no_exception(at)
-    assert any(s.value == f"Preview: undo operation {operation_id}" for s in at.subheader)
+    assert any(s.value == f"Preview: Undo operation {operation_id}: restore 3 users · 1 skipped" for s in at.subheader)
     assert _metrics(at)["Will change"] == "3" and _metrics(at)["Skipped"] == "1"
     assert "- Enforced → Disabled: **3**" in " ".join(m.value for m in at.markdown)
     assert any("**1** user has moved on since the operation" in i.value for i in at.info)
@@ -208,7 +208,9 @@ def test_a_wave_ready_to_enforce_is_promoted_after_a_preview(settings: Settings,
                                                  if w.name == "Wave T")).run()
     at.button(key="ops_promote").click().run()
     _no_exception(at)
-    assert any(s.value == "Preview: promote Wave T to Enforced" for s in at.subheader)
+    headings = [s.value for s in at.subheader]
+    assert any(h.startswith(f"Preview: Enforce {ready} user") for h in headings), headings
+    assert any(c.value.startswith("Asked for: promote Wave T to Enforced.") for c in at.caption)
     assert f"- Enabled → Enforced: **{ready}**" in " ".join(m.value for m in at.markdown)
     at.button(key="ops_plan_confirm").click().run()
     at.button(key="ops_confirm_go").click().run()

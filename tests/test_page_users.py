@@ -236,7 +236,8 @@ def test_selected_rows_become_a_plan_preview_with_skips_and_reasons(demo_setting
     before = len(_operations(demo_settings))
     at.button(key="users_action_enforced").click().run()
     _no_exception(at)
-    assert any(s.value == "Preview: Enforce 5 selected users" for s in at.subheader)
+    assert any(s.value == "Preview: Enforce 3 users · 2 skipped" for s in at.subheader)  # what will change
+    assert any(c.value.startswith("Asked for: Enforce 5 selected users.") for c in at.caption)
     assert _metrics(at)["Will change"] == "3" and _metrics(at)["Skipped"] == "2" and _metrics(at)["Selected"] == "5"
     said = " ".join(m.value for m in at.markdown)
     assert "- Disabled → Enforced: **3**" in said
@@ -298,7 +299,9 @@ def test_csv_import_lists_each_rejected_row_and_plans_the_valid_ones(demo_settin
     assert "**users\\.csv**: 6 rows read · **2 valid** · **4 rejected**" in [m.value for m in at.markdown]
     at.button(key="users_csv_plan").click().run()
     _no_exception(at)
-    assert any(s.value == "Preview: Change 2 users from users.csv" for s in at.subheader)
+    # titled with what will change (one of the two is already in that state), not with what was asked
+    assert [s.value for s in at.subheader] == ["Preview: Change 1 user · 1 skipped"]
+    assert any(c.value.startswith("Asked for: Change 2 users from users\\.csv.") for c in at.caption)
     assert _metrics(at)["Selected"] == "2"
 
 

@@ -39,8 +39,10 @@ __all__ = [
     "md",
     "operation_status",
     "operation_summary",
+    "plan_headline",
     "read_progress",
     "render_plan",
+    "scroll_into_view",
     "set_plan",
     "state_label",
     "watch_operation",
@@ -117,6 +119,8 @@ def set_plan(prefix: str, entry: PlanEntry | None) -> None:
         st.session_state.pop(_key(prefix, "plan"), None)
     else:
         st.session_state[_key(prefix, "plan")] = entry
+        st.session_state[_key(prefix, "plan_scroll")] = st.session_state.get(_key(prefix, "plan_nonce"), 0) + 1
+        st.session_state[_key(prefix, "plan_nonce")] = st.session_state[_key(prefix, "plan_scroll")]
 
 
 def current_plan(prefix: str) -> PlanEntry | None:
@@ -150,6 +154,39 @@ def _button_label(the_plan: rollout.Plan) -> str:
         return f"Undo: restore {count:,} {people}"
     verb = VERBS.get(the_plan.requested_state or "", "Change")
     return f"{verb} {count:,} {people}"
+
+
+def plan_headline(the_plan: rollout.Plan) -> str:
+    """What will change, counted from the plan itself: ``Enforce 499 users · 203 skipped``."""
+    if the_plan.kind == "undo":
+        count = len(the_plan.changes)
+        head = f"Undo operation {the_plan.undo_of}: restore {count:,} {'user' if count == 1 else 'users'}"
+    else:
+        head = _button_label(the_plan)
+    skipped = len(the_plan.skipped)
+    return head + (f" · {skipped:,} skipped" if skipped else "")
+
+
+_SCROLL = """<script>(function () {{
+  var tries = 0;
+  function go() {{
+    var box = document.querySelector(".st-key-{key}");
+    if (!box) {{ if (tries++ < 60) setTimeout(go, 50); return; }}
+    box.scrollIntoView({{block: "start", behavior: "smooth"}});
+    var target = box.querySelector("h3") || box;
+    target.setAttribute("tabindex", "-1");
+    target.focus({{preventScroll: true}});
+  }}
+  go();
+}})();</script><span data-scroll-nonce="{nonce}"></span>"""
+
+
+def scroll_into_view(key: str, nonce: int) -> None:
+    """Bring the container ``key`` (a fixed widget key, never tenant data) to the top of the window and move
+    the keyboard focus to its heading: a preview made by a button above it otherwise opens below the fold."""
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", key):
+        raise ValueError(f"not a container key: {key!r}")
+    st.html(_SCROLL.format(key=key, nonce=int(nonce)), unsafe_allow_javascript=True)
 
 
 def _transition_lines(the_plan: rollout.Plan) -> list[str]:
@@ -221,9 +258,13 @@ def render_plan(app: Console, prefix: str, *, after_start: Callable[[int], None]
     the_plan = entry.plan
     writer, reason = can_apply()
     with st.container(border=True, key=_key(prefix, "plan_box")):
-        st.subheader(f"Preview: {entry.title}")
-        st.caption("Nothing has been sent yet. Each user's state was read from Microsoft Graph just now; the worker "
-                   "re-reads it again right before sending, so a user who changes meanwhile is not changed twice.")
+        st.subheader(f"Preview: {plan_headline(the_plan)}")
+        st.caption(f"Asked for: {md(entry.title)}. Nothing has been sent yet. Each user's state was read from "
+                   "Microsoft Graph just now; the worker re-reads it again right before sending, so a user who "
+                   "changes meanwhile is not changed twice.")
+        scroll = st.session_state.pop(_key(prefix, "plan_scroll"), None)
+        if scroll:  # a new preview: bring it into view once, not on every rerun
+            scroll_into_view(_key(prefix, "plan_box"), scroll)
         count = len(the_plan.changes)
         cols = st.columns(3)
         cols[0].metric("Will change", f"{count:,}", border=True)
