@@ -20,6 +20,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from lib.columns import PHISHING_RESISTANT_METHODS, split_methods
+from lib.countries import country_names
 from lib.directory.rows import NOT_SECOND_FACTORS
 from lib.kpis import normalise_aggregates, percent
 from lib.palette import (
@@ -331,6 +332,8 @@ def _group_key(frame: pd.DataFrame, by: str) -> pd.Series:
         guest = frame["is_guest"].to_numpy(dtype=bool, na_value=False)
         return pd.Series(np.where(guest, "Guest", "Member"), index=frame.index, dtype="string")
     key = frame[by].astype("string").str.strip()
+    if by == "country":
+        key = country_names(key)  # a usageLocation code ("SE") counts with the country's name ("Sweden")
     return key.mask(key.isna() | (key == ""), NOT_SET)
 
 

@@ -28,7 +28,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lib.charts import METHOD_LABELS as METHOD_NAMES
 from lib.columns import ACCOUNT_KINDS, METHODS_SEPARATOR, STATES, UNKNOWN_STATE
+from lib.countries import country_names
 
 __all__ = [
     "ACCOUNT_KIND_LABELS",
@@ -447,7 +449,7 @@ def describe_filters(filters: UserFilters) -> list[str]:
     if filters.countries:
         out.append(f"country: {_listed(filters.countries)}")
     if filters.methods:
-        out.append(f"method: {_listed(filters.methods)}")
+        out.append(f"method: {_listed(filters.methods, METHOD_NAMES)}")
     if filters.account_kinds:
         out.append(f"kind: {_listed(filters.account_kinds, ACCOUNT_KIND_LABELS)}")
     if filters.last_sign_in != "any":
@@ -522,6 +524,7 @@ def prepare_users(frame: pd.DataFrame) -> PreparedUsers:
     """Sort a users frame by display name (then UPN), case-insensitively, and build its search index."""
     ordered = frame.sort_values(["display_name", "upn"], key=lambda s: _strings(s).fillna("").str.casefold(),
                                 kind="stable", na_position="last").reset_index(drop=True)
+    ordered["country"] = country_names(ordered["country"])  # "SE" (a usageLocation) is Sweden too
     codes = _state_codes(ordered["state"])
     keys = address_keys(ordered)
     return PreparedUsers(ordered, search_index(ordered), filter_options(ordered), codes, keys,

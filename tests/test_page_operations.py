@@ -104,7 +104,9 @@ def test_an_operation_started_through_lib_rollout_is_listed_with_its_users(setti
     _no_exception(at)
     history = _frame_with(at, "id", "status", "applied")
     row = history[history["id"] == operation_id].iloc[0]
-    assert row["status"].endswith("complete") and row["what"] == "Enforce" and row["label"] == "From the test"
+    assert row["status"] == "Complete" and row["what"] == "Enforce" and row["label"] == "From the test"
+    picker = at.selectbox(key="ops_selected").options
+    assert f"{operation_id} · Enforce · Complete · 6 planned · From the test" in picker
     assert (row["planned"], row["applied"], row["failed"], row["unfinished"]) == (6, 6, 0, 0)
     assert row["actor"] == "tests"
     assert at.selectbox(key="ops_selected").value == operation_id  # the newest is shown in detail

@@ -158,6 +158,7 @@ def test_a_pasted_list_of_upns_keeps_those_users_and_accounts_for_every_entry(de
                     "1 not in the snapshot · 1 not a UPN · 1 listed twice")
     details = next(m.value for m in at.markdown if "Outside the scope" in m.value)
     assert "nobody\\.here@fabrikamconsulting\\.com" in details and "Disabled accounts" in details
+    assert "**Listed twice**: 1 repeat" in details
 
     # the scope's Disabled accounts ticked: that user is shown, the counts still add up
     at.checkbox(key="users_scope_include_disabled_accounts").check().run()

@@ -11,6 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from lib import rollout
+from lib.charts import METHOD_LABELS
 from lib.demo import app_gateway, demo_tenant
 from lib.directory.refresh import refresh_snapshot
 from lib.settings import Settings
@@ -75,3 +76,17 @@ def test_after_an_enforce_the_rows_show_the_observed_states_and_the_selection_re
     assert set(fresh["state_from"]) == {"Snapshot"}
     assert fresh.loc[picked, "state"].tolist() == ["Enforced"] * 3
     assert not any("show the state operation" in c.value for c in at.caption)
+
+
+def test_the_table_speaks_peoples_words(demo_settings: Settings) -> None:
+    at = new_app(demo_settings, ADMIN, PAGE)
+    table = _table(at)
+    assert set(table["state"]) <= {"Disabled", "Enabled", "Enforced", "Unknown"}
+    methods = {m for cell in table["methods"].dropna() for m in cell.split(", ") if m}
+    assert methods and methods <= set(METHOD_LABELS.values())  # never "microsoftAuthenticatorPush"
+    assert "Microsoft Authenticator (push)" in methods
+    signed_in = table["last_sign_in"]
+    assert signed_in.str.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d|never").all()
+    assert not table["country"].dropna().str.fullmatch(r"[A-Z]{2}").any()  # "Sweden", never "SE"
+    options = at.multiselect(key="users_f_methods").options
+    assert "Microsoft Authenticator (push)" in options and "microsoftAuthenticatorPush" not in options

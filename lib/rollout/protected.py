@@ -55,7 +55,7 @@ PROTECTED_COLUMNS: dict[str, str] = {
     "created_by": "string",
     "updated_at": "datetime64[ns, UTC]",
 }
-"""Columns of :func:`protected_frame` (the Settings page's table); ``status`` is active or expired."""
+"""Columns of :func:`protected_frame` (the Protected accounts page's table); ``status`` is active or expired."""
 
 SUGGESTION_COLUMNS: dict[str, str] = {
     "user_id": "string",
@@ -239,7 +239,7 @@ def active_protection(store: Store, tenant_id: str, now: datetime | pd.Timestamp
 
 
 def protected_frame(store: Store, tenant_id: str, now: datetime | pd.Timestamp | None = None) -> pd.DataFrame:
-    """The Settings page's table: one row per protection, ``status`` ``active`` or ``expired``."""
+    """The Protected accounts page's table: one row per protection, ``status`` ``active`` or ``expired``."""
     accounts = list_protected(store, tenant_id)
     frame = pd.DataFrame({
         "upn": [a.upn for a in accounts],

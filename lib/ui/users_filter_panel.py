@@ -7,11 +7,13 @@ from typing import Any
 
 import streamlit as st
 
+from lib.charts import METHOD_LABELS
 from lib.ui.rollout_widgets import (
     md,
 )
 from lib.users_filters import (
     ACCOUNT_KIND_LABELS,
+    NONE,
     SIGN_IN_OPTIONS,
     STATE_FILTER_OPTIONS,
     STATE_LABELS,
@@ -136,6 +138,7 @@ def filter_panel(prepared: PreparedUsers) -> tuple[UserFilters, UpnList | None, 
                             placeholder="Any department")
         more[1].multiselect("Country", list(options.countries), key="users_f_countries", placeholder="Any country")
         more[2].multiselect("Registered method", list(options.methods), key="users_f_methods",
+                            format_func=lambda m: "No method" if m == NONE else METHOD_LABELS.get(m, m),
                             placeholder="Any method", help="Users with at least one of these methods")
         more[3].multiselect("Account kind", list(ACCOUNT_KIND_LABELS), key="users_f_kinds",
                             format_func=ACCOUNT_KIND_LABELS.get, placeholder="Any kind")

@@ -13,7 +13,8 @@ import pandas as pd
 import streamlit as st
 
 from lib import rollout
-from lib.columns import STATES
+from lib.charts import METHOD_LABELS
+from lib.columns import STATES, split_methods
 from lib.exports import to_csv_bytes, to_xlsx_bytes
 from lib.users_filters import (
     ACCOUNT_KIND_LABELS,
@@ -43,7 +44,7 @@ TABLE_COLUMNS = {
     "is_guest": st.column_config.CheckboxColumn("Guest"),
     "account_enabled": st.column_config.CheckboxColumn("Can sign in"),
     "account_kind": st.column_config.TextColumn("Kind"),
-    "last_sign_in": st.column_config.DatetimeColumn("Last sign-in", format="YYYY-MM-DD HH:mm"),
+    "last_sign_in": st.column_config.TextColumn("Last sign-in (UTC)"),
     "state_from": st.column_config.TextColumn(
         "State as of", help="The snapshot, or the operation that changed or re-read the user since"),
 }
@@ -107,7 +108,9 @@ def display(rows: pd.DataFrame, observed: rollout.ObservedStates | None = None) 
     view = with_source.loc[:, list(TABLE_COLUMNS)].reset_index(drop=True)
     view["state"] = view["state"].map(STATE_LABELS).fillna("Unknown")
     view["account_kind"] = view["account_kind"].map(ACCOUNT_KIND_LABELS).fillna(view["account_kind"])
-    view["methods"] = view["methods"].str.replace(",", ", ", regex=False)
+    view["methods"] = view["methods"].fillna("").map(
+        lambda cell: ", ".join(METHOD_LABELS.get(m, m) for m in split_methods(cell))).astype("string")
+    view["last_sign_in"] = view["last_sign_in"].dt.strftime("%Y-%m-%d %H:%M").astype("string").fillna("never")
     return view
 
 

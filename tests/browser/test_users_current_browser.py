@@ -113,3 +113,22 @@ def test_a_pasted_lists_counts_add_up(page: Page, console_server: str) -> None:
     expect(details.get_by_text(disabled, exact=False)).to_be_visible()
     assert_no_exception(page)
 
+
+
+@pytest.mark.browser
+def test_a_preview_opens_in_view_with_the_focus_on_its_heading(page: Page, console_server: str) -> None:
+    sign_in(page, console_server, ADMIN)
+    wait_for_streamlit(page)
+    go_to(page, "Users")
+    page.set_viewport_size({"width": 420, "height": 800})  # narrow: the preview starts far below the buttons
+    wait_for_streamlit(page)
+    area = main(page)
+    area.get_by_text(re.compile(r"^Select all [\d,]+ matching$")).click()
+    wait_for_streamlit(page)
+    area.get_by_role("button", name="Enforce…").click()
+    heading = area.get_by_role("heading", name=re.compile(r"^Preview: Enforce [\d,]+ users · [\d,]+ skipped$"))
+    expect(heading).to_be_in_viewport(timeout=60_000)
+    expect(heading).to_be_focused()
+    area.get_by_role("button", name="Discard").click()
+    expect(heading).to_have_count(0)
+    assert_no_exception(page)
