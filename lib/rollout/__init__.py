@@ -72,6 +72,7 @@ from lib.rollout.plan import (
 )
 from lib.rollout.protected import (
     PROTECTED_COLUMNS,
+    RISK_COLUMNS,
     SUGGESTION_COLUMNS,
     ProtectedAccount,
     Protection,
@@ -80,6 +81,7 @@ from lib.rollout.protected import (
     list_protected,
     protect_account,
     protected_frame,
+    protection_risks,
     suggest_protected,
     unprotect_account,
 )
@@ -104,6 +106,7 @@ __all__ = [
     "MAX_ROWS",
     "MFA_WRITE_PERMISSION",
     "PROTECTED_COLUMNS",
+    "RISK_COLUMNS",
     "ROW_ERROR_CODES",
     "SKIP_CODES",
     "SKIP_COLUMNS",
@@ -156,6 +159,7 @@ __all__ = [
     "promote_plan",
     "protect_account",
     "protected_frame",
+    "protection_risks",
     "require_writer",
     "resume_operation",
     "run_operation",
