@@ -16,6 +16,7 @@ from lib.demo import app_gateway, demo_tenant
 from lib.directory.refresh import refresh_snapshot
 from lib.settings import Settings
 from lib.store import open_store
+from tests.test_rollout_support import control
 from tests.ui_fixtures import ADMIN, console_data, new_app
 from tests.ui_fixtures import demo_settings as demo_settings  # the session's demo console (fixture)
 
@@ -90,3 +91,37 @@ def test_the_table_speaks_peoples_words(demo_settings: Settings) -> None:
     assert not table["country"].dropna().str.fullmatch(r"[A-Z]{2}").any()  # "Sweden", never "SE"
     options = at.multiselect(key="users_f_methods").options
     assert "Microsoft Authenticator (push)" in options and "microsoftAuthenticatorPush" not in options
+
+
+def test_an_apply_says_starting_until_its_first_batch_returns(own: Settings) -> None:
+    emulator = demo_tenant(own).emulator
+    at = new_app(own, ADMIN, PAGE)
+    at.multiselect(key="users_f_departments").set_value(["HR"]).run()
+    at.multiselect(key="users_f_states").set_value(["disabled"]).run()
+    at.toggle(key="users_select_all").set_value(True).run()
+    at.button(key="users_action_enabled").click().run()
+    at.button(key="users_plan_confirm").click().run()
+    if "users_confirm_count" in [t.key for t in at.text_input]:
+        at.text_input(key="users_confirm_count").set_value(next(m.value for m in at.metric
+                                                                if m.label == "Will change")).run()
+    control(emulator, "PATCH", "/config", {"hold_requests": True})  # Graph holds every request at its door
+    try:
+        at.button(key="users_confirm_go").click().run()
+        assert not at.exception
+        metrics = {m.label: m.value for m in at.metric}
+        assert metrics["Done"] == "0" and metrics["Rate"] == "starting…" and metrics["ETA"] == "starting…"
+        assert not any("0.0" in v for v in metrics.values())
+    finally:
+        control(emulator, "PATCH", "/config", {"hold_requests": False})
+    assert rollout.wait_operation(at.session_state["users_operation"], 120)
+
+
+def test_the_scope_panel_stays_open_while_it_is_edited(demo_settings: Settings) -> None:
+    at = new_app(demo_settings, ADMIN, PAGE)
+    scope = next(e for e in at.expander if e.label.startswith("Scope: "))
+    assert not scope.proto.expanded
+    at.checkbox(key="users_scope_include_guests").uncheck().run()
+    scope = next(e for e in at.expander if e.label.startswith("Scope: "))
+    assert "guests excluded" in scope.label and scope.proto.expanded
+    at.checkbox(key="users_scope_include_service").check().run()
+    assert next(e for e in at.expander if e.label.startswith("Scope: ")).proto.expanded

@@ -391,13 +391,16 @@ def _progress_body(store: Any, operation_id: int, key: str) -> bool:
         return False
     if progress.status != "running":
         return False
-    st.progress(progress.fraction, text=f"Operation {operation_id}: {progress.done:,} of {progress.planned:,} done")
+    starting = progress.done == 0  # no batch has come back yet: no rate or ETA to speak of
+    st.progress(progress.fraction, text=f"Operation {operation_id}: starting… {progress.planned:,} to do" if starting
+                else f"Operation {operation_id}: {progress.done:,} of {progress.planned:,} done")
     cols = st.columns(5)
     cols[0].metric("Done", f"{progress.done:,}", help="Applied, failed, skipped when re-checked, or cancelled")
     cols[1].metric("Failed", f"{progress.failed:,}")
     cols[2].metric("Remaining", f"{progress.remaining:,}")
-    cols[3].metric("Rate", f"{progress.rate_per_s:,.1f} / s", help="Users finished per second, last 20 s")
-    cols[4].metric("ETA", duration(progress.eta_s))
+    cols[3].metric("Rate", "starting…" if starting else f"{progress.rate_per_s:,.1f} / s",
+                   help="Users finished per second, last 20 s")
+    cols[4].metric("ETA", "starting…" if starting else duration(progress.eta_s))
     writer, reason = can_apply()
     asked = st.session_state.get(f"{key}_cancel_asked") == operation_id
     if st.button("Cancelling…" if asked else "Cancel", key=f"{key}_cancel_{operation_id}", icon=":material/stop:",
