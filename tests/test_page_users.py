@@ -308,7 +308,7 @@ def test_csv_import_lists_each_rejected_row_and_plans_the_valid_ones(demo_settin
 
 @pytest.mark.parametrize(("data", "message"), [
     (b"", "the file is empty"),
-    (b"UserPrincipalName;State\r\na@b.com;enabled\r\n", "separated by semicolons (;), not commas (,)"),
+    (b"PK\x03\x04rest-of-a-workbook", "this is an Excel workbook (.xlsx), not a CSV file"),
     ("UserPrincipalName\r\nåsa@b.com\r\n".encode("cp1252"), "the file is not UTF-8"),
 ])
 def test_csv_import_says_why_a_file_cannot_be_used(demo_settings: Settings, data: bytes, message: str) -> None:
@@ -318,6 +318,18 @@ def test_csv_import_says_why_a_file_cannot_be_used(demo_settings: Settings, data
     errors = [e.value for e in at.error]
     assert len(errors) == 1 and errors[0].startswith("**bad\\.csv** cannot be used: ") and message in errors[0]
     assert "users_csv_plan" not in [b.key for b in at.button]  # nothing to plan
+
+
+def test_csv_import_uses_the_separator_it_detects(demo_settings: Settings) -> None:
+    at = new_app(demo_settings, ADMIN, PAGE)
+    upn = _users(demo_settings).query("account_kind == 'person'")["upn"].iloc[0]
+    data = f"UserPrincipalName;State\r\n{upn};enabled\r\n".encode()
+    at.file_uploader(key="users_csv_file").set_value(("excel-de.csv", data, "text/csv")).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert "**excel\\-de\\.csv**: 1 row read · **1 valid** · **0 rejected**" in [m.value for m in at.markdown]
+    assert "Separated by semicolon (;), as detected in the file." in [c.value for c in at.caption]
+    at.selectbox(key="users_csv_delimiter").set_value(",").run()  # a separator chosen by hand is kept to
+    assert any("separated by semicolons (;), not commas (,)" in e.value for e in at.error)
 
 
 # --- changes that run ----------------------------------------------------------------------------
