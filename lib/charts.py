@@ -20,6 +20,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from lib.columns import PHISHING_RESISTANT_METHODS, split_methods
+from lib.countries import country_names
 from lib.directory.rows import NOT_SECOND_FACTORS
 from lib.kpis import normalise_aggregates, percent
 from lib.palette import (
@@ -135,6 +136,13 @@ def _figure(height: int = 440) -> go.Figure:
     return go.Figure(layout={"template": TEMPLATE, "height": height})
 
 
+def _headroom(values: Iterable[int], share: float) -> list[float] | None:
+    """An axis range with room for the labels beside the longest bar: at 420 px wide a label drawn past the
+    plot area is cut ("1,82"), so the axis reaches ``share`` beyond the largest value."""
+    top = max((int(v) for v in values), default=0)
+    return [0, top * (1 + share)] if top > 0 else None
+
+
 def _note_if_empty(figure: go.Figure, empty: bool, text: str) -> go.Figure:
     if empty:
         figure.add_annotation(text=text, showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5,
@@ -187,7 +195,8 @@ def state_distribution_chart(data: pd.DataFrame) -> go.Figure:
             text=[f"{row.users:,}<br>{row.percent:.1f}%"], textposition="outside", cliponaxis=False,
             constraintext="none", hovertemplate="%{x}: %{y:,} users<extra></extra>",
         )
-    figure.update_layout(showlegend=False, yaxis_title="Users", yaxis_rangemode="tozero", yaxis_tickformat=",")
+    figure.update_layout(showlegend=False, yaxis_title="Users", yaxis_rangemode="tozero", yaxis_tickformat=",",
+                         yaxis_range=_headroom(data["users"], 0.25))
     return _note_if_empty(figure, int(data["users"].sum()) == 0, "No users in scope")
 
 
@@ -228,7 +237,8 @@ def rollout_funnel_chart(data: pd.DataFrame) -> go.Figure:
     figure = _figure()
     figure.add_trace(go.Funnel(
         name="Rollout funnel", y=list(data["label"]), x=list(data["users"]),
-        text=_count_text(data["users"], data["percent"]), textinfo="text", textfont={"size": 18},
+        text=_count_text(data["users"], data["percent"]), textinfo="text", textfont={"size": 16},
+        textposition="inside", constraintext="both",  # shrinks to fit its stage, never cut at a narrow width
         marker={"color": [_FUNNEL_COLOURS[s] for s in data["stage"]]},
         connector={"fillcolor": "#EEEEEE", "line": {"color": "#DDDDDD"}},
         hovertemplate="%{y}: %{x:,} users<extra></extra>",
@@ -281,11 +291,11 @@ def methods_chart(data: pd.DataFrame) -> go.Figure:
         figure.add_bar(
             y=[lab for lab, keep in zip(labels, rows, strict=True) if keep], x=data.loc[rows, "users"].tolist(),
             orientation="h", name=name, marker_color=_STRENGTH_COLOURS[key],
-            text=_count_text(data.loc[rows, "users"], data.loc[rows, "percent"]), textposition="auto",
-            hovertemplate="%{y}: %{x:,} users<extra></extra>",
+            text=_count_text(data.loc[rows, "users"], data.loc[rows, "percent"]), textposition="outside",
+            cliponaxis=False, hovertemplate="%{y}: %{x:,} users<extra></extra>",
         )
     figure.update_layout(
-        xaxis_title="Users", xaxis_tickformat=",", barmode="overlay",
+        xaxis_title="Users", xaxis_tickformat=",", barmode="overlay", xaxis_range=_headroom(data["users"], 0.6),
         yaxis={"categoryorder": "array", "categoryarray": labels, "autorange": "reversed"},
     )
     return _note_if_empty(figure, data.empty, "No methods registered")
@@ -321,7 +331,8 @@ def method_strength_chart(data: pd.DataFrame) -> go.Figure:
             text=[f"{row.users:,}<br>{row.percent:.1f}%"], textposition="outside", cliponaxis=False,
             constraintext="none", hovertemplate="%{x}: %{y:,} users<extra></extra>",
         )
-    figure.update_layout(showlegend=False, yaxis_title="Users", yaxis_rangemode="tozero", yaxis_tickformat=",")
+    figure.update_layout(showlegend=False, yaxis_title="Users", yaxis_rangemode="tozero", yaxis_tickformat=",",
+                         yaxis_range=_headroom(data["users"], 0.25))
     return _note_if_empty(figure, int(data["users"].sum()) == 0, "No users in scope")
 
 
@@ -333,6 +344,8 @@ def _group_key(frame: pd.DataFrame, by: str) -> pd.Series:
         guest = frame["is_guest"].to_numpy(dtype=bool, na_value=False)
         return pd.Series(np.where(guest, "Guest", "Member"), index=frame.index, dtype="string")
     key = frame[by].astype("string").str.strip()
+    if by == "country":
+        key = country_names(key)  # a usageLocation code ("SE") counts with the country's name ("Sweden")
     return key.mask(key.isna() | (key == ""), NOT_SET)
 
 

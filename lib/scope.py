@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-__all__ = ["DEFAULT_SCOPE", "Scope", "apply_scope", "normalise_upns", "scope_mask"]
+__all__ = ["DEFAULT_SCOPE", "EXCLUSION_RULES", "Scope", "apply_scope", "exclusion_reasons", "normalise_upns",
+           "scope_mask"]
 
 
 def normalise_upns(upns: Iterable[str]) -> frozenset[str]:
@@ -90,6 +91,33 @@ def scope_mask(frame: pd.DataFrame, scope: Scope = DEFAULT_SCOPE) -> pd.Series:
         upn = frame["upn"].astype("string").str.strip().str.casefold()
         keep &= ~upn.isin(scope.protected_upns).to_numpy(dtype=bool, na_value=False)
     return pd.Series(keep, index=frame.index, name="in_scope")
+
+
+EXCLUSION_RULES: tuple[str, ...] = ("disabled account", "guest", "service account", "shared mailbox",
+                                     "protected account")
+"""Why the scope leaves a user out, in the order the rules are checked (each names a scope checkbox)."""
+
+
+def exclusion_reasons(frame: pd.DataFrame, scope: Scope = DEFAULT_SCOPE) -> pd.Series:
+    """Per user, the first scope rule that leaves them out (one of :data:`EXCLUSION_RULES`), or NA when in
+    scope: so a page can say *why* a listed user is not shown, not only that."""
+    reason = pd.Series(pd.NA, index=frame.index, dtype="string", name="excluded_as")
+    kind = frame["account_kind"]
+    protected = kind.eq("break_glass").to_numpy(dtype=bool, na_value=False, copy=True)
+    if scope.protected_upns:
+        upn = frame["upn"].astype("string").str.strip().str.casefold()
+        protected |= upn.isin(scope.protected_upns).to_numpy(dtype=bool, na_value=False)
+    rules = (
+        (not scope.include_disabled_accounts, ~frame["account_enabled"].to_numpy(dtype=bool, na_value=False)),
+        (not scope.include_guests, frame["is_guest"].to_numpy(dtype=bool, na_value=False)),
+        (not scope.include_service, kind.eq("service").to_numpy(dtype=bool, na_value=False)),
+        (not scope.include_shared, kind.eq("shared").to_numpy(dtype=bool, na_value=False)),
+        (not scope.include_protected, protected),
+    )
+    for label, (active, hit) in zip(EXCLUSION_RULES, rules, strict=True):
+        if active:
+            reason[hit & reason.isna().to_numpy()] = label
+    return reason
 
 
 def apply_scope(frame: pd.DataFrame, scope: Scope = DEFAULT_SCOPE) -> pd.DataFrame:

@@ -21,14 +21,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from lib.charts import METHOD_LABELS as METHOD_NAMES
 from lib.columns import ACCOUNT_KINDS, METHODS_SEPARATOR, STATES, UNKNOWN_STATE
+from lib.countries import country_names
 
 __all__ = [
     "ACCOUNT_KIND_LABELS",
@@ -50,6 +52,7 @@ __all__ = [
     "filter_mask",
     "filter_options",
     "known_addresses",
+    "merge_upn_lists",
     "methods_mask",
     "parse_upn_list",
     "prepare_users",
@@ -60,6 +63,7 @@ __all__ = [
     "unmatched_upns",
     "upn_list_mask",
     "values_mask",
+    "with_states",
 ]
 
 NONE = "(none)"
@@ -261,7 +265,15 @@ class UpnList:
 
     upns: tuple[str, ...]
     invalid: tuple[str, ...]
+    """Tokens with an ``@`` that are not a UPN (e.g. ``not@@valid``)."""
     duplicates: int
+    ignored: tuple[str, ...] = ()
+    """Words without an ``@`` (a CSV header, a state column, a display name): not counted as entries."""
+
+    @property
+    def entries(self) -> int:
+        """What the list holds that looks meant as an address: UPNs, repeats of them and malformed ones."""
+        return len(self.upns) + self.duplicates + len(self.invalid)
 
     @property
     def keys(self) -> frozenset[str]:
@@ -288,6 +300,7 @@ def parse_upn_list(data: str | bytes, *, limit: int = MAX_UPN_LIST) -> UpnList:
             raise ValueError("the list holds NUL characters: paste plain text")
     found: dict[str, str] = {}
     invalid: list[str] = []
+    ignored: list[str] = []
     duplicates = 0
     for raw in _SPLIT.split(text):
         token = raw.strip().strip("\"'<>()")
@@ -303,7 +316,27 @@ def parse_upn_list(data: str | bytes, *, limit: int = MAX_UPN_LIST) -> UpnList:
                     raise ValueError(f"the list has more than {limit:,} UPNs: split it")
         elif "@" in token:
             invalid.append(token)
-    return UpnList(tuple(found.values()), tuple(invalid), duplicates)
+        else:
+            ignored.append(token)
+    return UpnList(tuple(found.values()), tuple(invalid), duplicates, tuple(ignored))
+
+
+def merge_upn_lists(lists: Iterable[UpnList]) -> UpnList:
+    """Several lists (pasted and uploaded) as one: a UPN on two of them is a duplicate, whatever its case."""
+    found: dict[str, str] = {}
+    invalid: list[str] = []
+    ignored: list[str] = []
+    duplicates = 0
+    for one in lists:
+        duplicates += one.duplicates
+        invalid.extend(one.invalid)
+        ignored.extend(one.ignored)
+        for upn in one.upns:
+            if _key(upn) in found:
+                duplicates += 1
+            else:
+                found[_key(upn)] = upn
+    return UpnList(tuple(found.values()), tuple(invalid), duplicates, tuple(ignored))
 
 
 def known_addresses(frame: pd.DataFrame, keys: tuple[pd.Series, ...] | None = None) -> frozenset[str]:
@@ -421,7 +454,7 @@ def describe_filters(filters: UserFilters) -> list[str]:
     if filters.countries:
         out.append(f"country: {_listed(filters.countries)}")
     if filters.methods:
-        out.append(f"method: {_listed(filters.methods)}")
+        out.append(f"method: {_listed(filters.methods, METHOD_NAMES)}")
     if filters.account_kinds:
         out.append(f"kind: {_listed(filters.account_kinds, ACCOUNT_KIND_LABELS)}")
     if filters.last_sign_in != "any":
@@ -472,14 +505,32 @@ class PreparedUsers:
         return {state: int(n) for state, n in zip(STATE_FILTER_OPTIONS, counts, strict=True)}
 
 
+def _state_codes(state: pd.Series) -> np.ndarray:
+    state = _strings(state)
+    codes = np.full(len(state), len(STATES), dtype=np.int8)
+    for position, name in enumerate(STATES):
+        codes[state.eq(name).to_numpy(dtype=bool, na_value=False)] = position
+    return codes
+
+
+def with_states(prepared: PreparedUsers, states: Mapping[str, str]) -> PreparedUsers:
+    """``prepared`` with some users' states replaced (those an operation observed after the snapshot).
+
+    The shared ``prepared`` is left as it is: the new frame shares every column but ``state``."""
+    if not states:
+        return prepared
+    frame = prepared.frame.copy(deep=False)
+    observed = frame["id"].astype("string").map(dict(states))
+    frame["state"] = observed.where(observed.notna(), frame["state"]).astype(prepared.frame["state"].dtype)
+    return replace(prepared, frame=frame, state_codes=_state_codes(frame["state"]))
+
+
 def prepare_users(frame: pd.DataFrame) -> PreparedUsers:
     """Sort a users frame by display name (then UPN), case-insensitively, and build its search index."""
     ordered = frame.sort_values(["display_name", "upn"], key=lambda s: _strings(s).fillna("").str.casefold(),
                                 kind="stable", na_position="last").reset_index(drop=True)
-    state = _strings(ordered["state"])
-    codes = np.full(len(ordered), len(STATES), dtype=np.int8)
-    for position, name in enumerate(STATES):
-        codes[state.eq(name).to_numpy(dtype=bool, na_value=False)] = position
+    ordered["country"] = country_names(ordered["country"])  # "SE" (a usageLocation) is Sweden too
+    codes = _state_codes(ordered["state"])
     keys = address_keys(ordered)
     return PreparedUsers(ordered, search_index(ordered), filter_options(ordered), codes, keys,
                          known_addresses(ordered, keys))

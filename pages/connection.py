@@ -15,11 +15,21 @@ admin = signed_in_admin()
 st.title("Connection")
 st.caption("What the console is connected to, what it is allowed to do, and what to fix if something is missing.")
 
+SETTING_LABELS = {"mode": "Mode", "tenant_id": "Tenant ID", "client_id": "Application (client) ID",
+                  "client_secret": "Client secret", "redirect_uri": "Redirect URI", "authority": "Sign-in authority",
+                  "graph_url": "Microsoft Graph", "database_url": "Database"}
+
 st.subheader("Settings")
 shown = app.settings.redacted()
-if app.is_demo:
-    shown["mode"] = "demo (built-in synthetic tenant, served on this machine)"
-st.table({"Setting": list(shown), "Value": list(shown.values())})
+if app.is_demo:  # the demo tenant's own endpoints on this machine, not Microsoft's defaults
+    shown.update({
+        "mode": "demo (built-in synthetic tenant, served on this machine)",
+        "tenant_id": admin.tenant_id, "client_id": auth.config.client_id,
+        "client_secret": "set" if auth.config.client_secret else "(not set: public client with PKCE)",
+        "redirect_uri": auth.config.redirect_uri, "authority": auth.config.authority,
+        "graph_url": auth.config.graph_url,
+    })
+st.table({"Setting": [SETTING_LABELS.get(k, k) for k in shown], "Value": list(shown.values())})
 
 st.subheader("Signed in")
 st.markdown(f"**{admin.name}** ({admin.upn}) · {admin.role_label}")

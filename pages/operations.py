@@ -21,7 +21,8 @@ from lib import rollout
 from lib.errors import describe
 from lib.ui import navigation
 from lib.ui.context import console, signed_in_admin
-from lib.ui.operation_detail import NEXT_KEY, detail, operation_title
+from lib.ui.operation_detail import NEXT_KEY, STATUS_LABELS, detail, operation_title
+from lib.ui.rollout_widgets import follow_running
 from lib.ui.waves_panel import waves
 
 SELECTED_KEY = "ops_selected"
@@ -32,7 +33,7 @@ TABLE_SEEN_KEY = "ops_table_seen"
 def _history_view(history: pd.DataFrame, wave_of: dict[int, str]) -> pd.DataFrame:
     return pd.DataFrame({
         "id": history["id"],
-        "status": history["status"],
+        "status": history["status"].map(lambda s: STATUS_LABELS.get(s, s)),
         "what": [operation_title(r) for r in history.itertuples(index=False)],
         "wave": [wave_of.get(int(i)) for i in history["id"]],
         "label": history["label"],
@@ -94,7 +95,8 @@ def _pick(history: pd.DataFrame, wave_of: dict[int, str]) -> int | None:
     def label(op_id: int) -> str:
         row = by_id[op_id]
         extra = f" · {row.label}" if isinstance(row.label, str) and row.label else ""
-        return f"{op_id} · {operation_title(row)} · {row.status} · {row.planned:,} planned{extra}"
+        return (f"{op_id} · {operation_title(row)} · {STATUS_LABELS.get(row.status, row.status)} · "
+                f"{row.planned:,} planned{extra}")
 
     return st.selectbox("Operation", ids, key=SELECTED_KEY, format_func=label,
                         help="Or click a row in the table above")
@@ -130,6 +132,7 @@ def render() -> None:
             _no_operations()
         else:
             _running_banner(history)
+            follow_running(app.store, history.loc[history["status"] == "running", "id"])
             operation_id = _pick(history, wave_of)
             if operation_id is not None:
                 detail(app, history, int(operation_id), wave_of)

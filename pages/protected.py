@@ -42,38 +42,40 @@ def _expiry(day: date | None) -> pd.Timestamp | None:
     return pd.Timestamp(day, tz="UTC") + pd.Timedelta(days=1)
 
 
-def _known_upns(frame: pd.DataFrame | None) -> set[str]:
+def _known_upns(frame: pd.DataFrame | None) -> set[str] | None:
+    """The snapshot's UPNs, case-folded; None without a snapshot (nothing to check a UPN against)."""
     if frame is None:
-        return set()
+        return None
     return set(frame["upn"].dropna().astype(str).str.strip().str.casefold())
 
 
 def _protect(app: Console, upn: str, reason: str, owner: str, expires: pd.Timestamp | None,
-             known: set[str], today: date) -> None:
+             known: set[str] | None, today: date, *, confirm_unknown: bool = False) -> None:
     try:
         if expires is not None and expires.date() <= today:
             raise rollout.ProtectionError(f"the expiry date {(expires - pd.Timedelta(days=1)):%Y-%m-%d} is in the "
                                           "past: choose today or a later day, or no expiry")
         # the use case checks the role, re-read from Graph, whatever the page showed
-        record = usecases.protect(workspace(app), upn, reason=reason, owner=owner, expires_at=expires)
+        record = usecases.protect(workspace(app), upn, reason=reason, owner=owner, expires_at=expires,
+                                  known_upns=known, confirm_unknown=confirm_unknown)
     except Exception as err:
         _notice("error", f"Not protected: {describe(err)}")
         return
     until = f" until {record.expires_at - pd.Timedelta(days=1):%Y-%m-%d}" if record.expires_at is not None else ""
-    if upn.strip().casefold() not in known:
-        _notice("warning", f"**{md(record.upn)}** is protected{until}, but it is **not in the latest snapshot** of "
-                           "the tenant: check the spelling (a typo protects nobody).")
+    if known is None or upn.strip().casefold() not in known:
+        _notice("warning", f"**{md(record.upn)}** is protected{until}, as you confirmed, though it is **not in the "
+                           "latest snapshot** of the tenant: refresh the data to check it exists.")
     else:
         _notice("success", f"**{md(record.upn)}** is protected{until}: every plan skips it from now on.")
 
 
-def _table(frame: pd.DataFrame, known: set[str]) -> None:
+def _table(frame: pd.DataFrame, known: set[str] | None) -> None:
     view = pd.DataFrame({
         "upn": frame["upn"],
         "status": frame["status"].map({"active": "Active", "expired": "Expired — no longer protects"}),
         "reason": frame["reason"], "owner": frame["owner"],
         "expires": (frame["expires_at"] - pd.Timedelta(days=1)),
-        "in_snapshot": frame["upn"].astype(str).str.strip().str.casefold().isin(known),
+        "in_snapshot": frame["upn"].astype(str).str.strip().str.casefold().isin(known or set()),
         "created_by": frame["created_by"], "updated_at": frame["updated_at"],
     })
     st.dataframe(view, hide_index=True, key="protected_table", placeholder="—", column_config={
@@ -91,7 +93,26 @@ def _table(frame: pd.DataFrame, known: set[str]) -> None:
                                        "protect them again or remove them)" if expired else "") + ".")
 
 
-def _suggestions(app: Console, frame: pd.DataFrame | None, known: set[str], writer: bool) -> None:
+def _risks(app: Console, frame: pd.DataFrame | None) -> None:
+    """Accounts to fix, not to exempt: shown as risks, never offered for protection."""
+    if frame is None:
+        return
+    try:
+        risks = rollout.protection_risks(frame, rollout.active_protection(app.store, signed_in_admin().tenant_id))
+    except Exception as err:
+        st.error(f"The risks could not be listed: {describe(err)}")
+        return
+    if risks.empty:
+        return
+    lines = [f"- **{md(r.display_name)}** · {md(r.upn)}: {md(r.why)}"
+             + (" **It is on the protected list.**" if r.protected else "")
+             for r in risks.head(SUGGESTIONS_SHOWN).itertuples(index=False)]
+    more = f"\n\n…and {len(risks) - SUGGESTIONS_SHOWN:,} more." if len(risks) > SUGGESTIONS_SHOWN else ""
+    st.warning(f"**{len(risks):,} {'account needs' if len(risks) == 1 else 'accounts need'} MFA fixed, not an "
+               "exemption**\n\n" + "\n".join(lines) + more, icon=":material/gpp_maybe:")
+
+
+def _suggestions(app: Console, frame: pd.DataFrame | None, known: set[str] | None, writer: bool) -> None:
     st.subheader("Suggestions")
     if frame is None:
         st.caption("No snapshot yet: suggestions appear once the data has been refreshed.")
@@ -102,10 +123,11 @@ def _suggestions(app: Console, frame: pd.DataFrame | None, known: set[str], writ
         st.error(f"No suggestions: {describe(err)}")
         return
     if suggested.empty:
-        st.caption("No unprotected account looks like a break-glass account.")
+        st.caption("No unprotected, healthy account looks like a break-glass account.")
         return
-    st.caption("Accounts that look like break-glass (emergency access) accounts and are not protected yet. "
-               "One click protects one, with the reason shown and you as the owner.")
+    st.caption("Accounts that look like break-glass (emergency access) accounts, can sign in and have a second "
+               "factor registered, and are not protected yet. One click protects one, with the reason shown and "
+               "you as the owner.")
     admin = signed_in_admin()
     for row in suggested.head(SUGGESTIONS_SHOWN).itertuples(index=False):
         left, right = st.columns([5, 1], vertical_alignment="center")
@@ -118,7 +140,7 @@ def _suggestions(app: Console, frame: pd.DataFrame | None, known: set[str], writ
         st.caption(f"…and {len(suggested) - SUGGESTIONS_SHOWN:,} more.")
 
 
-def _add_form(app: Console, known: set[str], today: date, writer: bool) -> None:
+def _add_form(app: Console, known: set[str] | None, today: date, writer: bool) -> None:
     admin = signed_in_admin()
     st.subheader("Protect an account")
     with st.form("protected_add", clear_on_submit=False, border=True):
@@ -130,9 +152,13 @@ def _add_form(app: Console, known: set[str], today: date, writer: bool) -> None:
         expires = st.date_input("Protected through (optional)", value=None, key="protected_expires",
                                 min_value=None, format="YYYY-MM-DD",
                                 help="Leave empty to protect until removed. A date in the past is refused.")
+        unknown = st.checkbox("Protect it even if it is not in the latest snapshot", key="protected_unknown",
+                              help="For an account created since the last refresh. Otherwise a UPN the tenant "
+                                   "does not have is refused: a typo protects nobody.")
         submitted = st.form_submit_button("Protect", type="primary", icon=":material/shield:", disabled=not writer)
     if submitted:
-        _protect(app, upn or "", reason or "", owner or "", _expiry(expires), known, today)
+        _protect(app, upn or "", reason or "", owner or "", _expiry(expires), known, today,
+                 confirm_unknown=unknown)
         st.rerun()
 
 
@@ -178,6 +204,7 @@ def render() -> None:
                 icon=":material/shield:")
     else:
         _table(frame, known)
+    _risks(app, users)
     _suggestions(app, users, known, writer)
     _add_form(app, known, today, writer)
     if not frame.empty:

@@ -43,10 +43,13 @@ from lib.ui.rollout_widgets import (
 )
 from lib.ui.scope_controls import scope_controls
 from lib.ui.sidebar import start_session_refresh
+from lib.ui.upn_list_note import upn_list_note
 from lib.ui.users_filter_panel import apply_preset, filter_panel, preset_banner, reset_filters
 from lib.ui.users_table import (
     counts_line,
     exports,
+    observed_note,
+    observed_overlay,
     reset_selection_on_change,
     selection,
     signature,
@@ -56,7 +59,6 @@ from lib.users_filters import (
     UserFilters,
     describe_filters,
     prepare_users,
-    unmatched_upns,
 )
 
 PREFIX = "users"
@@ -121,7 +123,8 @@ def _actions(app: Console, frame: pd.DataFrame, ids: list[str], everyone: bool, 
 
 def _after_operation(app: Console) -> Any:
     def actions(progress: rollout.OperationProgress) -> None:
-        st.caption("The table shows the snapshot: refresh the data to see the new states there.")
+        st.caption("The table shows the states this operation observed until the next snapshot; refresh the "
+                   "data to read everything else anew.")
         cols = st.columns(3)
         with contextlib.suppress(Exception):
             cols[0].page_link(navigation.OPERATIONS.path, label="Open in Operations", icon=":material/history:")
@@ -171,7 +174,8 @@ def render() -> None:
         render_plan(app, PREFIX)
         watch_operation(app, PREFIX, actions=_after_operation(app))
         return
-    prepared = _prepared(app, snapshot, app.settings.database_url, tenant, snapshot.id)
+    prepared, observed = observed_overlay(
+        app.store, _prepared(app, snapshot, app.settings.database_url, tenant, snapshot.id), tenant, snapshot.id)
     frame = prepared.frame
     scope = scope_controls("users", protected_upns(app.store, tenant, app.now()))
     tab_select, tab_import = st.tabs(["Filter and select", "Import a CSV"])
@@ -184,14 +188,7 @@ def render() -> None:
         for problem in problems:
             st.warning(problem, icon=":material/list:")
         if parsed is not None and parsed.upns:
-            missing = unmatched_upns(frame, parsed.upns, known=prepared.known)
-            note = f"{len(parsed.upns):,} UPNs on the list"
-            if missing:
-                listed = ", ".join(missing[:5]) + (f" and {len(missing) - 5:,} more" if len(missing) > 5 else "")
-                note += f"; {len(missing):,} not in the snapshot ({md(listed)})"
-            if parsed.invalid:
-                note += f"; {len(parsed.invalid):,} not a UPN ({md(', '.join(parsed.invalid[:3]))})"
-            st.caption(note + ".")
+            upn_list_note(prepared, filters, scope, parsed, app.now())
         counts_line(prepared, mask, int(in_scope.sum()))
         described = describe_filters(filters)
         top = st.columns([5, 1], vertical_alignment="center")
@@ -199,17 +196,18 @@ def render() -> None:
                        "No filter: every user in scope is listed.")
         if filters.active:
             top[1].button("Reset filters", key="users_reset_filters", on_click=reset_filters, width="stretch")
-        reset_selection_on_change(signature(filters, scope, snapshot.id))
+        reset_selection_on_change(signature(filters, scope, (snapshot.id, observed.operation_ids)))
         if not len(positions):
             st.info("No user matches these filters and this scope. Loosen a filter, or **Reset filters**.",
                     icon=":material/search_off:")
             ids, everyone = [], False
         else:
-            ids, everyone = selection(frame, positions)
+            ids, everyone = selection(frame, positions, observed)
         as_of = pd.Timestamp(snapshot.state_read_at or snapshot.started_at)
         exports(frame, mask, len(positions), f"{as_of:%Y%m%d-%H%M}")
         st.caption(f"MFA states as of the snapshot ({as_of:%Y-%m-%d %H:%M} UTC); a plan re-reads the selected users' "
                    "states first.")
+        observed_note(observed)
         _actions(app, frame, ids, everyone, filters)
     with tab_import:
         csv_import_panel(app, frame)

@@ -85,7 +85,7 @@ def test_frame_has_the_schema_and_exact_values() -> None:
     first, second = frame.iloc[0], frame.iloc[1]
     assert (first["state"], first["registered"], first["methods"], first["method_count"]) == (
         "enforced", True, "fido2,mobilePhone", 2)
-    assert first["is_admin"] and first["country"] == "SE"
+    assert first["is_admin"] and first["country"] == "Sweden"  # usageLocation "SE", named as people name it
     assert first["last_sign_in"] == pd.Timestamp("2026-11-20T08:00:00Z")
     assert (second["state"], second["registered"], second["is_guest"], second["country"]) == (
         "unknown", False, True, "Norway")

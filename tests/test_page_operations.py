@@ -104,7 +104,9 @@ def test_an_operation_started_through_lib_rollout_is_listed_with_its_users(setti
     _no_exception(at)
     history = _frame_with(at, "id", "status", "applied")
     row = history[history["id"] == operation_id].iloc[0]
-    assert row["status"].endswith("complete") and row["what"] == "Enforce" and row["label"] == "From the test"
+    assert row["status"] == "Complete" and row["what"] == "Enforce" and row["label"] == "From the test"
+    picker = at.selectbox(key="ops_selected").options
+    assert f"{operation_id} · Enforce · Complete · 6 planned · From the test" in picker
     assert (row["planned"], row["applied"], row["failed"], row["unfinished"]) == (6, 6, 0, 0)
     assert row["actor"] == "tests"
     assert at.selectbox(key="ops_selected").value == operation_id  # the newest is shown in detail
@@ -158,7 +160,7 @@ def test_undo_previews_restores_and_leaves_users_who_moved_on(settings: Settings
     at.selectbox(key="ops_selected").set_value(operation_id).run()
     at.button(key=f"ops_undo_{operation_id}").click().run()
     _no_exception(at)
-    assert any(s.value == f"Preview: undo operation {operation_id}" for s in at.subheader)
+    assert any(s.value == f"Preview: Undo operation {operation_id}: restore 3 users · 1 skipped" for s in at.subheader)
     assert _metrics(at)["Will change"] == "3" and _metrics(at)["Skipped"] == "1"
     assert "- Enforced → Disabled: **3**" in " ".join(m.value for m in at.markdown)
     assert any("**1** user has moved on since the operation" in i.value for i in at.info)
@@ -209,7 +211,9 @@ def test_a_wave_ready_to_enforce_is_promoted_after_a_preview(settings: Settings,
                                                  if w.name == "Wave T")).run()
     at.button(key="ops_promote").click().run()
     _no_exception(at)
-    assert any(s.value == "Preview: promote Wave T to Enforced" for s in at.subheader)
+    headings = [s.value for s in at.subheader]
+    assert any(h.startswith(f"Preview: Enforce {ready} user") for h in headings), headings
+    assert any(c.value.startswith("Asked for: promote Wave T to Enforced.") for c in at.caption)
     assert f"- Enabled → Enforced: **{ready}**" in " ".join(m.value for m in at.markdown)
     at.button(key="ops_plan_confirm").click().run()
     at.button(key="ops_confirm_go").click().run()

@@ -176,7 +176,7 @@ def test_a_writer_plans_enforce_for_the_stragglers_and_sees_who_changes(demo_set
     stragglers = int(_metrics(at)["Stragglers"].replace(",", ""))
     at.button(key="progress_plan_enforce").click().run()
     _no_exception(at)
-    assert any(h.value.startswith("Preview: enforce the chosen members of ") for h in at.subheader), \
+    assert any(h.value.startswith("Preview: Enforce ") for h in at.subheader), \
         [h.value for h in at.subheader]
     assert _metrics(at)["Selected"] == f"{stragglers:,}"
     changes = _table(at, "expected")

@@ -70,12 +70,17 @@ def _add(at: AppTest, upn: str, reason: str, owner: str | None = None, expires: 
     return at.run()
 
 
-def test_empty_list_explains_and_suggests_the_break_glass_accounts(settings: Settings, store: Store) -> None:
+def test_empty_list_suggests_the_healthy_break_glass_account_and_flags_the_other(settings: Settings,
+                                                                                  store: Store) -> None:
     at = new_app(settings, ADMIN, PAGE)
     _no_exception(at)
     assert any(i.value.startswith("**No protected accounts yet.**") for i in at.info)
     suggested = [m.value for m in at.markdown if "`" in m.value]
-    assert any(BREAK_GLASS in s for s in suggested) and any(EMERGENCY in s for s in suggested)
+    assert any(BREAK_GLASS in s for s in suggested)  # enabled, with a FIDO2 key
+    assert not any(EMERGENCY in s for s in suggested)  # an admin with no method: not offered as an exemption
+    risk = next(w.value for w in at.warning if "MFA fixed, not an exemption" in w.value).replace("\\", "")
+    assert EMERGENCY in risk
+    assert "an administrator with no second factor: require MFA for it rather than exempting it" in risk
     assert at.text_input(key="protected_owner").value == ADMIN_UPN
 
 
@@ -109,9 +114,13 @@ def test_add_with_validation(settings: Settings, store: Store) -> None:
     row = _table(at).set_index("upn").loc[person]
     assert row["owner"] == "helpdesk@fabrikamconsulting.com" and row["status"] == "Active"
     assert pd.Timestamp(row["expires"]).date() == until
-    # an unknown UPN is protected, with a warning to check the spelling
+    # a UPN not in the tenant is refused; protected only when confirmed
     _add(at, "no.such.person@fabrikamconsulting.com", "Typo check")
-    assert any("not in the latest snapshot" in w.value for w in at.warning)
+    assert any("is not in the tenant's latest snapshot: check the spelling" in e.value for e in at.error)
+    assert "no.such.person@fabrikamconsulting.com" not in set(rollout.protected_frame(store, _tenant(settings))["upn"])
+    at.checkbox(key="protected_unknown").check()
+    _add(at, "no.such.person@fabrikamconsulting.com", "Created this morning")
+    assert any("as you confirmed" in w.value and "not in the latest snapshot" in w.value for w in at.warning)
     assert not _table(at).set_index("upn").loc["no.such.person@fabrikamconsulting.com", "in_snapshot"]
     # missing reason and a malformed UPN: the engine's own messages
     _add(at, person, "   ")

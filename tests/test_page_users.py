@@ -141,17 +141,30 @@ def test_filters_narrow_the_users_and_the_counts_follow(demo_settings: Settings)
     assert at.multiselect(key="users_f_departments").value == []
 
 
-def test_a_pasted_list_of_upns_keeps_those_users_and_names_the_unknown(demo_settings: Settings) -> None:
+def test_a_pasted_list_of_upns_keeps_those_users_and_accounts_for_every_entry(demo_settings: Settings) -> None:
     at = new_app(demo_settings, ADMIN, PAGE)
-    users = apply_scope(_users(demo_settings), DEFAULT_SCOPE)
+    everyone = _users(demo_settings)
+    users = apply_scope(everyone, DEFAULT_SCOPE)
     picked = users["upn"].head(3).tolist()
-    pasted = f"{picked[0].upper()}\n{picked[1]}; {picked[2]}, nobody.here@fabrikamconsulting.com\nnot@@a-upn"
+    disabled = everyone.loc[~everyone["account_enabled"] & (everyone["account_kind"] == "person")
+                            & ~everyone["is_guest"], "upn"].iloc[0]
+    pasted = (f"{picked[0].upper()}\n{picked[1]}; {picked[2]}, nobody.here@fabrikamconsulting.com\nnot@@a-upn\n"
+              f"{disabled}\n{picked[1]}")
     at.text_area(key="users_f_upn_text").set_value(pasted).run()
     _no_exception(at)
     assert sorted(_table(at)["upn"]) == sorted(picked)
-    note = next(c.value for c in at.caption if "UPNs on the list" in c.value)
-    assert note.startswith("4 UPNs on the list; 1 not in the snapshot (nobody\\.here@fabrikamconsulting\\.com)")
-    assert "1 not a UPN" in note
+    note = next(m.value for m in at.markdown if "on the list:" in m.value)
+    assert note == ("**7** entries on the list: **3 shown** · 1 outside the scope (1 disabled account) · "
+                    "1 not in the snapshot · 1 not a UPN · 1 listed twice")
+    details = next(m.value for m in at.markdown if "Outside the scope" in m.value)
+    assert "nobody\\.here@fabrikamconsulting\\.com" in details and "Disabled accounts" in details
+    assert "**Listed twice**: 1 repeat" in details
+
+    # the scope's Disabled accounts ticked: that user is shown, the counts still add up
+    at.checkbox(key="users_scope_include_disabled_accounts").check().run()
+    note = next(m.value for m in at.markdown if "on the list:" in m.value)
+    assert note.startswith("**7** entries on the list: **4 shown** · 1 not in the snapshot")
+    assert disabled in _table(at)["upn"].tolist()
 
 
 def test_the_overview_link_presets_admins_without_a_registered_method(demo_settings: Settings) -> None:
@@ -224,7 +237,8 @@ def test_selected_rows_become_a_plan_preview_with_skips_and_reasons(demo_setting
     before = len(_operations(demo_settings))
     at.button(key="users_action_enforced").click().run()
     _no_exception(at)
-    assert any(s.value == "Preview: Enforce 5 selected users" for s in at.subheader)
+    assert any(s.value == "Preview: Enforce 3 users · 2 skipped" for s in at.subheader)  # what will change
+    assert any(c.value.startswith("Asked for: Enforce 5 selected users.") for c in at.caption)
     assert _metrics(at)["Will change"] == "3" and _metrics(at)["Skipped"] == "2" and _metrics(at)["Selected"] == "5"
     said = " ".join(m.value for m in at.markdown)
     assert "- Disabled → Enforced: **3**" in said
@@ -286,13 +300,15 @@ def test_csv_import_lists_each_rejected_row_and_plans_the_valid_ones(demo_settin
     assert "**users\\.csv**: 6 rows read · **2 valid** · **4 rejected**" in [m.value for m in at.markdown]
     at.button(key="users_csv_plan").click().run()
     _no_exception(at)
-    assert any(s.value == "Preview: Change 2 users from users.csv" for s in at.subheader)
+    # titled with what will change (one of the two is already in that state), not with what was asked
+    assert [s.value for s in at.subheader] == ["Preview: Change 1 user · 1 skipped"]
+    assert any(c.value.startswith("Asked for: Change 2 users from users\\.csv.") for c in at.caption)
     assert _metrics(at)["Selected"] == "2"
 
 
 @pytest.mark.parametrize(("data", "message"), [
     (b"", "the file is empty"),
-    (b"UserPrincipalName;State\r\na@b.com;enabled\r\n", "separated by semicolons (;), not commas (,)"),
+    (b"PK\x03\x04rest-of-a-workbook", "this is an Excel workbook (.xlsx), not a CSV file"),
     ("UserPrincipalName\r\nåsa@b.com\r\n".encode("cp1252"), "the file is not UTF-8"),
 ])
 def test_csv_import_says_why_a_file_cannot_be_used(demo_settings: Settings, data: bytes, message: str) -> None:
@@ -302,6 +318,18 @@ def test_csv_import_says_why_a_file_cannot_be_used(demo_settings: Settings, data
     errors = [e.value for e in at.error]
     assert len(errors) == 1 and errors[0].startswith("**bad\\.csv** cannot be used: ") and message in errors[0]
     assert "users_csv_plan" not in [b.key for b in at.button]  # nothing to plan
+
+
+def test_csv_import_uses_the_separator_it_detects(demo_settings: Settings) -> None:
+    at = new_app(demo_settings, ADMIN, PAGE)
+    upn = _users(demo_settings).query("account_kind == 'person'")["upn"].iloc[0]
+    data = f"UserPrincipalName;State\r\n{upn};enabled\r\n".encode()
+    at.file_uploader(key="users_csv_file").set_value(("excel-de.csv", data, "text/csv")).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert "**excel\\-de\\.csv**: 1 row read · **1 valid** · **0 rejected**" in [m.value for m in at.markdown]
+    assert "Separated by semicolon (;), as detected in the file." in [c.value for c in at.caption]
+    at.selectbox(key="users_csv_delimiter").set_value(",").run()  # a separator chosen by hand is kept to
+    assert any("separated by semicolons (;), not commas (,)" in e.value for e in at.error)
 
 
 # --- changes that run ----------------------------------------------------------------------------

@@ -100,6 +100,15 @@ def test_wrong_delimiters_are_named() -> None:
     assert chosen.targets == {"u001": "enabled"}
 
 
+def test_the_separator_is_detected_when_not_chosen() -> None:
+    for delimiter in (",", ";", "\t"):
+        data = f"UserPrincipalName{delimiter}State\nuser1@contoso.example{delimiter}enforced\n".encode()
+        parsed = parse_users_csv(data, FRAME, delimiter=None)
+        assert parsed.targets == {"u001": "enforced"} and parsed.delimiter == delimiter
+    single = parse_users_csv(b"user1@contoso.example\n", FRAME, default_state="enabled", delimiter=None)
+    assert single.delimiter == "," and single.targets == {"u001": "enabled"}
+
+
 def test_encodings_say_what_to_save_as() -> None:
     latin = "UserPrincipalName\nuser1@contoso.example\nbjörn@contoso.example\n".encode("cp1252")
     assert refused(latin) == ("encoding", "the file is not UTF-8 (it looks like Windows-1252 (\"ANSI\", what "

@@ -54,7 +54,7 @@ def test_every_skip_reason_with_its_text() -> None:
     assert rows(p.skipped, "user_id", "upn", "code", "reason") == [
         ("u001", "Keep.Out@contoso.example", "protected", "protected account (CEO's assistant; owner security team)"),
         ("u002", "user2@contoso.example", "likely_break_glass",
-         "looks like a break-glass (emergency access) account: protect it in Settings"),
+         "looks like a break-glass (emergency access) account: protect it on the Protected accounts page"),
         ("u003", "user3@contoso.example", "state_unknown", "MFA state unknown: refresh the snapshot (re-read) first"),
         ("u004", "user4@contoso.example", "account_disabled", "account disabled: it cannot sign in to register"),
         ("u005", "admin@contoso.example", "self_lockout",

@@ -7,10 +7,12 @@ import pytest
 import sqlalchemy as sa
 
 from lib.rollout import (
+    ProtectionError,
     active_protection,
     list_protected,
     protect_account,
     protected_frame,
+    protection_risks,
     suggest_protected,
     unprotect_account,
 )
@@ -82,35 +84,63 @@ def test_bad_input_is_refused(store) -> None:
         protect_account(store, "no-such-tenant", "a@b.c", reason="x", owner="y")
 
 
-def test_suggestions_most_certain_first_and_not_already_protected() -> None:
+HEALTHY = {"registered": True, "methods": "fido2", "method_count": 1}
+
+
+def test_suggestions_only_healthy_break_glass_looking_accounts_most_certain_first() -> None:
     frame = users(
         user(1, upn="breakglass01@contoso.onmicrosoft.com", account_kind="break_glass", is_admin=True,
-             last_sign_in=None),
-        user(2, upn="old.admin@contoso.example", is_admin=True, last_sign_in=None),
-        user(3, upn="ca-excluded-ops@contoso.example"),
-        user(4, display_name="Emergency Access Account 2", upn="ea2@contoso.example"),
-        user(5, upn="plain@contoso.example", is_admin=True),  # signs in: not suggested
-        user(6, upn="emergency-access02@contoso.example", account_kind="break_glass"),
+             last_sign_in=None, **HEALTHY),
+        user(2, upn="old.admin@contoso.example", is_admin=True, last_sign_in=None),  # a risk, not an exemption
+        user(3, upn="ca-excluded-ops@contoso.example", **HEALTHY),
+        user(4, display_name="Emergency Access Account 2", upn="ea2@contoso.example", **HEALTHY),
+        user(5, upn="plain@contoso.example", is_admin=True, **HEALTHY),  # signs in: not suggested
+        user(6, upn="emergency-access02@contoso.example", account_kind="break_glass", **HEALTHY),
+        user(7, upn="breakglass02@contoso.example", account_kind="break_glass"),  # no method: would not work
+        user(8, upn="bg-admin@contoso.example", account_enabled=False, **HEALTHY),  # disabled: would not work
     )
     suggested = suggest_protected(frame, protected=["emergency-access02@contoso.example"])
     assert suggested[["user_id", "code"]].values.tolist() == [
-        ["u001", "break_glass"], ["u002", "admin_never_signed_in"], ["u003", "excluded_name"],
-        ["u004", "excluded_name"],
+        ["u001", "break_glass"], ["u003", "excluded_name"], ["u004", "excluded_name"],
     ]
-    assert suggested["why"].tolist()[:2] == [
-        "classified as a break-glass (emergency access) account",
-        "an administrator with no sign-in on record, typical of an emergency access account",
-    ]
+    assert suggested["why"].tolist()[0] == "classified as a break-glass (emergency access) account"
     assert suggest_protected(frame.iloc[0:0]).columns.tolist() == ["user_id", "upn", "display_name", "code", "why"]
 
+    risks = protection_risks(frame, protected=["breakglass02@contoso.example"])
+    assert risks[["user_id", "code", "protected"]].values.tolist() == [
+        ["u002", "admin_without_mfa", False], ["u008", "unhealthy_break_glass", False],
+        ["u007", "unhealthy_break_glass", True],
+    ]
+    assert risks["why"].iloc[0].startswith("an administrator with no second factor: require MFA")
 
-def test_suggestions_on_the_demo_tenant_name_both_break_glass_accounts() -> None:
+
+def test_a_upn_not_in_the_tenant_is_refused_unless_confirmed(database_url: str) -> None:
+    store = store_with_tenant(database_url)
+    try:
+        known = ["anna@contoso.example"]
+        with pytest.raises(ProtectionError, match="not in the tenant's latest snapshot: check the spelling"):
+            protect_account(store, TENANT, "ana@contoso.example", reason="x", owner="y", known_upns=known)
+        assert list_protected(store, TENANT) == []  # nothing recorded
+        protect_account(store, TENANT, "ANNA@contoso.example", reason="x", owner="y", known_upns=known)
+        protect_account(store, TENANT, "new.hire@contoso.example", reason="x", owner="y", known_upns=known,
+                        confirm_unknown=True)
+        assert [a.upn for a in list_protected(store, TENANT)] == ["ANNA@contoso.example", "new.hire@contoso.example"]
+    finally:
+        store.close()
+
+
+def test_on_the_demo_tenant_the_healthy_break_glass_account_is_suggested_the_other_flagged() -> None:
     from lib.emulator.generator import generate_tenant
 
     tenant = generate_tenant(300, 7)
     glass = sorted(u.upn for u in tenant.users if u.kind == "break_glass")
     frame = users(*(user(n, upn=u.upn, account_kind=u.kind, is_admin=u.is_admin, last_sign_in=u.last_sign_in,
-                         display_name=u.display_name) for n, u in enumerate(tenant.users)))
-    suggested = suggest_protected(frame)
-    assert sorted(suggested.loc[suggested["code"] == "break_glass", "upn"]) == glass
+                         display_name=u.display_name, account_enabled=u.account_enabled,
+                         registered=u.has_mfa_method()) for n, u in enumerate(tenant.users)))
     assert len(glass) == 2
+    healthy = [u.upn for u in tenant.users if u.kind == "break_glass" and u.has_mfa_method()]
+    assert len(healthy) == 1  # the demo's other break-glass account has no method: a risk, not a suggestion
+    suggested = suggest_protected(frame)
+    assert suggested.loc[suggested["code"] == "break_glass", "upn"].tolist() == healthy
+    risks = protection_risks(frame)
+    assert set(glass) - set(healthy) <= set(risks["upn"])  # an admin without a method: flagged as a risk

@@ -17,11 +17,14 @@ from lib.console.workspace import Workspace
 
 
 def protect(ws: Workspace, upn: str, *, reason: str, owner: str,
-            expires_at: datetime | pd.Timestamp | None = None) -> rollout.ProtectedAccount:
-    """Protect ``upn`` (or update its reason, owner and expiry); the one who acts is recorded."""
+            expires_at: datetime | pd.Timestamp | None = None, known_upns: Iterable[str] | None = None,
+            confirm_unknown: bool = False) -> rollout.ProtectedAccount:
+    """Protect ``upn`` (or update its reason, owner and expiry); the one who acts is recorded. A UPN not in
+    ``known_upns`` (the latest snapshot) is refused unless ``confirm_unknown``: a typo protects no one."""
     actor = acting_writer(ws)
     return rollout.protect_account(ws.store, ws.tenant_id, upn, reason=reason, owner=owner,
-                                   expires_at=expires_at, by=actor.upn)
+                                   expires_at=expires_at, by=actor.upn, known_upns=known_upns,
+                                   confirm_unknown=confirm_unknown)
 
 
 def unprotect(ws: Workspace, upns: Iterable[str]) -> list[str]:

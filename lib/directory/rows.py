@@ -17,6 +17,7 @@ from typing import NamedTuple
 import pandas as pd
 
 from lib.columns import STATES, UNKNOWN_STATE, coerce_users, empty_users_frame, join_methods
+from lib.countries import country_name
 
 USER_SELECT: tuple[str, ...] = (
     "id", "displayName", "userPrincipalName", "mail", "givenName", "surname", "userType", "accountEnabled",
@@ -66,7 +67,8 @@ class UserRecord(NamedTuple):
         return cls(
             user["id"], user.get("userPrincipalName") or "", user.get("displayName") or "", user.get("mail"),
             user.get("givenName"), user.get("surname"), user.get("userType"), bool(user.get("accountEnabled")),
-            user.get("department"), user.get("jobTitle"), user.get("country") or user.get("usageLocation"),
+            user.get("department"), user.get("jobTitle"),
+            user.get("country") or country_name(user.get("usageLocation")),  # "SE" is listed as Sweden
             user.get("createdDateTime"), bool(user.get("assignedLicenses")),
             (user.get("signInActivity") or {}).get("lastSignInDateTime"),
         )

@@ -60,6 +60,7 @@ from lib.rollout.journal import (
     operation_progress,
     operations_frame,
 )
+from lib.rollout.observed import ObservedStates, observed_since
 from lib.rollout.plan import (
     CHANGE_COLUMNS,
     SKIP_CODES,
@@ -72,6 +73,7 @@ from lib.rollout.plan import (
 )
 from lib.rollout.protected import (
     PROTECTED_COLUMNS,
+    RISK_COLUMNS,
     SUGGESTION_COLUMNS,
     ProtectedAccount,
     Protection,
@@ -80,6 +82,7 @@ from lib.rollout.protected import (
     list_protected,
     protect_account,
     protected_frame,
+    protection_risks,
     suggest_protected,
     unprotect_account,
 )
@@ -105,6 +108,7 @@ __all__ = [
     "MAX_ROWS",
     "MFA_WRITE_PERMISSION",
     "PROTECTED_COLUMNS",
+    "RISK_COLUMNS",
     "ROW_ERROR_CODES",
     "SKIP_CODES",
     "SKIP_COLUMNS",
@@ -118,6 +122,7 @@ __all__ = [
     "CsvRow",
     "CsvRowError",
     "ExecuteOptions",
+    "ObservedStates",
     "Operation",
     "OperationConflict",
     "OperationNotFound",
@@ -147,6 +152,7 @@ __all__ = [
     "list_operations",
     "list_protected",
     "list_waves",
+    "observed_since",
     "operation_items_frame",
     "operation_progress",
     "operation_report",
@@ -157,6 +163,7 @@ __all__ = [
     "promote_plan",
     "protect_account",
     "protected_frame",
+    "protection_risks",
     "require_writer",
     "resume_operation",
     "run_operation",

@@ -34,6 +34,7 @@ __all__ = [
     "CsvImport",
     "CsvRow",
     "CsvRowError",
+    "detect_delimiter",
     "parse_users_csv",
     "plan_from_csv",
 ]
@@ -86,6 +87,8 @@ class CsvImport:
     has_header: bool
     data_rows: int
     """Non-blank data rows read (valid + rejected)."""
+    delimiter: str = ","
+    """The separator the file was read with (chosen, or detected)."""
 
     @property
     def ok(self) -> bool:
@@ -170,6 +173,15 @@ def _decode(data: bytes | str) -> str:
     return text
 
 
+def detect_delimiter(text: str) -> str:
+    """The separator of the first non-blank line: the most frequent of comma, semicolon and tab (a comma when
+    none occurs: a single column of UPNs). Excel writes semicolons where the decimal mark is a comma."""
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    counts = {d: first.count(d) for d in (",", ";", "\t")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
 def _check_delimiter(text: str, delimiter: str) -> None:
     first = next((line for line in text.splitlines() if line.strip()), "")
     if delimiter in first:
@@ -186,19 +198,23 @@ def parse_users_csv(
     frame: pd.DataFrame,
     *,
     default_state: str | None = None,
-    delimiter: str = ",",
+    delimiter: str | None = ",",
     max_rows: int = MAX_ROWS,
 ) -> CsvImport:
     """Read and validate a CSV of UPNs against the users frame (the latest snapshot).
 
     ``default_state`` applies to rows without a state (the CLI's ``--state``, the page's button).
+    ``delimiter`` None: the one the file uses (:func:`detect_delimiter`); a chosen one the file does not use
+    is refused, naming the one it does.
     Raises ``CsvImportError`` for a file that cannot be used at all; row problems are in ``errors``.
     """
-    if delimiter not in _DELIMITER_NAMES:
+    if delimiter is not None and delimiter not in _DELIMITER_NAMES:
         raise ValueError(f"delimiter must be ',', ';' or a tab, got {delimiter!r}")
     if default_state is not None and default_state not in STATES:
         raise ValueError(f"default_state must be one of {', '.join(STATES)}, got {default_state!r}")
     text = _decode(data)
+    if delimiter is None:
+        delimiter = detect_delimiter(text)
     _check_delimiter(text, delimiter)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     records: list[tuple[int, list[str]]] = []
@@ -277,7 +293,7 @@ def parse_users_csv(
             reject("unknown_user", f"{upn} is not in the tenant's latest snapshot (deleted, or a typo?)")
             continue
         rows.append(CsvRow(line, upn, user_id, state))
-    return CsvImport(tuple(rows), tuple(errors), has_header, len(body))
+    return CsvImport(tuple(rows), tuple(errors), has_header, len(body), delimiter)
 
 
 def plan_from_csv(frame: pd.DataFrame, imported: CsvImport, *, protected: Any = None, actor: Any,

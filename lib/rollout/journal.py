@@ -33,7 +33,7 @@ from lib.rollout.errors import OperationConflict, OperationNotFound, OperationSt
 from lib.rollout.plan import Plan
 from lib.store import Store
 from lib.store.queries import lock_tenant, require_tenant
-from lib.store.schema import operation_events, operation_items, operations, wave_members, waves
+from lib.store.schema import operation_events, operation_items, operations, snapshots, wave_members, waves
 
 __all__ = [
     "EVENT_COLUMNS",
@@ -56,6 +56,9 @@ __all__ = [
 ]
 
 LEASE_S = 15.0
+SNAPSHOT_AT_FINISH = "snapshot_id_at_finish"
+"""Summary key: the tenant's highest snapshot id (any status) when the run last finished. A snapshot with a
+higher id began after the run ended, so it shows the run's outcome; one at or below it may not."""
 """A running operation whose heartbeat is older than this (seconds) has lost its worker."""
 RATE_WINDOW_S = 20.0
 """Progress rate = items finished in this many seconds, per second."""
@@ -817,6 +820,11 @@ def finish_operation(store: Store, operation_id: int, *, cancelled: bool, error:
                                              t.c.status.in_(("pending", "sending", "failed")))
         ).scalar() or 0
         status = "failed" if error else "cancelled" if cancelled else "partial" if left else "complete"
+        row = _operation_row(conn, operation_id)
+        summary = json.loads(row.summary) if row.summary else {}
+        summary[SNAPSHOT_AT_FINISH] = conn.execute(  # clock-free: a snapshot begun later has a higher id
+            sa.select(sa.func.max(snapshots.c.id)).where(snapshots.c.tenant_id == row.tenant_id)).scalar() or 0
         conn.execute(sa.update(o).where(o.c.id == operation_id).values(
-            status=status, finished_at=now, heartbeat_at=wall_ns(), error=error))
+            status=status, finished_at=now, heartbeat_at=wall_ns(), error=error,
+            summary=json.dumps(summary, default=str)))
     return status

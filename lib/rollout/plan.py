@@ -43,7 +43,8 @@ KINDS: tuple[str, ...] = ("apply", "undo")
 SKIP_CODES: dict[str, str] = {
     "unknown_user": "not in the tenant's latest snapshot (deleted, or a typo)",
     "protected": "protected account",
-    "likely_break_glass": "looks like a break-glass (emergency access) account: protect it in Settings",
+    "likely_break_glass": "looks like a break-glass (emergency access) account: protect it on the Protected "
+                          "accounts page",
     "state_unknown": "MFA state unknown: refresh the snapshot (re-read) first",
     "already_in_state": "already in that state",
     "already_stronger": "already Enforced: Enabled would be a step back",

@@ -27,6 +27,7 @@ from lib.store.schema import protected_accounts
 
 __all__ = [
     "PROTECTED_COLUMNS",
+    "RISK_COLUMNS",
     "SUGGESTION_COLUMNS",
     "ProtectedAccount",
     "Protection",
@@ -35,6 +36,7 @@ __all__ = [
     "list_protected",
     "protect_account",
     "protected_frame",
+    "protection_risks",
     "suggest_protected",
     "unprotect_account",
     "upn_key",
@@ -55,7 +57,7 @@ PROTECTED_COLUMNS: dict[str, str] = {
     "created_by": "string",
     "updated_at": "datetime64[ns, UTC]",
 }
-"""Columns of :func:`protected_frame` (the Settings page's table); ``status`` is active or expired."""
+"""Columns of :func:`protected_frame` (the Protected accounts page's table); ``status`` is active or expired."""
 
 SUGGESTION_COLUMNS: dict[str, str] = {
     "user_id": "string",
@@ -188,9 +190,18 @@ def protect_account(
     owner: str,
     expires_at: datetime | pd.Timestamp | None = None,
     by: str | None = None,
+    known_upns: Iterable[str] | None = None,
+    confirm_unknown: bool = False,
 ) -> ProtectedAccount:
-    """Protect ``upn`` (or update its reason, owner and expiry; a removed one is protected again)."""
+    """Protect ``upn`` (or update its reason, owner and expiry; a removed one is protected again).
+
+    ``known_upns`` (the latest snapshot's): a UPN not among them is refused unless ``confirm_unknown``,
+    since a typo protects nobody while looking as if it did."""
     cleaned = _check_upn(upn)
+    if known_upns is not None and not confirm_unknown and upn_key(cleaned) not in {upn_key(u) for u in known_upns}:
+        raise ProtectionError(f"{cleaned} is not in the tenant's latest snapshot: check the spelling (a typo "
+                              "protects nobody), or confirm that it should be protected anyway (an account "
+                              "created since the last refresh)")
     reason, owner = _check_text("reason", reason), _check_text("owner", owner)
     expires = None if expires_at is None else to_ns(expires_at, "expires_at")
     now = now_ns(store)
@@ -240,7 +251,7 @@ def active_protection(store: Store, tenant_id: str, now: datetime | pd.Timestamp
 
 
 def protected_frame(store: Store, tenant_id: str, now: datetime | pd.Timestamp | None = None) -> pd.DataFrame:
-    """The Settings page's table: one row per protection, ``status`` ``active`` or ``expired``."""
+    """The Protected accounts page's table: one row per protection, ``status`` ``active`` or ``expired``."""
     accounts = list_protected(store, tenant_id)
     now = store.clock() if now is None else now
     frame = pd.DataFrame({
@@ -261,37 +272,83 @@ def protected_frame(store: Store, tenant_id: str, now: datetime | pd.Timestamp |
     return frame
 
 
-def suggest_protected(frame: pd.DataFrame, protected: Any = None) -> pd.DataFrame:
-    """Accounts that look like break-glass accounts and are not protected yet, most certain first.
+RISK_COLUMNS: dict[str, str] = {
+    "user_id": "string",
+    "upn": "string",
+    "display_name": "string",
+    "code": "string",
+    "why": "string",
+    "protected": "bool",
+}
 
-    ``code`` says why: ``break_glass`` (the snapshot classified it so), ``admin_never_signed_in``
-    (an administrator with no sign-in on record: typical of emergency access), ``excluded_name``
-    (named like an account kept out of MFA: breakglass, emergency, excluded, no-mfa…).
+
+def _healthy(frame: pd.DataFrame) -> pd.Series:
+    """Can sign in and has a second factor registered: an emergency account that will work when needed."""
+    return frame["account_enabled"].fillna(False).astype(bool) & frame["registered"].fillna(False).astype(bool)
+
+
+def _looks_like_break_glass(frame: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    upn = frame["upn"].fillna("").astype(str)
+    name = frame["display_name"].fillna("").astype(str)
+    classified = frame["account_kind"].fillna("").astype(str) == "break_glass"
+    named = upn.str.contains(_EXCLUDED_NAME) | name.str.contains(_EXCLUDED_NAME)
+    return classified, named
+
+
+def suggest_protected(frame: pd.DataFrame, protected: Any = None) -> pd.DataFrame:
+    """Healthy accounts that look like break-glass accounts and are not protected yet, most certain first.
+
+    ``code`` says why: ``break_glass`` (the snapshot classified it so) or ``excluded_name`` (named like an
+    account kept out of MFA: breakglass, emergency, excluded, no-mfa…). Only accounts that can sign in and
+    have a second factor are suggested: an admin with no method and no sign-in is the account that most
+    needs MFA, not an exemption (see :func:`protection_risks`).
     """
     protection = as_protection(protected)
     if frame.empty:
         return pd.DataFrame({n: pd.Series(dtype=d) for n, d in SUGGESTION_COLUMNS.items()})
-    upn = frame["upn"].fillna("").astype(str)
-    name = frame["display_name"].fillna("").astype(str)
-    kind = frame["account_kind"].fillna("").astype(str)
+    classified, named = _looks_like_break_glass(frame)
+    healthy = _healthy(frame)
     rules = [
-        ("break_glass", (kind == "break_glass").to_numpy(),
-         "classified as a break-glass (emergency access) account"),
-        ("admin_never_signed_in", (frame["is_admin"].astype(bool) & frame["last_sign_in"].isna()).to_numpy(),
-         "an administrator with no sign-in on record, typical of an emergency access account"),
-        ("excluded_name", (upn.str.contains(_EXCLUDED_NAME) | name.str.contains(_EXCLUDED_NAME)).to_numpy(),
-         "named like an account kept out of MFA"),
+        ("break_glass", (classified & healthy).to_numpy(), "classified as a break-glass (emergency access) account"),
+        ("excluded_name", (named & healthy).to_numpy(), "named like an account kept out of MFA"),
     ]
     codes: list[str | None] = [None] * len(frame)
     whys: list[str | None] = [None] * len(frame)
     for code, mask, why in reversed(rules):  # the first rule wins: apply it last
         for i in mask.nonzero()[0]:
             codes[i], whys[i] = code, why
-    out = pd.DataFrame({"user_id": frame["id"].astype(str), "upn": upn, "display_name": name,
-                        "code": codes, "why": whys})
+    out = pd.DataFrame({"user_id": frame["id"].astype(str), "upn": frame["upn"].fillna("").astype(str),
+                        "display_name": frame["display_name"].fillna("").astype(str), "code": codes, "why": whys})
     keep = out["code"].notna() & ~out["upn"].map(lambda u: u in protection)
     out = out[keep]
     order = {code: n for n, (code, _, _) in enumerate(rules)}
     out = out.assign(_rank=out["code"].map(order)).sort_values(["_rank", "upn"], kind="stable")
     out = out.drop(columns="_rank").reset_index(drop=True)
     return out.astype(SUGGESTION_COLUMNS)
+
+
+def protection_risks(frame: pd.DataFrame, protected: Any = None) -> pd.DataFrame:
+    """Accounts to fix rather than exempt: administrators without a second factor (``admin_without_mfa``)
+    and break-glass-looking accounts that would not work in an emergency (``unhealthy_break_glass``:
+    disabled, or no method registered). ``protected`` says whether each is on the list already."""
+    protection = as_protection(protected)
+    if frame.empty:
+        return pd.DataFrame({n: pd.Series(dtype=d) for n, d in RISK_COLUMNS.items()})
+    classified, named = _looks_like_break_glass(frame)
+    healthy = _healthy(frame)
+    admin_no_mfa = frame["is_admin"].fillna(False).astype(bool) & ~frame["registered"].fillna(False).astype(bool)
+    unhealthy = (classified | named) & ~healthy
+    code = pd.Series(pd.NA, index=frame.index, dtype="string")
+    code[unhealthy.to_numpy()] = "unhealthy_break_glass"
+    code[admin_no_mfa.to_numpy()] = "admin_without_mfa"
+    why = code.map({
+        "admin_without_mfa": "an administrator with no second factor: require MFA for it rather than exempting it",
+        "unhealthy_break_glass": "looks like an emergency access account but would not work in an emergency "
+                                 "(disabled, or no method registered): fix it before relying on it",
+    })
+    upn = frame["upn"].fillna("").astype(str)
+    out = pd.DataFrame({"user_id": frame["id"].astype(str), "upn": upn,
+                        "display_name": frame["display_name"].fillna("").astype(str), "code": code, "why": why,
+                        "protected": upn.map(lambda u: u in protection).astype(bool)})
+    out = out[out["code"].notna()].sort_values(["code", "upn"], kind="stable").reset_index(drop=True)
+    return out.astype(RISK_COLUMNS)

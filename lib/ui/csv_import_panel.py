@@ -29,7 +29,8 @@ CSV_MEMO_KEY = "users_csv_memo"
 PREFIX = "users"
 
 
-DELIMITERS = {",": "Comma (,)", ";": "Semicolon (;)", "\t": "Tab"}
+DELIMITERS: dict[str | None, str] = {None: "Detect from the file", ",": "Comma (,)", ";": "Semicolon (;)",
+                                     "\t": "Tab"}
 
 
 def csv_import_panel(app: Console, frame: pd.DataFrame) -> None:
@@ -64,8 +65,11 @@ def csv_import_panel(app: Console, frame: pd.DataFrame) -> None:
         return
     imported: rollout.CsvImport = result
     valid, rejected = len(imported.rows), len(imported.errors)
-    st.markdown(f"**{md(upload.name)}**: {imported.data_rows:,} rows read · **{valid:,} valid** · "
+    rows = "row" if imported.data_rows == 1 else "rows"
+    st.markdown(f"**{md(upload.name)}**: {imported.data_rows:,} {rows} read · **{valid:,} valid** · "
                 f"**{rejected:,} rejected**")
+    if delimiter is None:
+        st.caption(f"Separated by {DELIMITERS[imported.delimiter].lower()}, as detected in the file.")
     if rejected:
         counts = imported.error_counts()
         st.warning(imported.describe_errors() + ". By reason: "

@@ -28,6 +28,15 @@ NEXT_KEY = "ops_select_next"
 ITEM_ROWS = 5_000
 REPORT_ROWS = 50
 RESUMABLE = ("interrupted", "partial", "cancelled", "failed")
+STATUS_LABELS = {
+    "running": "Running", "complete": "Complete", "partial": "Partly done", "cancelled": "Cancelled",
+    "failed": "Failed", "interrupted": "Interrupted",
+}
+"""An operation's journal status as the history table and the picker say it."""
+SOURCE_LABELS = {
+    "selection": "Users page", "csv": "CSV import", "undo": "undo", "wave_promotion": "wave promotion",
+    "wave_stragglers": "a wave's stragglers",
+}
 OUTCOMES = {
     "applied": "Applied", "failed": "Failed", "skipped": "Skipped", "cancelled": "Cancelled",
     "pending": "Not sent yet", "sending": "Sent, answer unknown",
@@ -171,7 +180,7 @@ def detail(app: Console, history: pd.DataFrame, operation_id: int, wave_of: dict
         return
     what = operation_title(row)
     st.subheader(f"Operation {operation_id}: {what}")
-    facts = [f"by {md(operation.actor)}", f"source: {md(operation.source)}"]
+    facts = [f"by {md(operation.actor)}", f"from: {md(SOURCE_LABELS.get(operation.source, operation.source))}"]
     if operation.label:
         facts.append(md(operation.label))
     if operation_id in wave_of:

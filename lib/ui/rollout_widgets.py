@@ -15,7 +15,7 @@ every error is shown as its one line (``lib.errors.describe``), never as a trace
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,11 +35,14 @@ __all__ = [
     "can_apply",
     "confirm_sentence",
     "duration",
+    "follow_running",
     "md",
     "operation_status",
     "operation_summary",
+    "plan_headline",
     "read_progress",
     "render_plan",
+    "scroll_into_view",
     "set_plan",
     "state_label",
     "watch_operation",
@@ -116,6 +119,8 @@ def set_plan(prefix: str, entry: PlanEntry | None) -> None:
         st.session_state.pop(_key(prefix, "plan"), None)
     else:
         st.session_state[_key(prefix, "plan")] = entry
+        st.session_state[_key(prefix, "plan_scroll")] = st.session_state.get(_key(prefix, "plan_nonce"), 0) + 1
+        st.session_state[_key(prefix, "plan_nonce")] = st.session_state[_key(prefix, "plan_scroll")]
 
 
 def current_plan(prefix: str) -> PlanEntry | None:
@@ -149,6 +154,39 @@ def _button_label(the_plan: rollout.Plan) -> str:
         return f"Undo: restore {count:,} {people}"
     verb = VERBS.get(the_plan.requested_state or "", "Change")
     return f"{verb} {count:,} {people}"
+
+
+def plan_headline(the_plan: rollout.Plan) -> str:
+    """What will change, counted from the plan itself: ``Enforce 499 users · 203 skipped``."""
+    if the_plan.kind == "undo":
+        count = len(the_plan.changes)
+        head = f"Undo operation {the_plan.undo_of}: restore {count:,} {'user' if count == 1 else 'users'}"
+    else:
+        head = _button_label(the_plan)
+    skipped = len(the_plan.skipped)
+    return head + (f" · {skipped:,} skipped" if skipped else "")
+
+
+_SCROLL = """<script>(function () {{
+  var tries = 0;
+  function go() {{
+    var box = document.querySelector(".st-key-{key}");
+    if (!box) {{ if (tries++ < 60) setTimeout(go, 50); return; }}
+    box.scrollIntoView({{block: "start", behavior: "smooth"}});
+    var target = box.querySelector("h3") || box;
+    target.setAttribute("tabindex", "-1");
+    target.focus({{preventScroll: true}});
+  }}
+  go();
+}})();</script><span data-scroll-nonce="{nonce}"></span>"""
+
+
+def scroll_into_view(key: str, nonce: int) -> None:
+    """Bring the container ``key`` (a fixed widget key, never tenant data) to the top of the window and move
+    the keyboard focus to its heading: a preview made by a button above it otherwise opens below the fold."""
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", key):
+        raise ValueError(f"not a container key: {key!r}")
+    st.html(_SCROLL.format(key=key, nonce=int(nonce)), unsafe_allow_javascript=True)
 
 
 def _transition_lines(the_plan: rollout.Plan) -> list[str]:
@@ -220,9 +258,13 @@ def render_plan(app: Console, prefix: str, *, after_start: Callable[[int], None]
     the_plan = entry.plan
     writer, reason = can_apply()
     with st.container(border=True, key=_key(prefix, "plan_box")):
-        st.subheader(f"Preview: {entry.title}")
-        st.caption("Nothing has been sent yet. Each user's state was read from Microsoft Graph just now; the worker "
-                   "re-reads it again right before sending, so a user who changes meanwhile is not changed twice.")
+        st.subheader(f"Preview: {plan_headline(the_plan)}")
+        st.caption(f"Asked for: {md(entry.title)}. Nothing has been sent yet. Each user's state was read from "
+                   "Microsoft Graph just now; the worker re-reads it again right before sending, so a user who "
+                   "changes meanwhile is not changed twice.")
+        scroll = st.session_state.pop(_key(prefix, "plan_scroll"), None)
+        if scroll:  # a new preview: bring it into view once, not on every rerun
+            scroll_into_view(_key(prefix, "plan_box"), scroll)
         count = len(the_plan.changes)
         cols = st.columns(3)
         cols[0].metric("Will change", f"{count:,}", border=True)
@@ -358,13 +400,16 @@ def _progress_body(store: Any, operation_id: int, key: str) -> bool:
         return False
     if progress.status != "running":
         return False
-    st.progress(progress.fraction, text=f"Operation {operation_id}: {progress.done:,} of {progress.planned:,} done")
+    starting = progress.done == 0  # no batch has come back yet: no rate or ETA to speak of
+    st.progress(progress.fraction, text=f"Operation {operation_id}: starting… {progress.planned:,} to do" if starting
+                else f"Operation {operation_id}: {progress.done:,} of {progress.planned:,} done")
     cols = st.columns(5)
     cols[0].metric("Done", f"{progress.done:,}", help="Applied, failed, skipped when re-checked, or cancelled")
     cols[1].metric("Failed", f"{progress.failed:,}")
     cols[2].metric("Remaining", f"{progress.remaining:,}")
-    cols[3].metric("Rate", f"{progress.rate_per_s:,.1f} / s", help="Users finished per second, last 20 s")
-    cols[4].metric("ETA", duration(progress.eta_s))
+    cols[3].metric("Rate", "starting…" if starting else f"{progress.rate_per_s:,.1f} / s",
+                   help="Users finished per second, last 20 s")
+    cols[4].metric("ETA", "starting…" if starting else duration(progress.eta_s))
     writer, reason = can_apply()
     asked = st.session_state.get(f"{key}_cancel_asked") == operation_id
     if st.button("Cancelling…" if asked else "Cancel", key=f"{key}_cancel_{operation_id}", icon=":material/stop:",
@@ -384,6 +429,25 @@ def _progress_body(store: Any, operation_id: int, key: str) -> bool:
 def _live(store: Any, operation_id: int, key: str) -> None:
     if not _progress_body(store, operation_id, key):
         st.rerun(scope="app")  # finished: redraw the page once, with the outcome and no more polling
+
+
+@st.fragment(run_every=1.0)
+def _follow(store: Any, operation_ids: tuple[int, ...]) -> None:
+    for operation_id in operation_ids:
+        try:
+            status = rollout.get_operation(store, operation_id).display_status
+        except Exception:  # gone or unreadable: the page's next full run says so
+            status = None
+        if status != "running":
+            st.rerun(scope="app")
+
+
+def follow_running(store: Any, operation_ids: Iterable[int]) -> None:
+    """Redraw the whole page once any of these running operations ends, so every status on it (a picker, a
+    history table, a banner) is current without a reload. Polls the journal each second, draws nothing."""
+    ids = tuple(int(i) for i in operation_ids)
+    if ids:
+        _follow(store, ids)
 
 
 def operation_status(store: Any, operation_id: int, key: str) -> rollout.OperationProgress | None:
@@ -424,4 +488,10 @@ def watch_operation(app: Console, prefix: str, *, actions: Callable[[rollout.Ope
         progress = operation_status(app.store, operation_id, _key(prefix, "op"))
         if progress is not None and progress.status != "running" and actions is not None:
             actions(progress)
+    if progress is not None and progress.status != "running" \
+            and st.session_state.get(_key(prefix, "operation_final")) != operation_id:
+        # It may have ended while this run drew the page above it (a small change ends in milliseconds):
+        # one more run draws every part of the page from the finished journal.
+        st.session_state[_key(prefix, "operation_final")] = operation_id
+        st.rerun(scope="app")
     return operation_id

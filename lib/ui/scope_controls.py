@@ -68,13 +68,19 @@ def _widget_key(key: str, flag: str) -> str:
     return f"{key}_scope_{flag}"
 
 
+def _open_key(key: str) -> str:
+    return f"{key}_scope_open"
+
+
 def _changed(key: str) -> None:
     flags = {flag: bool(st.session_state.get(_widget_key(key, flag), False)) for flag, _, _ in FLAGS}
     set_scope(replace(current_scope(), **flags))
+    st.session_state[_open_key(key)] = True  # its title changes with the scope: keep it open while edited
 
 
 def _reset(key: str) -> None:
     set_scope(DEFAULT_SCOPE)
+    st.session_state[_open_key(key)] = True
     for flag, _, _ in FLAGS:
         st.session_state[_widget_key(key, flag)] = getattr(DEFAULT_SCOPE, flag)
 
@@ -86,7 +92,8 @@ def scope_controls(key: str, protected_upns: Iterable[str] = (), *, expanded: bo
     """
     protected = frozenset(protected_upns)
     scope = current_scope(protected)
-    with st.expander(f"Scope: {scope_summary(scope)}", expanded=expanded, icon=":material/filter_alt:"):
+    opened = expanded or bool(st.session_state.get(_open_key(key)))
+    with st.expander(f"Scope: {scope_summary(scope)}", expanded=opened, icon=":material/filter_alt:"):
         st.caption("Which accounts are counted. Remembered for this session and shared with the Users page."
                    + (f" {len(protected):,} accounts are on the Protected accounts list." if protected else ""))
         row = st.container(horizontal=True, gap="medium")  # wraps on a narrow screen, never truncates a label

@@ -7,11 +7,13 @@ from typing import Any
 
 import streamlit as st
 
+from lib.charts import METHOD_LABELS
 from lib.ui.rollout_widgets import (
     md,
 )
 from lib.users_filters import (
     ACCOUNT_KIND_LABELS,
+    NONE,
     SIGN_IN_OPTIONS,
     STATE_FILTER_OPTIONS,
     STATE_LABELS,
@@ -19,6 +21,7 @@ from lib.users_filters import (
     UpnList,
     UserFilters,
     UsersFilterPreset,
+    merge_upn_lists,
     parse_upn_list,
 )
 
@@ -77,7 +80,9 @@ def _upn_list(container: Any) -> tuple[frozenset[str] | None, UpnList | None, li
         left, right = st.columns(2)
         left.text_area("Paste UPNs", key="users_f_upn_text", height=110,
                        placeholder="one per line, or separated by commas or semicolons",
-                       help="Users whose UPN or e-mail address is on the list. Words without an @ are ignored.")
+                       help="Users whose UPN or e-mail address is on the list. Every entry is accounted for "
+                            "below: shown, outside the scope, hidden by a filter, not in the snapshot, not a UPN "
+                            "or listed twice.")
         upload = right.file_uploader("…or upload a list (.txt or .csv)", type=["txt", "csv"],
                                      key=f"users_f_upn_file_{nonce}",
                                      help="Any text file with one UPN per line; a CSV's UPN column is found by the @.")
@@ -88,19 +93,13 @@ def _upn_list(container: Any) -> tuple[frozenset[str] | None, UpnList | None, li
         sources.append(upload.getvalue())
     if not sources:
         return None, None, problems
-    upns: list[str] = []
-    invalid: list[str] = []
-    duplicates = 0
+    lists: list[UpnList] = []
     for source in sources:
         try:
-            parsed = _parse_list(source)
+            lists.append(_parse_list(source))
         except ValueError as err:
             problems.append(str(err))
-            continue
-        upns.extend(parsed.upns)
-        invalid.extend(parsed.invalid)
-        duplicates += parsed.duplicates
-    merged = UpnList(tuple(dict.fromkeys(upns)), tuple(invalid), duplicates)
+    merged = merge_upn_lists(lists)
     if not merged.upns:
         problems.append("No UPN found in the list (a UPN looks like name@domain): the list filter is off.")
         return None, merged, problems
@@ -139,6 +138,7 @@ def filter_panel(prepared: PreparedUsers) -> tuple[UserFilters, UpnList | None, 
                             placeholder="Any department")
         more[1].multiselect("Country", list(options.countries), key="users_f_countries", placeholder="Any country")
         more[2].multiselect("Registered method", list(options.methods), key="users_f_methods",
+                            format_func=lambda m: "No method" if m == NONE else METHOD_LABELS.get(m, m),
                             placeholder="Any method", help="Users with at least one of these methods")
         more[3].multiselect("Account kind", list(ACCOUNT_KIND_LABELS), key="users_f_kinds",
                             format_func=ACCOUNT_KIND_LABELS.get, placeholder="Any kind")

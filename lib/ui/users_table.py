@@ -12,7 +12,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from lib.columns import STATES
+from lib import rollout
+from lib.charts import METHOD_LABELS
+from lib.columns import STATES, split_methods
 from lib.exports import to_csv_bytes, to_xlsx_bytes
 from lib.users_filters import (
     ACCOUNT_KIND_LABELS,
@@ -21,6 +23,7 @@ from lib.users_filters import (
     PreparedUsers,
     UserFilters,
     export_frame,
+    with_states,
 )
 
 TABLE_KEY = "users_table"
@@ -41,20 +44,23 @@ TABLE_COLUMNS = {
     "is_guest": st.column_config.CheckboxColumn("Guest"),
     "account_enabled": st.column_config.CheckboxColumn("Can sign in"),
     "account_kind": st.column_config.TextColumn("Kind"),
-    "last_sign_in": st.column_config.DatetimeColumn("Last sign-in", format="YYYY-MM-DD HH:mm"),
+    "last_sign_in": st.column_config.TextColumn("Last sign-in (UTC)"),
+    "state_from": st.column_config.TextColumn(
+        "State as of", help="The snapshot, or the operation that changed or re-read the user since"),
 }
 
 
 # --- table, selection, export --------------------------------------------------------------------
 
 
-def signature(filters: UserFilters, scope: Any, snapshot_id: int) -> str:
+def signature(filters: UserFilters, scope: Any, data_version: Any) -> str:
+    """Changes whenever the rows shown could be others: filters, scope, snapshot or observed operations."""
     def plain(value: Any) -> Any:  # sets in a stable order, so equal filters always give the same signature
         return tuple(sorted(value)) if isinstance(value, frozenset | set) else value
 
     parts = [plain(v) for v in filters.signature()]
     parts += [plain(getattr(scope, name)) for name in sorted(vars(scope))] if hasattr(scope, "__dict__") else [scope]
-    raw = repr((parts, snapshot_id)).encode()
+    raw = repr((parts, data_version)).encode()
     return hashlib.blake2b(raw, digest_size=12).hexdigest()
 
 
@@ -76,11 +82,35 @@ def reset_selection_on_change(signature: str) -> None:
         st.session_state[SIGNATURE_KEY] = signature
 
 
-def display(rows: pd.DataFrame) -> pd.DataFrame:
-    view = rows.loc[:, list(TABLE_COLUMNS)].reset_index(drop=True)
+def observed_overlay(store: Any, prepared: PreparedUsers, tenant_id: str, snapshot_id: int
+                     ) -> tuple[PreparedUsers, rollout.ObservedStates]:
+    """The snapshot's users with the states operations observed since (until the next snapshot shows them)."""
+    observed = rollout.observed_since(store, tenant_id, snapshot_id)
+    return with_states(prepared, observed.states), observed
+
+
+def observed_note(observed: rollout.ObservedStates) -> None:
+    """Say which rows show an operation's observed state rather than the snapshot's."""
+    if observed.empty:
+        return
+    ids = sorted(set(observed.source.values()))
+    named = ", ".join(str(i) for i in ids[:5]) + (f" and {len(ids) - 5:,} more" if len(ids) > 5 else "")
+    count = len(observed.states)
+    st.caption(f":material/published_with_changes: {count:,} {'user shows' if count == 1 else 'users show'} the "
+               f"state operation{'s' if len(ids) != 1 else ''} {named} observed after the snapshot "
+               "(column **State as of**); the next snapshot confirms them.")
+
+
+def display(rows: pd.DataFrame, observed: rollout.ObservedStates | None = None) -> pd.DataFrame:
+    source = {} if observed is None else observed.source
+    with_source = rows.assign(state_from=[f"Operation {source[i]}" if i in source else "Snapshot"
+                                          for i in rows["id"].astype(str)])
+    view = with_source.loc[:, list(TABLE_COLUMNS)].reset_index(drop=True)
     view["state"] = view["state"].map(STATE_LABELS).fillna("Unknown")
     view["account_kind"] = view["account_kind"].map(ACCOUNT_KIND_LABELS).fillna(view["account_kind"])
-    view["methods"] = view["methods"].str.replace(",", ", ", regex=False)
+    view["methods"] = view["methods"].fillna("").map(
+        lambda cell: ", ".join(METHOD_LABELS.get(m, m) for m in split_methods(cell))).astype("string")
+    view["last_sign_in"] = view["last_sign_in"].dt.strftime("%Y-%m-%d %H:%M").astype("string").fillna("never")
     return view
 
 
@@ -106,12 +136,13 @@ def exports(frame: pd.DataFrame, mask: np.ndarray, matching: int, stamp: str) ->
                           help=f"All {matching:,} matching users; built when you click (a large list takes a moment)")
 
 
-def selection(frame: pd.DataFrame, positions: np.ndarray) -> tuple[list[str], bool]:
+def selection(frame: pd.DataFrame, positions: np.ndarray, observed: rollout.ObservedStates | None = None
+              ) -> tuple[list[str], bool]:
     """The table (first rows of the matching users) with its row selection; returns the target ids and
     whether they are "all matching"."""
     shown_positions = positions[:DISPLAY_ROWS]
     shown = frame.iloc[shown_positions]
-    event = st.dataframe(display(shown), hide_index=True, column_config=TABLE_COLUMNS, key=TABLE_KEY,
+    event = st.dataframe(display(shown, observed), hide_index=True, column_config=TABLE_COLUMNS, key=TABLE_KEY,
                          on_select="rerun", selection_mode="multi-row", height=420, placeholder="—")
     if len(positions) > DISPLAY_ROWS:
         st.caption(f"Showing the first {DISPLAY_ROWS:,} of {len(positions):,} matching users (by name). Narrow the "
