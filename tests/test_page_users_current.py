@@ -104,7 +104,8 @@ def test_an_apply_says_starting_until_its_first_batch_returns(own: Settings) -> 
     if "users_confirm_count" in [t.key for t in at.text_input]:
         at.text_input(key="users_confirm_count").set_value(next(m.value for m in at.metric
                                                                 if m.label == "Will change")).run()
-    control(emulator, "PATCH", "/config", {"hold_requests": True})  # Graph holds every request at its door
+    # Graph holds the writes at its door (reads pass: the roles are re-read as the admin confirms)
+    control(emulator, "PATCH", "/config", {"hold_after_writes": 0})
     try:
         at.button(key="users_confirm_go").click().run()
         assert not at.exception
@@ -112,7 +113,7 @@ def test_an_apply_says_starting_until_its_first_batch_returns(own: Settings) -> 
         assert metrics["Done"] == "0" and metrics["Rate"] == "starting…" and metrics["ETA"] == "starting…"
         assert not any("0.0" in v for v in metrics.values())
     finally:
-        control(emulator, "PATCH", "/config", {"hold_requests": False})
+        control(emulator, "PATCH", "/config", {"hold_after_writes": None})
     assert rollout.wait_operation(at.session_state["users_operation"], 120)
 
 
