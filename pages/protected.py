@@ -177,8 +177,8 @@ def _add_form(app: Console, known: set[str] | None, today: date, writer: bool) -
 
 def _remove(app: Console, frame: pd.DataFrame, writer: bool) -> None:
     st.subheader("Remove protection")
-    shown = dict(zip(frame["upn"].astype(str), _current_upns(frame), strict=True))
-    chosen = st.multiselect("Accounts", list(shown), key="protected_remove_pick", format_func=shown.get,
+    # by the current UPN: it names one account, which the use case finds by UPN or object id
+    chosen = st.multiselect("Accounts", list(dict.fromkeys(_current_upns(frame))), key="protected_remove_pick",
                             placeholder="Choose accounts to stop protecting")
     if st.button("Remove protection", key="protected_remove", icon=":material/remove_moderator:",
                  disabled=not writer or not chosen):
@@ -187,7 +187,7 @@ def _remove(app: Console, frame: pd.DataFrame, writer: bool) -> None:
         except Exception as err:
             _notice("error", f"Not removed: {describe(err)}")
         else:
-            _notice("success", f"No longer protected: {md(', '.join(shown.get(u, u) for u in removed))}. "
+            _notice("success", f"No longer protected: {md(', '.join(removed))}. "
                                "The record is kept in the store."
                     if removed else "Nothing was removed (already not protected).")
         st.session_state.pop("protected_remove_pick", None)

@@ -182,7 +182,7 @@ def test_a_renamed_account_shows_its_current_upn_and_stays_protected(settings: S
                             protected=rollout.active_protection(store, tenant),
                             actor=rollout.AppActor("tests", frozenset({rollout.MFA_WRITE_PERMISSION})))
     assert the_plan.skip_counts() == {"protected": 1}
-    at.multiselect(key="protected_remove_pick").set_value([old]).run()
+    at.multiselect(key="protected_remove_pick").set_value([new]).run()
     at.button(key="protected_remove").click().run()
     _no_exception(at)
     notices = [s.value for s in at.success]

@@ -154,3 +154,25 @@ def test_the_migration_upgrades_an_old_database_and_its_protections_keep_working
         assert protection.find("u001", "emergency1@contoso.example") is not None
         assert protection.find("u002", "user2@contoso.example") is None
 
+
+
+def test_a_upn_renamed_away_and_taken_by_someone_else_protects_both_accounts(database_url: str) -> None:
+    with open_store(database_url) as store:
+        store.upsert_tenant(TENANT, "Contoso", "contoso.example", "demo")
+        snapshot(store, [user(1), user(2)], T0)
+        protect_account(store, TENANT, "user1@contoso.example", reason="break-glass", owner="security")
+        # user 1 is renamed; user 2 takes user 1's former UPN, and is protected under it too
+        snapshot(store, [user(1, upn="bg@contoso.example"), user(2, upn="user1@contoso.example")],
+                 T0 + timedelta(days=1))
+        protect_account(store, TENANT, "user1@contoso.example", reason="board member", owner="hr")
+        listed = {a.user_id: (a.upn, a.current_upn, a.reason) for a in list_protected(store, TENANT)}
+        assert listed == {"u001": ("user1@contoso.example", "bg@contoso.example", "break-glass"),
+                          "u002": ("user1@contoso.example", "user1@contoso.example", "board member")}
+        protection = active_protection(store, TENANT)
+        assert protection.find("u001", "bg@contoso.example").reason == "break-glass"
+        assert protection.find("u002", "user1@contoso.example").reason == "board member"
+        # updating user 1 under its new UPN changes its own record; removing user 2 leaves user 1 protected
+        protect_account(store, TENANT, "bg@contoso.example", reason="emergency access", owner="security")
+        assert unprotect_account(store, TENANT, "user1@contoso.example") is True
+        assert [(a.user_id, a.upn, a.reason) for a in list_protected(store, TENANT)] == [
+            ("u001", "bg@contoso.example", "emergency access")]

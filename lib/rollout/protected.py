@@ -259,7 +259,7 @@ def protect_account(
     t = protected_accounts
     with writing(store) as conn:
         require_tenant(conn, tenant_id)
-        key = _row_key(conn, tenant_id, upn_key(cleaned), user_id)
+        key = _row_key(conn, tenant_id, upn_key(cleaned), user_id, directory)
         exists = conn.execute(sa.select(t.c.user_id).where(t.c.tenant_id == tenant_id, t.c.upn_key == key)).first()
         values = {"upn": cleaned, "reason": reason, "owner": owner, "expires_at": expires, "updated_at": now,
                   "removed_at": None, "removed_by": None, "user_id": user_id or (exists.user_id if exists else None)}
@@ -272,15 +272,33 @@ def protect_account(
     return _record(row, directory.upn_by_id)
 
 
-def _row_key(conn: sa.Connection, tenant_id: str, key: str, user_id: str | None) -> str:
-    """The row to update: the one already holding this account's object id (protected under its former
-    UPN), else the one of this UPN (a new row when there is none)."""
+def _row_key(conn: sa.Connection, tenant_id: str, key: str, user_id: str | None, directory: _Directory) -> str:
+    """The row to write: the one already holding this account's object id (protected under a former UPN:
+    it takes the new UPN's key when that is free), else the one of this UPN. A row of this UPN that belongs
+    to another account (renamed away since) is moved aside first, so that account stays protected."""
     t = protected_accounts
+
+    def free(candidate: str) -> bool:
+        return conn.execute(sa.select(t.c.upn_key).where(t.c.tenant_id == tenant_id,
+                                                         t.c.upn_key == candidate)).first() is None
+
+    def rekey(old: str, new: str) -> None:
+        conn.execute(sa.update(t).where(t.c.tenant_id == tenant_id, t.c.upn_key == old).values(upn_key=new))
+
     if user_id:
         held = conn.execute(sa.select(t.c.upn_key).where(t.c.tenant_id == tenant_id, t.c.user_id == user_id)
                             .order_by(t.c.removed_at.is_not(None), t.c.upn_key)).first()
         if held is not None:
+            if held.upn_key != key and free(key):
+                rekey(held.upn_key, key)
+                return key
             return str(held.upn_key)
+    other = conn.execute(sa.select(t.c.user_id).where(t.c.tenant_id == tenant_id, t.c.upn_key == key)).first()
+    if other is not None and other.user_id and other.user_id != user_id and (
+            user_id or other.user_id in directory.upn_by_id):
+        current = directory.upn_by_id.get(other.user_id)
+        aside = upn_key(current) if current and free(upn_key(current)) else f"id:{other.user_id}"
+        rekey(key, aside)
     return key
 
 
