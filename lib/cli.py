@@ -358,7 +358,8 @@ def _apply_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--state", required=True, choices=("enabled", "enforced", "disabled"),
                         help="the state to set (rows of the CSV may name their own)")
     parser.add_argument("--users-csv", required=True, metavar="FILE",
-                        help="CSV of user principal names (UTF-8; optional header; optional state column)")
+                        help="CSV of user principal names (UTF-8; optional header; optional state column; separated by "
+                             "commas, semicolons or tabs, detected as on the Users page)")
     parser.add_argument("--dry-run", action="store_true", help="plan only: print who would change, send nothing")
     parser.add_argument("--plan-csv", metavar="FILE", help="also write the plan as CSV to FILE")
     parser.add_argument("--wave", metavar="NAME", help="record this Enable as a rollout wave named NAME")
@@ -381,7 +382,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
     data = _read_csv(args.users_csv)
     try:  # file-level problems first, before any network or database work
-        rollout.parse_users_csv(data, empty_users_frame(), default_state=args.state)
+        rollout.parse_users_csv(data, empty_users_frame(), default_state=args.state, delimiter=None)
     except rollout.CsvImportError as exc:
         raise CliError(f"{args.users_csv}: {exc.message}", 2) from None
     if args.wave is not None and args.state != "enabled":
@@ -395,7 +396,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
             ws = workspace(store, conn, actor)
             tenant_id = ws.tenant_id
             frame, taken = users_frame(ws, conn, refresh=args.refresh)
-            imported = rollout.parse_users_csv(data, frame, default_state=args.state)
+            imported = rollout.parse_users_csv(data, frame, default_state=args.state, delimiter=None)
             if imported.errors and not args.skip_invalid_rows:
                 raise CliError(f"{args.users_csv}: {imported.describe_errors()} "
                                "(fix the file, or pass --skip-invalid-rows)", 2)

@@ -69,17 +69,30 @@ def _protect(app: Console, upn: str, reason: str, owner: str, expires: pd.Timest
         _notice("success", f"**{md(record.upn)}** is protected{until}: every plan skips it from now on.")
 
 
+def _current_upns(frame: pd.DataFrame) -> pd.Series:
+    """Each account's UPN in the latest snapshot, else the UPN it was protected as."""
+    return frame["current_upn"].fillna(frame["upn"]).astype(str)
+
+
 def _table(frame: pd.DataFrame, known: set[str] | None) -> None:
+    current = _current_upns(frame)
+    renamed = current.str.casefold() != frame["upn"].astype(str).str.strip().str.casefold()
     view = pd.DataFrame({
-        "upn": frame["upn"],
+        "upn": current,
+        "protected_as": frame["upn"].where(renamed, None),
         "status": frame["status"].map({"active": "Active", "expired": "Expired — no longer protects"}),
         "reason": frame["reason"], "owner": frame["owner"],
         "expires": (frame["expires_at"] - pd.Timedelta(days=1)),
-        "in_snapshot": frame["upn"].astype(str).str.strip().str.casefold().isin(known or set()),
+        "in_snapshot": frame["current_upn"].notna() | current.str.strip().str.casefold().isin(known or set()),
         "created_by": frame["created_by"], "updated_at": frame["updated_at"],
     })
+    if not renamed.any():
+        view = view.drop(columns="protected_as")
     st.dataframe(view, hide_index=True, key="protected_table", placeholder="—", column_config={
-        "upn": "UPN", "status": "Status", "reason": "Reason", "owner": "Owner",
+        "upn": st.column_config.TextColumn("UPN", help="The account's UPN in the latest snapshot"),
+        "protected_as": st.column_config.TextColumn(
+            "Protected as", help="Renamed since it was protected: it stays protected, matched by its object id"),
+        "status": "Status", "reason": "Reason", "owner": "Owner",
         "expires": st.column_config.DateColumn("Protected through", format="YYYY-MM-DD",
                                                help="Empty: until removed"),
         "in_snapshot": st.column_config.CheckboxColumn("In the tenant",
@@ -164,7 +177,8 @@ def _add_form(app: Console, known: set[str] | None, today: date, writer: bool) -
 
 def _remove(app: Console, frame: pd.DataFrame, writer: bool) -> None:
     st.subheader("Remove protection")
-    chosen = st.multiselect("Accounts", frame["upn"].astype(str).tolist(), key="protected_remove_pick",
+    # by the current UPN: it names one account, which the use case finds by UPN or object id
+    chosen = st.multiselect("Accounts", list(dict.fromkeys(_current_upns(frame))), key="protected_remove_pick",
                             placeholder="Choose accounts to stop protecting")
     if st.button("Remove protection", key="protected_remove", icon=":material/remove_moderator:",
                  disabled=not writer or not chosen):
@@ -173,7 +187,8 @@ def _remove(app: Console, frame: pd.DataFrame, writer: bool) -> None:
         except Exception as err:
             _notice("error", f"Not removed: {describe(err)}")
         else:
-            _notice("success", f"No longer protected: {md(', '.join(removed))}. The record is kept in the store."
+            _notice("success", f"No longer protected: {md(', '.join(removed))}. "
+                               "The record is kept in the store."
                     if removed else "Nothing was removed (already not protected).")
         st.session_state.pop("protected_remove_pick", None)
         st.rerun()

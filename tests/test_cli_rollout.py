@@ -238,9 +238,7 @@ def test_read_only_app_is_refused_before_anything_is_sent(demo: Demo, capsys: py
 
 @pytest.mark.parametrize(("csv", "message"), [
     (b"", "the file is empty: it needs one user principal name per line"),
-    (b"UserPrincipalName;State\na@b.example;enabled\n",
-     'the file is separated by semicolons (;), not commas (,): save it as "CSV UTF-8 (Comma delimited) (*.csv)" '
-     "(Excel: File → Save As), or choose semicolons (;) as the separator"),
+    (b"\n \n", "the file is empty: it needs one user principal name per line"),
     ("UserPrincipalName\nbjörn@contoso.example\n".encode("cp1252"),
      'the file is not UTF-8 (it looks like Windows-1252 ("ANSI", what Excel\'s plain "CSV (Comma delimited)" '
      'writes); first bad byte on line 2): save it as "CSV UTF-8 (Comma delimited) (*.csv)" (Excel: File → Save As)'),
@@ -252,6 +250,21 @@ def test_unusable_csv_files_are_refused_in_one_line(demo: Demo, capsys: pytest.C
     assert (status, out) == (2, None)
     assert one_line(err) == f"{path}: {message}"
     assert not demo.db.exists()  # refused before touching the database or Graph
+
+
+@pytest.mark.parametrize("separator", [";", "\t", ","])
+def test_the_separator_is_detected_as_on_the_users_page(demo: Demo, capsys: pytest.CaptureFixture[str],
+                                                        separator: str) -> None:
+    """Excel writes semicolons where the decimal mark is a comma: the CLI reads them as the page does."""
+    first, second, third = (u["upn"] for u in demo.people[:3])
+    text = (f"\ufeffUserPrincipalName{separator}State\r\n{first}{separator}Enforced\r\n{second}{separator}\r\n"
+            f"{third}{separator}disabled\r\n")
+    path = demo.csv("excel.csv", text)
+    status, out, err = run(capsys, *demo.base("apply"), "--state", "enabled", "--users-csv", path, "--dry-run")
+    assert (status, err, out["csv_errors"]) == (0, "", [])
+    assert [(c["upn"], c["requested"]) for c in out["changes"]] == [(first, "enforced"), (second, "enabled")]
+    assert [(s["upn"], s["code"]) for s in out["skipped"]] == [(third, "already_in_state")]
+    assert control(demo.emulator, "GET", "/stats")["writes"] == 0
 
 
 def test_rows_with_errors_stop_the_import_unless_skipped(demo: Demo, capsys: pytest.CaptureFixture[str]) -> None:

@@ -18,6 +18,7 @@ from lib import rollout
 from lib.demo import demo_tenant
 from lib.settings import Settings
 from lib.store import Store, open_store
+from lib.ui.rollout_widgets import md
 from tests.ui_fixtures import ADMIN, console_data, new_app
 from tests.ui_fixtures import demo_settings as demo_settings  # the session's demo console (fixture)
 
@@ -157,3 +158,32 @@ def test_remove_protection(settings: Settings, store: Store) -> None:
     assert any(s.value.startswith("No longer protected: breakglass01") for s in at.success)
     assert BREAK_GLASS not in set(_table(at)["upn"])
     assert BREAK_GLASS not in rollout.active_protection(store, _tenant(settings))
+
+
+def test_a_renamed_account_shows_its_current_upn_and_stays_protected(settings: Settings, store: Store) -> None:
+    """Runs last: it stores a snapshot in which one ordinary account has been renamed."""
+    tenant = _tenant(settings)
+    users = store.load_users(tenant)
+    person = users[(users["account_kind"] == "person") & ~users["is_guest"]].iloc[0]
+    old, new = str(person["upn"]), "renamed." + str(person["upn"])
+    rollout.protect_account(store, tenant, old, reason="Board member", owner=ADMIN_UPN)
+    renamed = users.copy()
+    renamed.loc[renamed["id"] == person["id"], "upn"] = new
+    at_time = demo_tenant(settings).now()
+    snapshot_id = store.begin_snapshot(tenant, "reports", started_at=at_time)
+    store.complete_snapshot(snapshot_id, renamed, users_read_at=at_time, registration_read_at=at_time,
+                            state_read_at=at_time, stats={"requests": 1}, finished_at=at_time)
+    at = new_app(settings, ADMIN, PAGE)
+    _no_exception(at)
+    row = _table(at).set_index("upn").loc[new]
+    assert (row["protected_as"], row["status"], bool(row["in_snapshot"])) == (old, "Active", True)
+    assert old not in set(_table(at)["upn"])
+    the_plan = rollout.plan(store.load_users(tenant), "enforced", [str(person["id"])],
+                            protected=rollout.active_protection(store, tenant),
+                            actor=rollout.AppActor("tests", frozenset({rollout.MFA_WRITE_PERMISSION})))
+    assert the_plan.skip_counts() == {"protected": 1}
+    at.multiselect(key="protected_remove_pick").set_value([new]).run()
+    at.button(key="protected_remove").click().run()
+    _no_exception(at)
+    notices = [s.value for s in at.success]
+    assert any(n.startswith(f"No longer protected: {md(new)}.") for n in notices), notices

@@ -311,8 +311,8 @@ class OperationWorker:
                            detail="confirmed by re-reading the state (the earlier answer was lost)")
         if not send:
             return False
-        if item.upn and item.upn in self._protection:
-            detail = self._protection[item.upn].describe()
+        if (found := self._protection.find(uid, item.upn)) is not None:
+            detail = found.describe()
             return Outcome(uid, "skipped", read_state=current, reason_code="protected",
                            reason=f"protected account ({detail})" if detail else "protected account")
         if uid in self._later:
@@ -410,16 +410,13 @@ class OperationWorker:
 
 def _reprotect(the_plan: Plan, protection: Protection) -> Plan:
     """The plan with users protected since the preview moved from changes to skips."""
-    hit = [uid for uid, upn in zip(the_plan.changes["user_id"], the_plan.changes["upn"], strict=True)
-           if isinstance(upn, str) and upn in protection]
-    if not hit:
-        return the_plan
     reasons = {}
     for uid, upn in zip(the_plan.changes["user_id"], the_plan.changes["upn"], strict=True):
-        if uid in hit:
-            detail = protection[upn].describe()
+        found = protection.find(uid, upn if isinstance(upn, str) else None)
+        if found is not None:
+            detail = found.describe()
             reasons[uid] = ("protected", f"protected account ({detail})" if detail else "protected account")
-    return the_plan.skip_users(reasons)
+    return the_plan.skip_users(reasons) if reasons else the_plan
 
 
 def start_operation(

@@ -93,8 +93,9 @@ def _label(state: Any) -> str:
     return _STATE_LABEL.get(state, str(state) if isinstance(state, str) and state else "unknown")
 
 
-def _protected_reason(protection: Protection, upn: str) -> str:
-    detail = protection[upn].describe()
+def _protected_reason(protection: Protection, user_id: str, upn: str) -> str:
+    found = protection.find(user_id, upn)
+    detail = found.describe() if found is not None else ""
     return f"protected account ({detail})" if detail else "protected account"
 
 
@@ -301,7 +302,9 @@ def plan(
     kinds = sub["account_kind"].fillna("").astype(str).to_numpy(dtype=object)
     upn_keys = upn_series.str.strip().str.casefold().to_numpy(dtype=object)
     no_one = np.zeros(n, dtype=bool)
-    is_protected = np.isin(upn_keys, list(protection.keys_set)) if len(protection) else no_one
+    # by object id first, so a protected account renamed in the tenant stays protected
+    is_protected = (np.fromiter((protection.find(uid, u) is not None for uid, u in zip(order, upn, strict=True)),
+                                dtype=bool, count=n) if len(protection) else no_one)
     state_known = np.isin(before, STATES)
     actor_key = upn_key(str(getattr(actor, "upn", "") or ""))
     is_self = (upn_keys == actor_key) if actor_key else np.zeros(n, dtype=bool)
@@ -320,7 +323,7 @@ def plan(
             for i in pick.nonzero()[0]:
                 reason[i] = text(i)
 
-    rule(is_protected, "protected", lambda i: _protected_reason(protection, upn[i]))
+    rule(is_protected, "protected", lambda i: _protected_reason(protection, order[i], upn[i]))
     if not include_break_glass:
         rule(kinds == "break_glass", "likely_break_glass")
     rule(~state_known, "state_unknown")

@@ -1,6 +1,9 @@
 """Protected accounts: the users no bulk action, CSV import or undo may change.
 
-Kept per tenant in the store (UPN, reason, owner, optional expiry). An expired protection no longer
+Kept per tenant in the store (UPN, object id, reason, owner, optional expiry). A protection is matched by
+the account's object id first, so renaming its UPN in the tenant does not drop it; the id comes from the
+latest snapshot when the account is protected, or from the first snapshot that shows a UPN protected before
+the tenant had it (until then, it matches by UPN). An expired protection no longer
 protects but stays listed as expired, so nobody wonders where it went; removing one keeps the row
 (``removed_at``) for the record. :func:`active_protection` is what plans and the execution worker
 consult; :func:`suggest_protected` points at accounts that look like break-glass accounts. What a
@@ -49,6 +52,8 @@ _EXCLUDED_NAME = re.compile(
 
 PROTECTED_COLUMNS: dict[str, str] = {
     "upn": "string",
+    "current_upn": "string",
+    "user_id": "string",
     "reason": "string",
     "owner": "string",
     "expires_at": "datetime64[ns, UTC]",
@@ -57,7 +62,9 @@ PROTECTED_COLUMNS: dict[str, str] = {
     "created_by": "string",
     "updated_at": "datetime64[ns, UTC]",
 }
-"""Columns of :func:`protected_frame` (the Protected accounts page's table); ``status`` is active or expired."""
+"""Columns of :func:`protected_frame` (the Protected accounts page's table); ``status`` is active or expired.
+``upn`` is the UPN as protected, ``current_upn`` the account's UPN in the latest snapshot (NA when the snapshot
+does not have it), ``user_id`` its object id (NA while no snapshot has shown it)."""
 
 SUGGESTION_COLUMNS: dict[str, str] = {
     "user_id": "string",
@@ -80,7 +87,8 @@ def upn_key(upn: str) -> str:
 
 @dataclass(frozen=True)
 class ProtectedAccount:
-    """One protection. ``expires_at`` None means until removed."""
+    """One protection. ``expires_at`` None means until removed. ``upn`` is the UPN as protected;
+    ``current_upn`` the account's UPN in the latest snapshot, found by ``user_id`` (None when unknown)."""
 
     upn: str
     reason: str
@@ -89,10 +97,13 @@ class ProtectedAccount:
     created_at: pd.Timestamp | None = None
     created_by: str | None = None
     updated_at: pd.Timestamp | None = None
+    user_id: str | None = None
+    current_upn: str | None = None
 
     @property
     def key(self) -> str:
-        return upn_key(self.upn)
+        """The UPN it matches by: the current one when the snapshot knows the account, else as protected."""
+        return upn_key(self.current_upn or self.upn)
 
     def is_expired(self, now: datetime | pd.Timestamp | None = None) -> bool:
         if self.expires_at is None:
@@ -107,10 +118,29 @@ class ProtectedAccount:
 
 
 class Protection(Mapping[str, ProtectedAccount]):
-    """The protections in force: case-folded UPN → :class:`ProtectedAccount`. Immutable."""
+    """The protections in force: case-folded UPN → :class:`ProtectedAccount`, and by object id
+    (:meth:`find`, what plans and the worker use). Immutable."""
 
     def __init__(self, accounts: Iterable[ProtectedAccount] = ()) -> None:
-        self._by_key = {a.key: a for a in accounts}
+        listed = list(accounts)
+        self._by_key = {a.key: a for a in listed}
+        self._by_id = {a.user_id: a for a in listed if a.user_id}
+
+    def find(self, user_id: str | None, upn: str | None) -> ProtectedAccount | None:
+        """The protection of this user: by object id first; by UPN only when that protection has no id yet
+        or is this user's (a UPN an account was renamed away from protects nobody else)."""
+        if user_id and user_id in self._by_id:
+            return self._by_id[user_id]
+        if not isinstance(upn, str) or not upn.strip():
+            return None
+        found = self._by_key.get(upn_key(upn))
+        if found is None or (found.user_id and user_id and found.user_id != user_id):
+            return None
+        return found
+
+    @property
+    def ids_set(self) -> frozenset[str]:
+        return frozenset(self._by_id)
 
     def __getitem__(self, upn: str) -> ProtectedAccount:
         return self._by_key[upn_key(upn)]
@@ -159,11 +189,30 @@ def as_protection(protected: Any, now: datetime | pd.Timestamp | None = None) ->
     return Protection(a for a in accounts if a.key and not a.is_expired(now))
 
 
-def _record(row: Any) -> ProtectedAccount:
+def _record(row: Any, current: Mapping[str, str] | None = None) -> ProtectedAccount:
+    """A row as a record; ``current`` (object id → UPN in the latest snapshot) fills ``current_upn``."""
     return ProtectedAccount(
         upn=row.upn, reason=row.reason, owner=row.owner, expires_at=ts(row.expires_at),
         created_at=ts(row.created_at), created_by=row.created_by, updated_at=ts(row.updated_at),
+        user_id=row.user_id, current_upn=(current or {}).get(row.user_id) if row.user_id else None,
     )
+
+
+@dataclass(frozen=True)
+class _Directory:
+    """The latest snapshot's accounts both ways: object id → UPN and case-folded UPN → object id."""
+
+    upn_by_id: Mapping[str, str]
+    id_by_key: Mapping[str, str]
+
+
+def _directory(store: Store, tenant_id: str) -> _Directory:
+    """From the store's latest complete snapshot (the store keeps it in memory: cheap to ask again)."""
+    users = store.load_users(tenant_id)
+    ids = users["id"].astype(str).tolist()
+    upns = users["upn"].fillna("").astype(str).tolist()
+    return _Directory(upn_by_id={i: u for i, u in zip(ids, upns, strict=True) if u},
+                      id_by_key={upn_key(u): i for i, u in zip(ids, upns, strict=True) if u.strip()})
 
 
 def _check_text(name: str, value: str) -> str:
@@ -205,43 +254,101 @@ def protect_account(
     reason, owner = _check_text("reason", reason), _check_text("owner", owner)
     expires = None if expires_at is None else to_ns(expires_at, "expires_at")
     now = now_ns(store)
-    key = upn_key(cleaned)
+    directory = _directory(store, tenant_id)
+    user_id = directory.id_by_key.get(upn_key(cleaned))
     t = protected_accounts
     with writing(store) as conn:
         require_tenant(conn, tenant_id)
-        exists = conn.execute(sa.select(t.c.upn_key).where(t.c.tenant_id == tenant_id, t.c.upn_key == key)).first()
+        key = _row_key(conn, tenant_id, upn_key(cleaned), user_id, directory)
+        exists = conn.execute(sa.select(t.c.user_id).where(t.c.tenant_id == tenant_id, t.c.upn_key == key)).first()
         values = {"upn": cleaned, "reason": reason, "owner": owner, "expires_at": expires, "updated_at": now,
-                  "removed_at": None, "removed_by": None}
+                  "removed_at": None, "removed_by": None, "user_id": user_id or (exists.user_id if exists else None)}
         if exists:
             conn.execute(sa.update(t).where(t.c.tenant_id == tenant_id, t.c.upn_key == key).values(**values))
         else:
             conn.execute(sa.insert(t).values(tenant_id=tenant_id, upn_key=key, created_at=now, created_by=by,
                                              **values))
         row = conn.execute(sa.select(t).where(t.c.tenant_id == tenant_id, t.c.upn_key == key)).one()
-    return _record(row)
+    return _record(row, directory.upn_by_id)
+
+
+def _row_key(conn: sa.Connection, tenant_id: str, key: str, user_id: str | None, directory: _Directory) -> str:
+    """The row to write: the one already holding this account's object id (protected under a former UPN:
+    it takes the new UPN's key when that is free), else the one of this UPN. A row of this UPN that belongs
+    to another account (renamed away since) is moved aside first, so that account stays protected."""
+    t = protected_accounts
+
+    def free(candidate: str) -> bool:
+        return conn.execute(sa.select(t.c.upn_key).where(t.c.tenant_id == tenant_id,
+                                                         t.c.upn_key == candidate)).first() is None
+
+    def rekey(old: str, new: str) -> None:
+        conn.execute(sa.update(t).where(t.c.tenant_id == tenant_id, t.c.upn_key == old).values(upn_key=new))
+
+    if user_id:
+        held = conn.execute(sa.select(t.c.upn_key).where(t.c.tenant_id == tenant_id, t.c.user_id == user_id)
+                            .order_by(t.c.removed_at.is_not(None), t.c.upn_key)).first()
+        if held is not None:
+            if held.upn_key != key and free(key):
+                rekey(held.upn_key, key)
+                return key
+            return str(held.upn_key)
+    other = conn.execute(sa.select(t.c.user_id).where(t.c.tenant_id == tenant_id, t.c.upn_key == key)).first()
+    if other is not None and other.user_id and other.user_id != user_id and (
+            user_id or other.user_id in directory.upn_by_id):
+        current = directory.upn_by_id.get(other.user_id)
+        aside = upn_key(current) if current and free(upn_key(current)) else f"id:{other.user_id}"
+        rekey(key, aside)
+    return key
 
 
 def unprotect_account(store: Store, tenant_id: str, upn: str, *, by: str | None = None) -> bool:
-    """Stop protecting ``upn``; False when it was not protected. The row stays, marked removed."""
+    """Stop protecting ``upn`` (as protected, or the account's current UPN); False when it was not
+    protected. The row stays, marked removed."""
     t = protected_accounts
-    key = upn_key(upn)
+    user_id = _directory(store, tenant_id).id_by_key.get(upn_key(upn))
+    match = t.c.upn_key == upn_key(upn)
+    if user_id:
+        match = sa.or_(match, t.c.user_id == user_id)
     with writing(store) as conn:
         result = conn.execute(
             sa.update(t)
-            .where(t.c.tenant_id == tenant_id, t.c.upn_key == key, t.c.removed_at.is_(None))
+            .where(t.c.tenant_id == tenant_id, match, t.c.removed_at.is_(None))
             .values(removed_at=now_ns(store), removed_by=by)
         )
     return bool(result.rowcount)
 
 
+def _link_ids(store: Store, tenant_id: str, rows: list[Any], directory: _Directory) -> list[Any]:
+    """Give protections without an object id the id of the account the latest snapshot shows under their
+    UPN (recorded, so a later rename keeps them); returns the rows as stored afterwards."""
+    found = {r.upn_key: directory.id_by_key[r.upn_key] for r in rows
+             if not r.user_id and r.upn_key in directory.id_by_key}
+    if not found:
+        return rows
+    t = protected_accounts
+    with writing(store) as conn:
+        for key, user_id in found.items():
+            conn.execute(sa.update(t).where(t.c.tenant_id == tenant_id, t.c.upn_key == key, t.c.user_id.is_(None))
+                         .values(user_id=user_id))
+        return conn.execute(
+            sa.select(t).where(t.c.tenant_id == tenant_id, t.c.removed_at.is_(None)).order_by(t.c.upn_key)
+        ).all()
+
+
 def list_protected(store: Store, tenant_id: str) -> list[ProtectedAccount]:
-    """Every protection not removed, expired ones included, sorted by UPN."""
+    """Every protection not removed, expired ones included, sorted by UPN as protected; each with its
+    account's current UPN. Records the object id of any the latest snapshot shows for the first time."""
     t = protected_accounts
     with reading(store) as conn:
         rows = conn.execute(
             sa.select(t).where(t.c.tenant_id == tenant_id, t.c.removed_at.is_(None)).order_by(t.c.upn_key)
         ).all()
-    return [_record(r) for r in rows]
+    if not rows:
+        return []
+    directory = _directory(store, tenant_id)
+    rows = _link_ids(store, tenant_id, rows, directory)
+    return [_record(r, directory.upn_by_id) for r in rows]
 
 
 def active_protection(store: Store, tenant_id: str, now: datetime | pd.Timestamp | None = None) -> Protection:
@@ -256,6 +363,8 @@ def protected_frame(store: Store, tenant_id: str, now: datetime | pd.Timestamp |
     now = store.clock() if now is None else now
     frame = pd.DataFrame({
         "upn": [a.upn for a in accounts],
+        "current_upn": [a.current_upn for a in accounts],
+        "user_id": [a.user_id for a in accounts],
         "reason": [a.reason for a in accounts],
         "owner": [a.owner for a in accounts],
         "expires_at": [a.expires_at for a in accounts],

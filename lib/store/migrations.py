@@ -12,7 +12,8 @@ schema, append a function and update ``lib.store.schema`` to the new shape::
     MIGRATIONS = (_v1_history, _v2_rollout, _v3_notes)
 
 Versions: 1 the history (tenants, snapshots, user versions, daily aggregates); 2 the rollout journal
-(operations, operation items and events, waves, protected accounts; see ``lib.rollout``).
+(operations, operation items and events, waves, protected accounts; see ``lib.rollout``); 3 the object id
+of each protected account, so renaming its UPN in the tenant does not drop its protection.
 
 Each step runs in its own transaction together with its ``schema_version`` row, so a failure
 leaves the database at the last version that completed, and two processes opening a new database
@@ -234,7 +235,13 @@ def _v2_rollout(conn: Connection) -> None:
         meta.tables[name].create(conn)
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1_history, _v2_rollout)
+def _v3_protected_object_id(conn: Connection) -> None:
+    """A protected account's object id (nullable: rows from version 2, and UPNs confirmed as not in the
+    snapshot, have none until a snapshot contains them; until then they match by UPN)."""
+    conn.execute(sa.text("ALTER TABLE protected_accounts ADD COLUMN user_id VARCHAR(255)"))
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1_history, _v2_rollout, _v3_protected_object_id)
 """Every migration this console knows, oldest first; ``len(MIGRATIONS)`` is the supported version."""
 
 

@@ -296,8 +296,11 @@ protected_accounts = sa.Table(
     sa.Column("updated_at", Instant, nullable=False),
     sa.Column("removed_at", Instant),
     sa.Column("removed_by", sa.Text),
+    sa.Column("user_id", Key),
     sa.PrimaryKeyConstraint("tenant_id", "upn_key"),
 )
-"""Accounts no bulk action, CSV import or undo may change. ``upn_key`` is the case-folded UPN;
+"""Accounts no bulk action, CSV import or undo may change. ``upn_key`` is the case-folded UPN as it was
+protected; ``user_id`` (schema version 3) the account's object id, NULL until a snapshot has shown the UPN:
+matching goes by id first, so a renamed account stays protected, and by UPN only while no id is known;
 an expired protection (``expires_at`` past) no longer protects but stays listed; removing one sets
 ``removed_at`` (the row is kept, so who protected what, and until when, stays answerable)."""
