@@ -11,7 +11,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from tests.browser.conftest import ADMIN, assert_no_exception, go_to, main, sign_in, wait_for_streamlit
 from tests.browser.test_progress_browser import REFRESH_TIMEOUT_MS, _confirm_in_dialog, _pick, _settle
@@ -30,6 +30,13 @@ def _complete(page: Page) -> int:
     return int(re.search(r"Operation (\d+)", done.inner_text()).group(1))
 
 
+def _confirm(area: Locator) -> None:
+    """Press the preview's Confirm…, once the rerun that drew it has replaced the previous page's elements."""
+    button = area.get_by_role("button", name="Confirm…")
+    expect(button).to_have_count(1)
+    button.click()
+
+
 @pytest.mark.browser
 def test_enforce_undo_then_enable_as_a_wave_predicts_who_stays_enabled(page: Page, console_server: str) -> None:
     sign_in(page, console_server, ADMIN)
@@ -44,7 +51,7 @@ def test_enforce_undo_then_enable_as_a_wave_predicts_who_stays_enabled(page: Pag
     expect(area.get_by_text(f"{COUNT} selected", exact=False)).to_be_visible()
     area.get_by_role("button", name="Enforce…").click()
     expect(area.get_by_text(f"Disabled → Enforced: {COUNT}")).to_be_visible(timeout=REFRESH_TIMEOUT_MS)
-    area.get_by_role("button", name="Confirm…").click()
+    _confirm(area)
     _confirm_in_dialog(page, "Enforce")
     enforced = _complete(page)
 
@@ -58,7 +65,7 @@ def test_enforce_undo_then_enable_as_a_wave_predicts_who_stays_enabled(page: Pag
     assert len(upns) == COUNT and {row["observed"] for row in rows} == {"enforced"}
     area.get_by_role("button", name="Plan the undo…").click()
     expect(area.get_by_text(f"Enforced → Disabled: {COUNT}")).to_be_visible(timeout=REFRESH_TIMEOUT_MS)
-    area.get_by_role("button", name="Confirm…").click()
+    _confirm(area)
     dialog = page.get_by_role("dialog")
     dialog.get_by_role("button", name=f"Undo: restore {COUNT} users").click()
     expect(area.get_by_role("heading", name=re.compile(rf"^Operation \d+: Undo of {enforced}$"))) \
@@ -84,7 +91,7 @@ def test_enforce_undo_then_enable_as_a_wave_predicts_who_stays_enabled(page: Pag
     name.fill(wave)
     name.press("Enter")
     wait_for_streamlit(page)
-    area.get_by_role("button", name="Confirm…").click()
+    _confirm(area)
     _confirm_in_dialog(page, "Enable")
     enabled = _complete(page)
     expect(area.get_by_text("Read back from Graph: every applied user is in the state the preview expected.")) \
