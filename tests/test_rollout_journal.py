@@ -60,7 +60,7 @@ def start(store, ids: list[str], state: str = "enforced", **kw) -> int:
 
 def test_schema_version_2_has_the_rollout_tables(database_url: str) -> None:
     with open_store(database_url) as opened:
-        assert opened.schema_version == len(MIGRATIONS) == 2
+        assert opened.schema_version == len(MIGRATIONS) >= 2  # a new database is at the newest version
         names = set(sa.inspect(opened.engine).get_table_names())
     assert {"operations", "operation_items", "operation_events", "waves", "wave_members",
             "protected_accounts"} <= names

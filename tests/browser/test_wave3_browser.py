@@ -120,6 +120,7 @@ def test_enforce_undo_then_enable_as_a_wave_predicts_who_stays_enabled(page: Pag
     go_to(page, "Registration progress")
     _pick(page, "progress_wave", re.compile(rf"^{re.escape(wave)} · launched "))
     # the latest snapshot predates the launch (one clock): take one, and the members' progress shows
+    expect(area.get_by_text("The latest snapshot predates this wave's launch")).to_be_visible()
     sidebar(page).get_by_role("button", name="Refresh data").click()
     expect(area.get_by_text("The latest snapshot predates this wave's launch")).to_have_count(
         0, timeout=REFRESH_TIMEOUT_MS)
