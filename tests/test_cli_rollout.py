@@ -220,12 +220,17 @@ def test_second_operation_is_refused_naming_the_first(demo: Demo, capsys: pytest
             assert wait_operation(first, timeout=30)
 
 
-def test_read_only_app_is_refused_before_anything_is_sent(demo: Demo, capsys: pytest.CaptureFixture[str]) -> None:
+def _use_read_only_app(demo: Demo) -> None:
+    """Register a reporting app that may read but not change MFA, and point the CLI's demo info at it."""
     reader = App("0f0e0d0c-0000-4000-8000-00000000cafe", "reporting app", "r3ader-secret",
                  frozenset({"Policy.Read.All", "User.Read.All", "Organization.Read.All"}))
     demo.emulator.state.tenant.apps[reader.client_id] = reader
     info = json.loads(demo.info.read_text())
     demo.info.write_text(json.dumps({**info, "client_id": reader.client_id, "client_secret": "r3ader-secret"}))
+
+
+def test_read_only_app_is_refused_before_anything_is_sent(demo: Demo, capsys: pytest.CaptureFixture[str]) -> None:
+    _use_read_only_app(demo)
     control(demo.emulator, "POST", "/stats/reset")
     path = demo.csv("users.csv", demo.people[0]["upn"] + "\n")
     status, out, err = run(capsys, *demo.base("apply"), "--state", "enforced", "--users-csv", path)
@@ -353,11 +358,7 @@ def test_read_only_app_cannot_resume_or_undo_and_nothing_changes(demo: Demo,
                                                            actor=actor), tenant_id=demo.emulator.tenant_id,
                                                actor=actor)
         before = store_fingerprint(store), tenant_fingerprint(demo.emulator)
-    reader = App("0f0e0d0c-0000-4000-8000-00000000cafe", "reporting app", "r3ader-secret",
-                 frozenset({"Policy.Read.All", "User.Read.All", "Organization.Read.All"}))
-    demo.emulator.state.tenant.apps[reader.client_id] = reader
-    info = json.loads(demo.info.read_text())
-    demo.info.write_text(json.dumps({**info, "client_id": reader.client_id, "client_secret": "r3ader-secret"}))
+    _use_read_only_app(demo)
     control(demo.emulator, "POST", "/stats/reset")
     refusal = ("The app reporting app lacks the application permission Policy.ReadWrite.AuthenticationMethod: "
                "grant it (with admin consent) to change per-user MFA.")
