@@ -1,7 +1,8 @@
 """Who is covered by MFA, and by what: the decision table of docs/graph.md applied to every user.
 
-Policies are compiled once (``lib.protection.policy``); per user the work is a few set lookups per policy.
-Users who share the same policy outcomes and per-user state share one verdict, computed once.
+Policies are compiled once (``lib.protection.policy``) and placed for the whole tenant at once
+(``lib.protection.placement``); users who share the same placements and per-user state share one verdict,
+computed once, so the per-user work is a few dictionary look-ups.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+from typing import Any, NamedTuple
 
 from lib.protection.categories import (
     PROTECTED,
@@ -22,6 +24,7 @@ from lib.protection.categories import (
 from lib.protection.deadlines import sms_voice_deadline
 from lib.protection.facts import GLOBAL_ADMINISTRATOR, ProtectionInputs, UserFacts
 from lib.protection.methods import MethodStrength, method_strength
+from lib.protection.placement import place, placement_at
 from lib.protection.policy import AppScope, CompiledPolicy, Effect, PolicyRef, compile_policy
 
 __all__ = ["Applied", "Evaluation", "UserProtection", "evaluate"]
@@ -42,9 +45,8 @@ class Applied:
     partial: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class UserProtection:
-    """The model's answer for one user."""
+class UserProtection(NamedTuple):
+    """The model's answer for one user (a named tuple: 100k of them are built per evaluation)."""
 
     user_id: str
     covered_by: CoveredBy
@@ -119,17 +121,6 @@ def _guest_kinds(user: UserFacts) -> frozenset[str]:
     return POSSIBLE_GUEST_KINDS if user.user_type.lower() == "guest" else frozenset()
 
 
-def _placement(policy: CompiledPolicy, uid: str, kinds: frozenset[str]) -> int:
-    """0 not included, 1 included, 2 included but excluded (exclusion wins)."""
-    inc, exc = policy.include, policy.exclude
-    included = inc.everyone or uid in inc.ids or bool(
-        kinds and (inc.any_guest or (inc.all_tenants and inc.guest_kinds and kinds <= inc.guest_kinds)))
-    if not included:
-        return 0
-    excluded = exc.everyone or uid in exc.ids or bool(kinds and (exc.any_guest or kinds & exc.guest_kinds))
-    return 2 if excluded else 1
-
-
 def _of(applied: Iterable[Applied], outcomes: frozenset[PolicyOutcome]) -> tuple[PolicyRef, ...]:
     return tuple(a.policy for a in applied if a.outcome in outcomes)
 
@@ -181,40 +172,50 @@ def _compiled(inputs: ProtectionInputs) -> tuple[CompiledPolicy, ...]:
                  if str(p.get("state", "")).lower() != "disabled")
 
 
+def _user_parts(applied: tuple[Applied, ...], raw_state: str | None, registered: bool, methods: tuple[str, ...],
+                is_admin: bool, is_ga: bool, external: bool, inputs: ProtectionInputs) -> tuple[Any, ...]:
+    """Every field of a ``UserProtection`` but the id (shared by all users with the same facts)."""
+    state = raw_state.lower() if raw_state else None
+    covered_by, policies, conflicts = _verdict(applied, state, registered, inputs)
+    return (covered_by, policies, applied, conflicts, method_strength(methods), state, is_admin or is_ga, is_ga,
+            external, sms_voice_deadline(is_global_admin=is_ga, is_external=external))
+
+
 def evaluate(inputs: ProtectionInputs) -> Evaluation:
     """Every user's coverage, conflicts, method class and SMS/voice deadline."""
     policies = _compiled(inputs)
-    outcomes = [(index, _outcomes(p)) for index, p in enumerate(policies)]
-    relevant = [(policies[index], pair) for index, pair in outcomes if pair != (None, None)]
-    global_admins = inputs.membership.roles.get(GLOBAL_ADMINISTRATOR, frozenset())
-    verdicts: dict[tuple[object, ...], tuple[CoveredBy, tuple[PolicyRef, ...], tuple[Conflict, ...]]] = {}
-    strengths: dict[tuple[str, ...], MethodStrength] = {}
-    results: list[UserProtection] = []
+    relevant = [(p, pair) for p in policies if (pair := _outcomes(p)) != (None, None)]
+    kinds_cache: dict[tuple[str, str | None], tuple[frozenset[str], bool]] = {}
+    uids: list[str] = []
+    externals: list[bool] = []
+    by_kind: dict[frozenset[str], list[str]] = {}
     for user in inputs.users:
         uid = user.id.lower()
-        kinds = _guest_kinds(user)
-        applied_list: list[Applied] = []
-        for policy, pair in relevant:
-            place = _placement(policy, uid, kinds)
-            if place and (hit := pair[place - 1]) is not None:
-                applied_list.append(hit)
-        applied = tuple(applied_list)
-        state = user.per_user_state.lower() if user.per_user_state else None
-        key = (*(id(a) for a in applied), state, user.is_mfa_registered)
-        verdict = verdicts.get(key)
-        if verdict is None:
-            verdict = verdicts[key] = _verdict(applied, state, user.is_mfa_registered, inputs)
-        strength = strengths.get(user.methods_registered)
-        if strength is None:
-            strength = strengths[user.methods_registered] = method_strength(user.methods_registered)
+        kind_key = (user.user_type, user.guest_type)
+        if (found := kinds_cache.get(kind_key)) is None:
+            found = kinds_cache[kind_key] = (_guest_kinds(user), user.is_external)
+        uids.append(uid)
+        externals.append(found[1])
+        if found[0]:
+            by_kind.setdefault(found[0], []).append(uid)
+    base, deltas = place([p for p, _pair in relevant], uids, by_kind)
+    global_admins = inputs.membership.roles.get(GLOBAL_ADMINISTRATOR, frozenset())
+    applied_by_code: dict[int, tuple[Applied, ...]] = {}
+    parts: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+    results: list[UserProtection] = []
+    for user, uid, external in zip(inputs.users, uids, externals, strict=True):
+        code = base + deltas.get(uid, 0)
         is_ga = user.is_global_admin or uid in global_admins
-        results.append(UserProtection(
-            user_id=user.id, covered_by=verdict[0], policies=verdict[1], applied=applied, conflicts=verdict[2],
-            method=strength, per_user_state=state, is_admin=user.is_admin or is_ga, is_global_admin=is_ga,
-            is_external=user.is_external,
-            sms_voice_deadline=sms_voice_deadline(is_global_admin=is_ga, is_external=user.is_external),
-        ))
+        key = (code, user.per_user_state, user.is_mfa_registered, user.methods_registered, user.is_admin, is_ga,
+               external)
+        if (shared := parts.get(key)) is None:
+            if (applied := applied_by_code.get(code)) is None:
+                applied = applied_by_code[code] = tuple(
+                    hit for index, (_policy, pair) in enumerate(relevant)
+                    if (where := placement_at(code, index)) and (hit := pair[where - 1]) is not None)
+            shared = parts[key] = _user_parts(applied, user.per_user_state, user.is_mfa_registered,
+                                              user.methods_registered, user.is_admin, is_ga, external, inputs)
+        results.append(UserProtection(user.id, *shared))
     enabled_ca = any(p.enabled for p in policies)
     tenant = (TenantConflict.DEFAULTS_WITH_CA,) if inputs.security_defaults is True and enabled_ca else ()
     return Evaluation(tuple(results), policies, inputs.ca_availability, inputs.security_defaults, tenant)
-
