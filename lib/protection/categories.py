@@ -71,13 +71,18 @@ class MethodClass(StrEnum):
 
 
 class Conflict(StrEnum):
-    """A per-user MFA state Microsoft advises against, given the user's other coverage."""
+    """A per-user MFA state Microsoft advises against, given the user's other coverage.
+
+    "Disabled is the appropriate status for users who are using security defaults or Conditional Access based
+    MFA" (Entra, security defaults); "Don't enable or enforce per-user MFA if you use Conditional Access"
+    (Entra, per-user MFA states). Sources in docs/graph.md.
+    """
 
     PER_USER_WITH_CA = "per_user_with_ca"
     PER_USER_WITH_SECURITY_DEFAULTS = "per_user_with_security_defaults"
 
 
 class TenantConflict(StrEnum):
-    """A tenant-wide combination Microsoft advises against."""
+    """A tenant-wide combination Microsoft advises against ("must disable security defaults" to use CA)."""
 
     DEFAULTS_WITH_CA = "defaults_with_ca"
