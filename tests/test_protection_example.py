@@ -8,7 +8,9 @@ documented transitive members listing supplies the excluded group's one member.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 from lib.protection import (
     GLOBAL_ADMINISTRATOR,
@@ -30,7 +32,7 @@ from lib.protection import (
     summarize,
     transitive_user_ids,
 )
-from tests.fixtures import protection_example
+from tests.fixtures import PROTECTION_EXAMPLES, protection_example
 from tests.protection_support import ca_policy
 
 POLICIES = "v1.0-conditionalaccess-policies-list.json"
@@ -122,3 +124,16 @@ def test_the_documented_strengths_all_demand_mfa() -> None:
     (user,) = evaluate(ProtectionInputs([UserFacts("a")], [ca_policy(grant={"builtInControls": [],
                                                                             "authenticationStrength": bare})])).users
     assert user.covered_by is CoveredBy.CA_ALL_APPS
+
+
+def test_every_vendored_protection_payload_is_used_valid_and_sourced() -> None:
+    folder = PROTECTION_EXAMPLES
+    names = sorted(p.name for p in folder.glob("*.json"))
+    assert len(names) == 5
+    readme = (folder / "README.md").read_text(encoding="utf-8")
+    tests = "".join(p.read_text(encoding="utf-8") for p in sorted(Path(__file__).parent.glob("test_protection*.py")))
+    for name in names:
+        json.loads((folder / name).read_text(encoding="utf-8"))
+        rows = [line for line in readme.splitlines() if line.startswith(f"| `{name}` |")]
+        assert len(rows) == 1 and ("learn.microsoft.com" in rows[0] or "GD `api-reference/" in rows[0]), name
+        assert f'"{name}"' in tests, f"no test loads {name}"
