@@ -8,6 +8,8 @@ know (``leftovers``); figures come from the generated tenant's ground truth, nev
 from __future__ import annotations
 
 import asyncio
+import itertools
+import json
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
@@ -48,8 +50,9 @@ from lib.emulator.protection_seed import (
 )
 from lib.emulator.server import RunningEmulator, start_emulator
 from lib.emulator.state import EmulatorConfig
+from lib.emulator.throttle import ManualClock, get_throttle
 from lib.emulator.tokens import mint_access_token
-from tests.fixtures import graph_example
+from tests.fixtures import GRAPH_EXAMPLES, graph_example
 from tests.test_emulator_graph import StaticCredential, graph_error, leftovers
 
 NOW = datetime(2026, 3, 2, tzinfo=timezone.utc)
@@ -468,3 +471,141 @@ def test_role_assignments_need_a_role_permission(emu: RunningEmulator) -> None:
         assert c.get("/v1.0/roleManagement/directory/roleAssignments?$expand=roleDefinition").status_code in (400, 403)
     with http(emu) as c:
         assert c.get("/v1.0/roleManagement/directory/roleAssignments?$expand=roleDefinition").status_code == 400
+
+
+# ------------------------------------------------------------------------ Conditional Access throttle
+
+
+@pytest.fixture
+def throttled() -> Iterator[tuple[RunningEmulator, ManualClock]]:
+    """A throttled emulator whose buckets refill only when the test moves their clock."""
+    with serve(throttle=True) as running:
+        clock = ManualClock()
+        get_throttle(running.state).use_clock(clock)
+        yield running, clock
+
+
+CA_PATH = "/v1.0/identity/conditionalAccess/policies"
+
+
+def test_conditional_access_allows_one_request_per_second_per_tenant_and_429_has_no_retry_after(
+        throttled: tuple[RunningEmulator, ManualClock]) -> None:
+    emu, clock = throttled
+    daemon, delegated = http(emu), http(emu, user_token(emu, "admin"))
+    with daemon, delegated:
+        assert daemon.get(CA_PATH).status_code == 200
+        second = daemon.get(CA_PATH)
+        other_app = delegated.get(CA_PATH)  # all apps share the tenant's one request per second
+        assert daemon.get("/v1.0/groups?$select=id").status_code == 200  # other limits are untouched
+        clock.advance(0.999)
+        early = daemon.get(CA_PATH)
+        clock.advance(0.001)
+        on_time = delegated.get(CA_PATH)
+    for refused in (second, other_app, early):
+        assert graph_error(refused)[:2] == (429, "TooManyRequests")
+        assert "retry-after" not in refused.headers
+    assert on_time.status_code == 200
+    assert emu.state.extras["emulator_stats"].throttled == 3
+
+
+def test_no_two_conditional_access_requests_within_a_second_of_each_other_succeed(
+        throttled: tuple[RunningEmulator, ManualClock]) -> None:
+    emu, clock = throttled
+    succeeded: list[float] = []
+    with http(emu) as c:
+        for step in range(40):  # a request every 0.3 s of the throttle's clock, for 12 s
+            if c.get(CA_PATH + "?$select=id").status_code == 200:
+                succeeded.append(round(step * 0.3, 6))
+            clock.advance(0.3)
+    gaps = [b - a for a, b in itertools.pairwise(succeeded)]
+    assert len(succeeded) == 10  # at 0, 1.2, 2.4 … 10.8: each the first request a second after the last
+    assert min(gaps) >= 1.0
+
+
+# ------------------------------------------------------------------------------ users and methods
+
+
+def test_demo_users_cover_every_method_profile_consistently_across_report_and_methods_list(
+        emu: RunningEmulator) -> None:
+    t = emu.state.tenant
+    profiles = {
+        "sms or voice only": lambda kinds: kinds and kinds <= {"mobilePhone", "alternateMobilePhone", "officePhone"},
+        "authenticator only": lambda kinds: kinds == {"microsoftAuthenticatorPush"},
+        "fido2": lambda kinds: "fido2" in kinds,
+        "windows hello": lambda kinds: "windowsHelloForBusiness" in kinds,
+        "email only": lambda kinds: kinds == {"email"},
+    }
+    phone_types = {"mobilePhone": "mobile", "alternateMobilePhone": "alternateMobile", "officePhone": "office"}
+    with http(emu) as c:
+        for name, matches in profiles.items():
+            users = [u for u in t.users if u.account_enabled and matches({m.kind for m in u.methods})
+                     and all(m.created <= t.now - t.report_lag for m in u.methods)]
+            assert users, f"no demo user is {name}"
+            user = users[0]
+            report = c.get(f"/v1.0/reports/authenticationMethods/userRegistrationDetails/{user.id}").json()
+            listed = c.get(f"/v1.0/users/{user.id}/authentication/methods").json()["value"]
+            kinds = [m.kind for m in user.methods]
+            assert report["methodsRegistered"] == list(dict.fromkeys(kinds))
+            assert len(listed) == 1 + len(user.methods)  # the password, then each method
+            for method, item in zip(user.methods, listed[1:], strict=True):
+                assert item["id"] == method.id
+                if method.kind in phone_types:
+                    assert item["phoneType"] == phone_types[method.kind]
+            if name == "email only":
+                assert (report["isMfaRegistered"], report["isMfaCapable"], report["isSsprRegistered"]) == (
+                    False, False, True)
+                assert [i["@odata.type"] for i in listed[1:]] == ["#microsoft.graph.emailAuthenticationMethod"]
+            else:
+                assert report["isMfaRegistered"] is True
+
+
+def test_the_protection_seed_is_deterministic_and_leaves_the_users_as_they_were() -> None:
+    first, second = tenant(), tenant()
+    assert first.protection == second.protection
+    other = generate_tenant(USERS, 12, now=NOW)
+    assert {p.id for p in other.protection.conditional_access}.isdisjoint(
+        {p.id for p in first.protection.conditional_access})
+    assert [(u.id, u.mfa_state) for u in first.users] == [(u.id, u.mfa_state) for u in second.users]
+    email_only = [u for u in first.users if [m.kind for m in u.methods] == ["email"]]
+    assert email_only and all(u.mfa_state == "disabled" and not u.roles for u in email_only)
+
+
+# ------------------------------------------------------------------------------ published metadata
+
+
+def metadata(type_name: str) -> set[str]:
+    """Property names of a v1.0 type (tests/fixtures/graph/protection/v1.0-metadata-properties.json)."""
+    path = GRAPH_EXAMPLES / "protection" / "v1.0-metadata-properties.json"
+    return set(json.loads(path.read_text(encoding="utf-8"))["types"][f"microsoft.graph.{type_name}"])
+
+
+def test_every_property_served_is_in_graphs_published_metadata(emu: RunningEmulator) -> None:
+    with http(emu) as c:
+        ca = c.get(CA_PATH).json()["value"][0]
+        methods = c.get("/v1.0/policies/authenticationMethodsPolicy").json()
+        sd = c.get("/v1.0/policies/identitySecurityDefaultsEnforcementPolicy").json()
+        strength = c.get("/v1.0/policies/authenticationStrengthPolicies").json()["value"][0]
+        group = c.get("/v1.0/groups").json()["value"][0]
+        assignment = c.get("/v1.0/roleManagement/directory/roleAssignments").json()["value"][0]
+    served = lambda obj: {k for k in obj if not k.startswith("@")}  # noqa: E731
+    campaign = methods["registrationEnforcement"]["authenticationMethodsRegistrationCampaign"]
+    navigation = {"authenticationMethodConfigurations", "combinationConfigurations", "authenticationStrength"}
+    for obj, type_name in ((ca, "conditionalAccessPolicy"), (ca["conditions"], "conditionalAccessConditionSet"),
+                           (ca["conditions"]["users"], "conditionalAccessUsers"),
+                           (ca["conditions"]["applications"], "conditionalAccessApplications"),
+                           (ca["grantControls"], "conditionalAccessGrantControls"),
+                           (methods, "authenticationMethodsPolicy"),
+                           (campaign, "authenticationMethodsRegistrationCampaign"),
+                           (campaign["includeTargets"][0], "authenticationMethodsRegistrationCampaignIncludeTarget"),
+                           (sd, "identitySecurityDefaultsEnforcementPolicy"),
+                           (strength, "authenticationStrengthPolicy"),
+                           (group, "group"), (assignment, "unifiedRoleAssignment")):
+        assert served(obj) - navigation <= metadata(type_name), type_name
+
+
+def test_select_accepts_every_property_of_a_conditional_access_policy(emu: RunningEmulator) -> None:
+    names = sorted(metadata("conditionalAccessPolicy"))
+    with http(emu) as c:
+        body = c.get(CA_PATH, params={"$select": ",".join(names)}).json()
+    assert sorted(body["value"][0]) == names
+    assert body["@odata.context"].endswith(f"policies({','.join(names)})")

@@ -34,6 +34,7 @@ CA_PROPERTIES: dict[str, Callable[[ConditionalAccessPolicy], Any]] = {
     "grantControls": lambda p: copy.deepcopy(p.grant_controls),
     "sessionControls": lambda p: copy.deepcopy(p.session_controls),
     "description": lambda p: None,
+    "deletedDateTime": lambda p: None,
 }
 CA_DEFAULT = ("id", "templateId", "displayName", "createdDateTime", "modifiedDateTime", "state", "conditions",
               "grantControls", "sessionControls")
