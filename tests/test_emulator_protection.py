@@ -609,3 +609,45 @@ def test_select_accepts_every_property_of_a_conditional_access_policy(emu: Runni
         body = c.get(CA_PATH, params={"$select": ",".join(names)}).json()
     assert sorted(body["value"][0]) == names
     assert body["@odata.context"].endswith(f"policies({','.join(names)})")
+
+
+def test_inside_a_batch_the_second_conditional_access_read_is_429_without_retry_after(
+        throttled: tuple[RunningEmulator, ManualClock]) -> None:
+    emu, _ = throttled
+    batch = {"requests": [{"id": str(i), "method": "GET", "url": "/identity/conditionalAccess/policies?$select=id"}
+                          for i in (1, 2)]}
+    with http(emu) as c:
+        r = c.post("/v1.0/$batch", json=batch)
+    assert r.status_code == 200
+    items = sorted(r.json()["responses"], key=lambda item: item["id"])
+    assert sorted(item["status"] for item in items) == [200, 429]
+    refused = next(item for item in items if item["status"] == 429)
+    assert {k.lower() for k in refused.get("headers", {})}.isdisjoint({"retry-after"})
+    assert refused["body"]["error"]["code"] == "TooManyRequests"
+
+
+def test_strengths_need_a_policy_permission(emu: RunningEmulator) -> None:
+    with http(emu, token(emu, frozenset({"User.Read.All", "Directory.Read.All"}))) as c:
+        assert graph_error(c.get("/v1.0/policies/authenticationStrengthPolicies"))[:2] == (
+            403, "Authorization_RequestDenied")
+
+
+def test_role_assignments_page_and_filter_by_principal(emu: RunningEmulator) -> None:
+    t = emu.state.tenant
+    with http(emu) as c:
+        url = "/v1.0/roleManagement/directory/roleAssignments?$top=2"
+        seen: list[str] = []
+        pages = 0
+        while url:
+            body = c.get(url).json()
+            pages += 1
+            seen += [a["id"] for a in body["value"]]
+            url = body.get("@odata.nextLink")
+        admin = next(u for u in t.users if u.upn.startswith("admin@"))
+        mine = c.get("/v1.0/roleManagement/directory/roleAssignments",
+                     params={"$filter": f"principalId eq '{admin.id}'"}).json()["value"]
+    direct = sum(len(u.roles) for u in t.users) - sum(len(g.member_user_ids) for g in t.protection.groups
+                                                         if g.is_assignable_to_role)
+    assert len(seen) == len(set(seen)) == direct + len(t.protection.group_role_assignments)
+    assert pages == -(-len(seen) // 2)
+    assert [(a["principalId"], a["roleDefinitionId"]) for a in mine] == [(admin.id, GLOBAL_ADMINISTRATOR)]
