@@ -651,3 +651,14 @@ def test_role_assignments_page_and_filter_by_principal(emu: RunningEmulator) -> 
     assert len(seen) == len(set(seen)) == direct + len(t.protection.group_role_assignments)
     assert pages == -(-len(seen) // 2)
     assert [(a["principalId"], a["roleDefinitionId"]) for a in mine] == [(admin.id, GLOBAL_ADMINISTRATOR)]
+
+
+def test_transitive_members_cost_five_resource_units_and_four_with_select(emu: RunningEmulator) -> None:
+    group = by_name(emu, "Finance")
+    with http(emu) as c:
+        full = c.get(f"/v1.0/groups/{group.id}/transitiveMembers")
+        selected = c.get(f"/v1.0/groups/{group.id}/transitiveMembers?$select=id")
+        listed = c.get("/v1.0/groups")
+    assert (full.headers["x-ms-resource-unit"], selected.headers["x-ms-resource-unit"]) == ("5", "4")
+    assert listed.headers["x-ms-resource-unit"] == "2"
+    assert [m["id"] for m in selected.json()["value"]] == group.member_user_ids

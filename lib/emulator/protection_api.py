@@ -41,6 +41,7 @@ from lib.emulator.protection_model import (
     CAMPAIGN_TARGET_TYPES,
     MAX_SNOOZE_DAYS,
     Group,
+    ProtectionPolicies,
     RoleAssignment,
     role_assignments,
 )
@@ -100,7 +101,7 @@ ROLE_ASSIGNMENT_FILTER_FIELDS = {
 MEMBER_PROPERTY_NAMES = {**USER_PROPERTY_NAMES, **GROUP_PROPERTY_NAMES}
 
 
-def _tenant_policies(ctx: _Ctx) -> Any:
+def _tenant_policies(ctx: _Ctx) -> ProtectionPolicies:
     return ctx.state.tenant.protection
 
 
