@@ -58,7 +58,8 @@ class DemoTenant:
 
 def _tenant_file(settings: Settings) -> Path:
     licence = "p1" if settings.demo_premium else "no-p1"
-    return settings.data_dir / f"demo-tenant-{settings.demo_users}-{settings.demo_seed}-{licence}.json"
+    defaults = "-security-defaults" if settings.demo_security_defaults else ""
+    return settings.data_dir / f"demo-tenant-{settings.demo_users}-{settings.demo_seed}-{licence}{defaults}.json"
 
 
 def _load_tenant(path: Path) -> SyntheticTenant | None:
@@ -97,14 +98,16 @@ def demo_tenant(settings: Settings) -> DemoTenant:
     The tenant is kept in the data folder and reloaded on the next start, so what an admin changed
     (and the demo clock) survives a restart, just as a real tenant would remember it.
     """
-    key = (settings.demo_users, settings.demo_seed, settings.demo_premium, str(settings.data_dir))
+    key = (settings.demo_users, settings.demo_seed, settings.demo_premium, settings.demo_security_defaults,
+           str(settings.data_dir))
     with _lock:
         running = _running.get(key)
         if running is None or not running.running:
             cert_dir = private_dir(settings.data_dir / "emulator-tls")
             path = _tenant_file(settings)
             tenant = _load_tenant(path) or generate_tenant(settings.demo_users, settings.demo_seed,
-                                                           settings.demo_premium)
+                                                           settings.demo_premium,
+                                                           security_defaults=settings.demo_security_defaults)
             save_tenant(tenant, path)
             running = start_emulator(tenant, config=EmulatorConfig(), cert_dir=str(cert_dir))
             threading.Thread(target=_keep_saved, args=(tenant, path, threading.Event()), daemon=True,

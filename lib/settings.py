@@ -37,6 +37,7 @@ _KEYS = {
     "demo_users": "MFA_DEMO_USERS",
     "demo_seed": "MFA_DEMO_SEED",
     "demo_premium": "MFA_DEMO_PREMIUM",
+    "demo_security_defaults": "MFA_DEMO_SECURITY_DEFAULTS",
     # Unattended use (the CLI): an explicit token authority, a private CA, the demo emulator's line.
     "authority_url": "MFA_AUTHORITY",
     "ca_cert": "MFA_CA_CERT",
@@ -71,6 +72,8 @@ class Settings:
     demo_users: int = 3000
     demo_seed: int = 7
     demo_premium: bool = True
+    demo_security_defaults: bool = False
+    """A demo tenant protected by security defaults, with no Conditional Access (MFA_DEMO_SECURITY_DEFAULTS)."""
     authority_url: str = ""
     """An explicit token authority (``MFA_AUTHORITY``); else the authority host + tenant id."""
     ca_cert: str = ""
@@ -219,4 +222,6 @@ def _demo_settings(raw: Mapping[str, str]) -> dict:
     if not 50 <= users <= 200_000:
         raise SettingsError(f"MFA_DEMO_USERS must be between 50 and 200000 (got {users}).")
     premium = raw.get("demo_premium", "true").lower() not in ("0", "false", "no", "off")
-    return {"demo_users": users, "demo_seed": seed, "demo_premium": premium}
+    security_defaults = raw.get("demo_security_defaults", "false").lower() in ("1", "true", "yes", "on")
+    return {"demo_users": users, "demo_seed": seed, "demo_premium": premium,
+            "demo_security_defaults": security_defaults}

@@ -1165,10 +1165,10 @@ def test_missing_or_bad_tokens_are_401(emu: RunningEmulator) -> None:
 
 def test_unknown_segments_and_wrong_methods(emu: RunningEmulator) -> None:
     with http(emu) as c:
-        assert graph_error(c.get("/v1.0/groups")) == (
+        assert graph_error(c.get("/v1.0/sites")) == (
             400,
             "BadRequest",
-            "Resource not found for the segment 'groups'.",
+            "Resource not found for the segment 'sites'.",
         )
         assert graph_error(c.get(f"/v1.0/users/{uid('bob')}/calendar"))[2] == (
             "Resource not found for the segment 'calendar'."
@@ -1198,6 +1198,7 @@ def test_control_config_round_trip_and_validation(fresh: RunningEmulator) -> Non
             "fault_kinds": None,
             "fault_paths": None,
             "fault_on": "any",
+            "ca_without_premium": "forbidden",
         }
         r = c.patch("/_emulator/config", json={"latency_ms": 5, "time_scale": 0.5, "throttle": True})
         assert r.json()["latency_ms"] == 5.0 and fresh.state.config.time_scale == 0.5

@@ -128,12 +128,13 @@ def test_the_documented_strengths_all_demand_mfa() -> None:
 
 def test_every_vendored_protection_payload_is_used_valid_and_sourced() -> None:
     folder = PROTECTION_EXAMPLES
-    names = sorted(p.name for p in folder.glob("*.json"))
-    assert len(names) == 5
+    names = sorted(p.name for p in folder.glob("*.json") if p.name != "v1.0-metadata-properties.json")
+    assert len(names) == 6
     readme = (folder / "README.md").read_text(encoding="utf-8")
-    tests = "".join(p.read_text(encoding="utf-8") for p in sorted(Path(__file__).parent.glob("test_protection*.py")))
+    tests = "".join(p.read_text(encoding="utf-8") for p in sorted(Path(__file__).parent.glob("test_*protection*.py")))
     for name in names:
-        json.loads((folder / name).read_text(encoding="utf-8"))
+        wrapped = json.loads((folder / name).read_text(encoding="utf-8"))
+        assert wrapped["source"] and "body" in wrapped["response"], name
         rows = [line for line in readme.splitlines() if line.startswith(f"| `{name}` |")]
-        assert len(rows) == 1 and ("learn.microsoft.com" in rows[0] or "GD `api-reference/" in rows[0]), name
-        assert f'"{name}"' in tests, f"no test loads {name}"
+        assert len(rows) == 1 and "https://" in rows[0], name
+        assert name in tests, f"no test loads {name}"

@@ -17,6 +17,13 @@ def test_no_configuration_means_demo() -> None:
     assert settings.is_demo
     assert settings.database_url == "sqlite:///.data/console.db"
     assert (settings.demo_users, settings.demo_seed, settings.demo_premium) == (3000, 7, True)
+    assert settings.demo_security_defaults is False
+
+
+@pytest.mark.parametrize(("value", "expected"), [("true", True), ("on", True), ("1", True), ("false", False),
+                                                 ("no", False)])
+def test_the_demo_tenant_can_be_protected_by_security_defaults(value: str, expected: bool) -> None:
+    assert load_settings({}, {"MFA_DEMO_SECURITY_DEFAULTS": value}).demo_security_defaults is expected
 
 
 def test_tenant_from_secrets_table_with_environment_overriding() -> None:

@@ -19,7 +19,9 @@ the clock, so a caller must prove it started the emulator, not merely that it ru
   ``fault_paths`` (path prefixes such as ``/users`` or ``/$batch`` faults may hit; ``null`` = all),
   ``fault_on`` (``any``, ``reads`` or ``writes``; lib/emulator/faults.py says what each kind does),
   ``hold_requests`` (Graph requests wait until it is switched off again), ``hold_after_writes``
-  (writes wait, once that many per-user MFA PATCHes have applied; ``null`` switches it off)
+  (writes wait, once that many per-user MFA PATCHes have applied; ``null`` switches it off),
+  ``ca_without_premium`` (``forbidden`` or ``empty``: how a tenant without Entra ID P1 answers the
+  Conditional Access policies list)
 - ``GET /_emulator/clock`` → ``{"now": …}``, the simulated time running on in real time since it last
   moved (what the console stamps in demo mode)
 - ``POST /_emulator/clock/advance`` ``{"days": n}`` / ``{"hours": n}`` → the clock's report + ``now``
@@ -50,7 +52,7 @@ from lib.emulator.faults import FAULT_ON, KIND_NAMES, get_faults
 from lib.emulator.generator import demo_app, new_method
 from lib.emulator.graph_api import EmulatorStats, emulator_stats
 from lib.emulator.model import METHOD_KINDS, SyntheticTenant, User
-from lib.emulator.state import EmulatorState
+from lib.emulator.state import CA_WITHOUT_PREMIUM, EmulatorState
 from lib.emulator.throttle import get_throttle
 from lib.emulator.wire import iso
 
@@ -147,7 +149,8 @@ def config_json(state: EmulatorState) -> dict:
             "throttle": c.throttle, "seed": c.seed, "fault_applied_share": get_faults(state).applied_share,
             "hold_requests": c.hold_requests, "hold_after_writes": c.hold_after_writes,
             "fault_kinds": None if c.fault_kinds is None else list(c.fault_kinds),
-            "fault_paths": None if c.fault_paths is None else list(c.fault_paths), "fault_on": c.fault_on}
+            "fault_paths": None if c.fault_paths is None else list(c.fault_paths), "fault_on": c.fault_on,
+            "ca_without_premium": c.ca_without_premium}
 
 
 def _number(name: str, value: Any, low: float, high: float | None, low_open: bool = False) -> float:
@@ -175,7 +178,7 @@ def _names(name: str, value: Any, allowed: tuple[str, ...] | None) -> tuple[str,
 def apply_config(state: EmulatorState, changes: dict) -> dict:
     """Validate every change first, then apply them all (a bad field changes nothing)."""
     known = {"latency_ms", "time_scale", "fault_rate", "throttle", "seed", "fault_applied_share", "hold_requests",
-             "hold_after_writes", "fault_kinds", "fault_paths", "fault_on"}
+             "hold_after_writes", "fault_kinds", "fault_paths", "fault_on", "ca_without_premium"}
     unknown = sorted(set(changes) - known)
     if unknown:
         raise _ControlError(400, f"unknown setting(s): {', '.join(unknown)}; "
@@ -210,6 +213,11 @@ def apply_config(state: EmulatorState, changes: dict) -> dict:
         if changes["fault_on"] not in FAULT_ON:
             raise _ControlError(400, f"fault_on must be one of {', '.join(FAULT_ON)}, got {changes['fault_on']!r}")
         checked["fault_on"] = changes["fault_on"]
+    if "ca_without_premium" in changes:
+        if changes["ca_without_premium"] not in CA_WITHOUT_PREMIUM:
+            raise _ControlError(400, f"ca_without_premium must be one of {', '.join(CA_WITHOUT_PREMIUM)}, "
+                                f"got {changes['ca_without_premium']!r}")
+        checked["ca_without_premium"] = changes["ca_without_premium"]
     if "seed" in changes:
         if isinstance(changes["seed"], bool) or not isinstance(changes["seed"], int):
             raise _ControlError(400, f"seed must be an integer, got {changes['seed']!r}")

@@ -27,6 +27,7 @@ from lib.emulator.model import (
     SyntheticWave,
     User,
 )
+from lib.emulator.protection_seed import seed_email_only_users, seed_protection
 
 MIN_USERS = 50
 MAX_USERS = 200_000
@@ -160,8 +161,12 @@ def new_method(rng: random.Random, kind: str, at: datetime, country_code: str | 
     return AuthMethod(kind, _uuid(rng), at, detail)
 
 
-def generate_tenant(users: int, seed: int, premium: bool = True, now: datetime | None = None) -> SyntheticTenant:
-    """A tenant of ``users`` users (50..200,000), deterministic for (users, seed, premium, now).
+def generate_tenant(users: int, seed: int, premium: bool = True, now: datetime | None = None,
+                    security_defaults: bool = False) -> SyntheticTenant:
+    """A tenant of ``users`` users (50..200,000), deterministic for (users, seed, premium, now, security_defaults).
+
+    ``security_defaults`` gives a tenant protected by security defaults and without Conditional Access;
+    a tenant without ``premium`` (Entra ID P1) has no Conditional Access either (lib/emulator/protection_seed.py).
 
     ``now`` defaults to the start of the current UTC day, so a demo started twice on one day is
     identical and the simulated past ends today.
@@ -182,6 +187,8 @@ def generate_tenant(users: int, seed: int, premium: bool = True, now: datetime |
     tenant.users = people
     tenant.reindex()
     _simulate_past(rng, tenant, start)
+    seed_email_only_users(tenant)
+    tenant.protection = seed_protection(tenant, security_defaults)
     return tenant
 
 

@@ -203,6 +203,8 @@ class _Route:
     collection: bool = False
     write: bool = False
     authorize: Callable[[_Ctx], None] | None = None
+    cost: int | None = None
+    """RU of a read when the throttling doc names one for the route (e.g. transitiveMembers 5), before $select."""
 
 
 @dataclass
@@ -687,10 +689,19 @@ def _build_tree(version: str) -> _Node:
                                       authorize=_authorize_premium)
         methods_root.functions.append((re.compile(rf"{name}\((.*)\)", re.IGNORECASE), fnode))
     root.child("$batch").methods["POST"] = _Route(_batch, frozenset(), bucket=None)
+    from lib.emulator import protection_api  # imports this module: the trees are built on first use
+
+    protection_api.mount(root, version)
     return root
 
 
-TREES = {v: _build_tree(v) for v in SERVED_VERSIONS}
+_TREES: dict[str, _Node] = {}
+
+
+def _tree(version: str) -> _Node:
+    if not _TREES:
+        _TREES.update({v: _build_tree(v) for v in SERVED_VERSIONS})
+    return _TREES[version]
 
 _SELECT_KEY = "$select"
 _EXPAND_KEY = "$expand"
@@ -703,6 +714,8 @@ def _charges(route: _Route, options: dict[str, str]) -> tuple[tuple[str, float],
         return ((throttle.REPORT, 1.0),)
     if route.write:
         return ((throttle.IDENTITY, 1.0), (throttle.WRITE, 1.0))
+    if route.cost is not None:
+        return ((throttle.IDENTITY, float(max(1, route.cost - (_SELECT_KEY in options)))),)
     cost = throttle.read_cost(route.collection, _SELECT_KEY in options, _EXPAND_KEY in options)
     return ((throttle.IDENTITY, float(cost)),)
 
@@ -713,7 +726,7 @@ def execute(state: EmulatorState, req: GraphRequest, nested: bool = False) -> Gr
     ``nested`` is True for ``$batch`` items: a batch inside a batch is refused.
     """
     try:
-        route, params, is_batch = _resolve(TREES[req.version], req.method, req.path)
+        route, params, is_batch = _resolve(_tree(req.version), req.method, req.path)
         if is_batch and nested:
             raise _segment_error("$batch")
         options = odata.parse_query(req.query, route.options)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from lib.emulator.protection_model import ProtectionPolicies
+
 # Directory role template ids (docs/graph.md): fixed across every tenant.
 GLOBAL_ADMINISTRATOR = "62e90394-69f5-4237-9190-012177145e10"
 AUTHENTICATION_POLICY_ADMINISTRATOR = "0526716b-113d-4c15-b2c8-68e3c22b9f80"
@@ -198,6 +200,8 @@ class SyntheticTenant:
     """How many clock steps have run (the clock's random stream is keyed by it)."""
     revision: int = 0
     """Bumped on every change, so a saver knows when the tenant needs writing again."""
+    protection: ProtectionPolicies = field(default_factory=ProtectionPolicies)
+    """Conditional Access, security defaults, groups, role assignments, authentication methods policy."""
     by_id: dict[str, User] = field(default_factory=dict, repr=False)
     by_upn: dict[str, User] = field(default_factory=dict, repr=False)
 

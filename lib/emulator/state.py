@@ -12,6 +12,8 @@ from typing import Any
 
 from lib.emulator.model import SyntheticTenant
 
+CA_WITHOUT_PREMIUM = ("forbidden", "empty")
+
 
 @dataclass
 class EmulatorConfig:
@@ -38,6 +40,10 @@ class EmulatorConfig:
     hold_after_writes: int | None = None
     """Writes (a PATCH, or a $batch carrying one) wait at the door once this many per-user MFA PATCHes
     have applied (None: never); reads still pass, so a run is frozen with its next change in flight."""
+    ca_without_premium: str = "forbidden"
+    """How a tenant without Entra ID P1 answers the Conditional Access policies list (Microsoft is silent,
+    docs/graph.md): ``forbidden`` (403 Authentication_RequestFromNonPremiumTenantOrB2CTenant, as the reports
+    answer) or ``empty`` (200 with no policies)."""
 
 
 @dataclass

@@ -16,13 +16,22 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from lib.emulator.model import App, AuthMethod, Event, SyntheticTenant, SyntheticWave, User
+from lib.emulator.protection_model import (
+    ConditionalAccessPolicy,
+    Group,
+    GroupRoleAssignment,
+    MethodConfiguration,
+    ProtectionPolicies,
+    RegistrationCampaign,
+)
 
 __all__ = ["FORMAT", "RECORD_TYPES", "tenant_from_json", "tenant_to_json"]
 
 FORMAT = "mfa-console-demo-tenant"
 VERSION = 1
-RECORD_TYPES: dict[str, type] = {cls.__name__: cls for cls in (SyntheticTenant, User, AuthMethod, Event,
-                                                                 SyntheticWave, App)}
+RECORD_TYPES: dict[str, type] = {cls.__name__: cls for cls in (
+    SyntheticTenant, User, AuthMethod, Event, SyntheticWave, App, ProtectionPolicies, ConditionalAccessPolicy, Group,
+    GroupRoleAssignment, MethodConfiguration, RegistrationCampaign)}
 """The only classes a file may name."""
 _DERIVED = {"by_id", "by_upn"}
 """Indexes the tenant rebuilds itself (``reindex``)."""
@@ -77,7 +86,7 @@ def _decode(value: Any) -> Any:
 
 
 def tenant_to_json(tenant: SyntheticTenant) -> bytes:
-    """The tenant (users, methods, history, waves, apps, clock) as compact UTF-8 JSON."""
+    """The tenant (users, methods, history, waves, apps, clock, protection policies) as compact UTF-8 JSON."""
     document = {"format": FORMAT, "version": VERSION, "fields": _FIELDS, "tenant": _encode(tenant)}
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 

@@ -1,12 +1,14 @@
 """Graph's documented throttle limits as token buckets, scaled in time by ``config.time_scale``.
 
-Three buckets per app (one tenant per emulator), as docs/graph.md lists the limits:
+Buckets per app (one tenant per emulator), as docs/graph.md lists the limits:
 
 - ``identity``: resource units (RU), capacity 3,500 / 5,000 / 8,000 per 10 s for tenants of
   < 50 / 50–500 / > 500 users. Costs follow the throttling-limits doc: a single-entity GET 1, a
   collection GET 2, minus 1 with ``$select``, plus 1 with ``$expand``, at least 1; a write 1.
 - ``write``: 3,000 writes per 150 s (a write also costs 1 RU in ``identity``).
 - ``report``: identity-and-access reports, 5 requests per 10 s.
+- ``conditionalAccess``: Conditional Access policies, 1 request per second per tenant for all apps together
+  (charged under :data:`TENANT_WIDE`, not an app id); Graph's 429 then carries no ``Retry-After``.
 
 A bucket starts full and refills continuously at capacity / window. A request that does not fit
 is refused without consuming anything, and its ``Retry-After`` is the time until it fits, rounded
@@ -39,6 +41,11 @@ WRITE_LIMIT = 3000
 WRITE_WINDOW = 150.0
 REPORT_LIMIT = 5
 REPORT_WINDOW = 10.0
+CONDITIONAL_ACCESS = "conditionalAccess"
+CONDITIONAL_ACCESS_LIMIT = 1
+CONDITIONAL_ACCESS_WINDOW = 1.0
+TENANT_WIDE = "*"
+"""The key a tenant-wide bucket is charged under, in place of an app id."""
 
 
 def identity_capacity(user_count: int) -> int:
@@ -63,6 +70,8 @@ def limits(kind: str, user_count: int) -> tuple[float, float]:
         return float(WRITE_LIMIT), WRITE_WINDOW
     if kind == REPORT:
         return float(REPORT_LIMIT), REPORT_WINDOW
+    if kind == CONDITIONAL_ACCESS:
+        return float(CONDITIONAL_ACCESS_LIMIT), CONDITIONAL_ACCESS_WINDOW
     raise ValueError(f"unknown throttle bucket {kind!r}")
 
 

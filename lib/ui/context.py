@@ -81,7 +81,8 @@ def console() -> Console:
     except Exception as err:  # e.g. a secrets.toml that is not valid TOML
         st.error(f"**The console's settings could not be read.** {type(err).__name__}: {err}")
         st.stop()
-    key = (settings.database_url, settings.mode, settings.demo_users, settings.demo_seed, settings.demo_premium)
+    key = (settings.database_url, settings.mode, settings.demo_users, settings.demo_seed, settings.demo_premium,
+           settings.demo_security_defaults)
     with st.spinner("Preparing the demo tenant and its 90-day history…" if settings.is_demo else "Opening the store…"):
         try:
             app = _console(key)
