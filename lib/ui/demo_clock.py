@@ -91,8 +91,8 @@ def demo_clock(app: Console, tenant: str) -> None:
         heading = f"**Demo clock** · simulated time **{app.now():%Y-%m-%d %H:%M} UTC**"
         if not writer:  # the time, and why it does not move for this admin: no buttons, no empty space for them
             st.markdown(heading)
-            st.caption(f"Only an admin who may change MFA moves the demo clock. {reason} "
-                       f"{throttle_note(app.settings.demo_throttle_speedup)}.")
+            st.caption(f"Only an admin who may change MFA moves the demo clock. {reason}")
+            st.caption(f"{throttle_note(app.settings.demo_throttle_speedup)}.")
         else:
             text, day, week = st.columns([4, 1, 1], vertical_alignment="center")
             text.markdown(heading)
