@@ -22,7 +22,8 @@ plan runs does not break it. Each step waits up to ``--step-timeout`` seconds; a
 is reported as null with the reason, and the steps after it still run when they can. Nothing is asserted:
 the last line printed is one JSON object with the figures (progress lines before it go to stderr).
 
-``python bench/ui_100k.py [--users 100000] [--seed 7] [--data DIR] [--port PORT] [--step-timeout 1800]``
+``python bench/ui_100k.py [--users 100000] [--seed 7] [--data DIR] [--port PORT] [--throttle-speedup X]
+[--step-timeout 1800]``
 (run it again with the same ``--data`` to measure a restart that reuses the stored tenant and history).
 """
 
@@ -134,11 +135,14 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(data: Path, users: int, seed: int, port: int, log_path: Path) -> tuple[subprocess.Popen, str]:
+def start_server(data: Path, users: int, seed: int, port: int, log_path: Path,
+                 throttle_speedup: float | None = None) -> tuple[subprocess.Popen, str]:
     """``streamlit run app.py`` on the demo tenant, as scripts/run.sh runs it (no secrets file: always the demo)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MFA_")}
     env.update({"MFA_CONSOLE_DATA": str(data), "MFA_DEMO_USERS": str(users), "MFA_DEMO_SEED": str(seed),
                 "PYTHONUNBUFFERED": "1"})
+    if throttle_speedup is not None:
+        env["MFA_DEMO_THROTTLE_SPEEDUP"] = str(throttle_speedup)
     command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
                "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
                "--server.fileWatcherType", "none", "--secrets.files", str(data.parent / "no-secrets.toml")]
@@ -323,6 +327,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--data", type=Path, help="the data folder (kept); default a fresh temporary one")
     parser.add_argument("--port", type=int, default=0, help="default: a free port")
+    parser.add_argument("--throttle-speedup", type=float, help="MFA_DEMO_THROTTLE_SPEEDUP (default: the console's)")
     parser.add_argument("--step-timeout", type=float, default=1800.0, help="seconds each step may take")
     args = parser.parse_args()
     if not CHROMIUM.exists():
@@ -336,7 +341,8 @@ def main() -> int:
         restart = any(data.iterdir())
         server_log = Path(scratch) / "streamlit.log"
         t0 = time.monotonic()
-        proc, base_url = start_server(data, args.users, args.seed, args.port or _free_port(), server_log)
+        proc, base_url = start_server(data, args.users, args.seed, args.port or _free_port(), server_log,
+                                      args.throttle_speedup)
         sampler = MemorySampler(proc.pid).start()
         log(f"server pid {proc.pid} at {base_url}, {args.users:,} demo users, data {data}"
             f"{' (a restart: reusing it)' if restart else ''}")
@@ -357,7 +363,7 @@ def main() -> int:
         finally:
             memory = sampler.stop()
             stop_server(proc)
-        figures: dict[str, Any] = {"users": args.users, "restart": restart, **(run.figures if run else {}), **memory}
+        figures: dict[str, Any] = {"users": args.users, "restart": restart, "throttle_speedup": args.throttle_speedup, **(run.figures if run else {}), **memory}
         if run and run.failures:
             figures["failures"] = run.failures
             figures["server_log_tail"] = server_log.read_text(errors="replace").splitlines()[-15:]
