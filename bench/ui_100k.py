@@ -363,7 +363,8 @@ def main() -> int:
         finally:
             memory = sampler.stop()
             stop_server(proc)
-        figures: dict[str, Any] = {"users": args.users, "restart": restart, "throttle_speedup": args.throttle_speedup, **(run.figures if run else {}), **memory}
+        figures: dict[str, Any] = {"users": args.users, "restart": restart, "throttle_speedup": args.throttle_speedup,
+                                   **(run.figures if run else {}), **memory}
         if run and run.failures:
             figures["failures"] = run.failures
             figures["server_log_tail"] = server_log.read_text(errors="replace").splitlines()[-15:]
