@@ -15,7 +15,8 @@ server's resident memory (``/proc``) every half second throughout:
 - ``plus_one_day_s`` / ``plus_one_week_s``: on Registration progress (the page left open), "+1 day" and
   then "+1 week", until the page says "Moved the demo clock a day/a week" (a snapshot per simulated day);
 - ``server_rss_peak_mb``: the Streamlit server process's peak RSS; ``children_rss_peak_mb`` the peak of its
-  child processes together (a demo tenant served in a process of its own), ``total_rss_peak_mb`` both.
+  child processes together (a demo tenant served in a process of its own), ``total_rss_peak_mb`` both;
+  ``server_rss_after_step_mb`` the server's RSS as each step ended (what stays from one step to the next).
 
 It reads only what a person sees (texts, headings, buttons), so a change in how the demo starts or how a
 plan runs does not break it. Each step waits up to ``--step-timeout`` seconds; a step that does not finish
@@ -176,8 +177,10 @@ def stop_server(proc: subprocess.Popen) -> None:
 class Run:
     """The steps, each timed; a failed step is recorded (null and its reason) and the run goes on."""
 
-    def __init__(self, browser: Any, base_url: str, t0: float, step_timeout_s: float) -> None:
-        self.browser, self.base_url, self.t0 = browser, base_url, t0
+    def __init__(self, browser: Any, base_url: str, t0: float, step_timeout_s: float, server_pid: int) -> None:
+        self.browser, self.base_url, self.t0, self.server_pid = browser, base_url, t0, server_pid
+        self.rss_after: dict[str, float] = {}
+        """The server's RSS (MB) as each step ended: memory that stays, step after step."""
         self.timeout_ms = step_timeout_s * 1000
         self.figures: dict[str, float | None] = dict.fromkeys(STEPS)
         """Every step's figure; None until measured (a step after a failed one may not run at all)."""
@@ -200,7 +203,8 @@ class Run:
             self.failures[name] = f"{type(err).__name__}: {str(err).splitlines()[0][:300]}"
             log(f"{name} failed: {self.failures[name]}")
             return False
-        log(f"{name} = {self.figures[name]} s")
+        self.rss_after[name] = round(_rss_bytes(self.server_pid) / (1024 * 1024), 1)
+        log(f"{name} = {self.figures[name]} s (server RSS now {self.rss_after[name]} MB)")
         return True
 
 
@@ -356,7 +360,7 @@ def main() -> int:
                 browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
                                                      args=CHROMIUM_ARGS)
                 try:
-                    run = Run(browser, base_url, t0, args.step_timeout)
+                    run = Run(browser, base_url, t0, args.step_timeout, proc.pid)
                     drive(run, expect)
                 finally:
                     browser.close()
@@ -364,7 +368,8 @@ def main() -> int:
             memory = sampler.stop()
             stop_server(proc)
         figures: dict[str, Any] = {"users": args.users, "restart": restart, "throttle_speedup": args.throttle_speedup,
-                                   **(run.figures if run else {}), **memory}
+                                   **(run.figures if run else {}), **memory,
+                                   "server_rss_after_step_mb": run.rss_after if run else {}}
         if run and run.failures:
             figures["failures"] = run.failures
             figures["server_log_tail"] = server_log.read_text(errors="replace").splitlines()[-15:]
