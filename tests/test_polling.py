@@ -32,7 +32,7 @@ from tests.ui_fixtures import demo_settings as demo_settings  # the session's de
 
 
 class Reruns:
-    """The ``auto_rerun`` intervals a page asked for, per run (a spy on Streamlit's message queue)."""
+    """The ``auto_rerun`` intervals a page asked for, per run (a spy on Streamlit's script run context)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.intervals: list[float] = []
@@ -46,7 +46,7 @@ class Reruns:
         monkeypatch.setattr(ScriptRunContext, "enqueue", enqueue)
 
     def run(self, at: AppTest) -> list[float]:
-        """Run the page once; the polling sections it drew (their intervals), but the sign-in watch's."""
+        """Run the page once; the polling sections it drew (their intervals), except the sign-in watch's."""
         self.intervals.clear()
         at.run()
         assert not at.exception, [e.value for e in at.exception]
