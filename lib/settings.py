@@ -24,6 +24,11 @@ from lib.redaction import redact_secrets
 DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
 DEFAULT_GRAPH_URL = "https://graph.microsoft.com"
 DEFAULT_REDIRECT_URI = "http://localhost:8501/"
+DEMO_THROTTLE_SPEEDUP = 10.0
+"""The demo's default: a 100k-user snapshot's floor (the reports API's 5 requests per 10 s) drops from about
+200 s to about 20 s, so the demo clock's day moves in well under a minute; still throttled, still paced by
+``Retry-After``, so the client is exercised as against Graph."""
+MAX_THROTTLE_SPEEDUP = 1000.0
 
 _KEYS = {
     "tenant_id": "MFA_TENANT_ID",
@@ -38,6 +43,7 @@ _KEYS = {
     "demo_seed": "MFA_DEMO_SEED",
     "demo_premium": "MFA_DEMO_PREMIUM",
     "demo_security_defaults": "MFA_DEMO_SECURITY_DEFAULTS",
+    "demo_throttle_speedup": "MFA_DEMO_THROTTLE_SPEEDUP",
     # Unattended use (the CLI): an explicit token authority, a private CA, the demo emulator's line.
     "authority_url": "MFA_AUTHORITY",
     "ca_cert": "MFA_CA_CERT",
@@ -74,6 +80,9 @@ class Settings:
     demo_premium: bool = True
     demo_security_defaults: bool = False
     """A demo tenant protected by security defaults, with no Conditional Access (MFA_DEMO_SECURITY_DEFAULTS)."""
+    demo_throttle_speedup: float = DEMO_THROTTLE_SPEEDUP
+    """How many times faster than Graph's documented limits the demo tenant's throttle refills (1: Graph's own
+    pace). Only the demo tenant's own throttle moves; a real tenant is throttled by Graph."""
     authority_url: str = ""
     """An explicit token authority (``MFA_AUTHORITY``); else the authority host + tenant id."""
     ca_cert: str = ""
@@ -224,4 +233,19 @@ def _demo_settings(raw: Mapping[str, str]) -> dict:
     premium = raw.get("demo_premium", "true").lower() not in ("0", "false", "no", "off")
     security_defaults = raw.get("demo_security_defaults", "false").lower() in ("1", "true", "yes", "on")
     return {"demo_users": users, "demo_seed": seed, "demo_premium": premium,
-            "demo_security_defaults": security_defaults}
+            "demo_security_defaults": security_defaults,
+            "demo_throttle_speedup": _speedup(raw.get("demo_throttle_speedup"))}
+
+
+def _speedup(value: str | None) -> float:
+    """``MFA_DEMO_THROTTLE_SPEEDUP``: a number from 1 (Graph's own pace) to 1000."""
+    if value is None:
+        return DEMO_THROTTLE_SPEEDUP
+    try:
+        speedup = float(value.lower().removeprefix("x").removesuffix("x"))
+    except ValueError:
+        speedup = float("nan")
+    if not 1 <= speedup <= MAX_THROTTLE_SPEEDUP:  # also refuses nan and inf
+        raise SettingsError(f"MFA_DEMO_THROTTLE_SPEEDUP must be a number from 1 (Graph's own throttling pace) to "
+                            f"{MAX_THROTTLE_SPEEDUP:g} (got {value!r}).")
+    return speedup

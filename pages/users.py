@@ -43,6 +43,7 @@ from lib.ui.rollout_widgets import (
 )
 from lib.ui.scope_controls import scope_controls
 from lib.ui.sidebar import start_session_refresh
+from lib.ui.snapshot_views import snapshot_view
 from lib.ui.upn_list_note import upn_list_note
 from lib.ui.users_filter_panel import apply_preset, filter_panel, preset_banner, reset_filters
 from lib.ui.users_table import (
@@ -73,12 +74,11 @@ ACTION_HELP = {
 # --- data ----------------------------------------------------------------------------------------
 
 
-@st.cache_resource(show_spinner=False, max_entries=2)
-def _prepared(_app: Console, _snapshot: Any, database_url: str, tenant: str, snapshot_id: int) -> PreparedUsers:
+def _prepared(app: Console, snapshot: Any) -> PreparedUsers:
     """The snapshot's users sorted, indexed for search, with the filters' choices: once per snapshot, shared
-    read-only by every session. Keyed by database, tenant and snapshot id; ``_app`` and ``_snapshot`` are
-    what those name (the store and the snapshot record), so leaving them out of the key loses nothing."""
-    return prepare_users(users_frame(_app, _snapshot))
+    read-only by every session, and only the latest snapshot's kept (``lib.ui.snapshot_views``)."""
+    return snapshot_view(app, snapshot.tenant_id, snapshot.id, "users table",
+                         lambda: prepare_users(users_frame(app, snapshot)))
 
 
 # --- actions -------------------------------------------------------------------------------------
@@ -175,7 +175,7 @@ def render() -> None:
         watch_operation(app, PREFIX, actions=_after_operation(app))
         return
     prepared, observed = observed_overlay(
-        app.store, _prepared(app, snapshot, app.settings.database_url, tenant, snapshot.id), tenant, snapshot.id)
+        app.store, _prepared(app, snapshot), tenant, snapshot.id)
     frame = prepared.frame
     scope = scope_controls("users", protected_upns(app.store, tenant, app.now()))
     tab_select, tab_import = st.tabs(["Filter and select", "Import a CSV"])
