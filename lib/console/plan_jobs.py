@@ -28,6 +28,7 @@ from lib import rollout
 from lib.errors import describe
 from lib.graph import CancelToken, OperationCancelled
 from lib.rollout.states import ReadProgress
+from lib.settings import DEFAULT_BACKGROUND_PLAN_ABOVE
 
 __all__ = [
     "BACKGROUND_ABOVE",
@@ -38,8 +39,9 @@ __all__ = [
     "start_preview",
 ]
 
-BACKGROUND_ABOVE = 500
-"""Selections of more users than this are previewed in the background (about 25 ``$batch`` reads inline)."""
+BACKGROUND_ABOVE = DEFAULT_BACKGROUND_PLAN_ABOVE
+"""Selections of more users than this are previewed in the background (about 25 ``$batch`` reads inline);
+``MFA_BACKGROUND_PLAN_ABOVE`` sets it for the pages."""
 KEEP_FINISHED_S = 900.0
 """A finished job nobody collected (its tab was closed) is forgotten this long after it ended."""
 
