@@ -17,7 +17,6 @@ Session-state contract (other pages and tests):
 from __future__ import annotations
 
 import contextlib
-import hashlib
 from typing import Any
 
 import numpy as np
@@ -33,7 +32,7 @@ from lib.ui import navigation
 from lib.ui.context import Console, console, latest_snapshot, signed_in_admin, users_frame, workspace
 from lib.ui.csv_import_panel import csv_import_panel
 from lib.ui.handoff import take_users_filter
-from lib.ui.plan_job import ask_preview, follow_preview
+from lib.ui.plan_job import ask_preview, follow_preview, selection_digest
 from lib.ui.rollout_widgets import (
     VERBS,
     can_apply,
@@ -87,9 +86,9 @@ def _prepared(_app: Console, _snapshot: Any, database_url: str, tenant: str, sna
 PLACE = "users:selection"
 
 
-def selection_key(snapshot_id: int, ids: list[str]) -> tuple[int, int, str]:
+def selection_key(snapshot_id: int, ids: list[str]) -> tuple[int, tuple[int, str]]:
     """What is selected, as a small value: a preview made in the background answers only this selection."""
-    return snapshot_id, len(ids), hashlib.blake2b("\n".join(ids).encode(), digest_size=16).hexdigest()
+    return snapshot_id, selection_digest(ids)
 
 
 def _plan_for(app: Console, frame: pd.DataFrame, ids: list[str], state: str, *, key: Any, title: str, label: str,

@@ -47,11 +47,19 @@ def test_database_password_is_redacted() -> None:
          "MFA_AUTHORITY_HOST must be an https URL"),
         ({"MFA_DEMO_USERS": "lots"}, "whole numbers"),
         ({"MFA_DEMO_USERS": "10"}, "between 50 and 200000"),
+        ({"MFA_BACKGROUND_PLAN_ABOVE": "many"}, "MFA_BACKGROUND_PLAN_ABOVE must be a whole number of users"),
+        ({"MFA_BACKGROUND_PLAN_ABOVE": "-1"}, "MFA_BACKGROUND_PLAN_ABOVE must be 0 or more"),
     ],
 )
 def test_bad_configuration_names_the_fix(env: dict, message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         load_settings({}, env)
+
+
+def test_large_previews_go_to_the_background_above_500_users_unless_set() -> None:
+    assert load_settings({}, {}).background_plan_above == 500
+    assert load_settings({}, {"MFA_BACKGROUND_PLAN_ABOVE": "0"}).background_plan_above == 0
+    assert load_settings({"background_plan_above": 2000}, {}).background_plan_above == 2000
 
 
 def test_domain_tenant_and_sovereign_cloud() -> None:

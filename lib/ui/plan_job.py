@@ -16,6 +16,7 @@ discarded, so a preview never answers a question nobody is asking any more.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import Callable, Hashable
 
@@ -26,7 +27,7 @@ from lib.console.plan_jobs import PlanBuilder
 from lib.ui.context import PLAN_OWNER_KEY, Console, tenant_id
 from lib.ui.rollout_widgets import PlanEntry, set_plan
 
-__all__ = ["ask_preview", "follow_preview", "preview_owner"]
+__all__ = ["ask_preview", "drop_preview", "follow_preview", "preview_owner", "selection_digest"]
 
 POLL_S = 1.0
 
@@ -37,6 +38,19 @@ def preview_owner() -> str:
     if not isinstance(owner, str) or not owner:
         owner = st.session_state[PLAN_OWNER_KEY] = secrets.token_urlsafe(16)
     return owner
+
+
+def selection_digest(ids: list[str]) -> tuple[int, str]:
+    """A selection of user ids as a small value to compare (100k ids hash in milliseconds)."""
+    return len(ids), hashlib.blake2b("\n".join(ids).encode(), digest_size=16).hexdigest()
+
+
+def drop_preview(place: str) -> None:
+    """Cancel and forget a preview asked for at ``place`` (its question is gone, e.g. the file was removed)."""
+    owner = st.session_state.get(PLAN_OWNER_KEY)
+    job = preview_job(owner, tenant_id()) if isinstance(owner, str) and owner else None
+    if job is not None and job.place == place:
+        discard_preview(owner, tenant_id(), job)
 
 
 def _notice_key(place: str) -> str:
