@@ -192,3 +192,31 @@ def test_a_background_preview_confirms_like_any_other(on_big: Settings) -> None:
     at.run()
     assert f"Operation {operation_id} complete: {count} applied, 0 failed, 0 skipped." in [s.value for s in at.success]
     assert any(c.value.endswith("every applied user is in the state the preview expected.") for c in at.caption)
+
+
+def test_a_large_csv_import_is_previewed_in_the_background_too(on_big: Settings) -> None:
+    at = new_app(on_big, ADMIN, PAGE)  # the console seeds its store on first use
+    store = open_store(on_big.database_url)
+    try:
+        users = store.load_users(_emulator(on_big).tenant_id)
+    finally:
+        store.close()
+    upns = users.loc[users["account_kind"] == "person", "upn"].head(60).tolist()
+    assert len(upns) == 60
+    data = ("UserPrincipalName,State\r\n" + "".join(f"{u},enforced\r\n" for u in upns)).encode()
+    at.file_uploader(key="users_csv_file").set_value(("users.csv", data, "text/csv")).run()
+    _hold(on_big, True)
+    try:
+        at.button(key="users_csv_plan").click().run()
+        _no_exception(at)
+        job = _job(at, on_big)
+        assert job is not None and job.background and job.place == "users:csv"
+        assert _progress_texts(at) == ["Reading the current MFA state: 0 of 60 users"]
+    finally:
+        _hold(on_big, False)
+    assert job.wait(120)
+    at.run()
+    _no_exception(at)
+    assert not _progress_texts(at) and len(_previews(at)) == 1
+    assert any(c.value.startswith("Asked for: Enforce 60 users from users\\.csv.") for c in at.caption)
+    assert {m.label: m.value for m in at.metric}["Selected"] == "60"
