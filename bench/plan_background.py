@@ -6,7 +6,8 @@ Administrator, opens the Users page and selects every matching user. Then it tim
 
 - ``ask_s``: the page run that handles the *Enforce…* click (it starts the background job and returns);
 - ``rerun_ms_*``: each page rerun while the job reads the states (what a person waits for after any
-  click meanwhile; the job's own progress fragment reruns alongside);
+  click meanwhile; the job's own progress fragment reruns alongside), and ``idle_rerun_ms_median``, the
+  same rerun with nothing running;
 - ``plan_all_s``: from the click until the run that shows the preview has finished;
 - ``inline_s``: the same preview made inline, as the page made it before (``lib.console.preview_change``
   in the calling thread, with the demo's app-only gateway): the time the page used to block.
@@ -54,6 +55,12 @@ def main(users: int, seed: int) -> dict:
         at.toggle(key="users_select_all").set_value(True).run()
         selected = int(next(m.value for m in at.markdown if m.value.startswith("**All ")).split()[1].replace(",", ""))
         out["selected"] = selected
+        idle: list[float] = []
+        for _ in range(5):  # the same page with nothing running, for comparison
+            r = time.perf_counter()
+            at.run()
+            idle.append((time.perf_counter() - r) * 1000)
+        out["idle_rerun_ms_median"] = round(statistics.median(idle), 1)
 
         t0 = time.perf_counter()
         at.button(key="users_action_enforced").click().run()
