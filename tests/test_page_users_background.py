@@ -16,7 +16,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from lib import console, rollout
-from lib.demo import demo_tenant
+from lib.demo import app_gateway, demo_tenant
+from lib.directory.refresh import refresh_snapshot
 from lib.settings import Settings
 from lib.store import open_store
 from lib.ui.context import PLAN_OWNER_KEY
@@ -220,3 +221,39 @@ def test_a_large_csv_import_is_previewed_in_the_background_too(on_big: Settings)
     assert not _progress_texts(at) and len(_previews(at)) == 1
     assert any(c.value.startswith("Asked for: Enforce 60 users from users\\.csv.") for c in at.caption)
     assert {m.label: m.value for m in at.metric}["Selected"] == "60"
+
+
+def test_a_large_wave_promotion_is_previewed_in_the_background_on_the_operations_page(on_big: Settings) -> None:
+    at = new_app(on_big, ADMIN, "pages/operations.py")
+    store = open_store(on_big.database_url)
+    try:
+        waves = rollout.list_waves(store, _emulator(on_big).tenant_id)
+        sizes = {w.id: len(rollout.wave_member_ids(store, w.id)) for w in waves}
+        wave_id = max(sizes, key=sizes.get)
+        assert sizes[wave_id] > 40  # the demo's seeded waves: one is large enough for the background here
+        users = store.load_users(_emulator(on_big).tenant_id).set_index("id")
+        members = rollout.wave_member_ids(store, wave_id)
+        registered = [m for m in members if users.loc[m, "registered"] and users.loc[m, "account_enabled"]][:3]
+        with app_gateway(_emulator(on_big)) as gateway:  # disabled and enabled again: Enabled, ready to enforce
+            gateway.write_mfa_states(dict.fromkeys(registered, "disabled"))
+            gateway.write_mfa_states(dict.fromkeys(registered, "enabled"))
+            refresh_snapshot(store, gateway, mode="demo", clock=demo_tenant(on_big).now)
+    finally:
+        store.close()
+    at.run()
+    at.selectbox(key="ops_wave").set_value(wave_id).run()
+    assert not at.button(key="ops_promote").disabled  # it has members ready to enforce
+    _hold(on_big, True)
+    try:
+        at.button(key="ops_promote").click().run()
+        _no_exception(at)
+        job = _job(at, on_big)
+        assert job is not None and job.background and job.place == "ops:promotion"
+        assert _progress_texts(at) == [f"Reading the current MFA state: 0 of {sizes[wave_id]:,} users"]
+    finally:
+        _hold(on_big, False)
+    assert job.wait(120)
+    at.run()
+    _no_exception(at)
+    assert not _progress_texts(at) and len(_previews(at)) == 1
+    assert any(c.value.startswith("Asked for: promote ") for c in at.caption)
