@@ -29,6 +29,7 @@ DEMO_THROTTLE_SPEEDUP = 10.0
 200 s to about 20 s, so the demo clock's day moves in well under a minute; still throttled, still paced by
 ``Retry-After``, so the client is exercised as against Graph."""
 MAX_THROTTLE_SPEEDUP = 1000.0
+DEFAULT_BACKGROUND_PLAN_ABOVE = 500
 
 _KEYS = {
     "tenant_id": "MFA_TENANT_ID",
@@ -48,6 +49,8 @@ _KEYS = {
     "authority_url": "MFA_AUTHORITY",
     "ca_cert": "MFA_CA_CERT",
     "emulator_info": "MFA_EMULATOR_INFO",
+    # Pages: selections of more users than this are previewed in the background.
+    "background_plan_above": "MFA_BACKGROUND_PLAN_ABOVE",
 }
 
 SECRETS_FILES = (Path(".streamlit") / "secrets.toml", Path("~/.streamlit/secrets.toml").expanduser())
@@ -89,6 +92,9 @@ class Settings:
     """A PEM file to trust for a private authority (``MFA_CA_CERT``)."""
     emulator_info: str = ""
     """The file holding the line ``python -m lib.emulator`` printed (``MFA_EMULATOR_INFO``)."""
+    background_plan_above: int = DEFAULT_BACKGROUND_PLAN_ABOVE
+    """A preview of more users than this re-reads their states in the background, with progress and cancel
+    (``MFA_BACKGROUND_PLAN_ABOVE``); a smaller one is made at once, inside the page."""
 
     def __repr__(self) -> str:
         """Never the client secret (settings end up in logs and error reports)."""
@@ -186,7 +192,8 @@ def load_settings(secrets: Mapping[str, object] | None = None, environ: Mapping[
     data_dir = Path(raw.get("data_dir") or ".data").expanduser()
     database_url = raw.get("database_url") or f"sqlite:///{(data_dir / 'console.db').as_posix()}"
     demo_kwargs = _demo_settings(raw)
-    unattended = {k: raw.get(k, "") for k in ("authority_url", "ca_cert", "emulator_info")}
+    unattended: dict = {k: raw.get(k, "") for k in ("authority_url", "ca_cert", "emulator_info")}
+    unattended["background_plan_above"] = _background_plan_above(raw)
     if unattended["authority_url"]:
         unattended["authority_url"] = _https_url("MFA_AUTHORITY", unattended["authority_url"], True)
     if "tenant_id" not in raw and "client_id" not in raw:
@@ -220,6 +227,17 @@ def load_settings(secrets: Mapping[str, object] | None = None, environ: Mapping[
         **demo_kwargs,
         **unattended,
     )
+
+
+def _background_plan_above(raw: Mapping[str, str]) -> int:
+    value = raw.get("background_plan_above", str(DEFAULT_BACKGROUND_PLAN_ABOVE))
+    try:
+        above = int(value)
+    except ValueError:
+        raise SettingsError(f"MFA_BACKGROUND_PLAN_ABOVE must be a whole number of users (got {value!r}).") from None
+    if above < 0:
+        raise SettingsError(f"MFA_BACKGROUND_PLAN_ABOVE must be 0 or more (got {above}).")
+    return above
 
 
 def _demo_settings(raw: Mapping[str, str]) -> dict:

@@ -65,11 +65,19 @@ def test_database_password_is_redacted() -> None:
         ({"MFA_DEMO_THROTTLE_SPEEDUP": "0.5"}, "from 1 \\(Graph's own throttling pace\\) to 1000"),
         ({"MFA_DEMO_THROTTLE_SPEEDUP": "5000"}, "to 1000 \\(got '5000'\\)"),
         ({"MFA_DEMO_THROTTLE_SPEEDUP": "nan"}, "MFA_DEMO_THROTTLE_SPEEDUP"),
+        ({"MFA_BACKGROUND_PLAN_ABOVE": "many"}, "MFA_BACKGROUND_PLAN_ABOVE must be a whole number of users"),
+        ({"MFA_BACKGROUND_PLAN_ABOVE": "-1"}, "MFA_BACKGROUND_PLAN_ABOVE must be 0 or more"),
     ],
 )
 def test_bad_configuration_names_the_fix(env: dict, message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         load_settings({}, env)
+
+
+def test_large_previews_go_to_the_background_above_500_users_unless_set() -> None:
+    assert load_settings({}, {}).background_plan_above == 500
+    assert load_settings({}, {"MFA_BACKGROUND_PLAN_ABOVE": "0"}).background_plan_above == 0
+    assert load_settings({"background_plan_above": 2000}, {}).background_plan_above == 2000
 
 
 def test_domain_tenant_and_sovereign_cloud() -> None:

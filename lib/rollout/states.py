@@ -8,23 +8,29 @@ before the preview. Execution re-reads them again just before sending in any cas
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pandas as pd
 
 from lib.columns import STATES, UNKNOWN_STATE
 
-__all__ = ["with_current_states"]
+__all__ = ["ReadProgress", "with_current_states"]
+
+ReadProgress = Callable[[int, int], Any]
+"""Told ``(users read, users to read)`` as the re-read goes: whatever way the states are read, a caller
+(a background plan) shows the same two numbers."""
 
 
 def with_current_states(gateway: Any, frame: pd.DataFrame, user_ids: Iterable[str], *, cancel: Any = None,
-                        read_at: pd.Timestamp | None = None) -> pd.DataFrame:
+                        read_at: pd.Timestamp | None = None,
+                        on_progress: ReadProgress | None = None) -> pd.DataFrame:
     """A copy of ``frame`` whose ``state`` (and ``state_read_at``) of ``user_ids`` is what Graph says now.
 
     Users whose state cannot be read get ``unknown`` (a plan skips them: "re-read first"); ids not in
     the frame are ignored (a plan lists them as unknown users). Raises ``GraphError`` only for a
-    failure of the whole read (no token, no network).
+    failure of the whole read (no token, no network). ``on_progress`` is told ``(read, total)`` as
+    answers come back (on the gateway's loop thread: it must only record the numbers).
     """
     wanted = set(user_ids)
     present = frame["id"].isin(list(wanted)) if wanted else pd.Series(False, index=frame.index)
@@ -32,7 +38,14 @@ def with_current_states(gateway: Any, frame: pd.DataFrame, user_ids: Iterable[st
     out = frame.copy()
     if not ids:
         return out
-    current = gateway.read_mfa_states(ids, cancel=cancel)
+    if on_progress is not None:
+        on_progress(0, len(ids))
+
+    def told(progress: Any) -> None:  # after a cancel the executor counts the unsent as done: not read
+        if on_progress is not None and not (cancel is not None and cancel.is_set()):
+            on_progress(progress.done, progress.total)
+
+    current = gateway.read_mfa_states(ids, cancel=cancel, on_progress=told if on_progress is not None else None)
     fresh = {uid: (s if isinstance(s, str) and s in STATES else UNKNOWN_STATE) for uid, s in current.items()}
     out.loc[present, "state"] = out.loc[present, "id"].map(fresh).fillna(UNKNOWN_STATE).astype("string")
     out.loc[present, "state_read_at"] = read_at if read_at is not None else pd.Timestamp.now(tz="UTC")
