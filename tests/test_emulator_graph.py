@@ -440,10 +440,11 @@ def test_a_tampered_or_foreign_skiptoken_is_refused(emu: RunningEmulator) -> Non
     ("query", "status", "code", "message"),
     [
         (
-            "$select=id,perUserMfaState",
+            "$select=id,strongAuthenticationRequirements",
             400,
             "Request_BadRequest",
-            "Could not find a property named 'perUserMfaState' on type 'Microsoft.DirectoryServices.User'.",
+            "Could not find a property named 'strongAuthenticationRequirements' on type "
+            "'Microsoft.DirectoryServices.User'.",
         ),
         (
             "$top=1000",
@@ -1198,6 +1199,8 @@ def test_control_config_round_trip_and_validation(fresh: RunningEmulator) -> Non
             "fault_kinds": None,
             "fault_paths": None,
             "fault_on": "any",
+            "bulk_mfa_state": True,
+            "bulk_mfa_state_stale": 0,
         }
         r = c.patch("/_emulator/config", json={"latency_ms": 5, "time_scale": 0.5, "throttle": True})
         assert r.json()["latency_ms"] == 5.0 and fresh.state.config.time_scale == 0.5
@@ -1216,6 +1219,9 @@ def test_control_config_round_trip_and_validation(fresh: RunningEmulator) -> Non
             {"fault_kinds": "truncated"},
             {"fault_paths": ["users"]},
             {"fault_on": "sometimes"},
+            {"bulk_mfa_state": "no"},
+            {"bulk_mfa_state_stale": -1},
+            {"bulk_mfa_state_stale": 1.5},
         ):
             r = c.patch("/_emulator/config", json=bad)
             assert r.status_code == 400 and "error" in r.json()

@@ -38,6 +38,12 @@ class EmulatorConfig:
     hold_after_writes: int | None = None
     """Writes (a PATCH, or a $batch carrying one) wait at the door once this many per-user MFA PATCHes
     have applied (None: never); reads still pass, so a run is frozen with its next change in flight."""
+    bulk_mfa_state: bool = True
+    """Whether ``/users`` serves ``$select=…,perUserMfaState`` as real Graph does; off, it answers the 400
+    "Could not find a property named 'perUserMfaState'…", as if Graph had stopped serving it."""
+    bulk_mfa_state_stale: int = 0
+    """The listing's ``perUserMfaState`` lags for this many users (those changed most recently show their
+    state before that change), while ``authentication/requirements`` is current."""
 
 
 @dataclass
