@@ -1294,6 +1294,8 @@ def test_control_clock_truth_history_and_stats(fresh: RunningEmulator) -> None:
             "dropped": 0,
             "writes": 0,
             "held": 0,
+            "state_reads": 0,
+            "user_listings": 1,
             "statuses": {"200": 1, "400": 1},
         }
         r = c.post("/_emulator/clock/advance", json={"days": 1})

@@ -30,7 +30,9 @@ the clock, so a caller must prove it started the emulator, not merely that it ru
 - ``POST /_emulator/users/{id or upn}/methods`` ``{"kind": "mobilePhone"}``: the user registers that
   method now, as on their security info page (Entra's rules follow: an Enabled user becomes Enforced,
   and one disabled by an admin has registered again)
-- ``GET /_emulator/stats``, ``POST /_emulator/stats/reset``, ``POST /_emulator/throttle/reset``
+- ``GET /_emulator/stats`` (requests, batch items, throttled, faults, writes, ``state_reads``: GETs of
+  ``authentication/requirements``, ``user_listings``: pages of ``/users``, statuses),
+  ``POST /_emulator/stats/reset``, ``POST /_emulator/throttle/reset``
 """
 
 from __future__ import annotations

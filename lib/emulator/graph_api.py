@@ -131,6 +131,10 @@ class EmulatorStats:
     """Per-user MFA PATCHes applied."""
     held: int = 0
     """Requests waiting right now because ``hold_requests`` or ``hold_after_writes`` holds them."""
+    state_reads: int = 0
+    """GETs of ``authentication/requirements`` that reached the route (batch items included, 429s not)."""
+    user_listings: int = 0
+    """Pages of ``GET /users`` that reached the route (batch items included, 429s not)."""
     statuses: dict[str, int] = field(default_factory=dict)
 
     def count(self, status: int) -> None:
@@ -140,6 +144,7 @@ class EmulatorStats:
     def as_dict(self) -> dict:
         return {"requests": self.requests, "batch_items": self.batch_items, "throttled": self.throttled,
                 "faults": self.faults, "dropped": self.dropped, "writes": self.writes, "held": self.held,
+                "state_reads": self.state_reads, "user_listings": self.user_listings,
                 "statuses": dict(sorted(self.statuses.items()))}
 
 
@@ -432,6 +437,7 @@ def _context_url(ctx: _Ctx, fragment: str, select: tuple[str, ...] | None = None
 
 
 def _list_users(ctx: _Ctx) -> GraphResponse:
+    emulator_stats(ctx.state).user_listings += 1
     select = _user_select(ctx)
     props = select or wire.DEFAULT_USER_PROPERTIES
     top = odata.parse_top(ctx.options.get("$top"), USERS_DEFAULT_PAGE)
@@ -651,6 +657,7 @@ def _methods(ctx: _Ctx) -> GraphResponse:
 
 
 def _get_requirements(ctx: _Ctx) -> GraphResponse:
+    emulator_stats(ctx.state).state_reads += 1
     user = _target(ctx)
     return GraphResponse(200, {"perUserMfaState": user.mfa_state})
 

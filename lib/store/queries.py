@@ -60,6 +60,10 @@ def snapshot_record(row: Row) -> Snapshot:
         user_count=row.user_count,
         stats=json.loads(row.stats) if row.stats else {},
         error=row.error,
+        state_read_path=row.state_read_path,
+        state_read_reason=row.state_read_reason,
+        state_read_sampled=row.state_read_sampled,
+        state_read_disagreed=row.state_read_disagreed,
     )
 
 
