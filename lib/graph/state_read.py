@@ -11,8 +11,9 @@ it is undocumented, nothing here trusts it alone:
   'perUserMfaState'…"), the read goes user by user from the start.
 
 A set of users (a plan's selection, a chunk's read-back) is read with ``$filter=id in (…)``, 15 ids per
-request (Graph's limit), 20 requests per ``$batch``; when that would take more requests than listing the
-whole tenant, the whole listing is read instead and the wanted users picked from it.
+request (Graph's limit), 20 requests per ``$batch`` (300 users per HTTP request); when that would take
+more HTTP requests than listing the whole tenant (999 users a page), the whole listing is read instead
+and the wanted users picked from it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lib.graph.batch import BatchItem, CancelLike
+from lib.graph.batch import MAX_BATCH_SIZE, BatchItem, CancelLike
 from lib.graph.errors import BadRequest, GraphError, MalformedResponse
 
 __all__ = [
@@ -104,9 +105,9 @@ def _filter_url(ids: list[str]) -> str:
 async def _listed_states_of(aio: Any, ids: list[str], tenant_size: int | None,
                             cancel: CancelLike | None) -> dict[str, Any]:
     """``{id: listed state}`` for ``ids`` from the users listing (raises ``BadRequest`` when refused)."""
-    filters = math.ceil(len(ids) / IDS_PER_FILTER)
+    batches = math.ceil(len(ids) / (IDS_PER_FILTER * MAX_BATCH_SIZE))
     pages = math.ceil(tenant_size / aio.options.page_size) if tenant_size else None
-    if pages is not None and pages <= filters:  # the whole listing is fewer requests
+    if pages is not None and pages < batches:  # the whole listing is fewer HTTP requests
         wanted = set(ids)
         listed: dict[str, Any] = {}
         params = {"$select": ["id", PROPERTY], "$top": aio.options.page_size}
