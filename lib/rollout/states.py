@@ -2,12 +2,15 @@
 
 A snapshot may be hours old and does not show what operations changed since; a plan made from it
 could skip a user as "already Disabled" who was Enforced an hour ago. Reading the states of just the
-selected users (batched GETs, 20 per request, on the read budget, not the write one) fixes that
-before the preview. Execution re-reads them again just before sending in any case.
+selected users (on the read budget, not the write one) fixes that before the preview: from the users
+listing (``$filter=id in (…)``, or the whole listing for a large selection) when Graph serves the state
+there and a sample agrees with ``authentication/requirements``, else user by user (batched GETs, 20 per
+request; ``lib.graph.state_read``). Execution re-reads them again just before sending in any case.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import Any
 
@@ -16,6 +19,8 @@ import pandas as pd
 from lib.columns import STATES, UNKNOWN_STATE
 
 __all__ = ["with_current_states"]
+
+log = logging.getLogger("lib.rollout")
 
 
 def with_current_states(gateway: Any, frame: pd.DataFrame, user_ids: Iterable[str], *, cancel: Any = None,
@@ -32,7 +37,9 @@ def with_current_states(gateway: Any, frame: pd.DataFrame, user_ids: Iterable[st
     out = frame.copy()
     if not ids:
         return out
-    current = gateway.read_mfa_states(ids, cancel=cancel)
+    current, how = gateway.read_states(ids, tenant_size=len(frame), cancel=cancel)
+    log.info("re-read %d users' per-user MFA state (%s%s)", len(ids), how.path,
+             f": {how.reason}" if how.reason else "")
     fresh = {uid: (s if isinstance(s, str) and s in STATES else UNKNOWN_STATE) for uid, s in current.items()}
     out.loc[present, "state"] = out.loc[present, "id"].map(fresh).fillna(UNKNOWN_STATE).astype("string")
     out.loc[present, "state_read_at"] = read_at if read_at is not None else pd.Timestamp.now(tz="UTC")
