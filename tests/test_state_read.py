@@ -15,7 +15,7 @@ from lib.directory.refresh import refresh_snapshot
 from lib.directory.snapshot import read_tenant
 from lib.emulator.server import RunningEmulator
 from lib.graph import FALLBACK, FAST
-from lib.graph.state_read import SAMPLE_SIZE
+from lib.graph.state_read import NOT_SERVED, SAMPLE_SIZE
 from tests.test_rollout_support import control, gateway_for, store_with_tenant
 
 
@@ -64,7 +64,7 @@ def test_snapshot_goes_user_by_user_when_graph_does_not_serve_the_property(
     with gateway_for(emu) as gw:
         reset(emu)
         read = read_tenant(gw)
-    assert read.state_read.path == FALLBACK and "does not serve perUserMfaState" in read.state_read.reason
+    assert read.state_read.path == FALLBACK and read.state_read.reason == NOT_SERVED
     assert read.state_read.sampled == 0
     assert states_of(read.frame) == truth_states(emu)
     assert stats(emu)["state_reads"] == 200
@@ -81,7 +81,7 @@ def test_a_sample_that_disagrees_sends_the_whole_read_user_by_user(
         read = read_tenant(gw)
     how = read.state_read
     assert how.path == FALLBACK and how.sampled == SAMPLE_SIZE and how.disagreed == SAMPLE_SIZE
-    assert "20 of 20 sampled users had another state" in how.reason
+    assert "20 of 20 users checked at random had another state" in how.reason
     assert states_of(read.frame) == truth_states(emu)  # what the documented endpoint says, not the listing
     assert stats(emu)["state_reads"] == SAMPLE_SIZE + 150
 
@@ -110,7 +110,7 @@ def test_the_snapshot_record_says_which_path_and_why(
     recorded = store.latest_snapshot(emu.tenant_id)
     assert recorded is not None and recorded.id == slow.snapshot_id
     assert recorded.state_read == {
-        "path": FALLBACK, "reason": "Microsoft Graph does not serve perUserMfaState on the users listing",
+        "path": FALLBACK, "reason": "Microsoft Graph does not list per-user MFA states with the users",
         "sampled": 0, "disagreed": 0}
     store.close()
 

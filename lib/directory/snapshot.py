@@ -240,7 +240,7 @@ async def _states(
                 on_phase("state", len(ids), len(ids))
             return {uid: listing.states[uid] for uid in ids}, check
     else:
-        check = StateRead(FALLBACK, "Microsoft Graph does not serve perUserMfaState on the users listing")
+        check = StateRead(FALLBACK, state_read.NOT_SERVED)
     states = await gateway.aio.read_mfa_states(ids, on_progress=_progress(on_phase, "state"), cancel=cancel)
     return states, check
 

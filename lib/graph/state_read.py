@@ -31,6 +31,7 @@ __all__ = [
     "FALLBACK",
     "FAST",
     "IDS_PER_FILTER",
+    "NOT_SERVED",
     "PROPERTY",
     "SAMPLE_SIZE",
     "StateRead",
@@ -45,7 +46,9 @@ FALLBACK = "per-user reads"
 SAMPLE_SIZE = 20
 IDS_PER_FILTER = 15
 """Graph's limit on the values of one ``in`` (docs/graph.md)."""
-STATES = frozenset({"disabled", "enabled", "enforced"})
+_STATES = frozenset({"disabled", "enabled", "enforced"})
+NOT_SERVED = "Microsoft Graph does not list per-user MFA states with the users"
+"""The reason when Graph refuses ``$select=perUserMfaState`` on the listing."""
 
 
 @dataclass(frozen=True)
@@ -80,20 +83,20 @@ async def cross_check(
     ids = list(listed)
     if not ids:
         return StateRead(FAST)
-    missing = [uid for uid in ids if listed[uid] not in STATES]
+    missing = [uid for uid in ids if listed[uid] not in _STATES]
     if missing:
-        return StateRead(FALLBACK, f"the users listing gave no per-user MFA state for {len(missing)} of "
+        return StateRead(FALLBACK, f"the users listing left out the per-user MFA state of {len(missing)} of "
                          f"{len(ids)} users", 0, 0)
     sample = (rng or random.Random()).sample(ids, min(SAMPLE_SIZE, len(ids)))
     documented = await aio.read_mfa_states(sample, cancel=cancel)
     unread = [uid for uid in sample if not isinstance(documented.get(uid), str)]
     differ = [uid for uid in sample if isinstance(documented.get(uid), str) and documented[uid] != listed[uid]]
     if differ:
-        return StateRead(FALLBACK, f"{len(differ)} of {len(sample)} sampled users had another state in the "
-                         "users listing than in authentication/requirements", len(sample), len(differ))
+        return StateRead(FALLBACK, f"{len(differ)} of {len(sample)} users checked at random had another state in "
+                         "the users listing than in their own MFA settings", len(sample), len(differ))
     if unread:
-        return StateRead(FALLBACK, f"{len(unread)} of {len(sample)} sampled users could not be checked "
-                         "against authentication/requirements", len(sample), len(unread))
+        return StateRead(FALLBACK, f"{len(unread)} of {len(sample)} users checked at random could not be read "
+                         "one by one to confirm the users listing", len(sample), len(unread))
     return StateRead(FAST, None, len(sample), 0)
 
 
@@ -155,14 +158,15 @@ async def read_states(
         return {}, StateRead(FAST)
     if len(ids) <= SAMPLE_SIZE:  # the sample would be every user: the per-user reads alone are cheaper
         return (await aio.read_mfa_states(ids, cancel=cancel),
-                StateRead(FALLBACK, f"{len(ids)} users: read one by one, as the check would read them all"))
+                StateRead(FALLBACK, f"only {len(ids)} users: reading them one by one costs no more than "
+                                    "checking them"))
     try:
         listed = await _listed_states_of(aio, ids, tenant_size, cancel)
     except BadRequest as err:
         if not is_refusal(err):
             raise
         return (await aio.read_mfa_states(ids, cancel=cancel),
-                StateRead(FALLBACK, "Microsoft Graph does not serve perUserMfaState on the users listing"))
+                StateRead(FALLBACK, NOT_SERVED))
     present = {uid: listed[uid] for uid in ids if uid in listed}
     check = await cross_check(aio, present, rng=rng, cancel=cancel)
     if check.path == FALLBACK:
