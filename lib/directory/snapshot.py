@@ -1,12 +1,13 @@
 """Read the whole tenant through Graph into one users frame, as fast as Graph's throttling allows.
 
-The users listing comes first (every other read is keyed by its ids); it asks for each user's
-per-user MFA state too (``perUserMfaState``, which Graph serves there undocumented), and a random sample
-is checked against the documented ``authentication/requirements`` (``lib.graph.state_read``). Only when
-Graph refuses the property or the sample disagrees are the states read user by user. Then registration
-and (when needed) the per-user MFA state are read at the same time: they are throttled by different limits (the
-reports API allows 5 requests per 10 s; state reads spend the identity token bucket), so
-overlapping them makes the snapshot take about as long as the slower of the two, not their sum.
+The users listing asks for each user's per-user MFA state too (``perUserMfaState``, which Graph serves
+there undocumented), and a random sample is checked against the documented
+``authentication/requirements`` (``lib.graph.state_read``); only when Graph refuses the property or the
+sample disagrees are the states read user by user. Reads keyed by user ids (those states, the disabled
+accounts' methods) follow the listing; the registration report needs no ids and starts with it. They
+overlap: they are throttled by different limits (the reports API allows 5 requests per 10 s; users and
+state reads spend the identity token bucket), so the snapshot takes about as long as the slowest of
+them, not their sum.
 """
 
 from __future__ import annotations
@@ -112,17 +113,23 @@ def read_tenant(
     org = org or gateway.organization()
     if on_phase:
         on_phase("users", 0, 0)
+    # The report needs no user ids and is throttled apart (5 pages per 10 s): it starts with the listing.
+    report_future = gateway.submit(_collect(gateway, REPORT_PATH, _report_row, on_phase, "registration", cancel, {}))
     listing = _UsersListing(gateway, on_phase, cancel)
     premium = True
     try:
-        users = listing.read([*USER_SELECT, "signInActivity"])
-    except NoPremiumLicense:
-        premium = False
-        users = listing.read(list(USER_SELECT))
-    except GraphError as err:
-        if err.status != 403:
-            raise
-        users = listing.read(list(USER_SELECT))  # no AuditLog.Read.All: no sign-in dates
+        try:
+            users = listing.read([*USER_SELECT, "signInActivity"])
+        except NoPremiumLicense:
+            premium = False
+            users = listing.read(list(USER_SELECT))
+        except GraphError as err:
+            if err.status != 403:
+                raise
+            users = listing.read(list(USER_SELECT))  # no AuditLog.Read.All: no sign-in dates
+    except BaseException:
+        report_future.cancel()
+        raise
     users_read_at = clock()
     if on_phase:
         on_phase("users", len(users), len(users))
@@ -140,12 +147,9 @@ def read_tenant(
     source = "reports"
     try:
         if not premium:
+            report_future.cancel()
             raise NoPremiumLicense("no Entra ID P1")
-        if on_phase:
-            on_phase("registration", 0, len(ids))
-        rows = _read_pages(gateway, REPORT_PATH, lambda row: (row["id"], registration_from_report(row)),
-                           on_phase, "registration", cancel, {}, total=len(ids))
-        registration.update(rows)
+        registration.update(report_future.result())
         if on_phase:
             on_phase("registration", len(registration), len(ids))
     except NoPremiumLicense:
@@ -256,17 +260,30 @@ def _read_pages(
     total: int = 0,
 ) -> list[T]:
     """Every row of a paged collection, converted page by page so raw JSON never piles up."""
+    return gateway.submit(_collect(gateway, path, convert, on_phase, phase, cancel, params, total)).result()
 
-    async def collect() -> list[T]:
-        out: list[T] = []
-        query = {"$top": gateway.options.page_size, **params}
-        async for page in gateway.aio.iter_pages(path, params=query, cancel=cancel):
-            out.extend(convert(row) for row in page)
-            if on_phase:
-                on_phase(phase, len(out), max(total, len(out)))
-        return out
 
-    return gateway.submit(collect()).result()
+async def _collect(
+    gateway: GraphGateway,
+    path: str,
+    convert: Callable[[dict], T],
+    on_phase: PhaseCallback | None,
+    phase: str,
+    cancel: CancelToken | None,
+    params: dict,
+    total: int = 0,
+) -> list[T]:
+    out: list[T] = []
+    query = {"$top": gateway.options.page_size, **params}
+    async for page in gateway.aio.iter_pages(path, params=query, cancel=cancel):
+        out.extend(convert(row) for row in page)
+        if on_phase:
+            on_phase(phase, len(out), max(total, len(out)))
+    return out
+
+
+def _report_row(row: dict) -> tuple[str, Registration]:
+    return row["id"], registration_from_report(row)
 
 
 def _admin_ids(gateway: GraphGateway) -> set[str]:
