@@ -16,7 +16,14 @@ from sqlalchemy.engine import Connection, Row
 
 from lib.columns import FACT_COLUMNS
 from lib.store.aggregates import daily_counts
-from lib.store.codec import STORED_DTYPES, bulk_rows, frame_from_rows, from_ns, utc_day, version_rows
+from lib.store.codec import (
+    STORED_DTYPES,
+    VERSION_ROW_COLUMNS,
+    bulk_row_chunks,
+    frame_from_rows,
+    from_ns,
+    utc_day,
+)
 from lib.store.diff import diff_users
 from lib.store.errors import NotFoundError
 from lib.store.latest import LATEST_DTYPES
@@ -169,19 +176,17 @@ def write_latest(
         return
     known = pd.Index(before["id"].to_numpy(dtype=object, na_value=None))
     existed = known.get_indexer(fresh["id"].to_numpy(dtype=object, na_value=None)) >= 0
-    inserted = bulk_rows(
+    for inserted in bulk_row_chunks(
         fresh[~existed],
         {"user_id": "id", "snapshot_id": "snapshot_id", **{name: name for name in LATEST_COLUMNS}},
         {"tenant_id": tenant_id},
-    )
-    if inserted:
+    ):
         conn.execute(sa.insert(user_latest), inserted)
-    updated = bulk_rows(
+    for updated in bulk_row_chunks(
         fresh[existed],
         {"k_user": "id", "v_snapshot_id": "snapshot_id", **{f"v_{name}": name for name in LATEST_COLUMNS}},
         {"k_tenant": tenant_id},
-    )
-    if updated:
+    ):
         conn.execute(UPDATE_LATEST, updated)
 
 
@@ -194,8 +199,7 @@ def write_versions(
         [diff.added.assign(removed=False), diff.changed.assign(removed=False), diff.removed.assign(removed=True)],
         ignore_index=True,
     )
-    rows = version_rows(written, {"tenant_id": tenant_id, "snapshot_id": snapshot_id})
-    if rows:
+    for rows in bulk_row_chunks(written, VERSION_ROW_COLUMNS, {"tenant_id": tenant_id, "snapshot_id": snapshot_id}):
         conn.execute(sa.insert(user_versions), rows)
     return SnapshotSummary(
         snapshot_id=snapshot_id,
