@@ -172,3 +172,15 @@ def test_a_deleted_user_gets_the_documented_not_found(make_emulator: Callable[..
     assert how.path == FAST
     assert getattr(states[ghost], "reason", None) == "not_found"
     assert all(isinstance(states[uid], str) for uid in ids)
+
+
+def test_a_version_3_database_upgrades_and_its_snapshots_record_nothing(database_url: str) -> None:
+    from lib.store import open_store
+    from lib.store.migrations import MIGRATIONS
+
+    with open_store(database_url, migrations=MIGRATIONS[:3]) as old:
+        old.upsert_tenant("t-1", "Contoso", "contoso.example", "demo")
+        earlier = old.begin_snapshot("t-1", "reports")
+    with open_store(database_url) as upgraded:
+        assert upgraded.schema_version == len(MIGRATIONS) >= 4
+        assert upgraded.get_snapshot(earlier).state_read is None  # read before the console recorded it
