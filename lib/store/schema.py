@@ -74,6 +74,10 @@ snapshots = sa.Table(
     sa.Column("user_count", sa.Integer),
     sa.Column("stats", sa.Text),
     sa.Column("error", sa.Text),
+    sa.Column("state_read_path", Key),
+    sa.Column("state_read_reason", sa.Text),
+    sa.Column("state_read_sampled", sa.Integer),
+    sa.Column("state_read_disagreed", sa.Integer),
     sa.CheckConstraint(
         "status IN ('running', 'complete', 'failed', 'cancelled')", name="ck_snapshots_status"
     ),

@@ -267,11 +267,13 @@ class Store:
         stats: Mapping[str, Any],
         finished_at: datetime | None = None,
         registration_source: str | None = None,
+        state_read: Mapping[str, Any] | None = None,
     ) -> SnapshotSummary:
         """Store ``frame`` (every user of the tenant) as the snapshot's content and make it current.
 
         ``registration_source`` corrects the one given at ``begin_snapshot`` (a read learns whether
-        the tenant has Entra ID P1 only as it goes).
+        the tenant has Entra ID P1 only as it goes). ``state_read`` (``path``, ``reason``, ``sampled``,
+        ``disagreed``) records how the per-user MFA states were read.
 
         Writes only new, changed and removed users, the day's aggregate, and the status flip in one
         transaction: a crash leaves either the previous snapshot current or this one, never half.
@@ -289,6 +291,10 @@ class Store:
         if registration_source is not None and registration_source not in REGISTRATION_SOURCES:
             raise ValueError(f"registration_source must be one of {', '.join(REGISTRATION_SOURCES)}")
         source = {"registration_source": registration_source} if registration_source else {}
+        if state_read is not None:
+            source.update(state_read_path=str(state_read["path"]), state_read_reason=state_read.get("reason"),
+                          state_read_sampled=int(state_read.get("sampled") or 0),
+                          state_read_disagreed=int(state_read.get("disagreed") or 0))
         overtaken_by: int | None = None
         with self._write() as conn:
             snapshot = q.snapshot_row(conn, snapshot_id, for_update=True)
