@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -28,12 +29,13 @@ TIME_SCALE = {10_000: 1.0, 100_000: 0.1}
 PAGE = 999
 
 
-def start_tenant(users: int, latency_ms: float, time_scale: float) -> tuple[subprocess.Popen, dict]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "lib.emulator", "--users", str(users), "--seed", "7",
-         "--latency-ms", str(latency_ms), "--time-scale", str(time_scale)],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    return proc, json.loads(proc.stdout.readline())
+def start_tenant(users: int, latency_ms: float, time_scale: float) -> tuple[Any, dict]:
+    """The demo tenant in its own process, started as the app and the CLI start it (lib.demo_process)."""
+    from lib.demo_process import start_demo_process
+
+    process = start_demo_process(users=users, seed=7, extra_args=(
+        "--latency-ms", str(latency_ms), "--time-scale", str(time_scale)))
+    return process, process.line
 
 
 def lower_bound_s(users: int, disabled: int, latency_s: float, time_scale: float) -> dict:
@@ -124,8 +126,7 @@ print(json.dumps({{"users": len(frame), "seconds": round(elapsed, 3), "requests"
             figures = json.loads(out.stdout.strip().splitlines()[-1])
             figures["database_mb"] = round(sum(p.stat().st_size for p in Path(tmp).glob("console.db*")) / 1e6, 2)
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        proc.stop()
     figures["time_scale"] = TIME_SCALE[users]
     figures.update(lower_bound_s(users, figures["disabled_accounts"], LATENCY_MS / 1000, TIME_SCALE[users]))
     figures["ratio_to_bound"] = round(figures["seconds"] / figures["bound_s"], 2)
@@ -146,8 +147,7 @@ def main() -> None:
     try:
         baseline = sequential_read(ready, args.sequential_users)
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        proc.stop()
     print(json.dumps({"case": "10k sequential", **baseline}), flush=True)
     hundred = {} if args.skip_100k else console_read(100_000)
     if hundred:
