@@ -228,6 +228,7 @@ def ensure_demo_history(store: Store, demo: DemoTenant, on_progress: ProgressCal
         tell(0.0, "Starting")
         with app_gateway(emulator) as gateway:
             org = gateway.organization()
+            tell(0.02, "Reading the people's past from the demo tenant")
             history = control(emulator, "GET", "/truth/history")
             facts = history["tenant"]
             store.upsert_tenant(emulator.tenant_id, org.get("displayName", ""), facts["domain"], "demo")
