@@ -38,8 +38,8 @@ def run_console() -> None:
         sign_in_page.run()
         st.stop()
 
-    from lib.ui.context import console, sign_out, signed_in_admin
-    from lib.ui.demo_history import history_pending
+    from lib.ui.context import console, signed_in_admin
+    from lib.ui.demo_history import history_pending, pending_sidebar
     from lib.ui.sidebar import render_sidebar
 
     shell = console()
@@ -50,10 +50,8 @@ def run_console() -> None:
     current = st.navigation(sections, position="hidden")
     navigation.render_links(sections)
     if current.url_path != navigation.page_url_path(navigation.CONNECTION) and history_pending(shell):
-        with st.sidebar:  # no refresh while the demo's first history is written: only the way out
-            if st.button("Sign out", key="sign_out", width="stretch"):
-                sign_out()
-                st.rerun()
+        pending_sidebar()
+        with st.sidebar:
             browser_session.watch()
         st.stop()
     render_sidebar(shell)

@@ -228,12 +228,14 @@ def ensure_demo_history(store: Store, demo: DemoTenant, on_progress: ProgressCal
         tell(0.0, "Starting")
         with app_gateway(emulator) as gateway:
             org = gateway.organization()
-            tell(0.02, "Reading the people's past from the demo tenant")
-            history = control(emulator, "GET", "/truth/history")
-            facts = history["tenant"]
-            store.upsert_tenant(emulator.tenant_id, org.get("displayName", ""), facts["domain"], "demo")
+            domain = next((d.get("name", "") for d in org.get("verifiedDomains") or [] if d.get("isDefault")), "")
+            store.upsert_tenant(emulator.tenant_id, org.get("displayName", ""), domain, "demo")
             started = demo.now()
             read = read_tenant(gateway, org=org, clock=demo.now, on_phase=_read_progress(on_progress))
+        # The people's past only now (it is large, and every collection in this process would walk it).
+        tell(0.5, "Reading the people's past from the demo tenant")
+        history = control(emulator, "GET", "/truth/history")
+        facts = history["tenant"]
         days = history_days(_parse_time(facts["now"]), HISTORY_DAYS)
         timelines = _timelines(history)
         waves = history["waves"]

@@ -80,7 +80,7 @@ def control(link: Any, method: str, route: str, body: dict | None = None, timeou
         response = httpx.request(method, link.graph_url.rstrip("/") + "/_emulator" + route, headers=headers,
                                  json=(body or {}) if method != "GET" else None, timeout=timeout, trust_env=False)
     except httpx.HTTPError as err:
-        raise DemoTenantError(f"The demo tenant did not answer ({type(err).__name__}).", retryable=True) from None
+        raise DemoTenantError(f"The demo tenant did not answer ({type(err).__name__}).") from None
     if response.status_code >= 400:
         try:
             reason = response.json().get("error", "")

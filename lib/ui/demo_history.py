@@ -11,9 +11,9 @@ from __future__ import annotations
 import streamlit as st
 
 from lib.demo import HistoryBuild
-from lib.ui.context import Console
+from lib.ui.context import Console, sign_out, signed_in_admin
 
-__all__ = ["history_pending", "history_progress"]
+__all__ = ["history_pending", "history_progress", "pending_sidebar"]
 
 POLL_SECONDS = 1.0
 
@@ -64,3 +64,19 @@ def history_pending(app: Console) -> bool:
                 "ready.")
     _progress(app)
     return True
+
+
+def pending_sidebar() -> None:
+    """The sidebar while the first history is written: who is signed in and the way out, but no refresh (the
+    build is writing the first snapshots)."""
+    admin = signed_in_admin()
+    with st.sidebar:
+        st.markdown(":orange-badge[Demo tenant] synthetic data, nothing real is changed")
+        if admin is not None:
+            st.markdown(f"{admin.name}  \n{admin.upn}  \n*{admin.role_label}*")
+            if not admin.can_change_mfa:
+                st.caption(f"Read-only: {admin.read_only_reason}")
+        st.divider()
+        if st.button("Sign out", key="sign_out", width="stretch"):
+            sign_out()
+            st.rerun()
