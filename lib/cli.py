@@ -202,6 +202,8 @@ class GraphConnection:
     clock: Any = None
     """The demo tenant's simulated time in demo mode (what the store then stamps by), else None: real time."""
     _org: dict[str, Any] | None = field(default=None, repr=False)
+    on_close: Any = field(default=lambda: None, repr=False)
+    """Stops the demo tenant's process ``--demo`` started for this command (nothing otherwise)."""
 
     def actor(self) -> Any:
         """The app as an actor, with the permissions its token carries."""
@@ -222,6 +224,7 @@ class GraphConnection:
 
     def close(self) -> None:
         self.gateway.close()
+        self.on_close()
 
 
 def _read_emulator_info(path: str, graph: str) -> dict[str, Any]:
@@ -300,16 +303,17 @@ def connect(args: argparse.Namespace) -> GraphConnection:
 
 def _connect_demo(args: argparse.Namespace) -> GraphConnection:
     """The data folder's demo tenant, reached as the app reaches it (``lib.demo``)."""
-    from lib.demo import demo_tenant
+    from lib.demo import demo_for_command
     from lib.graph import GraphGateway, MsalClientCredential
 
     try:
-        demo = demo_tenant(settings(), reuse_running=True)
+        demo, release = demo_for_command(settings())
     except ConsoleError as err:
         raise CliError(describe(err), 1) from None
     link = demo.emulator
     credential = MsalClientCredential(link.client_id, link.client_secret, link.authority, ca_cert=link.ca_cert)
-    return GraphConnection(GraphGateway(link.graph_url, credential), credential, "demo", demo.clock)
+    return GraphConnection(GraphGateway(link.graph_url, credential), credential, "demo", demo.clock,
+                           on_close=release)
 
 
 def workspace(store: Any, conn: GraphConnection, actor: Any = None) -> Any:

@@ -35,8 +35,8 @@ from lib.settings import DEFAULT_REDIRECT_URI, Settings
 from lib.store import Store
 
 __all__ = ["HISTORY_DAYS", "DemoLink", "DemoTenant", "HistoryBuild", "advance_demo_clock", "app_gateway",
-           "demo_auth_config", "demo_tenant", "ensure_demo_history", "history_build", "running_file", "tenant_clock",
-           "tenant_file"]
+           "demo_auth_config", "demo_for_command", "demo_tenant", "ensure_demo_history", "history_build",
+           "running_file", "tenant_clock", "tenant_file"]
 
 HISTORY_DAYS = 90
 """Days of simulated past seeded into a new store (the demo tenant's people have events that far back)."""
@@ -166,6 +166,17 @@ def demo_tenant(settings: Settings, *, reuse_running: bool = False) -> DemoTenan
                 demo = DemoTenant(link, link.public_client_id, tenant_clock(link), process)
             _running[key] = demo
     return demo
+
+
+def demo_for_command(settings: Settings) -> tuple[DemoTenant, Callable[[], None]]:
+    """The demo tenant for one command (the CLI's ``--demo``): the app's when it serves this data folder, else
+    one started now; and what to call when the command ends (stops a process started for it, nothing else)."""
+    with _lock:
+        known = _running.get(_key(settings))
+        before = known.process if known is not None and known.running else None
+    demo = demo_tenant(settings, reuse_running=True)
+    started = demo.process if demo.process is not None and demo.process is not before else None
+    return demo, (started.stop if started is not None else lambda: None)
 
 
 def _public_client_id(emulator: Any) -> str:

@@ -189,3 +189,23 @@ def test_the_demo_tenant_dies_with_the_app_even_by_kill_9(tmp_path: Path) -> Non
             app.kill()
             app.wait()
         log.close()
+
+
+def test_the_cli_starts_its_own_demo_tenant_when_no_app_serves_it_and_stops_it(
+        folder_settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    assert cli(["snapshot", "--demo", "--db", db]) == 0
+    report = json.loads(capsys.readouterr().out)
+    started = json.loads((folder_settings.data_dir / "demo-tenant-50-11-p1.running.json").read_bytes())
+    assert report["tenant_id"] == started["tenant_id"] and report["users"] == 50
+    _until(lambda: not _alive(started["pid"]), "the demo tenant the CLI started outlived the command")
+
+
+def test_the_benchmarks_start_the_demo_tenant_through_the_one_helper() -> None:
+    """Benchmarks of the console start the demo tenant with lib.demo_process (or lib.demo), never by hand;
+    the two that measure the emulator itself run it in-process on purpose."""
+    own = {"emulator.py", "batch_executor.py"}
+    texts = {p.name: p.read_text(encoding="utf-8") for p in sorted((ROOT / "bench").glob("*.py"))}
+    assert [name for name, text in texts.items() if name not in own and '"lib.emulator"' in text] == []
+    users = [name for name, text in texts.items() if "start_demo_process" in text or "demo_tenant(" in text]
+    assert {"apply.py", "snapshot.py", "overview.py", "gc_refresh.py"} <= set(users)
