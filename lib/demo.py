@@ -28,6 +28,7 @@ from lib.demo_process import DemoLink, DemoProcess, DemoTenantError, control, st
 from lib.directory.history import TimelineEvent, daily_frames, history_days
 from lib.directory.snapshot import read_tenant
 from lib.errors import describe
+from lib.gc_policy import freeze_long_lived
 from lib.graph import GraphGateway, MsalClientCredential
 from lib.private_files import private_dir, write_private
 from lib.rollout.waves import import_waves
@@ -295,6 +296,8 @@ class HistoryBuild:
         begun = time.monotonic()
         try:
             self.built = ensure_demo_history(store, demo, self._progress)
+            if self.built:
+                freeze_long_lived()  # what the build leaves for good (the store's state) out of later collections
         except Exception as err:  # shown on the page; the console keeps serving
             self.error = describe(err)
         finally:
