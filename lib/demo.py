@@ -13,6 +13,10 @@ which live in the other process.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 import weakref
@@ -39,6 +43,7 @@ __all__ = ["HISTORY_DAYS", "DemoLink", "DemoTenant", "HistoryBuild", "advance_de
            "demo_auth_config", "demo_for_command", "demo_tenant", "ensure_demo_history", "history_build",
            "running_file", "tenant_clock", "tenant_file"]
 
+ROOT = Path(__file__).resolve().parents[1]
 HISTORY_DAYS = 90
 """Days of simulated past seeded into a new store (the demo tenant's people have events that far back)."""
 CLOCK_REREAD_S = 1.0
@@ -304,6 +309,38 @@ class HistoryBuild:
             self.seconds = time.monotonic() - begun
             self.done = True
 
+    def _run_apart(self, database_url: str, demo: DemoTenant, log_path: Path) -> None:
+        """Build in ``python -m lib.demo_seed`` (its own process, gone with this one), following its lines."""
+        begun = time.monotonic()
+        try:
+            fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            try:
+                proc = subprocess.Popen([sys.executable, "-m", "lib.demo_seed"], cwd=ROOT, stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, stderr=fd)
+            finally:
+                os.close(fd)
+            assert proc.stdin is not None and proc.stdout is not None
+            order = {"demo": demo.emulator.as_line(), "database_url": database_url}
+            proc.stdin.write(json.dumps(order).encode("utf-8") + b"\n")
+            proc.stdin.flush()  # kept open: closing it (or this process ending) stops the build
+            for raw in proc.stdout:
+                said = json.loads(raw)
+                if "fraction" in said:
+                    self._progress(float(said["fraction"]), str(said["words"]))
+                elif "error" in said:
+                    self.error = str(said["error"])
+                else:
+                    self.built = bool(said.get("built"))
+            status = proc.wait()
+            proc.stdin.close()
+            if status != 0 and not self.error:
+                self.error = f"The history build stopped unexpectedly (exit status {status}); see {log_path.name}."
+        except (OSError, ValueError) as err:
+            self.error = describe(err)
+        finally:
+            self.seconds = time.monotonic() - begun
+            self.done = True
+
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the build ends (tests, the CLI); whether it did."""
         if self._thread is not None:
@@ -311,9 +348,13 @@ class HistoryBuild:
         return self.done
 
 
-def history_build(store: Store, demo: DemoTenant) -> HistoryBuild:
-    """The demo history for ``store``: already there (done at once), or being built on a background thread,
-    started by the first caller; a failed build is started again by the next caller."""
+def history_build(store: Store, demo: DemoTenant, database_url: str | None = None,
+                  log_path: Path | None = None) -> HistoryBuild:
+    """The demo history for ``store``: already there (done at once), or being built in the background, started
+    by the first caller; a failed build is started again by the next caller.
+
+    With ``database_url`` (the app) the build runs in a process of its own (``lib.demo_seed``), which keeps the
+    interpreter lock and the collector of the pages' process free; otherwise on a thread of this one."""
     key = demo.emulator.tenant_id
     with _lock:
         builds = _builds.setdefault(store, {})
@@ -324,11 +365,20 @@ def history_build(store: Store, demo: DemoTenant) -> HistoryBuild:
         if store.latest_snapshot(demo.emulator.tenant_id) is not None:
             build.fraction, build.words, build.done = 1.0, "Ready", True
         else:
-            build._thread = threading.Thread(target=build._run, args=(store, demo), daemon=True,
-                                             name="demo-history")
+            apart = database_url is not None and isinstance(demo.emulator, DemoLink)
+            target, args = ((build._run_apart, (database_url, demo, log_path or _temporary_log()))
+                            if apart else (build._run, (store, demo)))
+            build._thread = threading.Thread(target=target, args=args, daemon=True, name="demo-history")
             build._thread.start()
         builds[key] = build
     return build
+
+
+def _temporary_log() -> Path:
+    """Where a build process writes what it says on stderr when no data folder is named: a private temporary file."""
+    handle, name = tempfile.mkstemp(prefix="demo-history-", suffix=".log")
+    os.close(handle)
+    return Path(name)
 
 
 def advance_demo_clock(demo: DemoTenant, days: float) -> dict:

@@ -64,6 +64,12 @@ class DemoLink:
     loaded: bool = False
     """Whether the tenant came from its file (a restart) rather than being generated."""
 
+    def as_line(self) -> dict[str, Any]:
+        """The line again (for a process that needs to reach the same demo tenant: hand it over a pipe)."""
+        return {"graph": self.graph_url, "authority": self.authority, "tenant_id": self.tenant_id,
+                "client_id": self.client_id, "client_secret": self.client_secret, "ca_cert": self.ca_cert,
+                "control_key": self.control_key, "public_client_id": self.public_client_id, "loaded": self.loaded}
+
     @classmethod
     def from_line(cls, info: dict[str, Any]) -> DemoLink:
         return cls(graph_url=info["graph"], authority=info["authority"], tenant_id=info["tenant_id"],

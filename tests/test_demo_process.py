@@ -115,6 +115,20 @@ def test_one_tenant_file_has_one_server_and_the_cli_uses_it(folder_settings: Set
     assert demo.running
 
 
+def _children_running(module: str) -> list[int]:
+    """This process's live children running ``python -m module``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and _alive(int(entry.name)):
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+                if module.encode() in argv and _parent(int(entry.name)) == os.getpid():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
 def _signed_in_app(session: object) -> AppTest:
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     at.session_state[AUTH_KEY] = session
@@ -136,6 +150,7 @@ def test_the_sign_in_page_is_usable_while_the_history_is_built(folder_settings: 
             "Preparing the demo tenant's 90-day history: Starting…"]
         _until(lambda: control(demo.emulator, "GET", "/stats")["held"] >= 1,  # the build really is under way
                "the history build did not reach the demo tenant")
+        assert _children_running("lib.demo_seed")  # in a process of its own, not in the pages' process
 
         signed_in = _signed_in_app(session)
         assert not signed_in.exception

@@ -45,7 +45,10 @@ class Console:
 
     def demo_history(self) -> HistoryBuild | None:
         """The demo tenant's 90-day history: ready, or being built in the background (None: a real tenant)."""
-        return history_build(self.store, self.demo) if self.demo is not None else None
+        if self.demo is None:
+            return None
+        return history_build(self.store, self.demo, self.settings.database_url,
+                             self.settings.data_dir / "demo-history.log")
 
     def now(self) -> datetime:
         """'Now' for ages, captions and everything stamped: the store's one clock (in demo mode the demo
@@ -70,10 +73,10 @@ def _console(settings_key: tuple) -> Console:
     secure_data_folder(settings.data_dir)  # 0700, its files 0600: secrets and the tenant's data live there
     demo = demo_tenant(settings) if settings.is_demo else None
     store = open_store(settings.database_url, clock=demo.now if demo is not None else utc_now)
-    if demo is not None:
-        history_build(store, demo)  # in the background: the sign-in page is usable meanwhile
+    app = Console(settings, store, demo)
+    app.demo_history()  # in the background: the sign-in page is usable meanwhile
     freeze_long_lived()
-    return Console(settings, store, demo)
+    return app
 
 
 def warm_up() -> None:
