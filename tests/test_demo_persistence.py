@@ -102,3 +102,14 @@ def test_a_record_of_any_other_class_is_refused(tmp_path: Path, record: str) -> 
     path = tmp_path / "demo.json"
     path.write_text(json.dumps(document))
     assert load_tenant(path) is None
+
+
+def test_an_untagged_object_inside_the_tenant_is_refused(tmp_path: Path) -> None:
+    tenant = generate_tenant(60, seed=6, now=NOW)
+    document = json.loads(tenant_to_json(tenant))
+    document["tenant"]["values"][1] = {"name": "not a tagged value"}  # the tenant's name, now a bare object
+    with pytest.raises(ValueError, match="untagged object"):
+        tenant_from_json(json.dumps(document).encode())
+    path = tmp_path / "demo.json"
+    path.write_text(json.dumps(document))
+    assert load_tenant(path) is None
