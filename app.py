@@ -39,6 +39,7 @@ def run_console() -> None:
         st.stop()
 
     from lib.ui.context import console, signed_in_admin
+    from lib.ui.demo_history import history_pending, pending_sidebar
     from lib.ui.sidebar import render_sidebar
 
     shell = console()
@@ -48,6 +49,11 @@ def run_console() -> None:
     sections = navigation.signed_in_pages(signed_in_admin().can_change_mfa)
     current = st.navigation(sections, position="hidden")
     navigation.render_links(sections)
+    if current.url_path != navigation.page_url_path(navigation.CONNECTION) and history_pending(shell):
+        pending_sidebar()
+        with st.sidebar:
+            browser_session.watch()
+        st.stop()
     render_sidebar(shell)
     with st.sidebar:
         browser_session.watch()
@@ -58,6 +64,7 @@ if __name__ != "__main__":
     from starlette.middleware import Middleware
     from streamlit.runtime.pages_manager import PagesManager
 
+    from lib.ui.context import warm_up
     from lib.ui.sign_in_routes import SignInMiddleware
 
     # Streamlit treats a folder named pages/ next to the entrypoint as its first multipage layout and
@@ -65,5 +72,6 @@ if __name__ != "__main__":
     # This console routes with st.navigation only, so every session runs this script first.
     PagesManager.uses_pages_directory = False
     app = st.App(__file__, middleware=[Middleware(SignInMiddleware)])
+    warm_up()  # the demo tenant's process starts with the server, not with the first visit
 else:
     run_console()

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,17 +34,16 @@ sys.path.insert(0, str(ROOT))
 from lib.emulator.throttle import IDENTITY_WINDOW, WRITE_LIMIT, WRITE_WINDOW, identity_capacity  # noqa: E402
 
 
-def start_emulator(users: int, time_scale: float, latency_ms: float) -> tuple[subprocess.Popen, dict[str, Any]]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "lib.emulator", "--users", str(users), "--seed", "7", "--time-scale", str(time_scale),
-         "--latency-ms", str(latency_ms)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )
-    line = proc.stdout.readline() if proc.stdout else ""
-    if not line:
-        proc.kill()
-        raise SystemExit("the emulator did not start")
-    return proc, json.loads(line)
+def start_emulator(users: int, time_scale: float, latency_ms: float) -> tuple[Any, dict[str, Any]]:
+    """The demo tenant in its own process, started as the app and the CLI start it (lib.demo_process)."""
+    from lib.demo_process import DemoTenantError, start_demo_process
+
+    try:
+        process = start_demo_process(users=users, seed=7, extra_args=(
+            "--time-scale", str(time_scale), "--latency-ms", str(latency_ms)))
+    except DemoTenantError as err:
+        raise SystemExit(err.message) from None
+    return process, process.line
 
 
 def write_bound(changes: int, users: int, time_scale: float, *, verify: bool = True) -> dict[str, Any]:
@@ -117,8 +115,7 @@ def main() -> None:
             after = {u["id"]: u["mfa_state"] for u in control.get("/truth/users").json()["users"]}
     finally:
         control.close()
-        proc.terminate()
-        proc.wait(10)
+        proc.stop()
 
     listed = {f["user_id"] for f in report["failed"]} | {s["user_id"] for s in report["skipped"]}
     reached = {uid for uid in preview.change_ids if after[uid] == "enforced"}

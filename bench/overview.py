@@ -215,14 +215,13 @@ def time_apptest(url: str, database: Path, demo_settings, emulator) -> dict[str,
 
     from streamlit.testing.v1 import AppTest
 
-    from lib.emulator.generator import demo_public_app
     from lib.ui.context import AUTH_KEY
     from tests.ui_fixtures import ADMIN, signed_in_session
 
     authority = urlparse(emulator.authority)
     os.environ.update({
         "MFA_CONSOLE_DATA": str(database.parent), "MFA_DATABASE_URL": url, "MFA_TENANT_ID": emulator.tenant_id,
-        "MFA_CLIENT_ID": demo_public_app(emulator.state.tenant).client_id,
+        "MFA_CLIENT_ID": emulator.public_client_id,
         "MFA_AUTHORITY_HOST": f"{authority.scheme}://{authority.netloc}", "MFA_GRAPH_URL": emulator.graph_url,
     })
     session = signed_in_session(demo_settings, ADMIN)

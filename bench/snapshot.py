@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -39,13 +40,13 @@ SAMPLE = 20
 """Users the fast path cross-checks (lib.graph.state_read.SAMPLE_SIZE): one $batch."""
 
 
-def start_tenant(users: int, latency_ms: float, time_scale: float, *,
-                 bulk: bool = True) -> tuple[subprocess.Popen, dict]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "lib.emulator", "--users", str(users), "--seed", "7",
-         "--latency-ms", str(latency_ms), "--time-scale", str(time_scale), *([] if bulk else ["--no-bulk-mfa-state"])],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    return proc, json.loads(proc.stdout.readline())
+def start_tenant(users: int, latency_ms: float, time_scale: float, *, bulk: bool = True) -> tuple[Any, dict]:
+    """The demo tenant in its own process, started as the app and the CLI start it (lib.demo_process)."""
+    from lib.demo_process import start_demo_process
+
+    process = start_demo_process(users=users, seed=7, extra_args=(
+        "--latency-ms", str(latency_ms), "--time-scale", str(time_scale), *([] if bulk else ["--no-bulk-mfa-state"])))
+    return process, process.line
 
 
 def emulator_stats(ready: dict) -> dict:
@@ -190,8 +191,7 @@ print(json.dumps(out))
             if not plan:
                 figures["state_requests"] = emulator_stats(ready)["state_reads"]
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        proc.stop()
     figures["time_scale"] = time_scale
     bound = fast_bound_s if figures["state_read"]["path"] == "users listing" else lower_bound_s
     figures.update(bound(users, figures["disabled_accounts"], LATENCY_MS / 1000, time_scale))
@@ -215,8 +215,7 @@ def main() -> None:
     try:
         baseline = sequential_read(ready, args.sequential_users)
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        proc.stop()
     print(json.dumps({"case": "10k sequential", **baseline}), flush=True)
     hundred = {} if args.skip_100k else console_read(100_000, plan=True)
     if hundred:

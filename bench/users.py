@@ -35,7 +35,6 @@ def main(users: int = 100_000) -> None:
 
         from streamlit.testing.v1 import AppTest
 
-        from lib.emulator.generator import demo_public_app
         from lib.ui.context import AUTH_KEY
         from tests.ui_fixtures import ADMIN, signed_in_session
 
@@ -45,7 +44,7 @@ def main(users: int = 100_000) -> None:
                 "MFA_CONSOLE_DATA": str(database.parent),
                 "MFA_DATABASE_URL": url,
                 "MFA_TENANT_ID": emulator.tenant_id,
-                "MFA_CLIENT_ID": demo_public_app(emulator.state.tenant).client_id,
+                "MFA_CLIENT_ID": emulator.public_client_id,
                 "MFA_AUTHORITY_HOST": f"{authority.scheme}://{authority.netloc}",
                 "MFA_GRAPH_URL": emulator.graph_url,
             }

@@ -23,6 +23,9 @@ Configuration is read through :mod:`lib.settings`, as the app reads it: ``MFA_*`
 
 Credentials (app-only, client credentials), first match wins:
 
+0. ``--demo`` (instead of ``--graph``): the built-in demo tenant of the data folder (``MFA_CONSOLE_DATA``,
+   ``MFA_DEMO_USERS``, ``MFA_DEMO_SEED``, ``MFA_DEMO_PREMIUM``), the one the app of that folder serves, else
+   started in its own process for this command (``lib.demo``, as the app starts it) and stopped after;
 1. ``--emulator-info FILE`` (or ``MFA_EMULATOR_INFO``): the JSON line ``python -m lib.emulator`` prints
    (demo app id, secret, authority, CA certificate, control key); a line with only ``control_key``
    makes the demo tenant at ``--graph`` hand out its demo app's credentials (lib/connect.py). Without
@@ -153,8 +156,12 @@ def open_database(args: argparse.Namespace) -> Any:
 
 
 def add_graph_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--graph", metavar="URL", required=True,
+    tenant = parser.add_mutually_exclusive_group(required=True)
+    tenant.add_argument("--graph", metavar="URL",
                         help="Microsoft Graph root (https://graph.microsoft.com, or the demo emulator's URL)")
+    tenant.add_argument("--demo", action="store_true",
+                        help="the built-in demo tenant of the data folder ($MFA_CONSOLE_DATA): the app's, if it runs, "
+                             "else started for this command")
     parser.add_argument("--emulator-info", metavar="FILE",
                         help="the line `python -m lib.emulator` printed (demo app credentials; $MFA_EMULATOR_INFO)")
     parser.add_argument("--tenant-id", help="tenant GUID or domain ($MFA_TENANT_ID)")
@@ -195,6 +202,8 @@ class GraphConnection:
     clock: Any = None
     """The demo tenant's simulated time in demo mode (what the store then stamps by), else None: real time."""
     _org: dict[str, Any] | None = field(default=None, repr=False)
+    on_close: Any = field(default=lambda: None, repr=False)
+    """Stops the demo tenant's process ``--demo`` started for this command (nothing otherwise)."""
 
     def actor(self) -> Any:
         """The app as an actor, with the permissions its token carries."""
@@ -215,6 +224,7 @@ class GraphConnection:
 
     def close(self) -> None:
         self.gateway.close()
+        self.on_close()
 
 
 def _read_emulator_info(path: str, graph: str) -> dict[str, Any]:
@@ -248,6 +258,8 @@ def connect(args: argparse.Namespace) -> GraphConnection:
     """A Graph gateway for ``--graph`` with app-only credentials (see the module docstring)."""
     from lib.graph import GatewayOptions, GraphGateway, MsalClientCredential
 
+    if getattr(args, "demo", False):
+        return _connect_demo(args)
     args = _with_settings(args)
     try:
         from lib.graph import normalize_base_url
@@ -287,6 +299,21 @@ def connect(args: argparse.Namespace) -> GraphConnection:
 
         clock = demo_clock(graph, control_key)
     return GraphConnection(GraphGateway(graph, credential, options=options), credential, mode, clock)
+
+
+def _connect_demo(args: argparse.Namespace) -> GraphConnection:
+    """The data folder's demo tenant, reached as the app reaches it (``lib.demo``)."""
+    from lib.demo import demo_for_command
+    from lib.graph import GraphGateway, MsalClientCredential
+
+    try:
+        demo, release = demo_for_command(settings())
+    except ConsoleError as err:
+        raise CliError(describe(err), 1) from None
+    link = demo.emulator
+    credential = MsalClientCredential(link.client_id, link.client_secret, link.authority, ca_cert=link.ca_cert)
+    return GraphConnection(GraphGateway(link.graph_url, credential), credential, "demo", demo.clock,
+                           on_close=release)
 
 
 def workspace(store: Any, conn: GraphConnection, actor: Any = None) -> Any:

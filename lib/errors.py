@@ -13,6 +13,7 @@ are, so older ``except`` clauses keep working. The whole tree (``code`` in brack
     ├── NoGraphConnection [no_graph_connection]         lib.console: a use case needs Graph and has none
     ├── DemoClockError [demo_clock]                     lib.console: the demo clock cannot move as asked
     ├── ProtectionInputError, ValueError [protection_input]  lib.protection: a policy or membership fact is missing
+    ├── DemoTenantError, RuntimeError [demo_tenant]     lib.demo_process: the demo tenant's process failed
     │
     ├── GraphError [graph_error, retryable]             lib.graph.errors: Graph did not do what was asked
     │   ├── BadRequest [bad_request]                    400 and other final 4xx

@@ -9,6 +9,7 @@ import streamlit as st
 from lib.auth import AuthError, SessionExpired
 from lib.ui.browser_session import NOTICE_KEY
 from lib.ui.context import auth_session, console
+from lib.ui.demo_history import history_progress
 from lib.ui.navigation import requested_page
 from lib.ui.sign_in_routes import sign_in_url
 
@@ -43,6 +44,7 @@ st.markdown(
 st.caption("You will pick an account on the Microsoft sign-in page" +
            (" (the demo offers a Global Administrator, an Authentication Policy Administrator and a read-only "
             "Global Reader)." if app.is_demo else "."))
+history_progress(app)
 
 with st.expander("Sign in on another device (device code)"):
     st.caption("Useful where this browser cannot reach the sign-in page. Conditional Access may block it. "

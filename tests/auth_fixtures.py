@@ -14,10 +14,12 @@ import html
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
+from lib.demo_process import control
 from lib.emulator.identity import IDENTITY_DEFAULTS, identity_config
 from lib.emulator.server import RunningEmulator, start_emulator
 from tests.conftest import emulator_config
@@ -32,11 +34,23 @@ _OPTION = re.compile(r'<input type="radio" name="user" id="user-\d+" value="([^"
 _UPN = re.compile(r'<span class="upn">([^<]+)</span>')
 
 
-def upn(emulator: RunningEmulator, local: str) -> str:
+def _truth_user(emulator: Any, local: str) -> dict:
+    """A demo tenant in another process (a ``DemoLink``): its ground truth, over its control routes."""
+    users = control(emulator, "GET", "/truth/users")["users"]
+    found = next((u for u in users if u["upn"].split("@")[0] == local), None)
+    assert found is not None, local
+    return found
+
+
+def upn(emulator: Any, local: str) -> str:
+    if not hasattr(emulator, "state"):
+        return _truth_user(emulator, local)["upn"]
     return f"{local}@{emulator.state.tenant.domain}"
 
 
-def user_id(emulator: RunningEmulator, local: str) -> str:
+def user_id(emulator: Any, local: str) -> str:
+    if not hasattr(emulator, "state"):
+        return _truth_user(emulator, local)["id"]
     user = emulator.state.tenant.lookup(upn(emulator, local))
     assert user is not None
     return user.id
@@ -76,7 +90,7 @@ def query_of(location: str) -> dict[str, str]:
 class PageBrowser:
     """A person on the emulator's sign-in pages (plain http, no redirects followed)."""
 
-    def __init__(self, emulator: RunningEmulator) -> None:
+    def __init__(self, emulator: Any) -> None:
         self.emulator = emulator
         self.client = httpx.Client(follow_redirects=False, trust_env=False, timeout=10)
 

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 
 import sqlalchemy as sa
 
+from lib.demo_process import control
 from lib.emulator.model import GLOBAL_READER
 from lib.emulator.server import RunningEmulator
 from lib.store import Store
@@ -22,6 +23,15 @@ from tests.test_rollout_support import truth
 def role_lost(emulator: RunningEmulator, local: str, *, now: tuple[str, ...] = (GLOBAL_READER,)) -> Iterator[None]:
     """While inside, the demo identity ``local`` holds ``now`` instead of its roles: what an Entra admin's
     demotion, or a PIM activation running out, does to a signed-in admin. Put back on the way out."""
+    if not hasattr(emulator, "state"):  # the demo tenant's own process: through its control route
+        name = upn(emulator, local)
+        kept_roles = next(u["roles"] for u in control(emulator, "GET", "/truth/users")["users"] if u["upn"] == name)
+        control(emulator, "PUT", f"/users/{name}/roles", {"roles": list(now)})
+        try:
+            yield
+        finally:
+            control(emulator, "PUT", f"/users/{name}/roles", {"roles": kept_roles})
+        return
     user = emulator.state.tenant.lookup(upn(emulator, local))
     assert user is not None, local
     kept = user.roles
@@ -44,4 +54,6 @@ def store_fingerprint(store: Store) -> dict[str, str]:
 
 def tenant_fingerprint(emulator: RunningEmulator) -> tuple[str, dict[str, dict]]:
     """The demo tenant's clock and every user as the emulator knows them (state, methods, roles, sign-ins)."""
+    if not hasattr(emulator, "state"):
+        return control(emulator, "GET", "/clock")["tenant_now"], truth(emulator)
     return emulator.state.tenant.now.isoformat(), truth(emulator)

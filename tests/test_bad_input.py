@@ -155,7 +155,7 @@ def test_a_reader_cannot_open_a_writers_page_by_its_address(demo_settings: Setti
     (["undo", "--graph", "http://127.0.0.1:9", "--operation", "1.5"],
      "python -m lib.cli undo: argument --operation: '1.5' is not a whole number (see --help)"),
     (["resume", "--operation", "3"],
-     "python -m lib.cli resume: the following arguments are required: --graph (see --help)"),
+     "python -m lib.cli resume: one of the arguments --graph --demo is required (see --help)"),
     (["operations", "--db", "nonsense://somewhere/x"],
      "--db: 'nonsense' databases are not supported: give sqlite:///FILE, postgresql://USER@HOST/DATABASE or a "
      "file path"),
@@ -222,7 +222,7 @@ def test_the_users_page_refuses_an_unusable_csv_in_one_message(demo_settings: Se
         assert errors == [f"**{escaped}** cannot be used: {message}"]
         assert "users_csv_plan" not in [b.key for b in at.button]  # nothing to plan
         assert store_fingerprint(store) == before
-    assert demo_tenant(demo_settings).emulator.running
+    assert demo_tenant(demo_settings).running  # the demo tenant's process is still serving
 
 
 @pytest.mark.parametrize(("data", "message"), [

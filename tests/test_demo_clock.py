@@ -105,7 +105,7 @@ def _launch(ws: console.Workspace, frame: pd.DataFrame, name: str, count: int) -
 
 
 def test_waves_launched_before_and_after_a_week_on_the_demo_clock(demo: DemoTenant, database_url: str) -> None:
-    start = demo.tenant.now
+    start = demo.emulator.state.tenant.now
     assert abs(start - datetime.now(timezone.utc)) > timedelta(days=30)
     gateway = gateway_for(demo.emulator)
     store = open_store(database_url, clock=demo.now)
@@ -129,14 +129,14 @@ def test_waves_launched_before_and_after_a_week_on_the_demo_clock(demo: DemoTena
 
         moved = advance_demo_clock(demo, 7)
         week_later = start + timedelta(days=7)
-        assert week_later <= demo.tenant.now < week_later + timedelta(minutes=5)
+        assert week_later <= demo.emulator.state.tenant.now < week_later + timedelta(minutes=5)
         assert moved["registered"] > 0
         refresh_snapshot(store, gateway, mode="demo")
         second = store.latest_snapshot(tenant)
-        assert _near(second.started_at, demo.tenant.now)
+        assert _near(second.started_at, demo.emulator.state.tenant.now)
 
         after = _launch(ws, store.load_users(tenant), "Wave B: after the week", 20)
-        assert _near(after.launched_at, demo.tenant.now)
+        assert _near(after.launched_at, demo.emulator.state.tenant.now)
         assert after.launched_at > second.started_at
         refresh_snapshot(store, gateway, mode="demo")
         latest = store.latest_snapshot(tenant)
@@ -168,7 +168,7 @@ def test_waves_launched_before_and_after_a_week_on_the_demo_clock(demo: DemoTena
 def test_the_cli_stamps_by_the_demo_tenants_clock(demo: DemoTenant, tmp_path, capsys) -> None:
     graph, key = demo.emulator.graph_url, demo.emulator.control_key
     reading = demo_clock(graph, key)
-    assert reading is not None and _near(reading(), demo.tenant.now)
+    assert reading is not None and _near(reading(), demo.emulator.state.tenant.now)
     assert demo_clock(graph, "a key from an earlier run") is None
     assert demo_clock("https://graph.microsoft.com", key) is None  # a real tenant: real time
     db = f"sqlite:///{tmp_path / 'console.db'}"
@@ -183,8 +183,8 @@ def test_the_cli_stamps_by_the_demo_tenants_clock(demo: DemoTenant, tmp_path, ca
     with open_store(db) as store:
         taken = [s for s in store.list_snapshots(first["tenant_id"]) if s.status == "complete"]
     assert len(taken) == 2
-    assert _near(taken[0].started_at, demo.tenant.now - timedelta(days=3))
-    assert _near(taken[1].started_at, demo.tenant.now)
+    assert _near(taken[0].started_at, demo.emulator.state.tenant.now - timedelta(days=3))
+    assert _near(taken[1].started_at, demo.emulator.state.tenant.now)
 
 
 def test_the_clock_note_sums_the_days_in_words() -> None:

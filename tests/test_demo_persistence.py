@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from lib.demo import _keep_saved, _load_tenant, save_tenant
 from lib.emulator.clock import advance
 from lib.emulator.generator import generate_tenant
+from lib.emulator.persistence import keep_saved, load_tenant, save_tenant
 from lib.emulator.tenant_file import tenant_from_json, tenant_to_json
 
 NOW = datetime(2026, 11, 25, tzinfo=timezone.utc)
@@ -29,7 +29,7 @@ def test_saved_tenant_loads_back_with_its_changes(tmp_path: Path) -> None:
     advance(tenant, timedelta(days=2))
     path = tmp_path / "demo.json"
     save_tenant(tenant, path)
-    loaded = _load_tenant(path)
+    loaded = load_tenant(path)
     assert loaded is not None and loaded.now == NOW + timedelta(days=2)
     assert loaded.lookup(user.id).mfa_state == tenant.lookup(user.id).mfa_state
     assert [len(u.events) for u in loaded.users] == [len(u.events) for u in tenant.users]
@@ -39,15 +39,16 @@ def test_saved_tenant_loads_back_with_its_changes(tmp_path: Path) -> None:
 def test_a_damaged_file_is_ignored(tmp_path: Path) -> None:
     path = tmp_path / "demo.json"
     path.write_bytes(b"not a demo tenant")
-    assert _load_tenant(path) is None
-    assert _load_tenant(tmp_path / "missing.json") is None
+    assert load_tenant(path) is None
+    assert load_tenant(tmp_path / "missing.json") is None
 
 
 def test_changes_are_saved_in_the_background(tmp_path: Path) -> None:
     tenant = generate_tenant(60, seed=5, now=NOW)
     path = tmp_path / "demo.json"
     stop = threading.Event()
-    saver = threading.Thread(target=_keep_saved, args=(tenant, path, stop, 0.02), daemon=True)
+    saver = threading.Thread(target=keep_saved, args=(tenant, path, stop, 0.02), kwargs={"saved": tenant.revision},
+                             daemon=True)
     saver.start()
     try:
         user = next(u for u in tenant.users if u.kind == "person" and u.mfa_state == "disabled")
@@ -58,7 +59,7 @@ def test_changes_are_saved_in_the_background(tmp_path: Path) -> None:
     finally:
         stop.set()
         saver.join(2)
-    assert _load_tenant(path).lookup(user.id).mfa_state == "enforced"
+    assert load_tenant(path).lookup(user.id).mfa_state == "enforced"
 
 
 def test_the_file_is_json_and_private(tmp_path: Path) -> None:
@@ -68,7 +69,7 @@ def test_the_file_is_json_and_private(tmp_path: Path) -> None:
     document = json.loads(path.read_bytes())
     assert (document["format"], document["version"]) == ("mfa-console-demo-tenant", 1)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_IMODE(path.parent.stat().st_mode) == 0o700
-    loaded = _load_tenant(path)
+    loaded = load_tenant(path)
     assert dataclasses.asdict(loaded) == dataclasses.asdict(tenant)
 
 
@@ -86,7 +87,7 @@ def test_a_planted_pickle_never_runs(tmp_path: Path) -> None:
     marker = tmp_path / "ran"
     path = tmp_path / "demo.json"
     path.write_bytes(pickle.dumps(_Planted(marker)))
-    assert _load_tenant(path) is None
+    assert load_tenant(path) is None
     assert not marker.exists()
     assert pickle.loads(pickle.dumps(_Planted(marker))) is None and marker.exists()  # the payload is real
 
@@ -100,4 +101,15 @@ def test_a_record_of_any_other_class_is_refused(tmp_path: Path, record: str) -> 
         tenant_from_json(json.dumps(document).encode())
     path = tmp_path / "demo.json"
     path.write_text(json.dumps(document))
-    assert _load_tenant(path) is None
+    assert load_tenant(path) is None
+
+
+def test_an_untagged_object_inside_the_tenant_is_refused(tmp_path: Path) -> None:
+    tenant = generate_tenant(60, seed=6, now=NOW)
+    document = json.loads(tenant_to_json(tenant))
+    document["tenant"]["values"][1] = {"name": "not a tagged value"}  # the tenant's name, now a bare object
+    with pytest.raises(ValueError, match="untagged object"):
+        tenant_from_json(json.dumps(document).encode())
+    path = tmp_path / "demo.json"
+    path.write_text(json.dumps(document))
+    assert load_tenant(path) is None

@@ -20,7 +20,7 @@ from cryptography import x509
 
 from lib.emulator.__main__ import main
 from lib.emulator.error_responses import EmulatedGraphError
-from lib.emulator.generator import demo_app, generate_tenant
+from lib.emulator.generator import demo_app, demo_public_app, generate_tenant
 from lib.emulator.server import RunningEmulator, build_app, start_emulator
 from lib.emulator.state import EmulatorState
 from lib.emulator.tls import ensure_certificates
@@ -246,7 +246,9 @@ def test_module_prints_one_json_line_and_stops_cleanly(tmp_path: Path, stop_sign
         info = json.loads(line)
         tenant = generate_tenant(50, 3, premium=False)
         assert sorted(info) == ["authority", "ca_cert", "client_id", "client_secret", "control_key", "graph",
-                                "premium", "tenant_id", "users"]
+                                "loaded", "pid", "premium", "public_client_id", "tenant_id", "users"]
+        assert (info["pid"], info["loaded"]) == (process.pid, False)
+        assert info["public_client_id"] == demo_public_app(tenant).client_id
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+", info["graph"])
         assert re.fullmatch(rf"https://127\.0\.0\.1:\d+/{tenant.id}", info["authority"])
         assert (info["tenant_id"], info["client_id"], info["client_secret"]) == (

@@ -17,11 +17,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 EMULATOR = "lib.emulator"
 
-MAY_IMPORT_EMULATOR: dict[str, str] = {
-    "lib/demo.py": "the demo wiring: starts the emulator in-process, builds the demo tenant's sign-in "
-                   "configuration from it and seeds its simulated history",
-}
-"""Product files (besides lib/emulator itself) allowed to import the emulator, each with its reason."""
+MAY_IMPORT_EMULATOR: dict[str, str] = {}
+"""Product files (besides lib/emulator itself) allowed to import the emulator, each with its reason. None: the
+demo wiring (lib/demo.py, lib/demo_process.py) starts the demo tenant as its own process
+(``python -m lib.emulator``) and reaches it over HTTP only."""
 
 PRODUCT_PACKAGES = ("lib/graph", "lib/auth", "lib/store", "lib/rollout", "lib/directory")
 """Packages whose names the emulator must not reuse (a second ``GraphError`` or ``batch.py``)."""

@@ -20,7 +20,6 @@ from streamlit.testing.v1 import AppTest
 
 from lib.charts import CHART_TITLES
 from lib.demo import demo_tenant
-from lib.emulator.generator import demo_public_app
 from lib.jobs import current_job
 from lib.kpis import compute_kpis, kpi_tiles, previous_week_row
 from lib.overview import (
@@ -375,7 +374,7 @@ def empty_tenant(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, demo_settings:
     authority = urlparse(emulator.authority)
     monkeypatch.setenv("MFA_CONSOLE_DATA", str(tmp_path))
     monkeypatch.setenv("MFA_TENANT_ID", emulator.tenant_id)
-    monkeypatch.setenv("MFA_CLIENT_ID", demo_public_app(emulator.state.tenant).client_id)
+    monkeypatch.setenv("MFA_CLIENT_ID", emulator.public_client_id)
     monkeypatch.setenv("MFA_AUTHORITY_HOST", f"{authority.scheme}://{authority.netloc}")
     monkeypatch.setenv("MFA_GRAPH_URL", emulator.graph_url)
     settings = load_settings({}, os.environ)

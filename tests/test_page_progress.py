@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 from lib import rollout
 from lib.auth import GLOBAL_READER_REASON
 from lib.demo import app_gateway, demo_tenant
+from lib.demo_process import control
 from lib.directory.refresh import refresh_snapshot
 from lib.jobs import current_job
 from lib.progress import STUCK_FLAGS, WaveSummary, days_text, spacing_text, user_progress, wave_summary
@@ -221,7 +222,8 @@ def test_without_waves_the_page_explains_how_to_create_one(fresh_settings: Setti
     try:  # this tenant's first snapshot, taken without importing its past waves
         with app_gateway(demo.emulator) as gateway:
             org = gateway.organization()
-            store.upsert_tenant(demo.emulator.tenant_id, org.get("displayName", ""), demo.tenant.domain, "demo")
+            domain = control(demo.emulator, "GET", "/truth/history")["tenant"]["domain"]
+            store.upsert_tenant(demo.emulator.tenant_id, org.get("displayName", ""), domain, "demo")
             refresh_snapshot(store, gateway, mode="demo", clock=demo.now)
         assert rollout.list_waves(store, demo.emulator.tenant_id) == []
     finally:

@@ -431,7 +431,6 @@ def test_without_a_snapshot_the_page_says_to_refresh(demo_settings: Settings, tm
     """A tenant-mode console (the demo's emulator as the tenant) whose store has no snapshot yet."""
     from urllib.parse import urlparse
 
-    from lib.emulator.generator import demo_public_app
     from lib.ui.context import AUTH_KEY
     from tests.ui_fixtures import signed_in_session
 
@@ -439,7 +438,7 @@ def test_without_a_snapshot_the_page_says_to_refresh(demo_settings: Settings, tm
     authority = urlparse(emulator.authority)
     for key, value in {"MFA_CONSOLE_DATA": str(tmp_path), "MFA_DATABASE_URL": f"sqlite:///{tmp_path}/empty.db",
                        "MFA_TENANT_ID": emulator.tenant_id,
-                       "MFA_CLIENT_ID": demo_public_app(emulator.state.tenant).client_id,
+                       "MFA_CLIENT_ID": emulator.public_client_id,
                        "MFA_AUTHORITY_HOST": f"{authority.scheme}://{authority.netloc}",
                        "MFA_GRAPH_URL": emulator.graph_url}.items():
         monkeypatch.setenv(key, value)

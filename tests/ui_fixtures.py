@@ -1,8 +1,9 @@
 """Helpers for page tests (AppTest): the demo console in a temporary data folder, and signed-in sessions.
 
-The console under test is the real one: ``lib.ui.context`` starts the demo tenant in this process,
-seeds its history into a SQLite file under a temporary folder, and the session signs in through the
-emulator's identity pages with MSAL exactly as a browser would (driven here with httpx).
+The console under test is the real one: ``lib.ui.context`` starts the demo tenant's own process, its history
+is seeded into a SQLite file under a temporary folder (here, before the first page, so pages find it ready),
+and the session signs in through the emulator's identity pages with MSAL exactly as a browser would (driven
+here with httpx).
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from lib.auth import AuthSession
-from lib.demo import DemoTenant, demo_auth_config, demo_tenant
+from lib.demo import DemoTenant, demo_auth_config, demo_tenant, ensure_demo_history
 from lib.settings import Settings, load_settings
+from lib.store import open_store
 from lib.ui.context import AUTH_KEY
 from tests.auth_fixtures import ADMIN, AUTHPOLICY, READER, PageBrowser
 
@@ -35,7 +37,10 @@ def demo_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings
     os.environ.update(keys)
     os.environ.pop("MFA_TENANT_ID", None)
     os.environ.pop("MFA_CLIENT_ID", None)
-    yield load_settings({}, os.environ)
+    settings = load_settings({}, os.environ)
+    with open_store(settings.database_url) as store:
+        ensure_demo_history(store, demo_tenant(settings))
+    yield settings
     for key, value in saved.items():
         if value is None:
             os.environ.pop(key, None)
@@ -49,7 +54,10 @@ def console_data(folder: Path | str) -> Iterator[Settings]:
     saved = os.environ.get("MFA_CONSOLE_DATA")
     os.environ["MFA_CONSOLE_DATA"] = str(folder)
     try:
-        yield load_settings({}, os.environ)
+        settings = load_settings({}, os.environ)
+        with open_store(settings.database_url) as store:
+            ensure_demo_history(store, demo_tenant(settings))
+        yield settings
     finally:
         if saved is None:
             os.environ.pop("MFA_CONSOLE_DATA", None)
@@ -77,6 +85,10 @@ def signed_in_session(settings: Settings, identity: str = ADMIN) -> AuthSession:
 def new_app(settings: Settings, identity: str | None = ADMIN, page: str | None = None,
             timeout: float = 60) -> AppTest:
     """``app.py`` under AppTest, signed in as ``identity`` (None: anonymous), optionally on ``page``."""
+    current = load_settings({}, os.environ)  # what the app will read
+    if current.is_demo:  # the history a first start builds in the background, ready before the first page
+        with open_store(current.database_url) as store:
+            ensure_demo_history(store, demo_tenant(current))
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
     if identity is not None:
         at.session_state[AUTH_KEY] = signed_in_session(settings, identity)

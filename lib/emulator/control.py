@@ -21,17 +21,22 @@ the clock, so a caller must prove it started the emulator, not merely that it ru
   ``hold_requests`` (Graph requests wait until it is switched off again), ``hold_after_writes``
   (writes wait, once that many per-user MFA PATCHes have applied; ``null`` switches it off),
   ``ca_without_premium`` (``forbidden`` or ``empty``: how a tenant without Entra ID P1 answers the
-  Conditional Access policies list)
+  Conditional Access policies list),
   ``bulk_mfa_state`` (``false``: ``/users`` refuses ``$select=perUserMfaState`` as if Graph did not serve it),
   ``bulk_mfa_state_stale`` (that many recently changed users show their previous state in the listing)
-- ``GET /_emulator/clock`` → ``{"now": …}``, the simulated time running on in real time since it last
-  moved (what the console stamps in demo mode)
+- ``GET /_emulator/clock`` → ``{"now": …, "tenant_now": …}``: the simulated time running on in real time
+  since it last moved (what the console stamps in demo mode), and the time it last moved to
+- ``GET /_emulator/demo-app``: the demo app's app-only credentials and the demo's public client id
 - ``POST /_emulator/clock/advance`` ``{"days": n}`` / ``{"hours": n}`` → the clock's report + ``now``
 - ``GET /_emulator/truth/users`` (JSON, or JSON lines with ``?format=jsonl``),
-  ``GET /_emulator/truth/history`` (every user's events and the waves)
+  ``GET /_emulator/truth/history`` (every user's events, the waves, the tenant's domain and the methods its
+  policy turns off)
 - ``POST /_emulator/users/{id or upn}/methods`` ``{"kind": "mobilePhone"}``: the user registers that
   method now, as on their security info page (Entra's rules follow: an Enabled user becomes Enforced,
   and one disabled by an admin has registered again)
+- ``PUT /_emulator/users/{id or upn}/roles`` ``{"roles": [role template ids]}``: the user now holds these
+  directory roles, as after an Entra admin's change or a PIM activation running out
+- ``GET /_emulator/stats``, ``POST /_emulator/stats/reset``, ``POST /_emulator/throttle/reset``
 - ``GET /_emulator/stats`` (requests, batch items, throttled, faults, writes, ``state_reads``: GETs of
   ``authentication/requirements``, ``user_listings``: pages of ``/users``, statuses),
   ``POST /_emulator/stats/reset``, ``POST /_emulator/throttle/reset``
@@ -53,7 +58,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from lib.emulator.faults import FAULT_ON, KIND_NAMES, get_faults
-from lib.emulator.generator import demo_app, new_method
+from lib.emulator.generator import demo_app, demo_public_app, new_method
 from lib.emulator.graph_api import EmulatorStats, emulator_stats
 from lib.emulator.model import METHOD_KINDS, SyntheticTenant, User
 from lib.emulator.state import CA_WITHOUT_PREMIUM, EmulatorState
@@ -258,8 +263,8 @@ def user_truth(tenant: SyntheticTenant, user: User) -> dict:
 
 def history_json(tenant: SyntheticTenant) -> dict:
     return {
-        "tenant": {"id": tenant.id, "name": tenant.name, "created": iso(tenant.created),
-                   "now": iso(tenant.now)},
+        "tenant": {"id": tenant.id, "name": tenant.name, "domain": tenant.domain, "created": iso(tenant.created),
+                   "now": iso(tenant.now), "methods_off_by_policy": list(tenant.methods_off_by_policy)},
         "waves": [{"name": w.name, "launched_at": iso(w.launched_at), "actor": w.actor,
                    "user_ids": w.user_ids} for w in tenant.waves],
         "users": [{"id": u.id, "upn": u.upn,
@@ -296,7 +301,9 @@ def control_routes(state: EmulatorState) -> list[BaseRoute]:
         return _json({"report": report, "now": iso(state.tenant.now)})
 
     async def clock_now(request: Request) -> Response:
-        return _json({"now": running_now(state).isoformat()})  # to the microsecond: commands seconds apart
+        # "now" to the microsecond (commands seconds apart); "tenant_now" where the clock last stopped, which a
+        # console process runs on from by itself (lib.clock.SimulatedClock) instead of asking every time.
+        return _json({"now": running_now(state).isoformat(), "tenant_now": state.tenant.now.isoformat()})
 
     async def truth_users(request: Request) -> Response:
         tenant = state.tenant
@@ -321,6 +328,18 @@ def control_routes(state: EmulatorState) -> list[BaseRoute]:
         tenant.register_method(user, new_method(rng, kind, tenant.now, user.usage_location))
         return _json(user_truth(tenant, user))
 
+    async def set_roles(request: Request) -> Response:
+        tenant = state.tenant
+        user = tenant.lookup(request.path_params["user"])
+        if user is None:
+            raise _ControlError(404, f"no user {request.path_params['user']!r}")
+        roles = (await _body(request)).get("roles")
+        if not isinstance(roles, list) or not all(isinstance(r, str) and r for r in roles):
+            raise _ControlError(400, f"roles must be a list of role template ids, got {roles!r}")
+        user.roles = tuple(roles)
+        tenant.revision += 1
+        return _json(user_truth(tenant, user))
+
     async def get_stats(request: Request) -> Response:
         return _json(emulator_stats(state).as_dict())
 
@@ -333,7 +352,8 @@ def control_routes(state: EmulatorState) -> list[BaseRoute]:
         # same values `python -m lib.emulator` prints). Key holders only (_guard).
         app = demo_app(state.tenant)
         return _json({"tenant_id": state.tenant.id, "client_id": app.client_id, "client_secret": app.client_secret,
-                      "authority": state.authority, "ca_cert": state.ca_cert_path})
+                      "authority": state.authority, "ca_cert": state.ca_cert_path,
+                      "public_client_id": demo_public_app(state.tenant).client_id})
 
     async def reset_throttle(request: Request) -> Response:
         get_throttle(state).reset()
@@ -350,6 +370,7 @@ def control_routes(state: EmulatorState) -> list[BaseRoute]:
         route("/truth/users", truth_users, "GET"),
         route("/truth/history", truth_history, "GET"),
         route("/users/{user}/methods", register, "POST"),
+        route("/users/{user}/roles", set_roles, "PUT"),
         route("/stats", get_stats, "GET"),
         route("/stats/reset", reset_stats, "POST"),
         route("/throttle/reset", reset_throttle, "POST"),

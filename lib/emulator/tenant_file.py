@@ -62,27 +62,43 @@ def _encode(value: Any) -> Any:
     raise TypeError(f"the demo tenant holds a {type(value).__name__}, which its file format does not know")
 
 
-def _decode(value: Any) -> Any:
-    if isinstance(value, list):
-        return [_decode(v) for v in value]
-    if not isinstance(value, dict):
-        return value
-    if "$dt" in value:
-        return datetime.fromisoformat(value["$dt"])
-    if "$td" in value:
-        return timedelta(seconds=value["$td"])
-    if "$set" in value:
-        return frozenset(_decode(v) for v in value["$set"])
-    if "$tuple" in value:
-        return tuple(_decode(v) for v in value["$tuple"])
-    if "$dict" in value:
-        return {_decode(k): _decode(v) for k, v in value["$dict"]}
-    if "$record" in value:
-        name, values = value["$record"], value.get("values")
-        if name not in RECORD_TYPES or not isinstance(values, list) or len(values) != len(_FIELDS[name]):
+class _Untagged(dict):
+    """An object without a tag: only the document itself and its ``fields`` may be one."""
+
+
+def _no_untagged(values: Any) -> None:
+    for value in values:
+        if isinstance(value, _Untagged) or (isinstance(value, list) and any(isinstance(v, _Untagged) for v in value)):
+            raise ValueError("an untagged object in a demo tenant file")
+
+
+def _decode(obj: dict) -> Any:
+    """``json.loads``' object hook: each tagged object, innermost first, becomes its value (the parser walks the
+    document in C; only objects come here, which is what makes a 100,000-user file load several times faster
+    than a walk over every value)."""
+    if len(obj) == 1:
+        ((tag, value),) = obj.items()
+        if tag == "$dt":
+            return datetime.fromisoformat(value)
+        if tag == "$td":
+            return timedelta(seconds=value)
+        if tag in ("$set", "$tuple", "$dict"):
+            if not isinstance(value, list):
+                raise ValueError(f"a damaged demo tenant file: {tag} holds no list")
+            _no_untagged(value)
+            if tag == "$set":
+                return frozenset(value)
+            if tag == "$tuple":
+                return tuple(value)
+            return {k: v for k, v in value}
+    if "$record" in obj:
+        name, values = obj["$record"], obj.get("values")
+        fields = _FIELDS.get(name) if isinstance(name, str) else None
+        if len(obj) != 2 or fields is None or not isinstance(values, list) or len(values) != len(fields):
             raise ValueError(f"not a demo tenant record: {str(name)[:40]!r}")
-        return RECORD_TYPES[name](**{f: _decode(v) for f, v in zip(_FIELDS[name], values, strict=True)})
-    raise ValueError("an untagged object in a demo tenant file")
+        _no_untagged(values)
+        return RECORD_TYPES[name](**dict(zip(fields, values, strict=True)))
+    return _Untagged(obj)
 
 
 def tenant_to_json(tenant: SyntheticTenant) -> bytes:
@@ -94,17 +110,16 @@ def tenant_to_json(tenant: SyntheticTenant) -> bytes:
 def tenant_from_json(data: bytes) -> SyntheticTenant:
     """The tenant saved by :func:`tenant_to_json`; ``ValueError`` for anything else (nothing in it runs)."""
     try:
-        document = json.loads(data.decode("utf-8"))
+        document = json.loads(data.decode("utf-8"), object_hook=_decode)
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ValueError(f"not a demo tenant file: {err}") from None
+    except (TypeError, KeyError, AttributeError) as err:
+        raise ValueError(f"a damaged demo tenant file: {err}") from None
     if not isinstance(document, dict) or document.get("format") != FORMAT or document.get("version") != VERSION:
         raise ValueError("not a demo tenant file of this version")
     if document.get("fields") != {name: list(names) for name, names in _FIELDS.items()}:
         raise ValueError("a demo tenant file written by another version of the demo tenant")
-    try:
-        tenant = _decode(document.get("tenant"))
-    except (TypeError, KeyError, AttributeError) as err:
-        raise ValueError(f"a damaged demo tenant file: {err}") from None
+    tenant = document.get("tenant")
     if not isinstance(tenant, SyntheticTenant):
         raise ValueError("the file does not hold a demo tenant")
     return tenant

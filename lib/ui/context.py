@@ -7,6 +7,7 @@ admin (MSAL cache, Graph gateway) lives in ``st.session_state`` and nowhere else
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlparse
@@ -17,8 +18,9 @@ import streamlit as st
 from lib.auth import AuthConfig, AuthSession, SignedInAdmin
 from lib.clock import utc_now
 from lib.console import Workspace, discard_preview
-from lib.demo import DemoTenant, demo_auth_config, demo_tenant, ensure_demo_history
+from lib.demo import DemoTenant, HistoryBuild, demo_auth_config, demo_tenant, history_build
 from lib.errors import describe
+from lib.gc_policy import freeze_long_lived
 from lib.graph import GraphGateway
 from lib.private_files import secure_data_folder
 from lib.settings import Settings, SettingsError, load_settings, read_secrets_file
@@ -44,6 +46,13 @@ class Console:
     def is_demo(self) -> bool:
         return self.demo is not None
 
+    def demo_history(self) -> HistoryBuild | None:
+        """The demo tenant's 90-day history: ready, or being built in the background (None: a real tenant)."""
+        if self.demo is None:
+            return None
+        return history_build(self.store, self.demo, self.settings.database_url,
+                             self.settings.data_dir / "demo-history.log")
+
     def now(self) -> datetime:
         """'Now' for ages, captions and everything stamped: the store's one clock (in demo mode the demo
         tenant's simulated time, see ``lib.demo``)."""
@@ -67,9 +76,27 @@ def _console(settings_key: tuple) -> Console:
     secure_data_folder(settings.data_dir)  # 0700, its files 0600: secrets and the tenant's data live there
     demo = demo_tenant(settings) if settings.is_demo else None
     store = open_store(settings.database_url, clock=demo.now if demo is not None else utc_now)
-    if demo is not None:
-        ensure_demo_history(store, demo)
-    return Console(settings, store, demo)
+    app = Console(settings, store, demo)
+    app.demo_history()  # in the background: the sign-in page is usable meanwhile
+    freeze_long_lived()
+    return app
+
+
+def warm_up() -> None:
+    """At server start, before any browser comes: start the demo tenant's process (and, once it serves, its
+    history build) in the background, so the first visitor finds the sign-in page ready. Anything wrong
+    (settings, a start that fails) is left for the first page to say."""
+
+    def start() -> None:
+        try:
+            settings = load_settings(_secrets())
+            if settings.is_demo:
+                secure_data_folder(settings.data_dir)
+                demo_tenant(settings)
+        except Exception:  # the first page starts it again and shows what went wrong
+            pass
+
+    threading.Thread(target=start, daemon=True, name="demo-warm-up").start()
 
 
 def console() -> Console:
@@ -86,7 +113,7 @@ def console() -> Console:
         st.stop()
     key = (settings.database_url, settings.mode, settings.demo_users, settings.demo_seed, settings.demo_premium,
            settings.demo_security_defaults, settings.background_plan_above)
-    with st.spinner("Preparing the demo tenant and its 90-day history…" if settings.is_demo else "Opening the store…"):
+    with st.spinner("Starting the demo tenant…" if settings.is_demo else "Opening the store…"):
         try:
             app = _console(key)
         except Exception as err:
