@@ -87,11 +87,14 @@ def test_a_memo_builds_a_key_once_when_sessions_ask_at_the_same_time() -> None:
 def test_after_many_snapshots_every_cache_is_at_its_bound(make_emulator, database_url: str) -> None:
     emulator = make_emulator(users=300, seed=21)
     gateway = gateway_for(emulator)
-    store = open_store(database_url, clock=tenant_clock(emulator))  # snapshots a simulated day apart
+    clock = tenant_clock(emulator)
+    store = open_store(database_url, clock=clock)  # snapshots a simulated day apart
     days = 9  # more than a week: the overview then compares with a week-ago snapshot, read in the background
 
     def next_day() -> dict:
-        return control(emulator, "POST", "/clock/advance", {"days": 1})
+        moved = control(emulator, "POST", "/clock/advance", {"days": 1})
+        clock.moved()  # as the console's demo clock does after moving the tenant's clock
+        return moved
 
     try:
         job = start_refresh(store, lambda: gateway, emulator.tenant_id, mode="demo", before_each=[next_day] * days,
