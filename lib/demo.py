@@ -287,7 +287,7 @@ def ensure_demo_history(store: Store, demo: DemoTenant, on_progress: ProgressCal
         store.complete_snapshot(snapshot_id, read.frame, users_read_at=read.users_read_at,
                                 registration_read_at=read.registration_read_at, state_read_at=read.state_read_at,
                                 stats=read.stats, registration_source=read.registration_source,
-                                finished_at=demo.now())
+                                state_read=read.state_read.as_dict(), finished_at=demo.now())
         tell(1.0, "Ready")
         return True
 
