@@ -1,6 +1,7 @@
 """The break-glass check on the Protected accounts page, in Chromium: a protected account without a FIDO2 key
 or passkey is warned about, at a desktop width and in a 420 px window; a Global Reader is not offered the page
-(changing the list is a writer's job), so the warning never reaches a read-only session."""
+(changing the list is a writer's job), so the warning never reaches a read-only session. And the Connection
+page lists the permissions the policies read needs, granted, for a Global Reader in a 420 px window."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from lib.connection_check import REQUIRED_SCOPES
 from tests.browser.conftest import (
     ADMIN,
     READER,
@@ -59,10 +61,13 @@ def test_a_protected_account_without_a_key_is_warned_about(page: Page, console_s
     assert_no_exception(page)
     # leave the shared demo console as it was: remove the protection again
     page.set_viewport_size({"width": 1280, "height": 900})
-    picker = main(page).get_by_test_id("stMultiSelect")
+    picker = main(page).get_by_test_id("stMultiSelect").locator("input")
+    picker.scroll_into_view_if_needed()
     picker.click()
+    picker.fill(KEYLESS)
     page.get_by_role("option", name=KEYLESS).click()
     page.keyboard.press("Escape")
+    wait_for_streamlit(page)
     main(page).get_by_role("button", name="Remove protection").click()
     wait_for_streamlit(page)
     expect(main(page).get_by_test_id("stAlert").filter(has_text=TITLE)).to_have_count(0)
@@ -76,4 +81,25 @@ def test_a_global_reader_is_not_offered_the_protected_page(page: Page, console_s
     wait_for_streamlit(page)
     assert "Protected accounts" not in nav_titles(page)
     _shot(page, tmp_path, "protected-reader-420")
+    assert_no_exception(page)
+
+
+@pytest.mark.browser
+def test_the_connection_page_lists_the_protection_permissions_for_a_reader(page: Page, console_server: str,
+                                                                           tmp_path: Path) -> None:
+    page.set_viewport_size({"width": 1280, "height": 900})
+    sign_in(page, console_server, READER)
+    go_to(page, "Connection")
+    page.set_viewport_size({"width": 420, "height": 900})  # the sidebar folds away below ~640 px
+    main(page).get_by_role("button", name="Run the checks").click()
+    wait_for_streamlit(page)
+    body = main(page)
+    expect(body.get_by_text(f"All {len(REQUIRED_SCOPES) + 3} checks passed.")).to_be_visible()  # + 3 live probes
+    line = body.get_by_text("Permission GroupMember.Read.All")
+    expect(line).to_be_visible()
+    expect(body.get_by_text("read the members of the groups Conditional Access policies name")).to_be_visible()
+    expect(body.get_by_text("the Conditional Access policies and security defaults")).to_be_visible()
+    expect(body.get_by_text("registration campaign")).to_be_visible()
+    line.scroll_into_view_if_needed()
+    _shot(page, tmp_path, "connection-reader-420")
     assert_no_exception(page)
