@@ -200,3 +200,33 @@ def test_a_throttled_policy_read_is_recorded_and_the_snapshot_completes(
     assert record.ca_availability == CaAvailability.NOT_READABLE
     assert record.ca_message.startswith("Conditional Access policies could not be read: ")
     assert "Retry-After" not in first.headers
+
+
+def test_cancelling_during_the_policies_read_cancels_the_snapshot(emulator: RunningEmulator, tmp_path) -> None:
+    from lib.graph import CancelToken, OperationCancelled
+
+    store = open_store(f"sqlite:///{tmp_path / 'c.db'}")
+    token = CancelToken()
+
+    def on_phase(phase: str, done: int, total: int) -> None:
+        if phase == "protection" and done == 2:  # Conditional Access and security defaults read, then Cancel
+            token.cancel()
+
+    with gateway_for(emulator) as gw, pytest.raises(OperationCancelled):
+        refresh_snapshot(store, gw, mode="demo", on_phase=on_phase, cancel=token)
+    [snapshot] = store.list_snapshots(emulator.tenant_id)
+    assert snapshot.status == "cancelled" and store.latest_snapshot(emulator.tenant_id) is None
+    assert store.protection(snapshot.id) is None
+
+
+def test_a_refresh_job_shows_the_policies_phase_in_words_and_at_the_end_of_the_bar() -> None:
+    from lib.jobs import RefreshJob
+
+    job = RefreshJob("t")
+    job.on_phase("state", 10, 10)
+    at_states = job.fraction
+    job.on_phase("protection", 3, 6)
+    assert job.label == "Reading Conditional Access and methods policies: 3 of 6"
+    assert at_states < job.fraction < 1.0
+    job.on_phase("protection", 6, 6)
+    assert job.fraction == 1.0
