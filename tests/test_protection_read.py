@@ -230,3 +230,16 @@ def test_a_refresh_job_shows_the_policies_phase_in_words_and_at_the_end_of_the_b
     assert at_states < job.fraction < 1.0
     job.on_phase("protection", 6, 6)
     assert job.fraction == 1.0
+
+
+def test_without_role_permissions_a_no_p1_tenant_says_global_administrators_are_unknown(
+        make_emulator: Callable[..., RunningEmulator]) -> None:
+    emu = make_emulator(users=60, seed=6, premium=False)
+    with gateway_for(emu) as gw:
+        frame = read_tenant(gw).frame
+    with _app_gateway(emu, APP_PERMISSIONS - {"RoleManagement.Read.Directory", "Directory.Read.All"}) as gw:
+        found = read_policies(gw, frame, premium=False)
+    assert found.record.ca_availability == CaAvailability.NO_P1 and found.record.ca_message == CA_WORDS
+    assert "Global Administrators could not be told apart" in found.record.methods_policy_message
+    assert "RoleManagement.Read.Directory" in found.record.methods_policy_message
+    assert {u.sms_voice_deadline.isoformat() for u in found.evaluation.users if not u.is_external} == {"2027-02-01"}
