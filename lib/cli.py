@@ -530,7 +530,8 @@ def _snapshot_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
-    """Take a snapshot and print what it read: users, registered, states, source, requests, retries, seconds."""
+    """Take a snapshot and print what it read: users, registered, states, source, how the states were read
+    (``state_read``: the users listing or per-user reads, why, the sample checked), requests, retries, seconds."""
     from lib import console
 
     conn = connect(args)  # a bad --graph or missing credentials are refused before the database is created
@@ -551,6 +552,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
         "states": {s: int(n) for s, n in frame["state"].value_counts().sort_index().items()},
         "registration_source": result.read.registration_source,
         "rows_written": result.summary.rows_written,
+        "state_read": result.read.state_read.as_dict(),
         **{k: result.read.stats[k] for k in ("requests", "retries", "state_read_failures", "seconds")},
         "protection": _protection_json(result.read.protection),
     })

@@ -88,3 +88,30 @@ def graph_checks(gateway: GraphGateway) -> list[Check]:
         _probe("Read your directory roles", gateway.my_directory_roles,
                "Grant RoleManagement.Read.Directory (or Directory.Read.All)."),
     ]
+
+
+@dataclass(frozen=True)
+class StateReadSummary:
+    """How the latest snapshot read per-user MFA states, in words for the Connection page."""
+
+    ok: bool
+    """True on the fast path (the users listing, cross-checked); False when it went user by user."""
+    headline: str
+    detail: str
+
+
+def state_read_summary(path: str | None, reason: str | None, sampled: int | None) -> StateReadSummary | None:
+    """Words for a snapshot's ``state_read_*`` record; None when the snapshot did not record it."""
+    if path is None:
+        return None
+    if path == "users listing":
+        checked = (f"{sampled} users picked at random were checked against each user's own MFA settings "
+                   "and all agreed.") if sampled else "No users were checked: the tenant had none to check."
+        return StateReadSummary(True, "Read from the users listing (fast)",
+                                "Microsoft Graph listed every user's per-user MFA state with the users, a page "
+                                f"of up to 999 at a time. {checked}")
+    why = reason or "the users listing could not be used"
+    return StateReadSummary(False, "Read user by user (slower)",
+                            f"{why[0].upper()}{why[1:]}. Each user's MFA state was read on its own, 20 users per "
+                            "request: exact, but about 15 times as many requests as the users listing.")
+

@@ -92,6 +92,12 @@ def tenant_clock(emulator: RunningEmulator) -> SimulatedClock:
     return SimulatedClock(lambda: emulator.state.tenant.now)
 
 
+def demo_emulator_config(settings: Settings) -> EmulatorConfig:
+    """The demo tenant's knobs: Graph's throttle limits, refilling ``demo_throttle_speedup`` times faster (the
+    emulator's own time scale; the Graph client is the one a real tenant uses and only honours Retry-After)."""
+    return EmulatorConfig(time_scale=1.0 / settings.demo_throttle_speedup)
+
+
 def demo_tenant(settings: Settings) -> DemoTenant:
     """The process's demo tenant for these settings, started on first use (one per process).
 
@@ -109,7 +115,7 @@ def demo_tenant(settings: Settings) -> DemoTenant:
                                                            settings.demo_premium,
                                                            security_defaults=settings.demo_security_defaults)
             save_tenant(tenant, path)
-            running = start_emulator(tenant, config=EmulatorConfig(), cert_dir=str(cert_dir))
+            running = start_emulator(tenant, config=demo_emulator_config(settings), cert_dir=str(cert_dir))
             threading.Thread(target=_keep_saved, args=(tenant, path, threading.Event()), daemon=True,
                              name="demo-tenant-saver").start()
             _running[key] = running

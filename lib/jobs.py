@@ -16,11 +16,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lib.directory.refresh import RefreshResult, refresh_snapshot
+from lib.directory.refresh import refresh_snapshot
 from lib.directory.snapshot import PHASES, Clock
 from lib.errors import describe
 from lib.graph import CancelToken, GraphGateway, OperationCancelled
-from lib.store import Store
+from lib.store import SnapshotSummary, Store
 
 
 @dataclass
@@ -33,7 +33,11 @@ class RefreshJob:
     done: int = 0
     total: int = 0
     finished: bool = False
-    result: RefreshResult | None = None
+    snapshot_id: int | None = None
+    """The last snapshot this job completed."""
+    summary: SnapshotSummary | None = None
+    """What that snapshot changed. (Not the read itself: its frame of every user would stay alive with the
+    job, until the tenant's next refresh, beside the store's own copy.)"""
     error: str = ""
     cancelled: bool = False
     steps: int = 1
@@ -119,8 +123,10 @@ def start_refresh(
                     raise OperationCancelled("cancelled between snapshots")
                 if before is not None:
                     job.reports.append(before())
-                job.result = refresh_snapshot(store, gateway, mode=mode, on_phase=job.on_phase,
-                                              cancel=job.cancel_token, clock=clock)
+                result = refresh_snapshot(store, gateway, mode=mode, on_phase=job.on_phase,
+                                          cancel=job.cancel_token, clock=clock)
+                job.snapshot_id, job.summary = result.snapshot_id, result.summary
+                del result  # the read's frame goes with it, before the next day's read
         except OperationCancelled:
             job.cancelled = True
             job.error = "The refresh was cancelled; the previous snapshot is still the current one."

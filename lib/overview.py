@@ -39,7 +39,7 @@ from lib.kpis import Kpis, KpiTile, compute_kpis, kpi_tiles, previous_week_row
 from lib.palette import STATE_COLOURS
 from lib.scope import Scope, apply_scope
 from lib.store import Snapshot, Store
-from lib.store.memo import Memo
+from lib.store.memo import LatestMemo
 from lib.users_filters import UsersFilterPreset
 
 __all__ = [
@@ -258,25 +258,39 @@ def build_overview(
     )
 
 
-_overviews: Memo[Overview] = Memo(16)
-"""Views derived from the store's snapshots (the store keeps the users frames themselves)."""
+_overviews: LatestMemo[Overview] = LatestMemo("overviews", per_version=16)
+"""Views derived from each tenant's latest snapshot (the store keeps the users frames themselves): a new
+snapshot's first overview drops the previous snapshot's."""
 _prefetch = ThreadPoolExecutor(max_workers=2, thread_name_prefix="overview-prefetch")
-_prefetching: dict[tuple, Future] = {}
+_prefetching: dict[tuple, tuple[int, Future[None]]] = {}
+"""Per (database, tenant): the week-ago snapshot being read into the store's memory, and that read. Only the
+latest baseline's: a read per snapshot kept here would grow with the history."""
 _prefetch_lock = threading.Lock()
 
 
-def _users_key(store: Store, tenant_id: str, snapshot_id: int) -> tuple:
-    return (store.where, tenant_id, snapshot_id)
+def _slot(store: Store, tenant_id: str) -> tuple:
+    return (store.where, tenant_id)
 
 
-def _start_prefetch(store: Store, tenant_id: str, snapshot_id: int) -> Future:
-    key = _users_key(store, tenant_id, snapshot_id)
+def _read_into_memory(store: Store, tenant_id: str, snapshot_id: int) -> None:
+    """Read a snapshot's users into the store's own cache; the future holds no frame of its own."""
+    store.load_users(tenant_id, snapshot_id)
+
+
+def _prefetched(store: Store, tenant_id: str, snapshot_id: int) -> Future[None] | None:
     with _prefetch_lock:
-        future = _prefetching.get(key)
-        if future is None:  # once per snapshot: a failed read is not retried on every poll
-            future = _prefetch.submit(store.load_users, tenant_id, snapshot_id)  # into the store's memory
-            _prefetching[key] = future
-        return future
+        held = _prefetching.get(_slot(store, tenant_id))
+    return held[1] if held is not None and held[0] == snapshot_id else None
+
+
+def _start_prefetch(store: Store, tenant_id: str, snapshot_id: int) -> Future[None]:
+    slot = _slot(store, tenant_id)
+    with _prefetch_lock:
+        held = _prefetching.get(slot)
+        if held is None or held[0] != snapshot_id:  # once per snapshot: a failed read is not retried on every poll
+            held = _prefetching[slot] = (snapshot_id, _prefetch.submit(_read_into_memory, store, tenant_id,
+                                                                       snapshot_id))
+        return held[1]
 
 
 def baseline_ready(store: Store, ov: Overview) -> bool:
@@ -290,7 +304,7 @@ def baseline_ready(store: Store, ov: Overview) -> bool:
 def wait_for_baselines(timeout: float = 60.0) -> None:
     """Wait until every snapshot being read in the background is in (tests and benchmarks)."""
     with _prefetch_lock:
-        futures = list(_prefetching.values())
+        futures = [future for _snapshot, future in _prefetching.values()]
     deadline = time.monotonic() + timeout
     for future in futures:
         with contextlib.suppress(Exception):  # a failed read means no deltas
@@ -310,9 +324,10 @@ def overview(
     """``build_overview``, memoised per (database, tenant, snapshot, scope, waves, top N, tenant name).
 
     A complete snapshot never changes, so the key says everything the result depends on; a refresh
-    makes a new snapshot and therefore a new key. The last few overviews, and the last few snapshots'
-    users frames they were built from, are kept process-wide: a rerun costs nothing, and another scope
-    is counted from memory. Two sessions asking for the same key at once build it once.
+    makes a new snapshot and therefore a new key. The latest snapshot's overviews (up to 16 scopes) are
+    kept process-wide, and the store keeps the users frames they were built from: a rerun costs nothing,
+    another scope is counted from memory, and a new snapshot's overview releases the previous one's.
+    Two sessions asking for the same key at once build it once.
 
     ``wait_for_baseline=False`` never blocks on the week-ago snapshot: when it is not in memory yet it
     is read in the background and the overview comes back without deltas (``baseline_pending``); ask
@@ -323,8 +338,7 @@ def overview(
     baseline = baseline_snapshot_id(store.daily_aggregates(tenant), snapshot)
     change = "yes"
     if baseline is not None and not wait_for_baseline and not store.holds_users(tenant, baseline):
-        with _prefetch_lock:
-            future = _prefetching.get(_users_key(store, tenant, baseline))
+        future = _prefetched(store, tenant, baseline)
         if future is None or not future.done():
             change = "pending"
         elif future.exception() is not None:
@@ -336,11 +350,18 @@ def overview(
                                with_change=change == "yes")
         return replace(built, baseline_pending=False) if change == "failed" else built
 
-    key = (store.where, tenant, snapshot.id, scope, wave_list, top_n, tenant_name, change)
-    built = _overviews.get(key, build)
+    key = (scope, wave_list, top_n, tenant_name, change)
+    built = _overviews.get(_slot(store, tenant), snapshot.id, key, build)
     if change == "pending":  # after the current snapshot is read: the two reads would only slow each other
         _start_prefetch(store, tenant, baseline)
     return built
+
+
+def cache_entries(store: Store, tenant_id: str) -> dict[str, int]:
+    """What is kept in memory for a tenant: its overviews and its week-ago snapshot's reads (tests, benchmarks)."""
+    with _prefetch_lock:
+        reads = 1 if _slot(store, tenant_id) in _prefetching else 0
+    return {"overviews": _overviews.held(_slot(store, tenant_id)), "baseline reads": reads}
 
 
 def clear_cache() -> None:

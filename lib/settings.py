@@ -24,6 +24,12 @@ from lib.redaction import redact_secrets
 DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
 DEFAULT_GRAPH_URL = "https://graph.microsoft.com"
 DEFAULT_REDIRECT_URI = "http://localhost:8501/"
+DEMO_THROTTLE_SPEEDUP = 10.0
+"""The demo's default: a 100k-user snapshot's floor (the reports API's 5 requests per 10 s) drops from about
+200 s to about 20 s, so the demo clock's day moves in well under a minute; still throttled, still paced by
+``Retry-After``, so the client is exercised as against Graph."""
+MAX_THROTTLE_SPEEDUP = 1000.0
+DEFAULT_BACKGROUND_PLAN_ABOVE = 500
 
 _KEYS = {
     "tenant_id": "MFA_TENANT_ID",
@@ -38,10 +44,13 @@ _KEYS = {
     "demo_seed": "MFA_DEMO_SEED",
     "demo_premium": "MFA_DEMO_PREMIUM",
     "demo_security_defaults": "MFA_DEMO_SECURITY_DEFAULTS",
+    "demo_throttle_speedup": "MFA_DEMO_THROTTLE_SPEEDUP",
     # Unattended use (the CLI): an explicit token authority, a private CA, the demo emulator's line.
     "authority_url": "MFA_AUTHORITY",
     "ca_cert": "MFA_CA_CERT",
     "emulator_info": "MFA_EMULATOR_INFO",
+    # Pages: selections of more users than this are previewed in the background.
+    "background_plan_above": "MFA_BACKGROUND_PLAN_ABOVE",
 }
 
 SECRETS_FILES = (Path(".streamlit") / "secrets.toml", Path("~/.streamlit/secrets.toml").expanduser())
@@ -74,12 +83,18 @@ class Settings:
     demo_premium: bool = True
     demo_security_defaults: bool = False
     """A demo tenant protected by security defaults, with no Conditional Access (MFA_DEMO_SECURITY_DEFAULTS)."""
+    demo_throttle_speedup: float = DEMO_THROTTLE_SPEEDUP
+    """How many times faster than Graph's documented limits the demo tenant's throttle refills (1: Graph's own
+    pace). Only the demo tenant's own throttle moves; a real tenant is throttled by Graph."""
     authority_url: str = ""
     """An explicit token authority (``MFA_AUTHORITY``); else the authority host + tenant id."""
     ca_cert: str = ""
     """A PEM file to trust for a private authority (``MFA_CA_CERT``)."""
     emulator_info: str = ""
     """The file holding the line ``python -m lib.emulator`` printed (``MFA_EMULATOR_INFO``)."""
+    background_plan_above: int = DEFAULT_BACKGROUND_PLAN_ABOVE
+    """A preview of more users than this re-reads their states in the background, with progress and cancel
+    (``MFA_BACKGROUND_PLAN_ABOVE``); a smaller one is made at once, inside the page."""
 
     def __repr__(self) -> str:
         """Never the client secret (settings end up in logs and error reports)."""
@@ -177,7 +192,8 @@ def load_settings(secrets: Mapping[str, object] | None = None, environ: Mapping[
     data_dir = Path(raw.get("data_dir") or ".data").expanduser()
     database_url = raw.get("database_url") or f"sqlite:///{(data_dir / 'console.db').as_posix()}"
     demo_kwargs = _demo_settings(raw)
-    unattended = {k: raw.get(k, "") for k in ("authority_url", "ca_cert", "emulator_info")}
+    unattended: dict = {k: raw.get(k, "") for k in ("authority_url", "ca_cert", "emulator_info")}
+    unattended["background_plan_above"] = _background_plan_above(raw)
     if unattended["authority_url"]:
         unattended["authority_url"] = _https_url("MFA_AUTHORITY", unattended["authority_url"], True)
     if "tenant_id" not in raw and "client_id" not in raw:
@@ -213,6 +229,17 @@ def load_settings(secrets: Mapping[str, object] | None = None, environ: Mapping[
     )
 
 
+def _background_plan_above(raw: Mapping[str, str]) -> int:
+    value = raw.get("background_plan_above", str(DEFAULT_BACKGROUND_PLAN_ABOVE))
+    try:
+        above = int(value)
+    except ValueError:
+        raise SettingsError(f"MFA_BACKGROUND_PLAN_ABOVE must be a whole number of users (got {value!r}).") from None
+    if above < 0:
+        raise SettingsError(f"MFA_BACKGROUND_PLAN_ABOVE must be 0 or more (got {above}).")
+    return above
+
+
 def _demo_settings(raw: Mapping[str, str]) -> dict:
     try:
         users = int(raw.get("demo_users", "3000"))
@@ -224,4 +251,19 @@ def _demo_settings(raw: Mapping[str, str]) -> dict:
     premium = raw.get("demo_premium", "true").lower() not in ("0", "false", "no", "off")
     security_defaults = raw.get("demo_security_defaults", "false").lower() in ("1", "true", "yes", "on")
     return {"demo_users": users, "demo_seed": seed, "demo_premium": premium,
-            "demo_security_defaults": security_defaults}
+            "demo_security_defaults": security_defaults,
+            "demo_throttle_speedup": _speedup(raw.get("demo_throttle_speedup"))}
+
+
+def _speedup(value: str | None) -> float:
+    """``MFA_DEMO_THROTTLE_SPEEDUP``: a number from 1 (Graph's own pace) to 1000."""
+    if value is None:
+        return DEMO_THROTTLE_SPEEDUP
+    try:
+        speedup = float(value.lower().removeprefix("x").removesuffix("x"))
+    except ValueError:
+        speedup = float("nan")
+    if not 1 <= speedup <= MAX_THROTTLE_SPEEDUP:  # also refuses nan and inf
+        raise SettingsError(f"MFA_DEMO_THROTTLE_SPEEDUP must be a number from 1 (Graph's own throttling pace) to "
+                            f"{MAX_THROTTLE_SPEEDUP:g} (got {value!r}).")
+    return speedup

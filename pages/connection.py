@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lib.connection_check import granted_scopes, graph_checks, scope_checks
+from lib.connection_check import granted_scopes, graph_checks, scope_checks, state_read_summary
 from lib.errors import ConsoleError, describe
-from lib.ui.context import auth_session, console, gateway, signed_in_admin
+from lib.ui.context import auth_session, console, gateway, latest_snapshot, signed_in_admin
 
 app = console()
 auth = auth_session(app)
@@ -37,6 +37,21 @@ if admin.can_change_mfa:
     st.success("Your directory role may change per-user MFA.", icon=":material/check_circle:")
 else:
     st.warning(admin.read_only_reason or "Your role is read-only.", icon=":material/lock:")
+
+st.subheader("How MFA states are read")
+snapshot = latest_snapshot(app)
+summary = None if snapshot is None else state_read_summary(
+    snapshot.state_read_path, snapshot.state_read_reason, snapshot.state_read_sampled)
+if snapshot is None:
+    st.info("No snapshot yet. Press **Refresh data** in the sidebar: the page then says how the per-user MFA "
+            "states were read.", icon=":material/info:")
+elif summary is None:
+    st.info("The latest snapshot was taken before the console recorded this. Press **Refresh data** in the "
+            "sidebar to find out.", icon=":material/info:")
+elif summary.ok:
+    st.success(f"**{summary.headline}.** {summary.detail}", icon=":material/bolt:")
+else:
+    st.warning(f"**{summary.headline}.** {summary.detail}", icon=":material/hourglass_top:")
 
 st.subheader("Permissions and access")
 if st.button("Run the checks", key="run_checks", type="primary"):

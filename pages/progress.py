@@ -28,6 +28,7 @@ from lib.progress import (
 from lib.ui import navigation
 from lib.ui.context import Console, console, latest_snapshot, signed_in_admin, users_frame
 from lib.ui.demo_clock import demo_clock
+from lib.ui.snapshot_views import snapshot_view
 from lib.ui.wave_actions import stragglers_section
 from lib.ui.wave_members import FILTER_WAVES_KEY, members
 
@@ -38,21 +39,25 @@ PLOTLY_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "l
 # --- data ----------------------------------------------------------------------------------------
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def _wave_data(_app: Console, _users: pd.DataFrame, database_url: str, tenant: str, snapshot_id: int,
-               as_of: pd.Timestamp, wave_id: int, members: int, wave_name: str, sign_ins_known: bool
-               ) -> tuple[list[str], pd.DataFrame, pd.DataFrame]:
-    """A wave's member ids, their versions and their per-user progress, keyed by snapshot and wave
-    (``_users`` is the snapshot's users frame: the snapshot id stands for it in the key)."""
-    ids = rollout.wave_member_ids(_app.store, wave_id)
-    versions = _app.store.versions_for_users(tenant, ids)
-    progress = user_progress(_users, versions, ids, as_of, wave=wave_name, sign_ins_known=sign_ins_known)
-    return ids, versions, progress
+def _wave_data(app: Console, users: pd.DataFrame, tenant: str, snapshot_id: int, as_of: pd.Timestamp,
+               wave: rollout.Wave, sign_ins_known: bool) -> tuple[list[str], pd.DataFrame, pd.DataFrame]:
+    """A wave's member ids, their versions and their per-user progress, once per snapshot and wave (``users``
+    is the snapshot's users frame); each caller gets its own copies of the shared frames."""
+    def build() -> tuple[list[str], pd.DataFrame, pd.DataFrame]:
+        ids = rollout.wave_member_ids(app.store, wave.id)
+        versions = app.store.versions_for_users(tenant, ids)
+        progress = user_progress(users, versions, ids, as_of, wave=wave.name, sign_ins_known=sign_ins_known)
+        return ids, versions, progress
+
+    key = ("wave", wave.id, wave.members, wave.name, as_of, sign_ins_known)
+    ids, versions, progress = snapshot_view(app, tenant, snapshot_id, key, build)
+    return list(ids), versions.copy(deep=False), progress.copy(deep=False)
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
-def _snapshot_times(_app: Console, database_url: str, tenant: str, snapshot_id: int) -> list[pd.Timestamp]:
-    return [s.started_at for s in _app.store.list_snapshots(tenant) if s.status == "complete"]
+def _snapshot_times(app: Console, tenant: str, snapshot_id: int) -> list[pd.Timestamp]:
+    times = snapshot_view(app, tenant, snapshot_id, "snapshot times",
+                          lambda: [s.started_at for s in app.store.list_snapshots(tenant) if s.status == "complete"])
+    return list(times)
 
 
 # --- empty state ---------------------------------------------------------------------------------
@@ -172,9 +177,8 @@ def render() -> None:
     wave = by_id[wave_id]
 
     with st.spinner("Reading the waves' history…"):
-        bundles = {w.id: _wave_data(app, users, app.settings.database_url, tenant, snapshot.id, as_of, w.id,
-                                    w.members, w.name, sign_ins_known) for w in waves}
-    times = _snapshot_times(app, app.settings.database_url, tenant, snapshot.id)
+        bundles = {w.id: _wave_data(app, users, tenant, snapshot.id, as_of, w, sign_ins_known) for w in waves}
+    times = _snapshot_times(app, tenant, snapshot.id)
     summaries = {w.id: wave_summary(bundles[w.id][1], bundles[w.id][0], w.launched_at, as_of, bundles[w.id][2],
                                     snapshot_times=times)
                  for w in waves}  # every figure as of the data

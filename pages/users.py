@@ -32,17 +32,17 @@ from lib.ui import navigation
 from lib.ui.context import Console, console, latest_snapshot, signed_in_admin, users_frame, workspace
 from lib.ui.csv_import_panel import csv_import_panel
 from lib.ui.handoff import take_users_filter
+from lib.ui.plan_job import ask_preview, follow_preview, selection_digest
 from lib.ui.rollout_widgets import (
     VERBS,
-    PlanEntry,
     can_apply,
     md,
     render_plan,
-    set_plan,
     watch_operation,
 )
 from lib.ui.scope_controls import scope_controls
 from lib.ui.sidebar import start_session_refresh
+from lib.ui.snapshot_views import snapshot_view
 from lib.ui.upn_list_note import upn_list_note
 from lib.ui.users_filter_panel import apply_preset, filter_panel, preset_banner, reset_filters
 from lib.ui.users_table import (
@@ -73,29 +73,41 @@ ACTION_HELP = {
 # --- data ----------------------------------------------------------------------------------------
 
 
-@st.cache_resource(show_spinner=False, max_entries=2)
-def _prepared(_app: Console, _snapshot: Any, database_url: str, tenant: str, snapshot_id: int) -> PreparedUsers:
+def _prepared(app: Console, snapshot: Any) -> PreparedUsers:
     """The snapshot's users sorted, indexed for search, with the filters' choices: once per snapshot, shared
-    read-only by every session. Keyed by database, tenant and snapshot id; ``_app`` and ``_snapshot`` are
-    what those name (the store and the snapshot record), so leaving them out of the key loses nothing."""
-    return prepare_users(users_frame(_app, _snapshot))
+    read-only by every session, and only the latest snapshot's kept (``lib.ui.snapshot_views``)."""
+    return snapshot_view(app, snapshot.tenant_id, snapshot.id, "users table",
+                         lambda: prepare_users(users_frame(app, snapshot)))
 
 
 # --- actions -------------------------------------------------------------------------------------
 
 
-def _plan_for(app: Console, frame: pd.DataFrame, ids: list[str], state: str, *, title: str, label: str,
+PLACE = "users:selection"
+
+
+def selection_key(snapshot_id: int, ids: list[str]) -> tuple[int, tuple[int, str]]:
+    """What is selected, as a small value: a preview made in the background answers only this selection."""
+    return snapshot_id, selection_digest(ids)
+
+
+def _plan_for(app: Console, frame: pd.DataFrame, ids: list[str], state: str, *, key: Any, title: str, label: str,
               source: str = "selection") -> None:
+    ws = workspace(app)
+
+    def build(progress: Any, cancel: Any) -> rollout.Plan:
+        return preview_change(ws, frame, ids, state, source=source, on_progress=progress, cancel=cancel)
+
     try:
         with st.spinner(f"Reading the current MFA state of {len(ids):,} users from Microsoft Graph…"):
-            the_plan = preview_change(workspace(app), frame, ids, state, source=source)
-    except Exception as err:  # Graph, store or input trouble: say what, never a traceback
+            ask_preview(app, PREFIX, place=PLACE, selection=key, size=len(ids), build=build, title=title,
+                        label=label)
+    except Exception as err:  # the session's sign-in or store trouble: say what, never a traceback
         st.error(f"The plan could not be made: {describe(err)}", icon=":material/error:")
-        return
-    set_plan(PREFIX, PlanEntry(the_plan, title=title, label=label))
 
 
-def _actions(app: Console, frame: pd.DataFrame, ids: list[str], everyone: bool, filters: UserFilters) -> None:
+def _actions(app: Console, frame: pd.DataFrame, ids: list[str], everyone: bool, filters: UserFilters,
+             key: Any) -> None:
     writer, reason = can_apply()
     st.markdown("**Change the per-user MFA state of the selection**")
     cols = st.columns(3)
@@ -109,8 +121,9 @@ def _actions(app: Console, frame: pd.DataFrame, ids: list[str], everyone: bool, 
                       help=reason if not writer else f"Preview: {verb.lower()} {who} users. {ACTION_HELP[state]}"):
             described = "; ".join(describe_filters(filters))
             label = f"{verb} from the Users page" + (f" ({described})" if described else "")
-            _plan_for(app, frame, ids, state, title=f"{verb} {who} {'user' if count == 1 else 'users'}",
+            _plan_for(app, frame, ids, state, key=key, title=f"{verb} {who} {'user' if count == 1 else 'users'}",
                       label=label[:300])
+    follow_preview(app, PREFIX, place=PLACE, selection=key)
     if not writer:
         st.caption(f":material/lock: Read-only: {reason}")
     else:
@@ -175,7 +188,7 @@ def render() -> None:
         watch_operation(app, PREFIX, actions=_after_operation(app))
         return
     prepared, observed = observed_overlay(
-        app.store, _prepared(app, snapshot, app.settings.database_url, tenant, snapshot.id), tenant, snapshot.id)
+        app.store, _prepared(app, snapshot), tenant, snapshot.id)
     frame = prepared.frame
     scope = scope_controls("users", protected_upns(app.store, tenant, app.now()))
     tab_select, tab_import = st.tabs(["Filter and select", "Import a CSV"])
@@ -208,7 +221,7 @@ def render() -> None:
         st.caption(f"MFA states as of the snapshot ({as_of:%Y-%m-%d %H:%M} UTC); a plan re-reads the selected users' "
                    "states first.")
         observed_note(observed)
-        _actions(app, frame, ids, everyone, filters)
+        _actions(app, frame, ids, everyone, filters, selection_key(snapshot.id, ids))
     with tab_import:
         csv_import_panel(app, frame)
     render_plan(app, PREFIX)

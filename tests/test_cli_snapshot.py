@@ -32,10 +32,29 @@ def test_snapshot_prints_a_summary_and_stores_it(make_emulator: Callable[..., Ru
     assert summary["states"] == {s: sum(u.mfa_state == s for u in truth) for s in ("disabled", "enabled", "enforced")}
     assert summary["registration_source"] == "reports" and summary["rows_written"] == 150
     assert summary["requests"] > 0 and summary["seconds"] >= 0
+    assert summary["state_read"] == {"path": "users listing", "reason": None, "sampled": 20, "disagreed": 0}
     store = open_store(db)
     assert store.latest_snapshot(emu.tenant_id).id == summary["snapshot_id"]
+    assert store.latest_snapshot(emu.tenant_id).state_read == summary["state_read"]
     assert main(argv) == 0
     assert json.loads(capsys.readouterr().out)["rows_written"] == 0  # nothing changed: nothing written
+
+
+def test_snapshot_says_why_it_read_user_by_user(make_emulator: Callable[..., RunningEmulator], tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    emu = make_emulator(users=80, seed=9)
+    control(emu, "PATCH", "/config", {"bulk_mfa_state": False})
+    info = tmp_path / "emulator.json"
+    info.write_text(json.dumps({"graph": emu.graph_url, "control_key": emu.control_key}))
+    argv = ["snapshot", "--graph", emu.graph_url, "--emulator-info", str(info),
+            "--db", f"sqlite:///{tmp_path / 'console.db'}"]
+    assert main(argv) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["state_read"] == {
+        "path": "per-user reads", "reason": "Microsoft Graph does not list per-user MFA states with the users",
+        "sampled": 0, "disagreed": 0}
+    assert summary["states"] == {s: sum(u.mfa_state == s for u in emu.state.tenant.users)
+                                 for s in ("disabled", "enabled", "enforced")}
 
 
 @pytest.mark.parametrize(

@@ -363,5 +363,7 @@ def test_batch_items_are_counted(fresh: RunningEmulator) -> None:
         "dropped": 0,
         "writes": 1,
         "held": 0,
+        "state_reads": 1,
+        "user_listings": 0,
         "statuses": {"200": 2, "204": 1, "404": 1},
     }

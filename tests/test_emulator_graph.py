@@ -440,10 +440,11 @@ def test_a_tampered_or_foreign_skiptoken_is_refused(emu: RunningEmulator) -> Non
     ("query", "status", "code", "message"),
     [
         (
-            "$select=id,perUserMfaState",
+            "$select=id,strongAuthenticationRequirements",
             400,
             "Request_BadRequest",
-            "Could not find a property named 'perUserMfaState' on type 'Microsoft.DirectoryServices.User'.",
+            "Could not find a property named 'strongAuthenticationRequirements' on type "
+            "'Microsoft.DirectoryServices.User'.",
         ),
         (
             "$top=1000",
@@ -1199,6 +1200,8 @@ def test_control_config_round_trip_and_validation(fresh: RunningEmulator) -> Non
             "fault_paths": None,
             "fault_on": "any",
             "ca_without_premium": "forbidden",
+            "bulk_mfa_state": True,
+            "bulk_mfa_state_stale": 0,
         }
         r = c.patch("/_emulator/config", json={"latency_ms": 5, "time_scale": 0.5, "throttle": True})
         assert r.json()["latency_ms"] == 5.0 and fresh.state.config.time_scale == 0.5
@@ -1217,6 +1220,9 @@ def test_control_config_round_trip_and_validation(fresh: RunningEmulator) -> Non
             {"fault_kinds": "truncated"},
             {"fault_paths": ["users"]},
             {"fault_on": "sometimes"},
+            {"bulk_mfa_state": "no"},
+            {"bulk_mfa_state_stale": -1},
+            {"bulk_mfa_state_stale": 1.5},
         ):
             r = c.patch("/_emulator/config", json=bad)
             assert r.status_code == 400 and "error" in r.json()
@@ -1289,6 +1295,8 @@ def test_control_clock_truth_history_and_stats(fresh: RunningEmulator) -> None:
             "dropped": 0,
             "writes": 0,
             "held": 0,
+            "state_reads": 0,
+            "user_listings": 1,
             "statuses": {"200": 1, "400": 1},
         }
         r = c.post("/_emulator/clock/advance", json={"days": 1})

@@ -140,7 +140,7 @@ def test_the_migration_upgrades_an_old_database_and_its_protections_keep_working
         columns = {c["name"] for c in sa.inspect(old.engine).get_columns("protected_accounts")}
         assert "user_id" not in columns
     with open_store(database_url) as upgraded:
-        assert upgraded.schema_version == len(MIGRATIONS) == 3
+        assert upgraded.schema_version == len(MIGRATIONS) >= 3
         with upgraded.engine.connect() as conn:
             assert conn.execute(sa.select(protected_accounts.c.upn, protected_accounts.c.user_id)).all() == [
                 ("User1@contoso.example", None)]

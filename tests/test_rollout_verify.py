@@ -94,7 +94,9 @@ def test_a_user_not_read_back_is_read_back_by_resume_without_sending_again(world
     assert resume_operation(w.store, w.gateway, op, actor=w.actor, options=FAST) == op
     assert wait_operation(op, timeout=60)
     stats = control(w.emulator, "GET", "/stats")
-    assert (stats["writes"], stats["requests"], stats["batch_items"]) == (0, 2, 25)  # reads only
+    # Reads only: the 25 read back from the users listing (2 filtered requests of 15 ids at most) and a
+    # sample of 20 checked through authentication/requirements, all in 2 $batch requests.
+    assert (stats["writes"], stats["requests"], stats["user_listings"], stats["state_reads"]) == (0, 2, 2, 20)
     report = operation_report(w.store, op)
     assert (report["status"], report["differs_from_preview"]) == ("complete", 0)
     assert [(o["user_id"], o["after"], o["matches_preview"]) for o in report["outcomes"]] == [

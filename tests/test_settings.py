@@ -26,6 +26,13 @@ def test_the_demo_tenant_can_be_protected_by_security_defaults(value: str, expec
     assert load_settings({}, {"MFA_DEMO_SECURITY_DEFAULTS": value}).demo_security_defaults is expected
 
 
+def test_the_demo_throttle_speedup_is_a_setting() -> None:
+    assert load_settings({}, {}).demo_throttle_speedup == 10.0  # the default: a day's snapshot well under a minute
+    assert load_settings({}, {"MFA_DEMO_THROTTLE_SPEEDUP": "1"}).demo_throttle_speedup == 1.0  # Graph's own pace
+    assert load_settings({}, {"MFA_DEMO_THROTTLE_SPEEDUP": "x25"}).demo_throttle_speedup == 25.0
+    assert load_settings({"demo_throttle_speedup": 4}, {}).demo_throttle_speedup == 4.0
+
+
 def test_tenant_from_secrets_table_with_environment_overriding() -> None:
     secrets = {"mfa": {"tenant_id": TENANT, "client_id": CLIENT, "client_secret": "s3cret"}}
     settings = load_settings(secrets, {"MFA_CONSOLE_DATA": "/tmp/x", "MFA_REDIRECT_URI": "https://console.example/"})
@@ -54,11 +61,23 @@ def test_database_password_is_redacted() -> None:
          "MFA_AUTHORITY_HOST must be an https URL"),
         ({"MFA_DEMO_USERS": "lots"}, "whole numbers"),
         ({"MFA_DEMO_USERS": "10"}, "between 50 and 200000"),
+        ({"MFA_DEMO_THROTTLE_SPEEDUP": "fast"}, "MFA_DEMO_THROTTLE_SPEEDUP must be a number from 1"),
+        ({"MFA_DEMO_THROTTLE_SPEEDUP": "0.5"}, "from 1 \\(Graph's own throttling pace\\) to 1000"),
+        ({"MFA_DEMO_THROTTLE_SPEEDUP": "5000"}, "to 1000 \\(got '5000'\\)"),
+        ({"MFA_DEMO_THROTTLE_SPEEDUP": "nan"}, "MFA_DEMO_THROTTLE_SPEEDUP"),
+        ({"MFA_BACKGROUND_PLAN_ABOVE": "many"}, "MFA_BACKGROUND_PLAN_ABOVE must be a whole number of users"),
+        ({"MFA_BACKGROUND_PLAN_ABOVE": "-1"}, "MFA_BACKGROUND_PLAN_ABOVE must be 0 or more"),
     ],
 )
 def test_bad_configuration_names_the_fix(env: dict, message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         load_settings({}, env)
+
+
+def test_large_previews_go_to_the_background_above_500_users_unless_set() -> None:
+    assert load_settings({}, {}).background_plan_above == 500
+    assert load_settings({}, {"MFA_BACKGROUND_PLAN_ABOVE": "0"}).background_plan_above == 0
+    assert load_settings({"background_plan_above": 2000}, {}).background_plan_above == 2000
 
 
 def test_domain_tenant_and_sovereign_cloud() -> None:

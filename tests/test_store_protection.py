@@ -82,7 +82,7 @@ def test_covered_by_is_versioned_like_the_other_facts(database_url: str) -> None
 
 
 def test_a_snapshot_from_before_the_policies_were_read_says_not_evaluated(database_url: str) -> None:
-    old = open_store(database_url, migrations=MIGRATIONS[:3])  # a database from before schema version 4
+    old = open_store(database_url, migrations=MIGRATIONS[:4])  # a database from before schema version 5
     old.upsert_tenant(TENANT, "Contoso", "contoso.example", "demo")
     old.close()
     store = open_store(database_url)

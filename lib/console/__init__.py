@@ -10,6 +10,10 @@
     preview = console.preview_wave_enforcement(ws, frame, wave_id)                # the registered, still Enabled
     preview = console.preview_wave_enforcement(ws, frame, wave_id, member_ids=ids)  # chosen members (stragglers)
     preview = console.preview_undo(ws, frame, operation_id)
+    job = console.start_preview(owner, tenant_id, lambda progress, cancel: console.preview_change(
+        ws, frame, ids, "enforced", on_progress=progress, cancel=cancel), place="users:selection",
+        selection=key, size=len(ids))                      # a large one in the background, with progress
+    job = console.preview_job(owner, tenant_id); job.cancel(); console.discard_preview(owner, tenant_id)
     op_id = console.start_change(ws, preview, wave="Wave 3", label="…")
     console.resume(ws, op_id); console.cancel(ws, op_id)
     console.protect(ws, upn, reason="break-glass", owner="…"); console.unprotect(ws, [upn])
@@ -32,6 +36,7 @@ from lib.console.changes import (
 )
 from lib.console.demo_clock import DemoClockError, advance_demo_clock
 from lib.console.operations import cancel, resume, start_change
+from lib.console.plan_jobs import BACKGROUND_ABOVE, PlanJob, discard_preview, preview_job, start_preview
 from lib.console.protection import protect, unprotect
 from lib.console.protection_status import ProtectionStatus, protection_status
 from lib.console.roles import RoleLost, RolesUnreadable, acting_writer
@@ -40,8 +45,10 @@ from lib.console.timeline import user_timeline
 from lib.console.workspace import NoGraphConnection, Workspace
 
 __all__ = [
+    "BACKGROUND_ABOVE",
     "DemoClockError",
     "NoGraphConnection",
+    "PlanJob",
     "ProtectionStatus",
     "RoleLost",
     "RolesUnreadable",
@@ -49,14 +56,17 @@ __all__ = [
     "acting_writer",
     "advance_demo_clock",
     "cancel",
+    "discard_preview",
     "preview_change",
     "preview_csv",
+    "preview_job",
     "preview_undo",
     "preview_wave_enforcement",
     "protect",
     "protection_status",
     "resume",
     "start_change",
+    "start_preview",
     "take_snapshot",
     "unprotect",
     "user_timeline",

@@ -2,6 +2,10 @@
 
 The snapshot may be hours old and miss what operations changed since, so every preview reads the
 current state of exactly the users it plans for (batched, on the read budget) before planning.
+
+The re-read is the slow part (minutes for a whole large tenant), so each preview reports it as it goes
+(``on_progress(read, total)``) and stops when ``cancel`` is set, raising ``OperationCancelled`` rather than
+planning from a half-read selection; ``lib.console.plan_jobs`` runs a large one in the background.
 """
 
 from __future__ import annotations
@@ -13,11 +17,19 @@ import pandas as pd
 
 from lib import rollout
 from lib.console.workspace import Workspace
+from lib.graph import CancelToken, OperationCancelled
+from lib.rollout.states import ReadProgress
 
 
-def _fresh(ws: Workspace, frame: pd.DataFrame, user_ids: Iterable[str]) -> pd.DataFrame:
-    return rollout.with_current_states(ws.require_gateway(), frame, user_ids,
-                                       read_at=pd.Timestamp(ws.clock()))
+def _fresh(ws: Workspace, frame: pd.DataFrame, user_ids: Iterable[str], *, on_progress: ReadProgress | None = None,
+           cancel: CancelToken | None = None) -> pd.DataFrame:
+    """``frame`` with the users' states as Graph gives them now; a cancelled read plans nothing (its unread
+    users would otherwise show up as "state unknown" skips in a plan nobody asked for)."""
+    fresh = rollout.with_current_states(ws.require_gateway(), frame, user_ids, cancel=cancel,
+                                        read_at=pd.Timestamp(ws.clock()), on_progress=on_progress)
+    if cancel is not None and cancel.cancelled:
+        raise OperationCancelled("The preview was cancelled before every state was read; no plan was made.")
+    return fresh
 
 
 def _stamped(ws: Workspace, preview: rollout.Plan) -> rollout.Plan:
@@ -32,33 +44,36 @@ def _due(ws: Workspace, frame: pd.DataFrame, targets: Mapping[str, str]) -> froz
 
 
 def preview_change(ws: Workspace, frame: pd.DataFrame, user_ids: Sequence[str], state: str, *,
-                   source: str = "selection") -> rollout.Plan:
+                   source: str = "selection", on_progress: ReadProgress | None = None,
+                   cancel: CancelToken | None = None) -> rollout.Plan:
     """Plan setting ``user_ids`` (ids in ``frame``, the latest snapshot) to ``state``, from their states now."""
     ids = list(user_ids)
-    fresh = _fresh(ws, frame, ids)
+    fresh = _fresh(ws, frame, ids, on_progress=on_progress, cancel=cancel)
     return _stamped(ws, rollout.plan(fresh, state, ids, protected=rollout.active_protection(ws.store, ws.tenant_id),
                                      actor=ws.actor, source=source,
                                      reregistration_due=_due(ws, fresh, dict.fromkeys(ids, state))))
 
 
 def preview_csv(ws: Workspace, frame: pd.DataFrame, imported: rollout.CsvImport, *,
-                reread: bool = True) -> rollout.Plan:
+                reread: bool = True, on_progress: ReadProgress | None = None,
+                cancel: CancelToken | None = None) -> rollout.Plan:
     """Plan an imported CSV; ``reread=False`` when ``frame`` was read from Graph moments ago."""
     if reread:
-        frame = _fresh(ws, frame, imported.targets)
+        frame = _fresh(ws, frame, imported.targets, on_progress=on_progress, cancel=cancel)
     return _stamped(ws, rollout.plan_from_csv(frame, imported,
                                               protected=rollout.active_protection(ws.store, ws.tenant_id),
                                               actor=ws.actor, reregistration_due=_due(ws, frame, imported.targets)))
 
 
 def preview_wave_enforcement(ws: Workspace, frame: pd.DataFrame, wave_id: int, *,
-                             member_ids: Sequence[str] | None = None) -> rollout.Plan:
+                             member_ids: Sequence[str] | None = None, on_progress: ReadProgress | None = None,
+                             cancel: CancelToken | None = None) -> rollout.Plan:
     """The one "enforce a wave" plan: by default the members who registered and are still Enabled
     (Graph does not promote re-enabled users itself); with ``member_ids``, exactly those members
     (e.g. the stragglers chosen on the Registration progress page)."""
     members = rollout.wave_member_ids(ws.store, wave_id)
     chosen = members if member_ids is None else [m for m in member_ids if m in set(members)]
-    fresh = _fresh(ws, frame, chosen)
+    fresh = _fresh(ws, frame, chosen, on_progress=on_progress, cancel=cancel)
     protection = rollout.active_protection(ws.store, ws.tenant_id)
     if member_ids is None:
         return _stamped(ws, rollout.promote_plan(ws.store, ws.tenant_id, wave_id, fresh, protected=protection,

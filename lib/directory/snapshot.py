@@ -1,9 +1,13 @@
 """Read the whole tenant through Graph into one users frame, as fast as Graph's throttling allows.
 
-The users listing comes first (every other read is keyed by its ids). Then registration and the
-per-user MFA state are read at the same time: they are throttled by different limits (the
-reports API allows 5 requests per 10 s; state reads spend the identity token bucket), so
-overlapping them makes the snapshot take about as long as the slower of the two, not their sum.
+The users listing asks for each user's per-user MFA state too (``perUserMfaState``, which Graph serves
+there undocumented), and a random sample is checked against the documented
+``authentication/requirements`` (``lib.graph.state_read``); only when Graph refuses the property or the
+sample disagrees are the states read user by user. Reads keyed by user ids (those states, the disabled
+accounts' methods) follow the listing; the registration report needs no ids and starts with it. They
+overlap: they are throttled by different limits (the reports API allows 5 requests per 10 s; users and
+state reads spend the identity token bucket), so the snapshot takes about as long as the slowest of
+them, not their sum.
 """
 
 from __future__ import annotations
@@ -26,7 +30,18 @@ from lib.directory.rows import (
     registration_from_methods,
     registration_from_report,
 )
-from lib.graph import CancelToken, GraphError, GraphGateway, NoPremiumLicense, OperationCancelled, Progress
+from lib.graph import (
+    FALLBACK,
+    FAST,
+    CancelToken,
+    GraphError,
+    GraphGateway,
+    NoPremiumLicense,
+    OperationCancelled,
+    Progress,
+    StateRead,
+    state_read,
+)
 
 T = TypeVar("T")
 REPORT_PATH = "/reports/authenticationMethods/userRegistrationDetails"
@@ -51,6 +66,8 @@ class TenantRead:
     registration_read_at: datetime
     state_read_at: datetime
     stats: dict[str, Any] = field(default_factory=dict)
+    state_read: StateRead = field(default_factory=lambda: StateRead(FALLBACK))
+    """How the per-user MFA states were read (the users listing, or user by user) and why."""
     protection: PoliciesRead | None = None
     """The policies read after the users (None only for reads that skipped it)."""
 
@@ -100,27 +117,30 @@ def read_tenant(
     org = org or gateway.organization()
     if on_phase:
         on_phase("users", 0, 0)
+    # The report needs no user ids and is throttled apart (5 pages per 10 s): it starts with the listing.
+    report_future = gateway.submit(_collect(gateway, REPORT_PATH, _report_row, on_phase, "registration", cancel, {}))
+    listing = _UsersListing(gateway, on_phase, cancel)
     premium = True
     try:
-        users = _read_pages(gateway, "/users", UserRecord.from_graph, on_phase, "users", cancel,
-                            {"$select": [*USER_SELECT, "signInActivity"]})
-    except NoPremiumLicense:
-        premium = False
-        users = _read_pages(gateway, "/users", UserRecord.from_graph, on_phase, "users", cancel,
-                            {"$select": list(USER_SELECT)})
-    except GraphError as err:
-        if err.status != 403:
-            raise
-        users = _read_pages(gateway, "/users", UserRecord.from_graph, on_phase, "users", cancel,
-                            {"$select": list(USER_SELECT)})  # no AuditLog.Read.All: no sign-in dates
+        try:
+            users = listing.read([*USER_SELECT, "signInActivity"])
+        except NoPremiumLicense:
+            premium = False
+            users = listing.read(list(USER_SELECT))
+        except GraphError as err:
+            if err.status != 403:
+                raise
+            users = listing.read(list(USER_SELECT))  # no AuditLog.Read.All: no sign-in dates
+    except BaseException:
+        report_future.cancel()
+        raise
     users_read_at = clock()
     if on_phase:
         on_phase("users", len(users), len(users))
     ids = [u.id for u in users]
     enabled = {u.id: u.account_enabled for u in users}
 
-    states_future = gateway.submit(
-        gateway.aio.read_mfa_states(ids, on_progress=_progress(on_phase, "state"), cancel=cancel))
+    states_future = gateway.submit(_states(gateway, ids, listing, on_phase, cancel))
     # The report leaves disabled accounts out, and without P1 there is no report: read their methods
     # at the same time as everything else.
     disabled = [uid for uid in ids if not enabled[uid]]
@@ -131,12 +151,9 @@ def read_tenant(
     source = "reports"
     try:
         if not premium:
+            report_future.cancel()
             raise NoPremiumLicense("no Entra ID P1")
-        if on_phase:
-            on_phase("registration", 0, len(ids))
-        rows = _read_pages(gateway, REPORT_PATH, lambda row: (row["id"], registration_from_report(row)),
-                           on_phase, "registration", cancel, {}, total=len(ids))
-        registration.update(rows)
+        registration.update(report_future.result())
         if on_phase:
             on_phase("registration", len(registration), len(ids))
     except NoPremiumLicense:
@@ -158,7 +175,7 @@ def read_tenant(
     admins = _admin_ids(gateway) if source == "methods" else None
     registration_read_at = clock()
 
-    states_raw = states_future.result()
+    states_raw, state_read = states_future.result()
     state_read_at = clock()
     failures = [v for v in states_raw.values() if isinstance(v, GraphError)]
     if failures:  # a state left unknown would overwrite the known one: the read fails as a whole instead
@@ -184,7 +201,62 @@ def read_tenant(
         "seconds": round(time.monotonic() - started, 3),
     }
     return TenantRead(frame, source, org.get("id", ""), org.get("displayName", ""), _default_domain(org),
-                      users_read_at, registration_read_at, state_read_at, stats, protection)
+                      users_read_at, registration_read_at, state_read_at, stats, state_read, protection)
+
+
+class _UsersListing:
+    """The snapshot's one users listing, asking for ``perUserMfaState`` too while Graph serves it.
+
+    The states are kept aside as the pages arrive (one small dict, never the raw rows). When Graph
+    refuses the property, the same listing is read without it and the refusal is remembered.
+    """
+
+    def __init__(self, gateway: GraphGateway, on_phase: PhaseCallback | None, cancel: CancelToken | None) -> None:
+        self.gateway = gateway
+        self.on_phase = on_phase
+        self.cancel = cancel
+        self.states: dict[str, Any] | None = None
+        """The listed states, or None when the listing did not serve them."""
+        self.refused = False
+
+    def read(self, select: list[str]) -> list[UserRecord]:
+        if not self.refused:
+            states: dict[str, Any] = {}
+
+            def convert(row: dict) -> UserRecord:
+                record = UserRecord.from_graph(row)
+                states[record.id] = row.get(state_read.PROPERTY)
+                return record
+
+            try:
+                users = _read_pages(self.gateway, "/users", convert, self.on_phase, "users", self.cancel,
+                                    {"$select": [*select, state_read.PROPERTY]})
+            except GraphError as err:
+                if not state_read.is_refusal(err):
+                    raise
+                self.refused = True
+            else:
+                self.states = states
+                return users
+        return _read_pages(self.gateway, "/users", UserRecord.from_graph, self.on_phase, "users", self.cancel,
+                           {"$select": select})
+
+
+async def _states(
+    gateway: GraphGateway, ids: list[str], listing: _UsersListing, on_phase: PhaseCallback | None,
+    cancel: CancelToken | None,
+) -> tuple[dict[str, str | GraphError], StateRead]:
+    """Every user's state: the listed ones once a sample checks out, else every user read one by one."""
+    if listing.states is not None:
+        check = await state_read.cross_check(gateway.aio, listing.states, cancel=cancel)
+        if check.path == FAST:
+            if on_phase:
+                on_phase("state", len(ids), len(ids))
+            return {uid: listing.states[uid] for uid in ids}, check
+    else:
+        check = StateRead(FALLBACK, state_read.NOT_SERVED)
+    states = await gateway.aio.read_mfa_states(ids, on_progress=_progress(on_phase, "state"), cancel=cancel)
+    return states, check
 
 
 def _read_pages(
@@ -198,17 +270,30 @@ def _read_pages(
     total: int = 0,
 ) -> list[T]:
     """Every row of a paged collection, converted page by page so raw JSON never piles up."""
+    return gateway.submit(_collect(gateway, path, convert, on_phase, phase, cancel, params, total)).result()
 
-    async def collect() -> list[T]:
-        out: list[T] = []
-        query = {"$top": gateway.options.page_size, **params}
-        async for page in gateway.aio.iter_pages(path, params=query, cancel=cancel):
-            out.extend(convert(row) for row in page)
-            if on_phase:
-                on_phase(phase, len(out), max(total, len(out)))
-        return out
 
-    return gateway.submit(collect()).result()
+async def _collect(
+    gateway: GraphGateway,
+    path: str,
+    convert: Callable[[dict], T],
+    on_phase: PhaseCallback | None,
+    phase: str,
+    cancel: CancelToken | None,
+    params: dict,
+    total: int = 0,
+) -> list[T]:
+    out: list[T] = []
+    query = {"$top": gateway.options.page_size, **params}
+    async for page in gateway.aio.iter_pages(path, params=query, cancel=cancel):
+        out.extend(convert(row) for row in page)
+        if on_phase:
+            on_phase(phase, len(out), max(total, len(out)))
+    return out
+
+
+def _report_row(row: dict) -> tuple[str, Registration]:
+    return row["id"], registration_from_report(row)
 
 
 def _admin_ids(gateway: GraphGateway) -> set[str]:

@@ -56,6 +56,8 @@ def parser() -> argparse.ArgumentParser:
                    help="multiplies throttle windows and Retry-After (0.01 = 100x faster)")
     p.add_argument("--fault-rate", type=_bounded(float, 0, 1, "a number between 0 and 1"), default=0.0,
                    help="fraction of requests failing with 5xx or a dropped connection")
+    p.add_argument("--no-bulk-mfa-state", action="store_true",
+                   help="refuse $select=perUserMfaState on /users, as if Graph did not serve it")
     p.add_argument("--cert-dir", default=None,
                    help="keep the TLS files here (default: a temporary directory)")
     return p
@@ -64,7 +66,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     config = EmulatorConfig(latency_ms=args.latency_ms, time_scale=args.time_scale,
-                            fault_rate=args.fault_rate, seed=args.seed)
+                            fault_rate=args.fault_rate, seed=args.seed, bulk_mfa_state=not args.no_bulk_mfa_state)
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:

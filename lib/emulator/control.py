@@ -22,6 +22,8 @@ the clock, so a caller must prove it started the emulator, not merely that it ru
   (writes wait, once that many per-user MFA PATCHes have applied; ``null`` switches it off),
   ``ca_without_premium`` (``forbidden`` or ``empty``: how a tenant without Entra ID P1 answers the
   Conditional Access policies list)
+  ``bulk_mfa_state`` (``false``: ``/users`` refuses ``$select=perUserMfaState`` as if Graph did not serve it),
+  ``bulk_mfa_state_stale`` (that many recently changed users show their previous state in the listing)
 - ``GET /_emulator/clock`` → ``{"now": …}``, the simulated time running on in real time since it last
   moved (what the console stamps in demo mode)
 - ``POST /_emulator/clock/advance`` ``{"days": n}`` / ``{"hours": n}`` → the clock's report + ``now``
@@ -30,7 +32,9 @@ the clock, so a caller must prove it started the emulator, not merely that it ru
 - ``POST /_emulator/users/{id or upn}/methods`` ``{"kind": "mobilePhone"}``: the user registers that
   method now, as on their security info page (Entra's rules follow: an Enabled user becomes Enforced,
   and one disabled by an admin has registered again)
-- ``GET /_emulator/stats``, ``POST /_emulator/stats/reset``, ``POST /_emulator/throttle/reset``
+- ``GET /_emulator/stats`` (requests, batch items, throttled, faults, writes, ``state_reads``: GETs of
+  ``authentication/requirements``, ``user_listings``: pages of ``/users``, statuses),
+  ``POST /_emulator/stats/reset``, ``POST /_emulator/throttle/reset``
 """
 
 from __future__ import annotations
@@ -150,7 +154,8 @@ def config_json(state: EmulatorState) -> dict:
             "hold_requests": c.hold_requests, "hold_after_writes": c.hold_after_writes,
             "fault_kinds": None if c.fault_kinds is None else list(c.fault_kinds),
             "fault_paths": None if c.fault_paths is None else list(c.fault_paths), "fault_on": c.fault_on,
-            "ca_without_premium": c.ca_without_premium}
+            "ca_without_premium": c.ca_without_premium,
+            "bulk_mfa_state": c.bulk_mfa_state, "bulk_mfa_state_stale": c.bulk_mfa_state_stale}
 
 
 def _number(name: str, value: Any, low: float, high: float | None, low_open: bool = False) -> float:
@@ -178,7 +183,8 @@ def _names(name: str, value: Any, allowed: tuple[str, ...] | None) -> tuple[str,
 def apply_config(state: EmulatorState, changes: dict) -> dict:
     """Validate every change first, then apply them all (a bad field changes nothing)."""
     known = {"latency_ms", "time_scale", "fault_rate", "throttle", "seed", "fault_applied_share", "hold_requests",
-             "hold_after_writes", "fault_kinds", "fault_paths", "fault_on", "ca_without_premium"}
+             "hold_after_writes", "fault_kinds", "fault_paths", "fault_on", "ca_without_premium", "bulk_mfa_state",
+             "bulk_mfa_state_stale"}
     unknown = sorted(set(changes) - known)
     if unknown:
         raise _ControlError(400, f"unknown setting(s): {', '.join(unknown)}; "
@@ -192,7 +198,7 @@ def apply_config(state: EmulatorState, changes: dict) -> dict:
         checked["fault_rate"] = _number("fault_rate", changes["fault_rate"], 0, 1)
     if "fault_applied_share" in changes:
         checked["fault_applied_share"] = _number("fault_applied_share", changes["fault_applied_share"], 0, 1)
-    for switch in ("throttle", "hold_requests"):
+    for switch in ("throttle", "hold_requests", "bulk_mfa_state"):
         if switch in changes:
             if not isinstance(changes[switch], bool):
                 raise _ControlError(400, f"{switch} must be true or false, got {changes[switch]!r}")
@@ -202,6 +208,11 @@ def apply_config(state: EmulatorState, changes: dict) -> dict:
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
             raise _ControlError(400, f"hold_after_writes must be a whole number of at least 0 or null, got {value!r}")
         checked["hold_after_writes"] = value
+    if "bulk_mfa_state_stale" in changes:
+        value = changes["bulk_mfa_state_stale"]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise _ControlError(400, f"bulk_mfa_state_stale must be a whole number of at least 0, got {value!r}")
+        checked["bulk_mfa_state_stale"] = value
     if "fault_kinds" in changes:
         checked["fault_kinds"] = _names("fault_kinds", changes["fault_kinds"], KIND_NAMES)
     if "fault_paths" in changes:

@@ -31,6 +31,7 @@ from lib.emulator.faults import APPLIED_FIRST, HOSTILE, Fault, fault_error, get_
 from lib.emulator.model import MFA_WRITER_ROLES, STATES, User
 from lib.emulator.state import EmulatorState
 from lib.emulator.tokens import Principal, verify_bearer
+from lib.emulator.user_schema import PER_USER_MFA_STATE, user_properties
 
 __all__ = [
     "EmulatorStats",
@@ -130,6 +131,10 @@ class EmulatorStats:
     """Per-user MFA PATCHes applied."""
     held: int = 0
     """Requests waiting right now because ``hold_requests`` or ``hold_after_writes`` holds them."""
+    state_reads: int = 0
+    """GETs of ``authentication/requirements`` that reached the route (batch items included, 429s not)."""
+    user_listings: int = 0
+    """Pages of ``GET /users`` that reached the route (batch items included, 429s not)."""
     statuses: dict[str, int] = field(default_factory=dict)
 
     def count(self, status: int) -> None:
@@ -139,6 +144,7 @@ class EmulatorStats:
     def as_dict(self) -> dict:
         return {"requests": self.requests, "batch_items": self.batch_items, "throttled": self.throttled,
                 "faults": self.faults, "dropped": self.dropped, "writes": self.writes, "held": self.held,
+                "state_reads": self.state_reads, "user_listings": self.user_listings,
                 "statuses": dict(sorted(self.statuses.items()))}
 
 
@@ -349,14 +355,72 @@ USER_FILTER_FIELDS = {
     "userPrincipalName": odata.FilterField("userPrincipalName", "str", lambda u: u.upn, starts_with=True),
     "displayName": odata.FilterField("displayName", "str", lambda u: u.display_name, starts_with=True),
     "mail": odata.FilterField("mail", "str", lambda u: u.mail, starts_with=True),
-    "id": odata.FilterField("id", "str", lambda u: u.id),
+    "id": odata.FilterField("id", "str", lambda u: u.id, in_values=True),
 }
 _USER_ORDER = {"displayname": "displayName", "userprincipalname": "userPrincipalName"}
 _USER_ORDER_ATTR = {"displayName": "display_name", "userPrincipalName": "upn"}
 
 
+def _selectable(version: str, listing: bool) -> dict[str, str]:
+    """Lower-cased name → Graph's spelling of what ``$select`` accepts on users in ``version``.
+
+    Every property of Microsoft's ``user`` type (lib/emulator/user_properties.json), plus
+    ``perUserMfaState`` on the listing, which real Graph serves there although no metadata lists it.
+    """
+    names = {name.lower(): name for name in user_properties(version)}
+    if listing:
+        names[PER_USER_MFA_STATE.lower()] = PER_USER_MFA_STATE
+    return names
+
+
+_SELECTABLE = {(v, listing): _selectable(v, listing) for v in SERVED_VERSIONS for listing in (False, True)}
+
+
 def _user_select(ctx: _Ctx) -> tuple[str, ...] | None:
-    return odata.parse_select(ctx.options.get("$select"), wire.USER_PROPERTY_NAMES, USER_TYPE_NAME)
+    listing = ctx.params == [] and ctx.req.path.strip("/").lower() == "users"
+    served = listing and ctx.state.config.bulk_mfa_state
+    return odata.parse_select(ctx.options.get("$select"), _SELECTABLE[(ctx.req.version, served)], USER_TYPE_NAME)
+
+
+def _previous_state(user: User) -> str | None:
+    """The per-user MFA state before the user's latest change (every user starts Disabled), or None."""
+    changes = [e.value for e in user.events if e.kind == "state"]
+    if not changes:
+        return None
+    before = changes[-2] if len(changes) > 1 else "disabled"
+    return before if before != user.mfa_state else None
+
+
+def _stale_states(state: EmulatorState) -> dict[str, str]:
+    """``bulk_mfa_state_stale`` = N: the N users changed most recently, and the state they had before.
+
+    What the listing's undocumented property would show if it lagged behind the documented endpoint.
+    """
+    n = state.config.bulk_mfa_state_stale
+    if n <= 0:
+        return {}
+    tenant = state.tenant
+    key = (tenant.revision, n, len(tenant.users))
+    cached = state.extras.get("stale_states")
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    changed = []
+    for user in tenant.users:
+        before = _previous_state(user)
+        if before is not None:
+            at = max(e.at for e in user.events if e.kind == "state")
+            changed.append((at, user.id, before))
+    changed.sort(reverse=True)
+    stale = {uid: before for _, uid, before in changed[:n]}
+    state.extras["stale_states"] = (key, stale)
+    return stale
+
+
+def _listed_state(state: EmulatorState) -> Callable[[User], str]:
+    stale = _stale_states(state)
+    if not stale:
+        return lambda u: u.mfa_state
+    return lambda u: stale.get(u.id, u.mfa_state)
 
 
 def _authorize_user_select(ctx: _Ctx) -> None:
@@ -375,6 +439,7 @@ def _context_url(ctx: _Ctx, fragment: str, select: tuple[str, ...] | None = None
 
 
 def _list_users(ctx: _Ctx) -> GraphResponse:
+    emulator_stats(ctx.state).user_listings += 1
     select = _user_select(ctx)
     props = select or wire.DEFAULT_USER_PROPERTIES
     top = odata.parse_top(ctx.options.get("$top"), USERS_DEFAULT_PAGE)
@@ -384,12 +449,21 @@ def _list_users(ctx: _Ctx) -> GraphResponse:
     if predicate is not None and orderby is not None and not (count and _eventual(ctx)):
         raise EmulatedGraphError(400, "Request_UnsupportedQuery", "Sorting not supported for current query.")
     users = ctx.state.tenant.users
+    version = ctx.req.version
+    mfa = _listed_state(ctx.state)
+    render = lambda u: wire.user_json(u, props, version, mfa)  # noqa: E731
+    if isinstance(predicate, odata.InPredicate) and predicate.field == "id" and orderby is None:
+        by_id = ctx.state.tenant.by_id  # an indexed lookup, as Graph's directory does
+        found = [u for u in (by_id.get(v) for v in predicate.values) if u is not None]
+        body = _page(ctx, len(found), found.__getitem__, None, top, count, render,
+                     _context_url(ctx, "users", select), lambda: len(found))
+        return GraphResponse(200, body)
     if orderby is None:
         at: Callable[[int], Any] = users.__getitem__
     else:
         order = _ordering(ctx.state, _USER_ORDER_ATTR[orderby[0]], orderby[1])
         at = lambda i: users[order[i]]  # noqa: E731
-    body = _page(ctx, len(users), at, predicate, top, count, lambda u: wire.user_json(u, props),
+    body = _page(ctx, len(users), at, predicate, top, count, render,
                  _context_url(ctx, "users", select), lambda: odata.count_matches(users, predicate))
     return GraphResponse(200, body)
 
@@ -405,7 +479,7 @@ def _get_user(ctx: _Ctx) -> GraphResponse:
     user = _target(ctx)
     select = _user_select(ctx)
     body = {"@odata.context": _context_url(ctx, "users", select) + "/$entity"}
-    body.update(wire.user_json(user, select or wire.DEFAULT_USER_PROPERTIES))
+    body.update(wire.user_json(user, select or wire.DEFAULT_USER_PROPERTIES, ctx.req.version))
     return GraphResponse(200, body)
 
 
@@ -585,6 +659,7 @@ def _methods(ctx: _Ctx) -> GraphResponse:
 
 
 def _get_requirements(ctx: _Ctx) -> GraphResponse:
+    emulator_stats(ctx.state).state_reads += 1
     user = _target(ctx)
     return GraphResponse(200, {"perUserMfaState": user.mfa_state})
 

@@ -114,6 +114,12 @@ class FilterField:
     get: Callable[[Any], Any]
     eq: bool = True
     starts_with: bool = False
+    in_values: bool = False
+    """Whether ``prop in ('a','b',…)`` is served (at most ``MAX_IN_VALUES`` values, as Graph)."""
+
+
+MAX_IN_VALUES = 15
+"""Graph's limit on the values of one ``in`` without advanced queries (docs/graph.md)."""
 
 
 _TOKEN = re.compile(r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<word>[A-Za-z_][A-Za-z0-9_.]*)|(?P<num>-?\d+)"
@@ -139,6 +145,19 @@ def _tokenize(text: str) -> tuple[list[tuple[str, str]], list[int]]:
 
 
 Predicate = Callable[[Any], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class InPredicate:
+    """``prop in (…)`` on its own: a route may look the values up in an index instead of scanning."""
+
+    field: str
+    get: Callable[[Any], Any]
+    values: tuple[str, ...]
+    """Lower-cased, in the order asked, without repeats."""
+
+    def __call__(self, obj: Any) -> bool:
+        return (self.get(obj) or "").lower() in self.values
 
 _UNSUPPORTED_OPS = {"ne", "gt", "ge", "lt", "le", "in", "has", "or", "not"}
 
@@ -247,6 +266,8 @@ class _FilterParser:
             return self._any(text)
         field = self._field(text)
         _, op = self._next()
+        if op.lower() == "in" and field.in_values:
+            return self._in(field)
         if op.lower() != "eq":
             if op.lower() in _UNSUPPORTED_OPS:
                 raise self._unsupported_op(op)
@@ -263,6 +284,27 @@ class _FilterParser:
             return lambda obj: get(obj) is value
         folded = value.lower()
         return lambda obj: (get(obj) or "").lower() == folded
+
+    def _in(self, field: FilterField) -> Predicate:
+        """``prop in ('a', 'b')``: a string in a list, folded like ``eq``; Graph counts each value as a clause."""
+        self._expect("(")
+        values: list[str] = []
+        while True:
+            lit_type, value = self._literal()
+            if lit_type != "Edm.String":
+                raise self._mismatch("Edm.String", lit_type)
+            values.append(value.lower())
+            _, sep = self._next()
+            if sep == ")":
+                break
+            if sep != ",":
+                self.pos -= 1
+                raise self._syntax()
+        if len(values) > MAX_IN_VALUES:
+            raise EmulatedGraphError(400, "Request_UnsupportedQuery", "Too many child clauses specified in search "
+                                     "filter expression containing 'OR' operators: "
+                                     f"{len(values)}. Max allowed: {MAX_IN_VALUES}.")
+        return InPredicate(field.name, field.get, tuple(dict.fromkeys(values)))
 
     def _function(self, name: str) -> Predicate:
         if name.lower() != "startswith":
@@ -318,9 +360,10 @@ def parse_filter(text: str | None, fields: Mapping[str, FilterField], resource: 
     """A predicate for ``$filter`` (None when absent).
 
     Grammar: clauses joined with ``and`` (parentheses allowed); a clause is ``prop eq literal``,
-    ``startsWith(prop,'x')`` or ``prop/any(x:x eq 'v')``. String comparisons ignore case like
-    Entra. Syntax errors are 400 ``BadRequest`` "Invalid filter clause…"; well-formed filters on
-    properties or operators the service does not support are 400 ``Request_UnsupportedQuery``.
+    ``prop in ('a','b')`` (where the field serves it), ``startsWith(prop,'x')`` or
+    ``prop/any(x:x eq 'v')``. String comparisons ignore case like Entra. Syntax errors are 400
+    ``BadRequest`` "Invalid filter clause…"; well-formed filters on properties or operators the
+    service does not support are 400 ``Request_UnsupportedQuery``.
     """
     if text is None:
         return None

@@ -57,7 +57,7 @@ from lib.emulator.protection_wire import (
     security_defaults_json,
     strength_policies_json,
 )
-from lib.emulator.wire import USER_PROPERTY_NAMES
+from lib.emulator.user_schema import user_properties
 
 __all__ = ["mount"]
 
@@ -98,6 +98,9 @@ ROLE_ASSIGNMENT_FILTER_FIELDS = {
     "roleDefinitionId": odata.FilterField("roleDefinitionId", "str", lambda a: a.role_template_id),
     "principalId": odata.FilterField("principalId", "str", lambda a: a.principal_id),
 }
+USER_PROPERTY_NAMES = {name.lower(): name for name in user_properties("v1.0")}
+"""Every property of Microsoft's v1.0 user type, lower-cased → Graph's spelling ($select is case-insensitive)."""
+
 MEMBER_PROPERTY_NAMES = {**USER_PROPERTY_NAMES, **GROUP_PROPERTY_NAMES}
 
 

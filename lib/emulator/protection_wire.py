@@ -16,7 +16,8 @@ from lib.emulator.protection_model import (
     ProtectionPolicies,
     RoleAssignment,
 )
-from lib.emulator.wire import DEFAULT_USER_PROPERTIES, USER_PROPERTIES, iso, user_json
+from lib.emulator.user_schema import user_properties
+from lib.emulator.wire import DEFAULT_USER_PROPERTIES, iso, user_json
 
 USER_TYPE = "#microsoft.graph.user"
 GROUP_TYPE = "#microsoft.graph.group"
@@ -170,7 +171,7 @@ def member_json(obj: User | Group, properties: Iterable[str] | None, typed: bool
         body = group_json(obj, names)
         odata_type = GROUP_TYPE
     else:
-        names = [n for n in wanted if n in USER_PROPERTIES] if wanted else list(DEFAULT_USER_PROPERTIES)
+        names = [n for n in wanted if n in user_properties("v1.0")] if wanted else list(DEFAULT_USER_PROPERTIES)
         body = user_json(obj, names)
         odata_type = USER_TYPE
     return {"@odata.type": odata_type, **body} if typed else body

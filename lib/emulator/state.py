@@ -44,6 +44,12 @@ class EmulatorConfig:
     """How a tenant without Entra ID P1 answers the Conditional Access policies list (Microsoft is silent,
     docs/graph.md): ``forbidden`` (403 Authentication_RequestFromNonPremiumTenantOrB2CTenant, as the reports
     answer) or ``empty`` (200 with no policies)."""
+    bulk_mfa_state: bool = True
+    """Whether ``/users`` serves ``$select=…,perUserMfaState`` as real Graph does; off, it answers the 400
+    "Could not find a property named 'perUserMfaState'…", as if Graph had stopped serving it."""
+    bulk_mfa_state_stale: int = 0
+    """The listing's ``perUserMfaState`` lags for this many users (those changed most recently show their
+    state before that change), while ``authentication/requirements`` is current."""
 
 
 @dataclass

@@ -16,6 +16,10 @@ up: a client alone on the app that waits that long succeeds (the header tells th
 that honours it reaches exactly the documented throughput. ``throttle_bound_seconds`` gives the
 model's minimum time for N requests, for benchmarks.
 
+The console's demo runs at ``time_scale = 1 / MFA_DEMO_THROTTLE_SPEEDUP`` (10 by default, lib/demo.py): the
+same limits and the same Retry-After contract, refilled that many times faster. Only this model moves; the
+Graph client knows nothing of it, so a real tenant is throttled exactly as Graph throttles it.
+
 Time comes from ``ThrottleBuckets.clock`` (``time.monotonic`` unless a test hands ``use_clock`` a
 ``ManualClock``, which moves only when told). ``drain(..., hold=True)`` keeps a bucket at the level
 it is given until the next request charges it, so a test that starts from an exhausted bucket meets

@@ -28,6 +28,7 @@ from lib.emulator.model import (
     SyntheticTenant,
     User,
 )
+from lib.emulator.user_schema import PER_USER_MFA_STATE, empty_value
 
 JSON_CONTENT_TYPE = ("application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;"
                      "charset=utf-8")
@@ -191,10 +192,9 @@ USER_PROPERTIES: dict[str, Callable[[User], Any]] = {
     "onPremisesDomainName": lambda u: u.upn.split("@", 1)[-1] if u.on_premises_sync else None,
     "onPremisesLastSyncDateTime": _none,
 }
-"""Every user property the emulator serves, by its Graph name."""
+"""The user properties the demo tenant has data for, by their Graph name (every other property of
+Microsoft's user type, lib/emulator/user_schema.py, is served as null or an empty list)."""
 
-USER_PROPERTY_NAMES: dict[str, str] = {name.lower(): name for name in USER_PROPERTIES}
-"""Lower-cased name → Graph's spelling ($select is case-insensitive, the response is not)."""
 
 DEFAULT_USER_PROPERTIES = (
     "businessPhones", "displayName", "givenName", "jobTitle", "mail", "mobilePhone", "officeLocation",
@@ -203,9 +203,23 @@ DEFAULT_USER_PROPERTIES = (
 """What ``GET /users`` returns without ``$select`` (user-list.md Example 1), in its order."""
 
 
-def user_json(user: User, properties: Iterable[str] = DEFAULT_USER_PROPERTIES) -> dict:
-    """One user as Graph renders it with ``$select`` = ``properties`` (Graph names)."""
-    return {name: USER_PROPERTIES[name](user) for name in properties}
+def user_json(user: User, properties: Iterable[str] = DEFAULT_USER_PROPERTIES, version: str = "v1.0",
+              mfa_state: Callable[[User], str] | None = None) -> dict:
+    """One user as Graph renders it with ``$select`` = ``properties`` (Graph names).
+
+    A property of Microsoft's user type the demo tenant has no data for is null (an empty list for a
+    collection); ``perUserMfaState`` is ``mfa_state(user)`` (default: the user's state).
+    """
+    out: dict[str, Any] = {}
+    for name in properties:
+        render = USER_PROPERTIES.get(name)
+        if render is not None:
+            out[name] = render(user)
+        elif name == PER_USER_MFA_STATE:
+            out[name] = mfa_state(user) if mfa_state is not None else user.mfa_state
+        else:
+            out[name] = empty_value(version, name)
+    return out
 
 
 # --------------------------------------------------------------------------------- roles, organization

@@ -7,6 +7,7 @@ Typical use from sync code (pages, CLI, workers)::
     gw = GraphGateway(graph_url, MsalClientCredential(client_id, secret, authority))
     users = gw.list_users(["id", "userPrincipalName"])
     states = gw.read_mfa_states([u["id"] for u in users])      # {id: "enabled" | GraphError}
+    states, how = gw.read_states(ids, tenant_size=n)           # the users listing when it checks out
     report = gw.write_mfa_states({uid: "enforced"}, on_result=journal.record)
 """
 
@@ -57,11 +58,14 @@ from lib.graph.gateway import (
 from lib.graph.loop import LoopThread, default_loop
 from lib.graph.options import GatewayOptions, RetryPolicy
 from lib.graph.roles import ADMIN_ROLE_TEMPLATE_IDS, ROLE_TEMPLATE_IDS, WRITE_ROLE_TEMPLATE_IDS
+from lib.graph.state_read import FALLBACK, FAST, StateRead
 from lib.graph.stats import GraphStats
 
 __all__ = [
     "ADMIN_ROLE_TEMPLATE_IDS",
     "DEFAULT_USER_SELECT",
+    "FALLBACK",
+    "FAST",
     "GRAPH_DEFAULT_SCOPE",
     "MAX_BATCH_SIZE",
     "MFA_STATES",
@@ -90,6 +94,7 @@ __all__ = [
     "OperationCancelled",
     "Progress",
     "RetryPolicy",
+    "StateRead",
     "StaticTokenCredential",
     "Throttle",
     "Throttled",

@@ -51,6 +51,7 @@ from msgraph_core import APIVersion, GraphClientFactory
 from msgraph_core.middleware import GraphTelemetryHandler
 from msgraph_core.middleware.options import GraphTelemetryHandlerOption
 
+from lib.graph import state_read
 from lib.graph.answers import json_answer
 from lib.graph.batch import (
     PACED_CLASSES,
@@ -76,6 +77,7 @@ from lib.graph.errors import (
 )
 from lib.graph.loop import LoopThread, default_loop
 from lib.graph.options import GatewayOptions
+from lib.graph.state_read import StateRead
 from lib.graph.stats import GraphStats
 
 __all__ = [
@@ -671,6 +673,19 @@ class AsyncGraph:
                 out[result.key] = _error_of(result)
         return out
 
+    async def read_states(
+        self,
+        user_ids: Iterable[str],
+        *,
+        tenant_size: int | None = None,
+        cancel: CancelLike | None = None,
+        on_progress: state_read.UsersRead | None = None,
+    ) -> tuple[dict[str, str | GraphError], StateRead]:
+        """Like :meth:`read_mfa_states`, from the users listing when Graph serves the state there and a
+        sample agrees with ``authentication/requirements`` (:mod:`lib.graph.state_read`); also says how."""
+        return await state_read.read_states(self, user_ids, tenant_size=tenant_size, cancel=cancel,
+                                            on_progress=on_progress)
+
     async def read_auth_methods(
         self,
         user_ids: Iterable[str],
@@ -855,6 +870,12 @@ class GraphGateway:
     def read_mfa_states(self, user_ids: Iterable[str], *, on_progress: ProgressCallback | None = None,
                         cancel: CancelLike | None = None) -> dict[str, str | GraphError]:
         return self._run(self.aio.read_mfa_states(list(user_ids), on_progress=on_progress, cancel=cancel))
+
+    def read_states(self, user_ids: Iterable[str], *, tenant_size: int | None = None,
+                    cancel: CancelLike | None = None, on_progress: state_read.UsersRead | None = None,
+                    ) -> tuple[dict[str, str | GraphError], StateRead]:
+        return self._run(self.aio.read_states(list(user_ids), tenant_size=tenant_size, cancel=cancel,
+                                              on_progress=on_progress))
 
     def read_auth_methods(self, user_ids: Iterable[str], *, on_progress: ProgressCallback | None = None,
                           cancel: CancelLike | None = None) -> dict[str, list[dict[str, Any]] | GraphError]:

@@ -12,9 +12,11 @@ gateway's event loop, chunk by chunk, a few chunks at a time (so reads overlap w
    without sending again;
 3. journal the rest ``sending`` (before anything leaves), then batched PATCHes through ``lib.graph``;
 4. journal each answer (``applied``, ``failed`` with its reason) as it comes, a few times a second;
-5. read back, batched, the state Graph reports for every user the chunk applied, and journal that
-   *observed* state as the outcome (an ``observed`` event says whether it matches the preview: Entra
-   may leave an Enable as Enabled or make it Enforced, see docs/graph.md). Reads cost read budget,
+5. read back the state Graph reports for every user the chunk applied (from the users listing filtered
+   by id when Graph serves it there and a sample of 20 agrees with ``authentication/requirements``,
+   else user by user: ``lib.graph.state_read``), and journal that *observed* state as the outcome (an
+   ``observed`` event says whether it matches the preview: Entra may leave an Enable as Enabled or make
+   it Enforced, see docs/graph.md). Reads cost read budget,
    never writes; a read-back that fails is tried again once the passes are over.
 
 Failed items whose error is ``retryable`` (throttled, 5xx, no answer: the error class says so, see
@@ -39,7 +41,8 @@ import pandas as pd
 
 from lib.columns import STATES
 from lib.errors import describe
-from lib.graph import CancelToken, GraphError, GraphGateway, ItemResult, OperationCancelled
+from lib.graph import FAST, CancelToken, GraphError, GraphGateway, ItemResult, OperationCancelled
+from lib.graph.state_read import SAMPLE_SIZE
 from lib.rollout import journal as j
 from lib.rollout.actor import require_writer
 from lib.rollout.errors import OperationStateError
@@ -357,7 +360,9 @@ class OperationWorker:
         """
         if not items:
             return
-        states = await self.gateway.aio.read_mfa_states(list(items))
+        states, how = await self.gateway.aio.read_states(list(items))
+        if how.path != FAST and len(items) > SAMPLE_SIZE:
+            log.info("operation %s read back %d users one by one: %s", self.operation_id, len(items), how.reason)
         observed = {uid: s for uid, s in states.items() if isinstance(s, str) and s in STATES}
         await self._db(j.record_observed, self.operation_id,
                        {uid: (state, items[uid].expected_state) for uid, state in observed.items()})

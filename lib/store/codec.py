@@ -7,7 +7,7 @@ cell by cell through pandas) keeps 100k-user snapshots fast and the dtypes exact
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -87,10 +87,24 @@ def python_values(column: pd.Series) -> list[Any]:
     return column.to_numpy(dtype=object, na_value=None).tolist()
 
 
+BULK_CHUNK = 5_000
+"""Rows per executemany: the driver's parameter dicts of a 100k-user snapshot never exist all at once."""
+
+VERSION_ROW_COLUMNS = {**dict(zip(VERSION_COLUMNS, STORED_COLUMNS, strict=True)), "removed": "removed"}
+
+
 def version_rows(users: pd.DataFrame, constants: Mapping[str, Any]) -> list[dict[str, Any]]:
     """``user_versions`` parameter rows for ``users``: stored columns plus a boolean ``removed``."""
-    columns = {**dict(zip(VERSION_COLUMNS, STORED_COLUMNS, strict=True)), "removed": "removed"}
-    return bulk_rows(users, columns, constants)
+    return bulk_rows(users, VERSION_ROW_COLUMNS, constants)
+
+
+def bulk_row_chunks(
+    frame: pd.DataFrame, columns: Mapping[str, str], constants: Mapping[str, Any] | None = None,
+    size: int = BULK_CHUNK,
+) -> Iterator[list[dict[str, Any]]]:
+    """``bulk_rows`` of ``frame``, ``size`` rows at a time (Python objects for one chunk only)."""
+    for start in range(0, len(frame), size):
+        yield bulk_rows(frame.iloc[start:start + size], columns, constants)
 
 
 def bulk_rows(

@@ -13,7 +13,8 @@ schema, append a function and update ``lib.store.schema`` to the new shape::
 
 Versions: 1 the history (tenants, snapshots, user versions, daily aggregates); 2 the rollout journal
 (operations, operation items and events, waves, protected accounts; see ``lib.rollout``); 3 the object id
-of each protected account, so renaming its UPN in the tenant does not drop its protection; 4 the protection
+of each protected account, so renaming its UPN in the tenant does not drop its protection; 4 how each
+snapshot read the per-user MFA states (the users listing or per-user reads, and why); 5 the protection
 each snapshot evaluated (its policies, security defaults, the methods policy) and each user's answer.
 
 Each step runs in its own transaction together with its ``schema_version`` row, so a failure
@@ -242,7 +243,15 @@ def _v3_protected_object_id(conn: Connection) -> None:
     conn.execute(sa.text("ALTER TABLE protected_accounts ADD COLUMN user_id VARCHAR(255)"))
 
 
-def _v4_protection(conn: Connection) -> None:
+def _v4_state_read(conn: Connection) -> None:
+    """How a snapshot read the per-user MFA states: the users listing or per-user reads, why, and the
+    sample it checked (nullable: snapshots from version 3 did not record it; they read user by user)."""
+    for column in ("state_read_path VARCHAR(255)", "state_read_reason TEXT", "state_read_sampled INTEGER",
+                   "state_read_disagreed INTEGER"):
+        conn.execute(sa.text(f"ALTER TABLE snapshots ADD COLUMN {column}"))
+
+
+def _v5_protection(conn: Connection) -> None:
     """Each user's protection answer, versioned like the other facts (NULL in older versions: not evaluated),
     and one record per snapshot of what was evaluated: Conditional Access availability, security defaults,
     the policies (JSON as Graph sent them), the methods policy's campaign and method states, the summary."""
@@ -270,7 +279,8 @@ def _v4_protection(conn: Connection) -> None:
     meta.tables["snapshot_protection"].create(conn)
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1_history, _v2_rollout, _v3_protected_object_id, _v4_protection)
+MIGRATIONS: tuple[Migration, ...] = (_v1_history, _v2_rollout, _v3_protected_object_id, _v4_state_read,
+                                     _v5_protection)
 """Every migration this console knows, oldest first; ``len(MIGRATIONS)`` is the supported version."""
 
 

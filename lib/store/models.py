@@ -35,6 +35,20 @@ class Snapshot:
     user_count: int | None
     stats: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    state_read_path: str | None = None
+    """"users listing" or "per-user reads" (None: not recorded, snapshots before schema version 4)."""
+    state_read_reason: str | None = None
+    """Why the per-user reads were used."""
+    state_read_sampled: int | None = None
+    state_read_disagreed: int | None = None
+
+    @property
+    def state_read(self) -> dict[str, Any] | None:
+        """How the per-user MFA states were read, as the CLI prints it (None when not recorded)."""
+        if self.state_read_path is None:
+            return None
+        return {"path": self.state_read_path, "reason": self.state_read_reason,
+                "sampled": self.state_read_sampled or 0, "disagreed": self.state_read_disagreed or 0}
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,14 @@ from sqlalchemy.engine import Connection, Row
 
 from lib.columns import FACT_COLUMNS
 from lib.store.aggregates import daily_counts
-from lib.store.codec import STORED_DTYPES, bulk_rows, frame_from_rows, from_ns, utc_day, version_rows
+from lib.store.codec import (
+    STORED_DTYPES,
+    VERSION_ROW_COLUMNS,
+    bulk_row_chunks,
+    frame_from_rows,
+    from_ns,
+    utc_day,
+)
 from lib.store.diff import diff_users
 from lib.store.errors import NotFoundError
 from lib.store.latest import LATEST_DTYPES
@@ -61,6 +68,10 @@ def snapshot_record(row: Row) -> Snapshot:
         user_count=row.user_count,
         stats=json.loads(row.stats) if row.stats else {},
         error=row.error,
+        state_read_path=row.state_read_path,
+        state_read_reason=row.state_read_reason,
+        state_read_sampled=row.state_read_sampled,
+        state_read_disagreed=row.state_read_disagreed,
     )
 
 
@@ -144,6 +155,24 @@ def latest_state(conn: Connection, tenant_id: str) -> pd.DataFrame:
     return frame_from_rows(rows, LATEST_DTYPES)
 
 
+def insert_many(conn: Connection, statement: sa.Insert | sa.Update, rows: list[dict[str, Any]]) -> None:
+    """``executemany`` of ``statement`` straight on the driver, compiled once for ``rows``' keys.
+
+    Why: SQLAlchemy processes every parameter dict in Python before the driver sees it, which cost more
+    than the insert itself for a snapshot's thousands of rows. The values are already plain driver values
+    (``lib.store.codec.python_values``: None, bool, int, str), so nothing is lost.
+    """
+    if not rows:
+        return
+    compiled = statement.compile(dialect=conn.dialect, column_keys=list(rows[0]))
+    if compiled.positional:
+        order = compiled.positiontup or ()
+        params: list[Any] = [tuple(row[key] for key in order) for row in rows]
+    else:
+        params = rows
+    conn.exec_driver_sql(str(compiled), params)
+
+
 UPDATE_LATEST = (
     sa.update(user_latest)
     .where(
@@ -166,20 +195,18 @@ def write_latest(
         return
     known = pd.Index(before["id"].to_numpy(dtype=object, na_value=None))
     existed = known.get_indexer(fresh["id"].to_numpy(dtype=object, na_value=None)) >= 0
-    inserted = bulk_rows(
+    for inserted in bulk_row_chunks(
         fresh[~existed],
         {"user_id": "id", "snapshot_id": "snapshot_id", **{name: name for name in LATEST_COLUMNS}},
         {"tenant_id": tenant_id},
-    )
-    if inserted:
-        conn.execute(sa.insert(user_latest), inserted)
-    updated = bulk_rows(
+    ):
+        insert_many(conn, sa.insert(user_latest), inserted)
+    for updated in bulk_row_chunks(
         fresh[existed],
         {"k_user": "id", "v_snapshot_id": "snapshot_id", **{f"v_{name}": name for name in LATEST_COLUMNS}},
         {"k_tenant": tenant_id},
-    )
-    if updated:
-        conn.execute(UPDATE_LATEST, updated)
+    ):
+        insert_many(conn, UPDATE_LATEST, updated)
 
 
 def write_versions(
@@ -191,9 +218,8 @@ def write_versions(
         [diff.added.assign(removed=False), diff.changed.assign(removed=False), diff.removed.assign(removed=True)],
         ignore_index=True,
     )
-    rows = version_rows(written, {"tenant_id": tenant_id, "snapshot_id": snapshot_id})
-    if rows:
-        conn.execute(sa.insert(user_versions), rows)
+    for rows in bulk_row_chunks(written, VERSION_ROW_COLUMNS, {"tenant_id": tenant_id, "snapshot_id": snapshot_id}):
+        insert_many(conn, sa.insert(user_versions), rows)
     return SnapshotSummary(
         snapshot_id=snapshot_id,
         user_count=len(current),

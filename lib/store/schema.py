@@ -74,6 +74,10 @@ snapshots = sa.Table(
     sa.Column("user_count", sa.Integer),
     sa.Column("stats", sa.Text),
     sa.Column("error", sa.Text),
+    sa.Column("state_read_path", Key),
+    sa.Column("state_read_reason", sa.Text),
+    sa.Column("state_read_sampled", sa.Integer),
+    sa.Column("state_read_disagreed", sa.Integer),
     sa.CheckConstraint(
         "status IN ('running', 'complete', 'failed', 'cancelled')", name="ck_snapshots_status"
     ),
@@ -180,7 +184,7 @@ snapshot_protection = sa.Table(
     sa.CheckConstraint("ca_availability IN ('available', 'no_p1', 'not_readable')",
                        name="ck_snapshot_protection_ca"),
 )
-"""What a complete snapshot's protection answer was computed from (schema version 4), written in the same
+"""What a complete snapshot's protection answer was computed from (schema version 5), written in the same
 transaction as its users. ``policies`` is the JSON list of Conditional Access policies as Graph sent them
 (``[]`` when none could be read); ``ca_message`` / ``security_defaults_message`` / ``methods_policy_message``
 say in words why a part could not be read (NULL when it was); ``security_defaults`` is NULL when unread;

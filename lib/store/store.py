@@ -47,7 +47,7 @@ from lib.store.engine import (
 )
 from lib.store.errors import NotFoundError, SnapshotStateError, StoreLockedError
 from lib.store.latest import advance_latest
-from lib.store.memo import Memo
+from lib.store.memo import LatestMemo, Memo
 from lib.store.migrations import MIGRATIONS, Migration, migrate
 from lib.store.models import ProtectionRecord, Snapshot, SnapshotSummary, Tenant
 from lib.store.schema import (
@@ -67,8 +67,10 @@ AGGREGATE_DTYPES: dict[str, str] = {
     **{name: "int64" for name in AGGREGATE_COUNTS},
 }
 """Columns of ``Store.daily_aggregates()``; ``day`` is midnight of the UTC day, without a zone."""
-FRAMES_KEPT = 4
-"""Snapshots whose users frames the store keeps in memory (the latest, the week-ago one, a few more)."""
+FRAMES_KEPT = 2
+"""Snapshots whose users frames the store keeps in memory: the latest and the one the overview compares it
+with (a week before). A 100k-user frame weighs about 100 MB, so an older one is released as soon as a third
+snapshot is read."""
 
 HISTORY_DTYPES: dict[str, str] = {
     "snapshot_id": "int64",
@@ -115,10 +117,11 @@ class Store:
         """The schema version the database is at (``len(migrations)`` after ``open_store``)."""
         self._remembered: dict[str, _Current] = {}
         self._remembered_lock = threading.Lock()
-        self._frames: Memo[pd.DataFrame] = Memo(FRAMES_KEPT)
+        self._frames: Memo[pd.DataFrame] = Memo(FRAMES_KEPT, name="users frames")
         """The one in-memory cache of snapshots' users frames, keyed by (tenant, snapshot): every page, job
         and session reads through it; a complete snapshot never changes, so an entry never goes stale."""
-        self._aggregates: Memo[pd.DataFrame] = Memo(FRAMES_KEPT * 2)
+        self._aggregates: LatestMemo[pd.DataFrame] = LatestMemo("daily aggregates")
+        """The trend as of each tenant's latest complete snapshot (only that one: it changes with each)."""
 
     def now_ns(self) -> int:
         """:attr:`clock`'s reading as the store keeps instants (ns since the epoch)."""
@@ -269,13 +272,15 @@ class Store:
         stats: Mapping[str, Any],
         finished_at: datetime | None = None,
         registration_source: str | None = None,
+        state_read: Mapping[str, Any] | None = None,
         protection: ProtectionRecord | None = None,
     ) -> SnapshotSummary:
         """Store ``frame`` (every user of the tenant) as the snapshot's content and make it current.
 
         ``registration_source`` corrects the one given at ``begin_snapshot`` (a read learns whether
-        the tenant has Entra ID P1 only as it goes). ``protection`` is what the frame's protection
-        columns were computed from, written with the users so the two never disagree.
+        the tenant has Entra ID P1 only as it goes). ``state_read`` (``path``, ``reason``, ``sampled``,
+        ``disagreed``) records how the per-user MFA states were read. ``protection`` is what the frame's
+        protection columns were computed from, written with the users so the two never disagree.
 
         Writes only new, changed and removed users, the day's aggregate, and the status flip in one
         transaction: a crash leaves either the previous snapshot current or this one, never half.
@@ -293,6 +298,10 @@ class Store:
         if registration_source is not None and registration_source not in REGISTRATION_SOURCES:
             raise ValueError(f"registration_source must be one of {', '.join(REGISTRATION_SOURCES)}")
         source = {"registration_source": registration_source} if registration_source else {}
+        if state_read is not None:
+            source.update(state_read_path=str(state_read["path"]), state_read_reason=state_read.get("reason"),
+                          state_read_sampled=int(state_read.get("sampled") or 0),
+                          state_read_disagreed=int(state_read.get("disagreed") or 0))
         overtaken_by: int | None = None
         with self._write() as conn:
             snapshot = q.snapshot_row(conn, snapshot_id, for_update=True)
@@ -481,6 +490,13 @@ class Store:
         return self._frames.get((tenant_id, snapshot.id), lambda: self._read_users(tenant_id, snapshot)).copy(
             deep=False)
 
+    def memory(self) -> dict[str, int]:
+        """Entries this store keeps in memory, per cache (bounded whatever the number of snapshots)."""
+        with self._remembered_lock:
+            remembered = len(self._remembered)
+        return {"users frames": len(self._frames), "daily aggregates": len(self._aggregates),
+                "latest state": remembered}
+
     def holds_users(self, tenant_id: str, snapshot_id: int) -> bool:
         """Whether ``load_users`` of this snapshot is answered from memory (no database read)."""
         return (tenant_id, snapshot_id) in self._frames
@@ -538,7 +554,8 @@ class Store:
         completes, which makes a new latest one."""
         with self._read() as conn:
             latest = q.latest_complete_id(conn, tenant_id)
-        return self._aggregates.get((tenant_id, latest), lambda: self._read_aggregates(tenant_id)).copy(deep=False)
+        return self._aggregates.get(tenant_id, -1 if latest is None else latest, None,
+                                    lambda: self._read_aggregates(tenant_id)).copy(deep=False)
 
     def _read_aggregates(self, tenant_id: str) -> pd.DataFrame:
         columns = [daily_aggregates.c[name] for name in AGGREGATE_DTYPES]

@@ -16,7 +16,7 @@ import streamlit as st
 
 from lib.auth import AuthConfig, AuthSession, SignedInAdmin
 from lib.clock import utc_now
-from lib.console import Workspace
+from lib.console import Workspace, discard_preview
 from lib.demo import DemoTenant, demo_auth_config, demo_tenant, ensure_demo_history
 from lib.errors import describe
 from lib.graph import GraphGateway
@@ -27,6 +27,9 @@ from lib.ui import browser_session
 from lib.ui.browser_session import GATEWAY_KEY
 from lib.ui.navigation import AUTH_KEY
 from lib.ui.sign_in_routes import provide_auth_config
+
+PLAN_OWNER_KEY = "plan_job_owner"
+"""This session's own key to its background preview (``lib.ui.plan_job``: random, never shown, never shared)."""
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,7 @@ def console() -> Console:
         st.error(f"**The console's settings could not be read.** {type(err).__name__}: {err}")
         st.stop()
     key = (settings.database_url, settings.mode, settings.demo_users, settings.demo_seed, settings.demo_premium,
-           settings.demo_security_defaults)
+           settings.demo_security_defaults, settings.background_plan_above)
     with st.spinner("Preparing the demo tenant and its 90-day history…" if settings.is_demo else "Opening the store…"):
         try:
             app = _console(key)
@@ -152,6 +155,9 @@ def workspace(app: Console) -> Workspace:
 def sign_out() -> None:
     """Sign out: the browser's sign-in ends for every tab, and this session forgets everything."""
     browser_session.end(st.session_state)
+    owner = st.session_state.get(PLAN_OWNER_KEY)
+    if isinstance(owner, str) and owner:  # a preview still reading with this session's token stops now
+        discard_preview(owner, tenant_id())
     session = st.session_state.pop(AUTH_KEY, None)
     gw = st.session_state.pop(GATEWAY_KEY, None)
     if gw is not None:

@@ -13,12 +13,11 @@ from lib.columns import STATES
 from lib.console import preview_csv
 from lib.errors import describe
 from lib.ui.context import Console, workspace
+from lib.ui.plan_job import ask_preview, drop_preview, follow_preview
 from lib.ui.rollout_widgets import (
     VERBS,
-    PlanEntry,
     can_apply,
     md,
-    set_plan,
 )
 from lib.ui.users_table import SIGNATURE_KEY
 from lib.users_filters import (
@@ -27,10 +26,29 @@ from lib.users_filters import (
 
 CSV_MEMO_KEY = "users_csv_memo"
 PREFIX = "users"
+PLACE = "users:csv"
 
 
 DELIMITERS: dict[str | None, str] = {None: "Detect from the file", ",": "Comma (,)", ";": "Semicolon (;)",
                                      "\t": "Tab"}
+
+
+def _plan(app: Console, frame: pd.DataFrame, imported: rollout.CsvImport, name: str, key: Any) -> None:
+    """Preview the file's valid rows (in the background when there are many: ``lib.ui.plan_job``)."""
+    ws = workspace(app)
+    states = {row.state for row in imported.rows}
+    valid = len(imported.rows)
+    what = f"{VERBS[next(iter(states))]} {valid:,}" if len(states) == 1 else f"Change {valid:,}"
+
+    def build(progress: Any, cancel: Any) -> rollout.Plan:
+        return preview_csv(ws, frame, imported, on_progress=progress, cancel=cancel)
+
+    try:
+        with st.spinner(f"Reading the current MFA state of {len(imported.targets):,} users from Microsoft Graph…"):
+            ask_preview(app, PREFIX, place=PLACE, selection=key, size=len(imported.targets), build=build,
+                        title=f"{what} users from {name}", label=f"CSV import: {name}"[:300])
+    except Exception as err:
+        st.error(f"The plan could not be made: {describe(err)}", icon=":material/error:")
 
 
 def csv_import_panel(app: Console, frame: pd.DataFrame) -> None:
@@ -45,6 +63,7 @@ def csv_import_panel(app: Console, frame: pd.DataFrame) -> None:
                               else STATE_LABELS[s])
     if upload is None:
         st.session_state.pop(CSV_MEMO_KEY, None)
+        drop_preview(PLACE)  # the file it was for is gone
         return
     data = upload.getvalue()
     memo_key = (upload.file_id, hashlib.blake2b(data, digest_size=12).hexdigest(), delimiter, default, len(frame),
@@ -86,17 +105,8 @@ def csv_import_panel(app: Console, frame: pd.DataFrame) -> None:
     writer, reason = can_apply()
     if st.button(f"Plan these {valid:,} users", key="users_csv_plan", type="primary", icon=":material/fact_check:",
                  disabled=not writer or valid == 0, help=reason if not writer else None):
-        try:
-            ids = [row.user_id for row in imported.rows]
-            with st.spinner(f"Reading the current MFA state of {len(ids):,} users from Microsoft Graph…"):
-                the_plan = preview_csv(workspace(app), frame, imported)
-        except Exception as err:
-            st.error(f"The plan could not be made: {describe(err)}", icon=":material/error:")
-        else:
-            state = the_plan.requested_state
-            what = f"{VERBS[state]} {valid:,}" if state else f"Change {valid:,}"
-            set_plan(PREFIX, PlanEntry(the_plan, title=f"{what} users from {upload.name}",
-                                       label=f"CSV import: {upload.name}"[:300]))
+        _plan(app, frame, imported, upload.name, memo_key)
+    follow_preview(app, PREFIX, place=PLACE, selection=memo_key)
     if not writer:
         st.caption(f":material/lock: Read-only: {reason}")
 

@@ -15,10 +15,11 @@ import streamlit as st
 
 from lib.console import acting_writer, advance_demo_clock
 from lib.errors import describe
-from lib.jobs import current_job
+from lib.jobs import RefreshJob, current_job
 from lib.ui.context import Console, workspace
+from lib.ui.job_progress import follow_refresh, is_running
 from lib.ui.rollout_widgets import can_apply
-from lib.ui.sidebar import start_session_refresh
+from lib.ui.sidebar import start_session_refresh, throttle_note
 
 CLOCK_NOTE_KEY = "progress_clock_note"
 CLOCK_JOB_KEY = "progress_clock_job"
@@ -45,23 +46,21 @@ def _count(number: int, noun: str) -> str:
     return f"{number:,} {noun}" + ("" if number == 1 else "s")
 
 
-@st.fragment(run_every=1.0)
-def _clock_refresh(tenant: str) -> None:
-    job = current_job(tenant)
-    if job is None:
+def _clock_progress(job: RefreshJob) -> None:
+    st.progress(job.fraction, text=f"Moving the clock, one simulated day at a time — {job.label}")
+
+
+def _note_finished(job: RefreshJob | None) -> None:
+    """This session's move of the clock has ended: say what it did (or why it stopped), once."""
+    if job is None or not job.finished or st.session_state.get(CLOCK_JOB_KEY) != id(job):
         return
-    if not job.finished:
-        st.progress(job.fraction, text=f"Moving the clock, one simulated day at a time — {job.label}")
-        return
-    if st.session_state.get(CLOCK_JOB_KEY) == id(job):
-        st.session_state.pop(CLOCK_JOB_KEY, None)
-        days = len(job.reports)
-        if job.error:
-            done = f" after {days - 1} of {job.steps} days" if days > 1 else ""
-            st.session_state[CLOCK_NOTE_KEY] = ("error", f"The clock stopped{done}: {job.error}")
-        else:
-            st.session_state[CLOCK_NOTE_KEY] = ("info", moved_note(days, job.reports))
-        st.rerun(scope="app")  # the new snapshots are in: redraw the whole page
+    st.session_state.pop(CLOCK_JOB_KEY, None)
+    days = len(job.reports)
+    if job.error:
+        done = f" after {days - 1} of {job.steps} days" if days > 1 else ""
+        st.session_state[CLOCK_NOTE_KEY] = ("error", f"The clock stopped{done}: {job.error}")
+    else:
+        st.session_state[CLOCK_NOTE_KEY] = ("info", moved_note(days, job.reports))
 
 
 def _advance(app: Console, days: int) -> None:
@@ -85,18 +84,21 @@ def demo_clock(app: Console, tenant: str) -> None:
     if not app.is_demo:
         return
     job = current_job(tenant)
-    running = job is not None and not job.finished
+    _note_finished(job)
+    running = is_running(job)
     writer, reason = can_apply()
     with st.container(border=True, key="demo_clock"):
         heading = f"**Demo clock** · simulated time **{app.now():%Y-%m-%d %H:%M} UTC**"
         if not writer:  # the time, and why it does not move for this admin: no buttons, no empty space for them
             st.markdown(heading)
             st.caption(f"Only an admin who may change MFA moves the demo clock. {reason}")
+            st.caption(f"{throttle_note(app.settings.demo_throttle_speedup)}.")
         else:
             text, day, week = st.columns([4, 1, 1], vertical_alignment="center")
             text.markdown(heading)
             text.caption("Move the demo tenant forward: people sign in and register, and the console takes a "
-                         "snapshot at the end of each simulated day, so the waves' progress moves day by day.")
+                         "snapshot at the end of each simulated day, so the waves' progress moves day by day. "
+                         f"{throttle_note(app.settings.demo_throttle_speedup)}.")
             if day.button("+1 day", key="clock_day", disabled=running, width="stretch", icon=":material/schedule:"):
                 _advance(app, 1)
                 st.rerun()
@@ -108,6 +110,6 @@ def demo_clock(app: Console, tenant: str) -> None:
         if note:
             kind, text_ = note
             (st.error if kind == "error" else st.caption)(text_)
-        _clock_refresh(tenant)
+        follow_refresh(tenant, _clock_progress)  # polls only while the clock (or any refresh) runs
 
 

@@ -13,11 +13,19 @@ from lib.exports import describe_age
 from lib.graph import GraphGateway
 from lib.jobs import RefreshJob, current_job, start_refresh
 from lib.ui.context import Console, auth_session, latest_snapshot, sign_out, signed_in_admin
+from lib.ui.job_progress import follow_refresh, is_running
 
 SOURCE_LABELS = {
     "reports": "registration from the reports API (Entra ID P1)",
     "methods": "registration from each user's authentication methods (no Entra ID P1)",
 }
+
+
+def throttle_note(speedup: float) -> str:
+    """What the demo tenant's throttle does, in words: Graph's limits, refilled ``speedup`` times faster."""
+    if speedup == 1:
+        return "Demo: Graph throttling at Microsoft Graph's own documented limits"
+    return f"Demo: Graph throttling ×{speedup:g} faster than Microsoft Graph's documented limits"
 
 
 def data_age(app: Console, at: pd.Timestamp | datetime | None) -> str:
@@ -38,19 +46,11 @@ def start_session_refresh(app: Console, *, before_each: Sequence[Callable[[], Ma
                          mode="demo" if app.is_demo else "tenant", before_each=before_each, step_name=step_name)
 
 
-@st.fragment(run_every=1.0)
-def _refresh_progress(app: Console, tenant: str) -> None:
-    job = current_job(tenant)
-    if job is None:
-        return
-    if not job.finished:
-        st.progress(job.fraction, text=job.label)
-        if st.button("Cancel refresh", key="cancel_refresh", width="stretch"):
-            job.cancel()
-        return
-    if st.session_state.get("refresh_seen") != id(job):
-        st.session_state["refresh_seen"] = id(job)
-        st.rerun(scope="app")  # the new snapshot is current: redraw every page part
+def _refresh_progress(job: RefreshJob) -> None:
+    """The running refresh's progress and its cancel button (redrawn each second by ``follow_refresh``)."""
+    st.progress(job.fraction, text=job.label)
+    if st.button("Cancel refresh", key="cancel_refresh", width="stretch"):
+        job.cancel()
 
 
 def render_sidebar(app: Console) -> None:
@@ -62,16 +62,14 @@ def render_sidebar(app: Console) -> None:
     with st.sidebar:
         if app.is_demo:
             st.markdown(":orange-badge[Demo tenant] synthetic data, nothing real is changed")
+            st.caption(throttle_note(app.settings.demo_throttle_speedup))
         st.markdown(f"**{tenant.name if tenant else 'Tenant'}**  \n`{tenant.domain if tenant else admin.tenant_id}`")
         st.markdown(f"{admin.name}  \n{admin.upn}  \n*{admin.role_label}*")
         if not admin.can_change_mfa:
             st.caption(f"Read-only: {admin.read_only_reason}")
         st.divider()
         job = current_job(admin.tenant_id)
-        running = job is not None and not job.finished
-        if job is not None and job.finished:
-            # A refresh that finished before this session existed needs no redraw here.
-            st.session_state.setdefault("refresh_seen", id(job))
+        running = is_running(job)
         if snapshot is None:
             st.caption("No snapshot of this tenant yet.")
         else:
@@ -82,8 +80,7 @@ def render_sidebar(app: Console) -> None:
                      width="stretch", help="Read users, registration and MFA state from Graph again"):
             start_session_refresh(app)
             st.rerun()
-        if running:  # the fragment polls only while a refresh runs, then reruns the app once
-            _refresh_progress(app, admin.tenant_id)
+        follow_refresh(admin.tenant_id, _refresh_progress)  # polls only while a refresh runs
         if job is not None and job.finished and job.error:
             (st.warning if job.cancelled else st.error)(job.error)
         st.divider()

@@ -3,6 +3,8 @@ confirmation), or remind them."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 import streamlit as st
 
@@ -20,12 +22,14 @@ from lib.progress import (
     stragglers,
 )
 from lib.ui.context import Console, signed_in_admin, workspace
-from lib.ui.rollout_widgets import PlanEntry, render_plan, set_plan, watch_operation
+from lib.ui.plan_job import ask_preview, follow_preview, selection_digest
+from lib.ui.rollout_widgets import render_plan, watch_operation
 from lib.ui.wave_members import TABLE_COLUMNS
 
 PREFIX = "progress"
 """The shared plan preview, confirmation and live progress (``lib.ui.rollout_widgets``) keep their state here."""
 PLAN_WAVE_KEY = "progress_plan_wave"
+PLACE = "progress:stragglers"
 
 REMINDER_SUBJECT = "Action needed: set up multi-factor authentication"
 REMINDER_BODY = (
@@ -49,18 +53,27 @@ def _actions(app: Console, tenant: str, wave: rollout.Wave, users: pd.DataFrame,
                    "disabled accounts are skipped, each with the reason. You preview and confirm it right here.")
         writer = admin is not None and admin.can_change_mfa
         reason = None if writer else (admin.read_only_reason if admin else "You are not signed in.")
+        ids = chosen["id"].astype(str).tolist()
+        key = (wave.id, selection_digest(ids))
         if st.button("Plan: set Enforced", key="progress_plan_enforce", disabled=not writer or chosen.empty,
                      icon=":material/lock:", help=reason):
-            ids = chosen["id"].tolist()
+            ws = workspace(app)
+
+            def build(progress: Any, cancel: Any) -> rollout.Plan:
+                return preview_wave_enforcement(ws, users, wave.id, member_ids=ids, on_progress=progress,
+                                                cancel=cancel)
+
+            def shown(wave_id: int = wave.id) -> None:
+                st.session_state[PLAN_WAVE_KEY] = wave_id
+
             try:
                 with st.spinner(f"Reading the current MFA state of {len(ids):,} members from Microsoft Graph…"):
-                    the_plan = preview_wave_enforcement(workspace(app), users, wave.id, member_ids=ids)
-            except Exception as err:  # Graph, store or input trouble: say what, never a traceback
+                    ask_preview(app, PREFIX, place=PLACE, selection=key, size=len(ids), build=build,
+                                title=f"enforce the chosen members of {wave.name}",
+                                label=f"Enforce stragglers of {wave.name}"[:300], wave_allowed=False, on_plan=shown)
+            except Exception as err:  # the session's sign-in or store trouble: say what, never a traceback
                 st.error(f"The plan could not be made: {describe(err)}", icon=":material/error:")
-            else:
-                st.session_state[PLAN_WAVE_KEY] = wave.id
-                set_plan(PREFIX, PlanEntry(the_plan, title=f"enforce the chosen members of {wave.name}",
-                                           label=f"Enforce stragglers of {wave.name}"[:300], wave_allowed=False))
+        follow_preview(app, PREFIX, place=PLACE, selection=key)
         if reason:
             st.caption(f":material/lock: Read-only: {reason}")
         if st.session_state.get(PLAN_WAVE_KEY) == wave.id:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 import streamlit as st
 
@@ -10,12 +12,14 @@ from lib.console import preview_wave_enforcement
 from lib.errors import describe
 from lib.ui.context import Console, latest_snapshot, users_frame, workspace
 from lib.ui.operation_detail import PREFIX, select_started
+from lib.ui.plan_job import ask_preview, follow_preview
 from lib.ui.rollout_widgets import (
     PlanEntry,
     can_apply,
     render_plan,
-    set_plan,
 )
+
+PLACE = "ops:promotion"
 
 
 def waves(app: Console, tenant: str) -> None:
@@ -57,14 +61,19 @@ def waves(app: Console, tenant: str) -> None:
                     help=reason if not writer else "Preview setting the wave's registered members who are still "
                     "Enabled to Enforced."):
         wave = next(w for w in waves if w.id == wave_id)
+        ws = workspace(app)
+
+        def build(progress: Any, cancel: Any) -> rollout.Plan:
+            return preview_wave_enforcement(ws, frame, wave.id, on_progress=progress, cancel=cancel)
+
         try:
             with st.spinner(f"Reading the current state of the {int(by_id[wave_id].members):,} members…"):
-                promote = preview_wave_enforcement(workspace(app), frame, wave.id)
+                ask_preview(app, PREFIX, place=PLACE, selection=(wave.id, snapshot.id),
+                            size=int(by_id[wave_id].members), build=build, title=f"promote {wave.name} to Enforced",
+                            label=f"Promote wave {wave.name} to Enforced"[:300], wave_allowed=False)
         except Exception as err:
             st.error(f"The promotion could not be planned: {describe(err)}", icon=":material/error:")
-        else:
-            set_plan(PREFIX, PlanEntry(promote, title=f"promote {wave.name} to Enforced",
-                                       label=f"Promote wave {wave.name} to Enforced"[:300], wave_allowed=False))
+    follow_preview(app, PREFIX, place=PLACE, selection=(wave_id, snapshot.id))
     if not writer:
         st.caption(f":material/lock: Read-only: {reason}")
     entry = st.session_state.get(f"{PREFIX}_plan")
