@@ -13,7 +13,7 @@ security defaults unread → None), so a user is never "not covered" because a r
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -43,7 +43,8 @@ from lib.protection import (
 )
 from lib.store import ProtectionRecord
 
-__all__ = ["PoliciesRead", "protection_columns", "read_policies", "with_protection"]
+__all__ = ["PoliciesRead", "methods_policy_record", "protection_columns", "read_policies", "user_facts",
+           "with_protection"]
 
 CA_PATH = "/identity/conditionalAccess/policies"
 DEFAULTS_PATH = "/policies/identitySecurityDefaultsEnforcementPolicy"
@@ -315,8 +316,3 @@ def with_protection(frame: pd.DataFrame, evaluation: Evaluation) -> pd.DataFrame
         out[name] = out["id"].map(by_id[name]).astype("string")
     return out
 
-
-def policy_rows(policies: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
-    """(id, name, state) of each stored policy, for the use-case layer and the pages."""
-    return [{"id": str(p.get("id", "")), "name": str(p.get("displayName", "")), "state": str(p.get("state", ""))}
-            for p in policies]
