@@ -75,8 +75,8 @@ def protection_trend_data(versions: pd.DataFrame, days: pd.DataFrame) -> pd.Data
     if len(versions) and n:
         v = versions.sort_values(["id", "snapshot_id"], kind="stable")
         start = v["snapshot_id"].to_numpy(dtype=np.int64)
-        following = v.groupby("id", sort=False)["snapshot_id"].shift(-1)
-        end = following.fillna(np.iinfo(np.int64).max).to_numpy(dtype=np.int64)
+        following = v.groupby("id", sort=False)["snapshot_id"].shift(-1).to_numpy(dtype=float, na_value=np.nan)
+        end = np.where(np.isnan(following), sorted_ids[-1] + 1, np.nan_to_num(following)).astype(np.int64)
         first = np.searchsorted(sorted_ids, start, side="left")
         last = np.searchsorted(sorted_ids, end, side="left")
         present = ~v["removed"].to_numpy(dtype=bool, na_value=False)
