@@ -545,11 +545,16 @@ def _scope_note(ov: Overview) -> str:
     return ov.scope.describe() + "."
 
 
+def _protection_keys(ov: Overview) -> tuple[str, ...]:
+    """The protection figures worth exporting: none for a snapshot taken before protection was read."""
+    return PROTECTION_ORDER if ov.protection is not None and ov.protection.protection_read else ()
+
+
 def report_html(ov: Overview, status: DataStatus, generated_at: datetime) -> str:
     """The self-contained HTML management report (``lib.exports.html_report``) for ``ov``."""
     return html_report(
         REPORT_TITLE, ov.tenant_name or ov.tenant_id, generated_at, ov.kpis,
-        [(TITLES[key], ov.figures[key]) for key in (*PROTECTION_ORDER, *CHART_ORDER) if key in ov.figures],
+        [(TITLES[key], ov.figures[key]) for key in (*_protection_keys(ov), *CHART_ORDER)],
         f"registration from {status.source_label}",
         data_as_of=status.read_at.to_pydatetime(),
         scope_note=_scope_note(ov) + " The adoption trend counts all users of each day's snapshot.",
@@ -558,7 +563,8 @@ def report_html(ov: Overview, status: DataStatus, generated_at: datetime) -> str
 
 def figures_zip(ov: Overview, status: DataStatus) -> bytes:
     """A ZIP with ``kpis.csv`` and one CSV per chart (the tables behind it), plus a README."""
-    files = ", ".join(f"{key}.csv ({TITLES[key]})" for key in ov.tables)
+    tables = {key: table for key, table in ov.tables.items() if key in CHART_TITLES or key in _protection_keys(ov)}
+    files = ", ".join(f"{key}.csv ({TITLES[key]})" for key in tables)
     readme = "\r\n".join([
         f"{REPORT_TITLE}: the figures behind every chart",
         f"Tenant: {ov.tenant_name or ov.tenant_id}",
@@ -570,7 +576,7 @@ def figures_zip(ov: Overview, status: DataStatus) -> bytes:
         "CSV files are UTF-8 with a byte-order mark, comma-separated; percentages are 0-100.",
         "",
     ])
-    return figures_csv_zip({"kpis": kpi_table(ov.kpis), **ov.tables}, readme=readme)
+    return figures_csv_zip({"kpis": kpi_table(ov.kpis), **tables}, readme=readme)
 
 
 def export_file_name(ov: Overview, status: DataStatus, kind: str, extension: str) -> str:

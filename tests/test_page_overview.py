@@ -269,15 +269,17 @@ def test_report_and_figures_zip_hold_the_overview(demo_settings: Settings) -> No
     assert "<title>MFA adoption overview — Fabrikam &lt;Consulting&gt;</title>" in page
     assert "registration from the reports API (Entra ID P1)</b> · read " in page
     assert "(3 h 5 min before this report)" in page
-    assert page.count("<section class=\"chart\">") == 8
-    assert page.count("Plotly.newPlot") == 8
+    protection = ["coverage", "protection_trend"] if ov.protection.protection_read else []  # they lead
+    assert page.count("<section class=\"chart\">") == 8 + len(protection)
+    assert page.count("Plotly.newPlot") == 8 + len(protection)
     assert page.count("* plotly.js v") == 1  # inlined once
     for tile in kpi_tiles(ov.kpis):
         assert f'data-kpi="{tile.key}"><div class="label">{tile.label}</div><div class="value">{tile.value}</div>' \
             in page
 
     archive = zipfile.ZipFile(io.BytesIO(figures_zip(ov, status)))
-    assert archive.namelist() == ["README.txt", "kpis.csv", "state_distribution.csv", "rollout_funnel.csv",
+    assert archive.namelist() == ["README.txt", "kpis.csv", *(f"{k}.csv" for k in protection),
+                                  "state_distribution.csv", "rollout_funnel.csv",
                                   "methods.csv", "method_strength.csv", "by_department.csv", "by_country.csv",
                                   "by_user_type.csv", "adoption_trend.csv", "waves.csv"]
     kpis_csv = pd.read_csv(io.BytesIO(archive.read("kpis.csv")), encoding="utf-8-sig")
