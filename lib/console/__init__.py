@@ -16,6 +16,7 @@
     console.advance_demo_clock(ws, demo, days=7)
     timeline = console.user_timeline(ws, user_id, waves=…)
     result = console.take_snapshot(ws, mode="demo")
+    status = console.protection_status(ws)                   # CA availability, policies, campaign, summary
 
 Each one checks what it must, re-reads what a stale snapshot could get wrong, and raises a ``lib`` error
 whose message is safe to show. Every one that changes something checks the role at the moment of acting
@@ -32,6 +33,7 @@ from lib.console.changes import (
 from lib.console.demo_clock import DemoClockError, advance_demo_clock
 from lib.console.operations import cancel, resume, start_change
 from lib.console.protection import protect, unprotect
+from lib.console.protection_status import ProtectionStatus, protection_status
 from lib.console.roles import RoleLost, RolesUnreadable, acting_writer
 from lib.console.snapshots import take_snapshot
 from lib.console.timeline import user_timeline
@@ -40,6 +42,7 @@ from lib.console.workspace import NoGraphConnection, Workspace
 __all__ = [
     "DemoClockError",
     "NoGraphConnection",
+    "ProtectionStatus",
     "RoleLost",
     "RolesUnreadable",
     "Workspace",
@@ -51,6 +54,7 @@ __all__ = [
     "preview_undo",
     "preview_wave_enforcement",
     "protect",
+    "protection_status",
     "resume",
     "start_change",
     "take_snapshot",
