@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from lib.charts import METHOD_LABELS as METHOD_NAMES
-from lib.columns import ACCOUNT_KINDS, METHODS_SEPARATOR, STATES, UNKNOWN_STATE
+from lib.columns import ACCOUNT_KINDS, METHODS_SEPARATOR, POLICIES_SEPARATOR, STATES, UNKNOWN_STATE
 from lib.countries import country_names
 from lib.protection import PROTECTED, Conflict, CoveredBy, MethodClass
 from lib.protection import label as protection_label
@@ -112,9 +112,6 @@ PROTECTION_LABELS: dict[str, str] = {
     **{d.isoformat(): f"SMS/voice only, ends {d:%-d %b %Y}" for d in DEADLINES},
 }
 """Protection filter values → the words the widgets, captions and exports show (``lib.protection.label``)."""
-
-POLICY_SEPARATOR = ";"
-"""``covered_by_policies`` joins the Conditional Access policies' names with "; "."""
 
 MAX_UPN_LIST = 200_000
 """Most UPNs one pasted or uploaded list may hold (the CSV import's limit)."""
@@ -247,7 +244,7 @@ def policies_mask(frame: pd.DataFrame, policies: Iterable[str]) -> np.ndarray:
     if not wanted or "covered_by_policies" not in frame.columns:
         return np.zeros(len(frame), dtype=bool)
     cells = _strings(frame["covered_by_policies"]).fillna("")
-    hits = {cell: bool(wanted & {p.strip() for p in cell.split(POLICY_SEPARATOR)}) for cell in cells.unique()}
+    hits = {cell: bool(wanted & {p.strip() for p in cell.split(POLICIES_SEPARATOR.strip())}) for cell in cells.unique()}
     return cells.map(hits).to_numpy(dtype=bool, na_value=False)
 
 
@@ -517,7 +514,7 @@ def _policy_names(frame: pd.DataFrame) -> tuple[str, ...]:
     if "covered_by_policies" not in frame.columns:
         return ()
     cells = _strings(frame["covered_by_policies"]).fillna("").unique().tolist()
-    names = {p.strip() for cell in cells for p in cell.split(POLICY_SEPARATOR) if p.strip()}
+    names = {p.strip() for cell in cells for p in cell.split(POLICIES_SEPARATOR.strip()) if p.strip()}
     return tuple(sorted(names, key=str.casefold))
 
 
