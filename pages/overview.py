@@ -48,8 +48,10 @@ def _style() -> None:
     rules += [f".st-key-kpi_{state} {{ border-top-color: {colour}; }}" for state, colour in STATE_COLOURS.items()]
     alert = STATE_COLOURS["disabled"]
     rules += [
-        f".st-key-kpi_alert {{ border: 2px solid {alert}; background: #FDF1EA; }}",
-        f".st-key-kpi_alert [data-testid='stMetricValue'] {{ color: {alert}; }}",
+        f"[class*='st-key-kpi_alert'] {{ border: 2px solid {alert}; background: #FDF1EA; }}",
+        f"[class*='st-key-kpi_alert'] [data-testid='stMetricValue'] {{ color: {alert}; }}",
+        ".st-key-kpi_p_protected, .st-key-kpi_p_phishing_resistant "
+        f"{{ border-top-color: {STATE_COLOURS['enforced']}; }}",
         "[data-testid='stMetricLabel'] p, [data-testid='stMetricLabel'] div { white-space: normal; }",
         "[data-testid='stMetricValue'] { font-weight: 600; }",
         "[data-testid='stMetricLabel'] p { font-size: 1.05rem; }",
@@ -152,7 +154,7 @@ def _await_baseline(app: Console, ov: Overview) -> None:
 
 
 def _protection_tile(tile: ProtectionTile, column: DeltaGenerator) -> None:
-    card = column.container(key="kpi_alert" if tile.highlight else f"kpi_p_{tile.key}", border=True,
+    card = column.container(key=f"kpi_alert_p_{tile.key}" if tile.highlight else f"kpi_p_{tile.key}", border=True,
                             height="stretch")
     card.metric(tile.label, tile.value, help=tile.help, icon=":material/warning:" if tile.highlight else None)
     card.caption(tile.basis)
