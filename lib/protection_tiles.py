@@ -15,9 +15,15 @@ from lib.protection import PROTECTED, Conflict, CoveredBy, MethodClass
 from lib.protection_kpis import ProtectionKpis
 from lib.users_filters import UsersFilterPreset
 
-__all__ = ["ProtectionTile", "protection_tiles", "trend_note"]
+__all__ = ["TILE_LABELS", "ProtectionTile", "protection_tiles", "trend_note"]
 
 CAME_FROM = "Overview"
+
+TILE_LABELS: frozenset[str] = frozenset({
+    "Effectively protected", "Relying on SMS/voice only", "Phishing-resistant", "Conflicts to clean up",
+    "Not covered by MFA", "Conditional Access unavailable (no Entra ID P1)",
+})
+"""Every protection tile's label (tests/test_protection_tiles.py checks the tiles use no other)."""
 
 
 @dataclass(frozen=True)

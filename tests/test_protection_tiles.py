@@ -15,7 +15,7 @@ import pytest
 from lib.protection import PROTECTED, CoveredBy
 from lib.protection_charts import coverage_chart, protection_trend_chart, protection_trend_data
 from lib.protection_kpis import COVERAGE_GROUPS, NOT_READ, coverage_group_data, protection_kpis, with_clock
-from lib.protection_tiles import protection_tiles, trend_note
+from lib.protection_tiles import TILE_LABELS, protection_tiles, trend_note
 from lib.users_filters import NONE, UserFilters, describe_filters, export_frame, filter_mask, prepare_users
 from tests.test_rollout_support import user, users
 
@@ -125,6 +125,8 @@ def test_a_tenant_without_p1_says_conditional_access_unavailable_never_not_cover
     data = frame([("ca_unavailable", "", "", "none", "", 4), ("per_user_enforced", "", "", "mfa", "", 2)])
     tiles = {t.key: t for t in protection_tiles(protection_kpis(data, NOW))}
     assert "not_covered" not in tiles
+    assert {t.label for t in tiles.values()} | {t.label for t in protection_tiles(protection_kpis(frame(), NOW))} \
+        == TILE_LABELS
     assert tiles["ca_unavailable"].label == "Conditional Access unavailable (no Entra ID P1)"
     assert tiles["ca_unavailable"].count == 4 == rows_for(tiles["ca_unavailable"].preset, data)
     labels = coverage_group_data(protection_kpis(data, NOW))["label"].tolist()

@@ -1,0 +1,71 @@
+"""The overview's protection tiles in Chromium: a tile's link lands on the Users page filtered to its users.
+
+The tile's number is read off the page and compared with the Users page's "N matching" heading, so the test
+holds whatever the demo clock and earlier tests did to the tenant. Screenshots (wide, 420 px, Global Reader) go
+to ``MFA_SCREENSHOTS`` when set, for a person to look at.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import ADMIN, READER, assert_no_exception, main, sign_in, wait_for_streamlit
+
+
+def shot(page: Page, name: str) -> None:
+    folder = os.environ.get("MFA_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
+
+
+def tile_value(page: Page, label: str) -> str:
+    card = main(page).locator("[data-testid='stMetric']").filter(has_text=label).first
+    expect(card).to_be_visible(timeout=60_000)
+    return card.locator("[data-testid='stMetricValue']").inner_text().strip()
+
+
+def follow(page: Page, tile_key: str) -> int:
+    """Click the tile's link; the Users page's matching count."""
+    main(page).locator(f".st-key-show_protection_{tile_key} button").click()
+    wait_for_streamlit(page)
+    heading = main(page).get_by_role("heading", name=re.compile(r"^[\d,]+ matching of"))
+    expect(heading).to_be_visible(timeout=60_000)
+    expect(main(page).get_by_text("(from the Overview)")).to_be_visible()
+    return int(heading.inner_text().split(" ")[0].replace(",", ""))
+
+
+@pytest.mark.browser
+def test_sms_voice_tile_lands_on_the_users_it_counted(page: Page, console_server: str) -> None:
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    sign_in(page, console_server, ADMIN)
+    expect(main(page).get_by_role("heading", name="Who is effectively protected")).to_be_visible(timeout=60_000)
+    expect(main(page).locator(".js-plotly-plot").nth(1)).to_be_visible(timeout=60_000)
+    shot(page, "overview-wide")
+    counted = int(tile_value(page, "Relying on SMS/voice only").replace(",", ""))
+    assert counted > 0
+    assert follow(page, "sms_voice") == counted
+    expect(main(page).get_by_text("SMS/voice ends").first).to_be_visible()
+    shot(page, "users-sms-voice-wide")
+    assert_no_exception(page)
+
+
+@pytest.mark.browser
+def test_narrow_window_as_global_reader(page: Page, console_server: str) -> None:
+    page.set_viewport_size({"width": 420, "height": 900})
+    sign_in(page, console_server, READER)
+    expect(main(page).get_by_role("heading", name="Who is effectively protected")).to_be_visible(timeout=60_000)
+    expect(main(page).locator(".js-plotly-plot").nth(1)).to_be_visible(timeout=60_000)
+    shot(page, "overview-narrow-reader")
+    share = tile_value(page, "Effectively protected")
+    assert share.endswith("%")
+    basis = main(page).get_by_text(re.compile(r"^[\d,]+ of [\d,]+ users in scope")).first.inner_text()
+    protected = int(basis.split(" ")[0].replace(",", ""))
+    assert follow(page, "protected") == protected
+    shot(page, "users-protected-narrow-reader")
+    assert_no_exception(page)
