@@ -32,7 +32,7 @@ def tile_value(page: Page, label: str) -> str:
 
 def follow(page: Page, tile_key: str) -> int:
     """Click the tile's link; the Users page's matching count."""
-    main(page).locator(f".st-key-show_protection_{tile_key} button").click()
+    main(page).locator(f".st-key-show_protection_{tile_key} button:visible").first.click()
     wait_for_streamlit(page)
     heading = main(page).get_by_role("heading", name=re.compile(r"^[\d,]+ matching of"))
     expect(heading).to_be_visible(timeout=60_000)
@@ -50,7 +50,7 @@ def test_sms_voice_tile_lands_on_the_users_it_counted(page: Page, console_server
     counted = int(tile_value(page, "Relying on SMS/voice only").replace(",", ""))
     assert counted > 0
     assert follow(page, "sms_voice") == counted
-    expect(main(page).get_by_text("SMS/voice ends").first).to_be_visible()
+    expect(main(page).get_by_text("SMS or voice only").first).to_be_visible()  # the chosen filter, in words
     shot(page, "users-sms-voice-wide")
     assert_no_exception(page)
 
