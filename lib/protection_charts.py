@@ -26,10 +26,24 @@ PROTECTED_COLOUR = STATE_COLOURS["enforced"]
 UNPROTECTED_COLOUR = STATE_COLOURS["disabled"]
 
 
+def _wrap(text: str, width: int = 36) -> str:
+    """``text`` broken into lines of at most ``width`` characters at spaces (plotly breaks lines at ``<br>``)."""
+    lines: list[str] = []
+    for word in text.split(" "):
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return "<br>".join(lines)
+
+
 def coverage_chart(data: pd.DataFrame) -> go.Figure:
     """Horizontal bars per source (``lib.protection_kpis.coverage_group_data``), in the table's order; protected
-    sources in the Enforced colour, the rest in the Disabled colour, "not read" grey, with the legend saying so."""
-    figure = go.Figure(layout={"template": TEMPLATE, "height": max(320, 130 + 46 * len(data))})
+    sources in the Enforced colour, the rest in the Disabled colour, "not read" grey, with the legend saying so.
+
+    Each source's name is written above its bar, not beside the axis: the names are long, and beside the axis
+    they would leave no room for the bars at 420 px."""
+    figure = go.Figure(layout={"template": TEMPLATE, "height": max(320, 150 + 78 * len(data))})
     labels = [plain(v) for v in data["label"]]
     kinds = np.where(data["group"] == NOT_READ, "not_read", np.where(data["protected"], "protected", "open"))
     for kind, name, colour in (("protected", "Protected on every sign-in", PROTECTED_COLOUR),
@@ -43,14 +57,19 @@ def coverage_chart(data: pd.DataFrame) -> go.Figure:
             orientation="h", name=name, marker_color=colour, cliponaxis=False, textposition="outside",
             text=[f"{u:,} ({p:.1f}%)" for u, p in zip(data.loc[rows, "users"], data.loc[rows, "percent"],
                                                        strict=True)],
-            hovertemplate="%{y}: %{x:,} users<extra></extra>",
+            width=0.45, hovertemplate="%{y}: %{x:,} users<extra></extra>",
         )
+    for text in labels:
+        figure.add_annotation(x=0, xref="x", y=text, yref="y", xanchor="left", yanchor="bottom", yshift=13,
+                              text=_wrap(text), showarrow=False, align="left", font={"size": 15, "color": "#1A1A1A"})
     top = int(data["users"].max()) if len(data) else 0
     figure.update_layout(
-        xaxis_title="Users", xaxis_tickformat=",", barmode="overlay",
-        xaxis_range=[0, top * 1.7] if top else None,  # room for "1,234 (56.7%)" beside the longest bar at 420 px
-        yaxis={"categoryorder": "array", "categoryarray": labels, "autorange": "reversed"},
-        legend={"orientation": "h", "yanchor": "top", "y": -0.15, "x": 0.0},
+        xaxis={"tickformat": ",", "nticks": 4, "tickangle": 0, "title": ""},
+        xaxis_range=[0, top * 1.6] if top else None,  # room for "1,234 (56.7%)" beside the longest bar at 420 px
+        barmode="overlay",
+        yaxis={"categoryorder": "array", "categoryarray": labels, "autorange": "reversed", "showticklabels": False},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.06, "x": 0.0},
+        margin={"l": 10, "r": 10, "t": 20, "b": 20},
     )
     if data.empty:
         figure.add_annotation(text="No users in scope", showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5,
@@ -106,7 +125,8 @@ def protection_trend_chart(data: pd.DataFrame) -> go.Figure:
     )
     figure.update_layout(
         yaxis={"title": "Share of all users", "range": [0, 100], "ticksuffix": "%"},
-        xaxis={"title": "", "type": "date", "tickangle": 0, "nticks": 5},
+        xaxis={"title": "", "type": "date", "tickangle": 0, "nticks": 4, "tickformatstops": [
+            {"dtickrange": [None, "M1"], "value": "%b %d"}, {"dtickrange": ["M1", None], "value": "%b"}]},
         showlegend=False, margin={"t": 30},
     )
     if known.empty:

@@ -179,7 +179,7 @@ def _protection(app: Console, ov: Overview) -> None:
     for row in (tiles[:3], tiles[3:]):
         for column, tile in zip(st.columns(3), row, strict=False):
             _protection_tile(tile, column)
-    left, right = st.columns([3, 2])
+    left, right = st.container(key="protection_charts").columns([3, 2])
     with left, st.container(border=True):
         st.markdown(f"#### {TITLES['coverage']}")
         st.caption(f"Each of the {kpis.users:,} users in scope by what asks them for MFA; percentages are of those "

@@ -48,6 +48,11 @@ def test_the_coverage_chart_leaves_room_for_its_labels_and_puts_its_legend_below
     assert figure.layout.xaxis.range[1] >= longest * 1.5  # "1,367 (75.0%)" fits beside the longest bar
     assert all(trace.textposition == "outside" and trace.cliponaxis is False for trace in figure.data)
     assert figure.layout.legend.y < 0  # under the bars: at 420 px a legend above would cover the first label
+    # the long source names sit above their bars, not beside the axis, where they would squeeze the bars away
+    assert figure.layout.yaxis.showticklabels is False
+    assert [a.text for a in figure.layout.annotations] == ["Conditional Access (all cloud apps,<br>or blocked)",
+                                                           "Not covered by MFA"]  # wrapped to fit 420 px
+    assert all(a.x == 0 and a.xanchor == "left" for a in figure.layout.annotations)
     trend = protection_trend_chart(protection_trend_data(
         frame.assign(snapshot_id=1, removed=False), pd.DataFrame({"day": [T0], "snapshot_id": [1]})))
-    assert trend.layout.xaxis.nticks == 5 and trend.layout.xaxis.tickangle == 0
+    assert trend.layout.xaxis.nticks == 4 and trend.layout.xaxis.tickangle == 0

@@ -17,11 +17,18 @@ from playwright.sync_api import Page, expect
 from tests.browser.conftest import ADMIN, READER, assert_no_exception, main, sign_in, wait_for_streamlit
 
 
-def shot(page: Page, name: str) -> None:
+def shot(page: Page, name: str, element: str | None = None) -> None:
+    """A screenshot of the page (or of the first ``element`` matching, scrolled into view) when asked for."""
     folder = os.environ.get("MFA_SCREENSHOTS")
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
+        path = str(Path(folder) / f"{name}.png")
+        if element is None:
+            page.screenshot(path=path, full_page=True)
+        else:
+            target = main(page).locator(element).first
+            target.scroll_into_view_if_needed()
+            target.screenshot(path=path)
 
 
 def tile_value(page: Page, label: str) -> str:
@@ -47,11 +54,14 @@ def test_sms_voice_tile_lands_on_the_users_it_counted(page: Page, console_server
     expect(main(page).get_by_role("heading", name="Who is effectively protected")).to_be_visible(timeout=60_000)
     expect(main(page).locator(".js-plotly-plot").nth(1)).to_be_visible(timeout=60_000)
     shot(page, "overview-wide")
+    shot(page, "overview-wide-charts", ".st-key-protection_charts")
     counted = int(tile_value(page, "Relying on SMS/voice only").replace(",", ""))
     assert counted > 0
     assert follow(page, "sms_voice") == counted
     expect(main(page).get_by_text("SMS or voice only").first).to_be_visible()  # the chosen filter, in words
+    expect(main(page).locator("[data-testid='stDataFrame']")).to_be_visible(timeout=60_000)
     shot(page, "users-sms-voice-wide")
+    shot(page, "users-sms-voice-table", "[data-testid='stDataFrame']")
     assert_no_exception(page)
 
 
@@ -62,6 +72,7 @@ def test_narrow_window_as_global_reader(page: Page, console_server: str) -> None
     expect(main(page).get_by_role("heading", name="Who is effectively protected")).to_be_visible(timeout=60_000)
     expect(main(page).locator(".js-plotly-plot").nth(1)).to_be_visible(timeout=60_000)
     shot(page, "overview-narrow-reader")
+    shot(page, "overview-narrow-charts", ".st-key-protection_charts")
     share = tile_value(page, "Effectively protected")
     assert share.endswith("%")
     basis = main(page).get_by_text(re.compile(r"^[\d,]+ of [\d,]+ users in scope")).first.inner_text()
