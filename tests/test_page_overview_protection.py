@@ -6,6 +6,7 @@ Expected numbers come from the store's users frame of the same snapshot through 
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
@@ -13,9 +14,10 @@ from streamlit.testing.v1 import AppTest
 
 from lib.protection import PROTECTED
 from lib.scope import DEFAULT_SCOPE, apply_scope
-from lib.settings import Settings
+from lib.settings import Settings, load_settings
 from lib.store import open_store
 from lib.ui.context import AUTH_KEY
+from lib.users_filters import PROTECTION_LABELS
 from tests.test_page_overview import PAGE, current_page, no_errors, settled
 from tests.ui_fixtures import ADMIN, READER, new_app
 from tests.ui_fixtures import demo_settings as demo_settings  # the session's demo console (fixture)
@@ -96,3 +98,43 @@ def test_the_read_only_role_sees_the_tiles_and_can_follow_them(demo_settings: Se
     if current_page(at) != "users.py":
         at.run()
     assert matching_rows(at) == expected
+
+
+@pytest.fixture
+def no_p1_settings(tmp_path, monkeypatch: pytest.MonkeyPatch, demo_settings: Settings) -> Settings:
+    monkeypatch.setenv("MFA_CONSOLE_DATA", str(tmp_path))
+    monkeypatch.setenv("MFA_DEMO_PREMIUM", "false")
+    return load_settings({}, os.environ)
+
+
+def test_a_tenant_without_p1_shows_conditional_access_unavailable(no_p1_settings: Settings) -> None:
+    at = settled(new_app(no_p1_settings, ADMIN, page=PAGE))
+    no_errors(at)
+    frame = scoped_users(no_p1_settings, at)
+    unavailable = int((frame["covered_by"].astype("string") == "ca_unavailable").sum())
+    assert unavailable > 0 and not (frame["covered_by"].astype("string") == "not_covered").any()
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Conditional Access unavailable (no Entra ID P1)"] == f"{unavailable:,}"
+    assert "Not covered by MFA" not in metrics
+    at.button(key="show_protection_ca_unavailable").click().run()
+    if current_page(at) != "users.py":
+        at.run()
+    assert matching_rows(at) == unavailable
+
+
+def test_the_users_table_shows_protection_in_words(demo_settings: Settings) -> None:
+    at = settled(new_app(demo_settings, ADMIN, page=PAGE))
+    at.button(key="show_protection_sms_voice").click().run()
+    if current_page(at) != "users.py":
+        at.run()
+    no_errors(at)
+    assert at.multiselect(key="users_f_method_classes").value == ["sms_voice_only"]
+    frame = scoped_users(demo_settings, at)
+    expected = frame[frame["method_class"].astype("string") == "sms_voice_only"]
+    shown = at.dataframe[0].value
+    assert len(shown) == len(expected) == matching_rows(at)
+    assert set(shown["method_strength"]) == {"SMS or voice only"}
+    assert set(shown["sms_voice_deadline"]) <= {"1 Feb 2027", "1 Jul 2027"}
+    assert "" not in set(shown["sms_voice_deadline"])
+    assert not shown["coverage"].str.contains("_").any()  # words, never the stored values
+    assert set(shown["coverage"]) <= set(PROTECTION_LABELS.values())
