@@ -44,6 +44,7 @@ from lib.protection_charts import (
     protection_trend_data,
 )
 from lib.protection_kpis import ProtectionKpis, coverage_group_data, protection_kpis, with_clock
+from lib.protection_tiles import protection_tiles
 from lib.scope import Scope, apply_scope
 from lib.store import Snapshot, Store
 from lib.store.memo import Memo
@@ -551,13 +552,17 @@ def _protection_keys(ov: Overview) -> tuple[str, ...]:
 
 
 def report_html(ov: Overview, status: DataStatus, generated_at: datetime) -> str:
-    """The self-contained HTML management report (``lib.exports.html_report``) for ``ov``."""
+    """The self-contained HTML management report (``lib.exports.html_report``) for ``ov``, led by the protection
+    tiles (days left to the SMS/voice deadlines counted from ``generated_at``)."""
+    kpis = protection_now(ov, generated_at)
+    lead = [(t.key, t.label, t.value, t.basis, t.highlight) for t in (protection_tiles(kpis) if kpis else [])]
     return html_report(
         REPORT_TITLE, ov.tenant_name or ov.tenant_id, generated_at, ov.kpis,
         [(TITLES[key], ov.figures[key]) for key in (*_protection_keys(ov), *CHART_ORDER)],
         f"registration from {status.source_label}",
         data_as_of=status.read_at.to_pydatetime(),
         scope_note=_scope_note(ov) + " The adoption trend counts all users of each day's snapshot.",
+        lead_tiles=lead,
     )
 
 

@@ -34,13 +34,14 @@ from lib.overview import (
     data_status,
     figures_zip,
     kpi_table,
+    protection_now,
     report_html,
     tile_views,
     wait_for_baselines,
 )
 from lib.palette import plain
 from lib.protection import PROTECTED
-from lib.protection_tiles import TILE_LABELS
+from lib.protection_tiles import TILE_LABELS, protection_tiles
 from lib.rollout.waves import list_waves
 from lib.scope import DEFAULT_SCOPE, Scope, apply_scope
 from lib.settings import Settings, load_settings
@@ -296,6 +297,12 @@ def test_report_and_figures_zip_hold_the_overview(demo_settings: Settings) -> No
     for tile in kpi_tiles(ov.kpis):
         assert f'data-kpi="{tile.key}"><div class="label">{tile.label}</div><div class="value">{tile.value}</div>' \
             in page
+    lead = protection_tiles(protection_now(ov, snapshot.state_read_at + pd.Timedelta(hours=3, minutes=5)))
+    assert [t.key for t in lead][:4] == ["protected", "sms_voice", "phishing_resistant", "conflicts"]
+    for tile in lead:  # the protection tiles lead the report, as on the page
+        assert f'data-kpi="{tile.key}"><div class="label">{plain(tile.label)}</div><div class="value">{tile.value}' \
+            in page
+    assert page.index("<h2>Protection</h2>") < page.index("<h2>Key figures</h2>")
 
     archive = zipfile.ZipFile(io.BytesIO(figures_zip(ov, status)))
     assert archive.namelist() == ["README.txt", "kpis.csv", *(f"{k}.csv" for k in protection),
