@@ -202,7 +202,10 @@ def read_policies(
     it, "unavailable"). Raises only OperationCancelled: every other failure is recorded in words.
     """
     requests_before = gateway.stats.requests
+    # Smaller gaps, said in words: a strength not read (kept with Conditional Access's message), Global
+    # Administrators unknown (the SMS/voice deadline: kept with the methods policy's message).
     notes: list[str] = []
+    deadline_note: str | None = None
     done, total = 0, 3
 
     def step(more: int = 0) -> None:
@@ -235,11 +238,11 @@ def read_policies(
         for role in roles:
             try:
                 assignments += _role_assignments(gateway, role, cancel)
-            except (Forbidden, GraphError) as err:
+            except GraphError as err:
                 if isinstance(err, OperationCancelled) or role in referenced_roles(policies):
                     raise
-                notes.append("Global Administrators could not be told apart for the SMS/voice deadline: "
-                             f"{_why(err, 'RoleManagement.Read.Directory')}")
+                deadline_note = ("Global Administrators could not be told apart, so everyone is given the "
+                                 f"1 February 2027 SMS/voice deadline: {_why(err, 'RoleManagement.Read.Directory')}")
             step()
         groups |= {str(a["principal"]["id"]).lower() for a in assignments
                    if str((a.get("principal") or {}).get("@odata.type", "")).lower() == GROUP_PRINCIPAL}
@@ -273,10 +276,17 @@ def read_policies(
     record = ProtectionRecord(
         ca_availability=str(availability), policies=tuple(policies) if availability is CaAvailability.AVAILABLE
         else (), security_defaults=defaults, methods_policy=methods_policy, summary=summary.as_json(),
-        read_at=pd.Timestamp(now), ca_message=ca_message, security_defaults_message=defaults_message,
-        methods_policy_message=methods_message if not notes else "; ".join(filter(None, [methods_message, *notes])))
+        read_at=pd.Timestamp(now), security_defaults_message=defaults_message,
+        ca_message=_joined(ca_message, *notes) if availability is CaAvailability.AVAILABLE else ca_message,
+        methods_policy_message=_joined(methods_message, deadline_note))
     return PoliciesRead(record, evaluation, summary, gateway.stats.requests - requests_before,
-                        len(group_users), len(roles), tuple(notes))
+                        len(group_users), len(roles), tuple(n for n in (*notes, deadline_note) if n))
+
+
+def _joined(*messages: str | None) -> str | None:
+    """The sentences that apply, as one text (None when none does)."""
+    found = [m for m in messages if m]
+    return " ".join(m if m.endswith(".") else f"{m}." for m in found) if found else None
 
 
 def _deadline(value: date | None) -> str:

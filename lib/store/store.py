@@ -223,6 +223,11 @@ class Store:
             row = conn.execute(sa.select(tenants).where(tenants.c.id == tenant_id)).one()
         return q.tenant_record(row)
 
+    def tenant_ids(self) -> list[str]:
+        """Every tenant this database knows, sorted."""
+        with self._read() as conn:
+            return [row[0] for row in conn.execute(sa.select(tenants.c.id).order_by(tenants.c.id))]
+
     def get_tenant(self, tenant_id: str) -> Tenant | None:
         """The tenant record, or None if the console never saw it."""
         with self._read() as conn:
