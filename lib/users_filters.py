@@ -49,6 +49,7 @@ __all__ = [
     "MAX_UPN_LIST",
     "METHOD_CLASS_OPTIONS",
     "NONE",
+    "PROTECTION_EXPORT_COLUMNS",
     "PROTECTION_LABELS",
     "SIGN_IN_OPTIONS",
     "STATE_FILTER_OPTIONS",
@@ -567,10 +568,14 @@ def describe_filters(filters: UserFilters) -> list[str]:
 EXPORT_COLUMNS: tuple[str, ...] = (
     "display_name", "upn", "mail", "state", "registered", "capable", "methods", "method_count", "preferred_method",
     "department", "country", "job_title", "is_admin", "is_guest", "account_enabled", "account_kind", "created",
-    "last_sign_in", "state_read_at", "coverage", "protected", "coverage_policies", "conflict", "method_strength",
-    "sms_voice_deadline", "id",
+    "last_sign_in", "state_read_at", "id",
 )
-"""Columns of the users page's CSV/XLSX export, in order (the protection ones in words, from ``protection_words``)."""
+"""The stored columns of the users page's CSV/XLSX export, in order (the CLI's ``users`` export takes them too)."""
+
+PROTECTION_EXPORT_COLUMNS: tuple[str, ...] = (
+    "coverage", "protected", "coverage_policies", "conflict", "method_strength", "sms_voice_deadline",
+)
+"""The protection columns the users page's export appends, in words (``protection_words``)."""
 
 
 def protection_words(frame: pd.DataFrame) -> pd.DataFrame:
@@ -662,11 +667,11 @@ def prepare_users(frame: pd.DataFrame) -> PreparedUsers:
 
 
 def export_frame(frame: pd.DataFrame, mask: np.ndarray | None = None) -> pd.DataFrame:
-    """The rows ``mask`` keeps, with :data:`EXPORT_COLUMNS` (those present), for a CSV/XLSX download."""
+    """The rows ``mask`` keeps, with :data:`EXPORT_COLUMNS` (those present) and then
+    :data:`PROTECTION_EXPORT_COLUMNS` in words, for a CSV/XLSX download."""
     rows = frame if mask is None else frame.loc[mask]
-    rows = pd.concat([rows.drop(columns=[c for c in ("sms_voice_deadline",) if c in rows.columns]),
-                      protection_words(rows)], axis=1)
-    return rows.loc[:, [c for c in EXPORT_COLUMNS if c in rows.columns]].reset_index(drop=True)
+    stored = rows.loc[:, [c for c in EXPORT_COLUMNS if c in rows.columns]]
+    return pd.concat([stored, protection_words(rows)], axis=1).reset_index(drop=True)
 
 
 @dataclass(frozen=True)
