@@ -108,6 +108,9 @@ METHOD_CLASS_OPTIONS: tuple[str, ...] = (*(str(m) for m in MethodClass), NOT_REA
 DEADLINE_OPTIONS: tuple[str, ...] = tuple(d.isoformat() for d in DEADLINES)
 PROTECTION_LABELS: dict[str, str] = {
     **{str(v): protection_label(v) for v in (*CoveredBy, *Conflict, *MethodClass)},
+    # lib.protection.LABELS is keyed by StrEnum members, which hash as their text: CoveredBy.BLOCKED and
+    # PolicyOutcome.BLOCKED are both "blocked", so the table holds the policy's words for both.
+    str(CoveredBy.BLOCKED): "Blocked by Conditional Access",
     NOT_READ: "Not read (snapshot from before protection was read)",
     NONE: "No conflict",
     **{d.isoformat(): f"SMS/voice only, ends {d:%-d %b %Y}" for d in DEADLINES},

@@ -201,3 +201,12 @@ def test_the_trend_replays_versions_and_leaves_days_before_protection_out() -> N
     assert nothing["pct_protected"].isna().all()
     assert "No stored snapshot has read protection yet" in trend_note(nothing)
     assert protection_trend_chart(nothing).layout.annotations[0].text == "No snapshot has read protection yet"
+
+
+def test_every_protection_filter_value_has_its_own_words() -> None:
+    from lib.users_filters import PROTECTION_LABELS
+
+    assert PROTECTION_LABELS["blocked"] == "Blocked by Conditional Access"  # not the policy outcome's words
+    coverage = [PROTECTION_LABELS[str(c)] for c in CoveredBy]
+    assert len(set(coverage)) == len(coverage)
+    assert all("_" not in words for words in PROTECTION_LABELS.values())

@@ -17,7 +17,7 @@ from playwright.sync_api import Page, expect
 from tests.browser.conftest import ADMIN, READER, assert_no_exception, main, sign_in, wait_for_streamlit
 
 
-def shot(page: Page, name: str, element: str | None = None) -> None:
+def shot(page: Page, name: str, element: str | None = None, *, window: bool = False) -> None:
     """A screenshot of the page (or of the first ``element`` matching, scrolled into view) when asked for."""
     folder = os.environ.get("MFA_SCREENSHOTS")
     if folder:
@@ -28,7 +28,11 @@ def shot(page: Page, name: str, element: str | None = None) -> None:
         else:
             target = main(page).locator(element).first
             target.scroll_into_view_if_needed()
-            target.screenshot(path=path)
+            box = target.bounding_box()
+            if window or (box and box["height"] > page.viewport_size["height"]):
+                page.screenshot(path=path)  # taller than the window: what a person sees scrolled to it
+            else:
+                target.screenshot(path=path)
 
 
 def tile_value(page: Page, label: str) -> str:
@@ -78,5 +82,8 @@ def test_narrow_window_as_global_reader(page: Page, console_server: str) -> None
     basis = main(page).get_by_text(re.compile(r"^[\d,]+ of [\d,]+ users in scope")).first.inner_text()
     protected = int(basis.split(" ")[0].replace(",", ""))
     assert follow(page, "protected") == protected
+    expect(main(page).get_by_text("Protected by", exact=True)).to_be_visible(timeout=60_000)
+    expect(main(page).get_by_text("Read-only", exact=False).first).to_be_visible(timeout=60_000)
     shot(page, "users-protected-narrow-reader")
+    shot(page, "users-filters-narrow-reader", "label:has-text('Protected by')", window=True)
     assert_no_exception(page)
