@@ -270,8 +270,8 @@ def build_overview(
     wave_list = tuple((str(name), pd.Timestamp(at)) for name, at in waves)
     started_at = pd.Timestamp(snapshot.started_at)
     protection = protection_kpis(users, started_at.tz_localize("UTC") if started_at.tzinfo is None else started_at)
-    tables = {"coverage": coverage_group_data(protection), "protection_trend": _protection_trend(store, tenant,
-                                                                                                 aggregates),
+    trend = _trends.get((store.where, tenant, snapshot.id), lambda: _protection_trend(store, tenant, aggregates))
+    tables = {"coverage": coverage_group_data(protection), "protection_trend": trend,
               **overview_data(users, aggregates, waves=wave_list, top_n=top_n)}
     figures = {"coverage": coverage_chart(tables["coverage"]),
                "protection_trend": protection_trend_chart(tables["protection_trend"]),
@@ -281,6 +281,11 @@ def build_overview(
         figures=figures, baseline_snapshot_id=baseline, baseline_pending=baseline is not None and not with_change,
         waves=wave_list, build_seconds=time.perf_counter() - started, protection=protection,
     )
+
+
+_trends: Memo[pd.DataFrame] = Memo(4)
+"""The protected-share trend per (database, tenant, snapshot): it counts all users, whatever the scope, so
+another scope reuses it instead of reading every stored version again."""
 
 
 def _protection_trend(store: Store, tenant_id: str, aggregates: pd.DataFrame) -> pd.DataFrame:
@@ -390,6 +395,7 @@ def clear_cache() -> None:
     """Forget every memoised overview (tests, benchmarks)."""
     wait_for_baselines()
     _overviews.clear()
+    _trends.clear()
     with _prefetch_lock:
         _prefetching.clear()
 
