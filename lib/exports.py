@@ -271,6 +271,7 @@ def html_report(
     *,
     data_as_of: datetime | None = None,
     scope_note: str | None = None,
+    lead_tiles: Iterable[tuple[str, str, str, str, bool]] = (),
 ) -> str:
     """A self-contained HTML management report: header (title, tenant, date, data source and age,
     scope), KPI tiles (``lib.kpis.kpi_tiles``) and each figure, interactive.
@@ -278,7 +279,8 @@ def html_report(
     plotly.js is inlined once, with the first figure; the file needs no network. Every text given
     here is escaped, so a tenant named ``<script>…`` shows as typed. Naive datetimes are taken as
     UTC; ``data_as_of`` is when the snapshot was read, and the report states its age at
-    ``generated_at``.
+    ``generated_at``. ``lead_tiles`` — ``(key, label, value, basis, highlight)`` — come first, under
+    "Protection" (the overview's protection tiles).
     """
     generated = _as_utc(generated_at)
     esc = html.escape
@@ -303,6 +305,12 @@ def html_report(
         basis = f'<div class="basis">{esc(tile.basis)}</div>' if tile.basis else ""
         tiles.append(f'<div class="{css}" data-kpi="{esc(tile.key)}"><div class="label">{esc(tile.label)}</div>'
                      f'<div class="value">{esc(tile.value)}</div>{basis}{delta}</div>')
+    lead = []
+    for key, label, value, basis, highlight in lead_tiles:
+        css = "tile alert" if highlight else "tile"
+        lead.append(f'<div class="{css}" data-kpi="{esc(key)}"><div class="label">{esc(label)}</div>'
+                    f'<div class="value">{esc(value)}</div><div class="basis">{esc(basis)}</div></div>')
+    lead_html = ('<h2>Protection</h2><div class="tiles">' + "".join(lead) + "</div>") if lead else ""
     change_note = ""
     if kpis.change is not None:
         since = f" (since {kpis.change.since:%Y-%m-%d})" if kpis.change.since is not None else ""
@@ -323,6 +331,7 @@ def html_report(
         f"<title>{esc(title)} — {esc(tenant_name)}</title>",
         f"<style>{_CSS}</style></head><body>",
         f"<header><h1>{esc(title)}</h1>{''.join(meta)}</header>",
+        lead_html,
         '<h2>Key figures</h2><div class="tiles">' + "".join(tiles) + "</div>" + change_note,
         *charts,
         '<footer>MFA Rollout Console · per-user MFA states: Disabled → Enabled → Enforced. '

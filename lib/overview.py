@@ -37,6 +37,14 @@ from lib.errors import ConsoleError
 from lib.exports import describe_age, figures_csv_zip, html_report
 from lib.kpis import Kpis, KpiTile, compute_kpis, kpi_tiles, previous_week_row
 from lib.palette import STATE_COLOURS
+from lib.protection_charts import (
+    PROTECTION_CHART_TITLES,
+    coverage_chart,
+    protection_trend_chart,
+    protection_trend_data,
+)
+from lib.protection_kpis import ProtectionKpis, coverage_group_data, protection_kpis, with_clock
+from lib.protection_tiles import protection_tiles
 from lib.scope import Scope, apply_scope
 from lib.store import Snapshot, Store
 from lib.store.memo import LatestMemo
@@ -45,8 +53,10 @@ from lib.users_filters import UsersFilterPreset
 __all__ = [
     "CHART_ORDER",
     "CHROMIUM_CANDIDATES",
+    "PROTECTION_ORDER",
     "REPORT_TITLE",
     "SOURCES",
+    "TITLES",
     "ChartImageError",
     "DataStatus",
     "Overview",
@@ -65,6 +75,7 @@ __all__ = [
     "kpi_table",
     "overview",
     "protected_upns",
+    "protection_now",
     "report_html",
     "tile_views",
     "wait_for_baselines",
@@ -83,7 +94,13 @@ CHART_ORDER: tuple[str, ...] = (
     "state_distribution", "rollout_funnel", "adoption_trend", "methods", "method_strength",
     "by_department", "by_country", "by_user_type",
 )
-"""The overview's figures in page (and report) order; every key of ``lib.charts.overview_figures``."""
+"""The overview's adoption figures in page (and report) order; every key of ``lib.charts.overview_figures``."""
+
+PROTECTION_ORDER: tuple[str, ...] = ("coverage", "protection_trend")
+"""The protection figures, which lead the page and the report (``lib.protection_charts``)."""
+
+TITLES: dict[str, str] = {**PROTECTION_CHART_TITLES, **CHART_TITLES}
+"""Every figure's heading, protection and adoption."""
 
 
 # --- where the data came from ------------------------------------------------------------------
@@ -209,6 +226,8 @@ class Overview:
     """True when the deltas are left out because that snapshot is still being read (``overview``)."""
     waves: tuple[tuple[str, pd.Timestamp], ...] = ()
     build_seconds: float = 0.0
+    protection: ProtectionKpis | None = None
+    """The protection tiles' counts (days left as of the snapshot: ``protection_now`` moves them to the clock)."""
 
 
 def baseline_snapshot_id(aggregates: pd.DataFrame, snapshot: Snapshot) -> int | None:
@@ -249,18 +268,50 @@ def build_overview(
         previous = apply_scope(store.load_users(tenant, baseline), scope)
     kpis = compute_kpis(users, previous)
     wave_list = tuple((str(name), pd.Timestamp(at)) for name, at in waves)
-    tables = overview_data(users, aggregates, waves=wave_list, top_n=top_n)
-    figures = overview_figures(tables)
+    started_at = pd.Timestamp(snapshot.started_at)
+    protection = protection_kpis(users, started_at.tz_localize("UTC") if started_at.tzinfo is None else started_at)
+    trend = _trends.get(_slot(store, tenant), snapshot.id, "all users",
+                        lambda: _protection_trend(store, tenant, aggregates))
+    tables = {"coverage": coverage_group_data(protection), "protection_trend": trend,
+              **overview_data(users, aggregates, waves=wave_list, top_n=top_n)}
+    figures = {"coverage": coverage_chart(tables["coverage"]),
+               "protection_trend": protection_trend_chart(tables["protection_trend"]),
+               **overview_figures(tables)}
     return Overview(
         tenant_id=tenant, tenant_name=tenant_name, snapshot=snapshot, scope=scope, kpis=kpis, tables=tables,
         figures=figures, baseline_snapshot_id=baseline, baseline_pending=baseline is not None and not with_change,
-        waves=wave_list, build_seconds=time.perf_counter() - started,
+        waves=wave_list, build_seconds=time.perf_counter() - started, protection=protection,
     )
 
 
 _overviews: LatestMemo[Overview] = LatestMemo("overviews", per_version=16)
 """Views derived from each tenant's latest snapshot (the store keeps the users frames themselves): a new
 snapshot's first overview drops the previous snapshot's."""
+
+
+_trends: LatestMemo[pd.DataFrame] = LatestMemo("protection trends")
+"""The protected-share trend of each tenant's latest snapshot: it counts all users, whatever the scope, so
+another scope reuses it instead of reading every stored version again."""
+
+
+def _protection_trend(store: Store, tenant_id: str, aggregates: pd.DataFrame) -> pd.DataFrame:
+    """The protected share per stored day, replayed from every user's stored ``covered_by`` versions."""
+    days = aggregates.loc[:, ["day", "snapshot_id"]] if {"day", "snapshot_id"} <= set(aggregates.columns) else \
+        pd.DataFrame({"day": [], "snapshot_id": []})
+    days = days.dropna(subset=["snapshot_id"])
+    try:
+        versions = store.versions_for_users(tenant_id)
+    except Exception as err:  # the trend is worth less than the page: draw it empty, say why in the log
+        log.warning("protection history unavailable for the overview: %s", type(err).__name__)
+        versions = pd.DataFrame({"id": [], "snapshot_id": [], "removed": []})
+    return protection_trend_data(versions, days)
+
+
+def protection_now(ov: Overview, now: datetime) -> ProtectionKpis | None:
+    """``ov``'s protection counts with the days left to each SMS/voice deadline counted from ``now``."""
+    return None if ov.protection is None else with_clock(ov.protection, now)
+
+
 _prefetch = ThreadPoolExecutor(max_workers=2, thread_name_prefix="overview-prefetch")
 _prefetching: dict[tuple, tuple[int, Future[None]]] = {}
 """Per (database, tenant): the week-ago snapshot being read into the store's memory, and that read. Only the
@@ -368,6 +419,7 @@ def clear_cache() -> None:
     """Forget every memoised overview (tests, benchmarks)."""
     wait_for_baselines()
     _overviews.clear()
+    _trends.clear()
     with _prefetch_lock:
         _prefetching.clear()
 
@@ -524,20 +576,30 @@ def _scope_note(ov: Overview) -> str:
     return ov.scope.describe() + "."
 
 
+def _protection_keys(ov: Overview) -> tuple[str, ...]:
+    """The protection figures worth exporting: none for a snapshot taken before protection was read."""
+    return PROTECTION_ORDER if ov.protection is not None and ov.protection.protection_read else ()
+
+
 def report_html(ov: Overview, status: DataStatus, generated_at: datetime) -> str:
-    """The self-contained HTML management report (``lib.exports.html_report``) for ``ov``."""
+    """The self-contained HTML management report (``lib.exports.html_report``) for ``ov``, led by the protection
+    tiles (days left to the SMS/voice deadlines counted from ``generated_at``)."""
+    kpis = protection_now(ov, generated_at)
+    lead = [(t.key, t.label, t.value, t.basis, t.highlight) for t in (protection_tiles(kpis) if kpis else [])]
     return html_report(
         REPORT_TITLE, ov.tenant_name or ov.tenant_id, generated_at, ov.kpis,
-        [(CHART_TITLES[key], ov.figures[key]) for key in CHART_ORDER],
+        [(TITLES[key], ov.figures[key]) for key in (*_protection_keys(ov), *CHART_ORDER)],
         f"registration from {status.source_label}",
         data_as_of=status.read_at.to_pydatetime(),
         scope_note=_scope_note(ov) + " The adoption trend counts all users of each day's snapshot.",
+        lead_tiles=lead,
     )
 
 
 def figures_zip(ov: Overview, status: DataStatus) -> bytes:
     """A ZIP with ``kpis.csv`` and one CSV per chart (the tables behind it), plus a README."""
-    files = ", ".join(f"{key}.csv ({CHART_TITLES[key]})" for key in ov.tables)
+    tables = {key: table for key, table in ov.tables.items() if key in CHART_TITLES or key in _protection_keys(ov)}
+    files = ", ".join(f"{key}.csv ({TITLES[key]})" for key in tables)
     readme = "\r\n".join([
         f"{REPORT_TITLE}: the figures behind every chart",
         f"Tenant: {ov.tenant_name or ov.tenant_id}",
@@ -549,7 +611,7 @@ def figures_zip(ov: Overview, status: DataStatus) -> bytes:
         "CSV files are UTF-8 with a byte-order mark, comma-separated; percentages are 0-100.",
         "",
     ])
-    return figures_csv_zip({"kpis": kpi_table(ov.kpis), **ov.tables}, readme=readme)
+    return figures_csv_zip({"kpis": kpi_table(ov.kpis), **tables}, readme=readme)
 
 
 def export_file_name(ov: Overview, status: DataStatus, kind: str, extension: str) -> str:

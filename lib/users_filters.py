@@ -14,7 +14,12 @@ The filters (each one off by default, so ``UserFilters()`` keeps everyone):
 - ``account_kinds``: ``person``, ``service``, ``shared``, ``break_glass``;
 - ``last_sign_in``: a code from :data:`SIGN_IN_OPTIONS` (age relative to ``now``);
 - ``upns``: only the users whose UPN *or* mail address is in this set (a pasted or uploaded list;
-  compared stripped and case-folded); ``None`` means no list.
+  compared stripped and case-folded); ``None`` means no list;
+- ``covered_by``: what protects the user (``lib.protection.CoveredBy`` values; ``NOT_READ``: the snapshot
+  did not read protection); ``policies``: covered by any of these Conditional Access policies (names);
+- ``conflicts``: ``lib.protection.Conflict`` values (:data:`NONE`: no conflict);
+- ``method_classes``: the strongest registered method class (``lib.protection.MethodClass`` values);
+- ``sms_voice_deadlines``: relying on SMS/voice alone with this deadline (ISO dates of ``DEADLINES``).
 """
 
 from __future__ import annotations
@@ -29,14 +34,23 @@ import numpy as np
 import pandas as pd
 
 from lib.charts import METHOD_LABELS as METHOD_NAMES
-from lib.columns import ACCOUNT_KINDS, METHODS_SEPARATOR, STATES, UNKNOWN_STATE
+from lib.columns import ACCOUNT_KINDS, METHODS_SEPARATOR, POLICIES_SEPARATOR, STATES, UNKNOWN_STATE
 from lib.countries import country_names
+from lib.protection import PROTECTED, Conflict, CoveredBy, MethodClass
+from lib.protection import label as protection_label
+from lib.protection_kpis import DEADLINES, NOT_READ, coverage_values, deadline_values
 
 __all__ = [
     "ACCOUNT_KIND_LABELS",
+    "CONFLICT_OPTIONS",
+    "COVERAGE_OPTIONS",
+    "DEADLINE_OPTIONS",
     "EXPORT_COLUMNS",
     "MAX_UPN_LIST",
+    "METHOD_CLASS_OPTIONS",
     "NONE",
+    "PROTECTION_EXPORT_COLUMNS",
+    "PROTECTION_LABELS",
     "SIGN_IN_OPTIONS",
     "STATE_FILTER_OPTIONS",
     "STATE_LABELS",
@@ -55,7 +69,9 @@ __all__ = [
     "merge_upn_lists",
     "methods_mask",
     "parse_upn_list",
+    "policies_mask",
     "prepare_users",
+    "protection_words",
     "search_index",
     "sign_in_mask",
     "state_mask",
@@ -86,6 +102,21 @@ SIGN_IN_OPTIONS: dict[str, tuple[str, str | None, int]] = {
 }
 """Last sign-in filter: code → (label, mode, days). ``older`` includes users who never signed in."""
 
+COVERAGE_OPTIONS: tuple[str, ...] = (*(str(c) for c in CoveredBy), NOT_READ)
+CONFLICT_OPTIONS: tuple[str, ...] = (*(str(c) for c in Conflict), NONE)
+METHOD_CLASS_OPTIONS: tuple[str, ...] = (*(str(m) for m in MethodClass), NOT_READ)
+DEADLINE_OPTIONS: tuple[str, ...] = tuple(d.isoformat() for d in DEADLINES)
+PROTECTION_LABELS: dict[str, str] = {
+    **{str(v): protection_label(v) for v in (*CoveredBy, *Conflict, *MethodClass)},
+    # lib.protection.LABELS is keyed by StrEnum members, which hash as their text: CoveredBy.BLOCKED and
+    # PolicyOutcome.BLOCKED are both "blocked", so the table holds the policy's words for both.
+    str(CoveredBy.BLOCKED): "Blocked by Conditional Access",
+    NOT_READ: "Not read (snapshot from before protection was read)",
+    NONE: "No conflict",
+    **{d.isoformat(): f"SMS/voice only, ends {d:%-d %b %Y}" for d in DEADLINES},
+}
+"""Protection filter values → the words the widgets, captions and exports show (``lib.protection.label``)."""
+
 MAX_UPN_LIST = 200_000
 """Most UPNs one pasted or uploaded list may hold (the CSV import's limit)."""
 
@@ -110,11 +141,17 @@ class UserFilters:
     account_kinds: tuple[str, ...] = ()
     last_sign_in: str = "any"
     upns: frozenset[str] | None = field(default=None)
+    covered_by: tuple[str, ...] = ()
+    policies: tuple[str, ...] = ()
+    conflicts: tuple[str, ...] = ()
+    method_classes: tuple[str, ...] = ()
+    sms_voice_deadlines: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.text, str):
             raise ValueError(f"text must be a string, got {type(self.text).__name__}")
-        for name in ("states", "departments", "countries", "methods", "account_kinds"):
+        for name in ("states", "departments", "countries", "methods", "account_kinds", "covered_by", "policies",
+                     "conflicts", "method_classes", "sms_voice_deadlines"):
             value = getattr(self, name)
             if isinstance(value, str):
                 raise ValueError(f"{name} must be a collection of values, not one string")
@@ -122,6 +159,11 @@ class UserFilters:
         bad = [s for s in self.states if s not in STATE_FILTER_OPTIONS]
         if bad:
             raise ValueError(f"unknown state {bad[0]!r}: use {', '.join(STATE_FILTER_OPTIONS)}")
+        for name, allowed in (("covered_by", COVERAGE_OPTIONS), ("conflicts", CONFLICT_OPTIONS),
+                              ("method_classes", METHOD_CLASS_OPTIONS), ("sms_voice_deadlines", DEADLINE_OPTIONS)):
+            bad = [v for v in getattr(self, name) if v not in allowed]
+            if bad:
+                raise ValueError(f"unknown {name.replace('_', ' ')} {bad[0]!r}: use {', '.join(allowed)}")
         bad = [k for k in self.account_kinds if k not in ACCOUNT_KINDS]
         if bad:
             raise ValueError(f"unknown account kind {bad[0]!r}: use {', '.join(ACCOUNT_KINDS)}")
@@ -196,6 +238,41 @@ def methods_mask(frame: pd.DataFrame, methods: Iterable[str]) -> np.ndarray:
         mask |= cells.str.contains(pattern, regex=True).to_numpy(dtype=bool, na_value=False)
     if NONE in wanted:
         mask |= (cells == "").to_numpy(dtype=bool, na_value=True)
+    return mask
+
+
+def policies_mask(frame: pd.DataFrame, policies: Iterable[str]) -> np.ndarray:
+    """Users covered by any of these Conditional Access policies (``covered_by_policies`` holds names joined
+    by "; "); compared whole, so "Sales" does not match "Sales EU"."""
+    wanted = {p.strip() for p in policies if p.strip()}
+    if not wanted or "covered_by_policies" not in frame.columns:
+        return np.zeros(len(frame), dtype=bool)
+    cells = _strings(frame["covered_by_policies"]).fillna("")
+    hits = {cell: bool(wanted & {p.strip() for p in cell.split(POLICIES_SEPARATOR.strip())}) for cell in cells.unique()}
+    return cells.map(hits).to_numpy(dtype=bool, na_value=False)
+
+
+def _protection_mask(frame: pd.DataFrame, filters: UserFilters) -> np.ndarray:
+    mask = np.ones(len(frame), dtype=bool)
+    if filters.covered_by:
+        mask &= coverage_values(frame).isin(list(filters.covered_by)).to_numpy(dtype=bool)
+    if filters.policies:
+        mask &= policies_mask(frame, filters.policies)
+    if filters.conflicts:
+        conflict = (_strings(frame["protection_conflict"]).fillna("").str.strip()
+                    if "protection_conflict" in frame.columns else pd.Series("", index=frame.index, dtype="string"))
+        wanted = [c for c in filters.conflicts if c != NONE] + ([""] if NONE in filters.conflicts else [])
+        mask &= conflict.isin(wanted).to_numpy(dtype=bool)
+    if filters.method_classes:
+        read = coverage_values(frame) != NOT_READ
+        method = (_strings(frame["method_class"]).fillna("").str.strip() if "method_class" in frame.columns
+                  else pd.Series("", index=frame.index, dtype="string"))
+        method = method.where(read & (method != ""), NOT_READ)
+        mask &= method.isin(list(filters.method_classes)).to_numpy(dtype=bool)
+    if filters.sms_voice_deadlines:
+        sms = (_strings(frame["method_class"]).fillna("") == str(MethodClass.SMS_VOICE_ONLY)
+               if "method_class" in frame.columns else pd.Series(False, index=frame.index))
+        mask &= (sms & deadline_values(frame).isin(list(filters.sms_voice_deadlines))).to_numpy(dtype=bool)
     return mask
 
 
@@ -388,6 +465,9 @@ def filter_mask(
         mask &= values_mask(frame, "account_kind", filters.account_kinds)
     if filters.methods:
         mask &= methods_mask(frame, filters.methods)
+    if (filters.covered_by or filters.policies or filters.conflicts or filters.method_classes
+            or filters.sms_voice_deadlines):
+        mask &= _protection_mask(frame, filters)
     if filters.last_sign_in != "any":
         if now is None:
             raise ValueError("the last sign-in filter needs 'now'")
@@ -405,6 +485,10 @@ class FilterOptions:
     countries: tuple[str, ...]
     methods: tuple[str, ...]
     sign_ins_known: bool
+    policies: tuple[str, ...] = ()
+    """Conditional Access policy names some user is covered by (``covered_by_policies``)."""
+    protection_read: bool = False
+    """Whether the snapshot read protection for anyone (else the protection filters have nothing to filter)."""
 
 
 def _choices(series: pd.Series) -> tuple[str, ...]:
@@ -425,7 +509,17 @@ def filter_options(frame: pd.DataFrame) -> FilterOptions:
         countries=_choices(frame["country"]),
         methods=(*methods, NONE) if has_none else tuple(methods),
         sign_ins_known=bool(frame["last_sign_in"].notna().any()),
+        policies=_policy_names(frame),
+        protection_read=bool((coverage_values(frame) != NOT_READ).any()),
     )
+
+
+def _policy_names(frame: pd.DataFrame) -> tuple[str, ...]:
+    if "covered_by_policies" not in frame.columns:
+        return ()
+    cells = _strings(frame["covered_by_policies"]).fillna("").unique().tolist()
+    names = {p.strip() for cell in cells for p in cell.split(POLICIES_SEPARATOR.strip()) if p.strip()}
+    return tuple(sorted(names, key=str.casefold))
 
 
 def _yes_no(value: bool | None) -> str:
@@ -457,6 +551,13 @@ def describe_filters(filters: UserFilters) -> list[str]:
         out.append(f"method: {_listed(filters.methods, METHOD_NAMES)}")
     if filters.account_kinds:
         out.append(f"kind: {_listed(filters.account_kinds, ACCOUNT_KIND_LABELS)}")
+    for name, words in (("covered_by", "protected by"), ("conflicts", "conflict"),
+                        ("method_classes", "method strength"), ("sms_voice_deadlines", "deadline")):
+        values = getattr(filters, name)
+        if values:
+            out.append(f"{words}: {_listed(values, PROTECTION_LABELS)}")
+    if filters.policies:
+        out.append(f"Conditional Access policy: {_listed(filters.policies)}")
     if filters.last_sign_in != "any":
         out.append(f"last sign-in: {SIGN_IN_OPTIONS[filters.last_sign_in][0].lower()}")
     if filters.upns is not None:
@@ -472,7 +573,39 @@ EXPORT_COLUMNS: tuple[str, ...] = (
     "department", "country", "job_title", "is_admin", "is_guest", "account_enabled", "account_kind", "created",
     "last_sign_in", "state_read_at", "id",
 )
-"""Columns of the users page's CSV/XLSX export, in order."""
+"""The stored columns of the users page's CSV/XLSX export, in order (the CLI's ``users`` export takes them too)."""
+
+PROTECTION_EXPORT_COLUMNS: tuple[str, ...] = (
+    "coverage", "protected", "coverage_policies", "conflict", "method_strength", "sms_voice_deadline",
+)
+"""The protection columns the users page's export appends, in words (``protection_words``)."""
+
+
+def protection_words(frame: pd.DataFrame) -> pd.DataFrame:
+    """The protection columns as a person reads them: ``coverage``, ``protected`` (yes/no, empty when not read),
+    ``coverage_policies``, ``conflict``, ``method_strength`` and ``sms_voice_deadline`` ("1 Feb 2027")."""
+    coverage = coverage_values(frame)
+    read = coverage != NOT_READ
+    words = coverage.map(lambda v: PROTECTION_LABELS.get(v, v)).astype("string")
+    protected = coverage.isin([str(c) for c in PROTECTED]).map({True: "yes", False: "no"}).astype("string")
+    conflict = (_strings(frame["protection_conflict"]).fillna("").str.strip() if "protection_conflict" in frame.columns
+                else pd.Series("", index=frame.index, dtype="string"))
+    method = (_strings(frame["method_class"]).fillna("").str.strip() if "method_class" in frame.columns
+              else pd.Series("", index=frame.index, dtype="string"))
+    policies = (_strings(frame["covered_by_policies"]).fillna("") if "covered_by_policies" in frame.columns
+                else pd.Series("", index=frame.index, dtype="string"))
+    deadline = deadline_values(frame)
+    sms = method == str(MethodClass.SMS_VOICE_ONLY)
+    pretty = {d.isoformat(): f"{d:%-d %b %Y}" for d in DEADLINES}
+    return pd.DataFrame({
+        "coverage": words,
+        "protected": protected.where(read, ""),
+        "coverage_policies": policies,
+        "conflict": conflict.map(lambda v: PROTECTION_LABELS.get(v, v) if v else "").astype("string"),
+        "method_strength": method.map(lambda v: PROTECTION_LABELS.get(v, v) if v else "").astype("string")
+                                 .where(read, ""),
+        "sms_voice_deadline": deadline.map(lambda v: pretty.get(v, v)).astype("string").where(sms, ""),
+    }, index=frame.index)
 
 
 @dataclass(frozen=True)
@@ -537,9 +670,11 @@ def prepare_users(frame: pd.DataFrame) -> PreparedUsers:
 
 
 def export_frame(frame: pd.DataFrame, mask: np.ndarray | None = None) -> pd.DataFrame:
-    """The rows ``mask`` keeps, with :data:`EXPORT_COLUMNS` (those present), for a CSV/XLSX download."""
+    """The rows ``mask`` keeps, with :data:`EXPORT_COLUMNS` (those present) and then
+    :data:`PROTECTION_EXPORT_COLUMNS` in words, for a CSV/XLSX download."""
     rows = frame if mask is None else frame.loc[mask]
-    return rows.loc[:, [c for c in EXPORT_COLUMNS if c in frame.columns]].reset_index(drop=True)
+    stored = rows.loc[:, [c for c in EXPORT_COLUMNS if c in rows.columns]]
+    return pd.concat([stored, protection_words(rows)], axis=1).reset_index(drop=True)
 
 
 @dataclass(frozen=True)
@@ -554,5 +689,15 @@ class UsersFilterPreset:
     registered: bool | None = None
     guest: bool | None = None
     capable: bool | None = None
+    covered_by: tuple[str, ...] = ()
+    conflicts: tuple[str, ...] = ()
+    method_classes: tuple[str, ...] = ()
+    sms_voice_deadlines: tuple[str, ...] = ()
     user_ids: tuple[str, ...] | None = None
     """Who the sending page counted: the banner says so when the Users page finds another number."""
+    counted: int | None = None
+    """How many users the sending page counted, when it sends no ids (the banner compares it the same way)."""
+
+    @property
+    def count(self) -> int | None:
+        return len(self.user_ids) if self.user_ids is not None else self.counted

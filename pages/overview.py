@@ -11,10 +11,10 @@ import logging
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from lib.charts import CHART_TITLES
 from lib.errors import describe
 from lib.jobs import current_job
 from lib.overview import (
+    TITLES,
     DataStatus,
     Overview,
     TileView,
@@ -24,10 +24,12 @@ from lib.overview import (
     data_status,
     overview,
     protected_upns,
+    protection_now,
     tile_views,
     wave_markers,
 )
 from lib.palette import STATE_COLOURS
+from lib.protection_tiles import ProtectionTile, protection_tiles, trend_note
 from lib.ui.context import Console, console, latest_snapshot, signed_in_admin
 from lib.ui.handoff import send_users_filter
 from lib.ui.overview_exports import exports
@@ -46,8 +48,10 @@ def _style() -> None:
     rules += [f".st-key-kpi_{state} {{ border-top-color: {colour}; }}" for state, colour in STATE_COLOURS.items()]
     alert = STATE_COLOURS["disabled"]
     rules += [
-        f".st-key-kpi_alert {{ border: 2px solid {alert}; background: #FDF1EA; }}",
-        f".st-key-kpi_alert [data-testid='stMetricValue'] {{ color: {alert}; }}",
+        f"[class*='st-key-kpi_alert'] {{ border: 2px solid {alert}; background: #FDF1EA; }}",
+        f"[class*='st-key-kpi_alert'] [data-testid='stMetricValue'] {{ color: {alert}; }}",
+        ".st-key-kpi_p_protected, .st-key-kpi_p_phishing_resistant "
+        f"{{ border-top-color: {STATE_COLOURS['enforced']}; }}",
         "[data-testid='stMetricLabel'] p, [data-testid='stMetricLabel'] div { white-space: normal; }",
         "[data-testid='stMetricValue'] { font-weight: 600; }",
         "[data-testid='stMetricLabel'] p { font-size: 1.05rem; }",
@@ -146,12 +150,54 @@ def _await_baseline(app: Console, ov: Overview) -> None:
     st.caption(":material/hourglass_top: Reading last week's snapshot for the change since last week…")
 
 
+# --- protection --------------------------------------------------------------------------------
+
+
+def _protection_tile(tile: ProtectionTile, column: DeltaGenerator) -> None:
+    card = column.container(key=f"kpi_alert_p_{tile.key}" if tile.highlight else f"kpi_p_{tile.key}", border=True,
+                            height="stretch")
+    card.metric(tile.label, tile.value, help=tile.help, icon=":material/warning:" if tile.highlight else None)
+    card.caption(tile.basis)
+    with card:
+        if tile.count == 0:
+            st.caption("Nobody to list.")
+        elif st.button(tile.link, key=f"show_protection_{tile.key}", icon=":material/arrow_forward:",
+                       width="stretch", type="primary" if tile.highlight else "secondary",
+                       help=f"Opens the Users page filtered to exactly these {tile.count:,} users"):
+            send_users_filter(tile.preset)
+
+
+def _protection(app: Console, ov: Overview) -> None:
+    st.subheader("Who is effectively protected")
+    kpis = protection_now(ov, app.now())
+    tiles = protection_tiles(kpis) if kpis is not None else []
+    if not tiles:
+        st.info("**Protection not read yet.** This snapshot was taken before the console read the tenant's "
+                "Conditional Access policies, security defaults and methods. Refresh the data (sidebar) to see who "
+                "is effectively protected, by what, and who relies on SMS or voice alone.", icon=":material/shield:")
+        return
+    for row in (tiles[:3], tiles[3:]):
+        for column, tile in zip(st.columns(3), row, strict=False):
+            _protection_tile(tile, column)
+    left, right = st.container(key="protection_charts").columns([3, 2])
+    with left, st.container(border=True):
+        st.markdown(f"#### {TITLES['coverage']}")
+        st.caption(f"Each of the {kpis.users:,} users in scope by what asks them for MFA; percentages are of those "
+                   "users. Partial, report-only and excluded Conditional Access coverage leaves sign-ins open.")
+        st.plotly_chart(ov.figures["coverage"], theme=None, key="chart_coverage", config=PLOTLY_CONFIG)
+    with right, st.container(border=True):
+        st.markdown(f"#### {TITLES['protection_trend']}")
+        st.caption(trend_note(ov.tables["protection_trend"]))
+        st.plotly_chart(ov.figures["protection_trend"], theme=None, key="chart_protection_trend",
+                        config=PLOTLY_CONFIG)
+
+
 # --- charts ------------------------------------------------------------------------------------
 
 
 def _chart(ov: Overview, key: str, captions: dict[str, str]) -> None:
     with st.container(border=True):
-        st.markdown(f"#### {CHART_TITLES[key]}")
+        st.markdown(f"#### {TITLES[key]}")
         st.caption(captions[key])
         st.plotly_chart(ov.figures[key], theme=None, key=f"chart_{key}", config=PLOTLY_CONFIG)
 
@@ -219,6 +265,8 @@ def main() -> None:
         st.stop()
     if ov.kpis.users == 0:
         st.warning("No users in this scope. Widen the scope above to count more accounts.", icon=":material/group_off:")
+    _protection(app, ov)
+    st.subheader("Adoption")
     _tiles(app, ov)
     _charts(ov)
     exports(app, ov, status)

@@ -33,11 +33,14 @@ from lib.overview import (
     data_status,
     figures_zip,
     kpi_table,
+    protection_now,
     report_html,
     tile_views,
     wait_for_baselines,
 )
 from lib.palette import plain
+from lib.protection import PROTECTED
+from lib.protection_tiles import TILE_LABELS, protection_tiles
 from lib.rollout.waves import list_waves
 from lib.scope import DEFAULT_SCOPE, Scope, apply_scope
 from lib.settings import Settings, load_settings
@@ -70,8 +73,13 @@ def expected_kpis(settings: Settings, tenant: str, scope: Scope = DEFAULT_SCOPE)
     return compute_kpis(apply_scope(users, scope), previous), users, snapshot
 
 
+def adoption_metrics(at: AppTest) -> list:
+    """The adoption tiles (the protection tiles above them are tested in test_page_overview_protection.py)."""
+    return [m for m in at.metric if m.label not in TILE_LABELS]
+
+
 def shown_metrics(at: AppTest) -> dict[str, tuple[str, str]]:
-    return {m.label: (m.value, m.delta) for m in at.metric}
+    return {m.label: (m.value, m.delta) for m in adoption_metrics(at)}
 
 
 def expected_metrics(kpis) -> dict[str, tuple[str, str]]:
@@ -132,7 +140,8 @@ def test_kpis_match_lib_kpis_on_the_stored_users(overview_app: AppTest, demo_set
     assert shown["Disabled"][0] == f"{(people['state'] == 'disabled').sum():,}"
     assert shown["Enforced"][0] == f"{(people['state'] == 'enforced').sum():,}"
     assert shown["Guests"][0] == f"{people['is_guest'].sum():,}"
-    assert [m.proto.delta_description for m in at.metric] == [f"since {kpis.change.since:%d %b}"] * len(at.metric)
+    adoption = adoption_metrics(at)
+    assert [m.proto.delta_description for m in adoption] == [f"since {kpis.change.since:%d %b}"] * len(adoption)
 
     status = data_status(snapshot, demo_tenant(demo_settings).now())
     line = next(m.value for m in at.markdown if "Data as of" in m.value)
@@ -160,9 +169,21 @@ def test_the_page_does_not_wait_for_last_weeks_snapshot(demo_settings: Settings)
 def test_every_chart_renders_from_the_same_scope(overview_app: AppTest, demo_settings: Settings) -> None:
     at = overview_app
     kpis, _, _ = expected_kpis(demo_settings, tenant_of(at))
-    specs = chart_specs(at)
+    coverage, protection_trend, *specs = chart_specs(at)  # the protection charts lead
     assert len(specs) == len(CHART_ORDER) == 8
-    assert chart_headings(at) == [CHART_TITLES[k] for k in (
+    assert sum(sum(t["x"]) for t in coverage["data"]) == kpis.users
+    # the trend replays the stored versions; the store's own users frame of each day's snapshot agrees
+    with open_store(demo_settings.database_url) as store:
+        expected = []
+        for snapshot_id in store.daily_aggregates(tenant_of(at))["snapshot_id"]:
+            day = store.load_users(tenant_of(at), int(snapshot_id))
+            covered = day["covered_by"].astype("string")
+            expected.append(None if covered.isna().all() else
+                            100 * covered.isin([str(c) for c in PROTECTED]).sum() / len(day))
+    assert protection_trend["data"][0]["y"] == pytest.approx(expected) and len(expected) == 91
+    headings = chart_headings(at)
+    assert headings[:2] == ["Protected by", "Effectively protected over time"]
+    assert headings[2:] == [CHART_TITLES[k] for k in (
         "state_distribution", "rollout_funnel", "adoption_trend", "methods", "method_strength",
         "by_department", "by_country", "by_user_type")]
     state = specs[0]
@@ -268,15 +289,23 @@ def test_report_and_figures_zip_hold_the_overview(demo_settings: Settings) -> No
     assert "<title>MFA adoption overview — Fabrikam &lt;Consulting&gt;</title>" in page
     assert "registration from the reports API (Entra ID P1)</b> · read " in page
     assert "(3 h 5 min before this report)" in page
-    assert page.count("<section class=\"chart\">") == 8
-    assert page.count("Plotly.newPlot") == 8
+    protection = ["coverage", "protection_trend"] if ov.protection.protection_read else []  # they lead
+    assert page.count("<section class=\"chart\">") == 8 + len(protection)
+    assert page.count("Plotly.newPlot") == 8 + len(protection)
     assert page.count("* plotly.js v") == 1  # inlined once
     for tile in kpi_tiles(ov.kpis):
         assert f'data-kpi="{tile.key}"><div class="label">{tile.label}</div><div class="value">{tile.value}</div>' \
             in page
+    lead = protection_tiles(protection_now(ov, snapshot.state_read_at + pd.Timedelta(hours=3, minutes=5)))
+    assert [t.key for t in lead][:4] == ["protected", "sms_voice", "phishing_resistant", "conflicts"]
+    for tile in lead:  # the protection tiles lead the report, as on the page
+        assert f'data-kpi="{tile.key}"><div class="label">{plain(tile.label)}</div><div class="value">{tile.value}' \
+            in page
+    assert page.index("<h2>Protection</h2>") < page.index("<h2>Key figures</h2>")
 
     archive = zipfile.ZipFile(io.BytesIO(figures_zip(ov, status)))
-    assert archive.namelist() == ["README.txt", "kpis.csv", "state_distribution.csv", "rollout_funnel.csv",
+    assert archive.namelist() == ["README.txt", "kpis.csv", *(f"{k}.csv" for k in protection),
+                                  "state_distribution.csv", "rollout_funnel.csv",
                                   "methods.csv", "method_strength.csv", "by_department.csv", "by_country.csv",
                                   "by_user_type.csv", "adoption_trend.csv", "waves.csv"]
     kpis_csv = pd.read_csv(io.BytesIO(archive.read("kpis.csv")), encoding="utf-8-sig")
@@ -343,7 +372,7 @@ def test_read_only_role_sees_everything(demo_settings: Settings) -> None:
     assert at.session_state[AUTH_KEY].admin.can_change_mfa is False
     kpis, _, _ = expected_kpis(demo_settings, tenant_of(at))
     assert shown_metrics(at) == expected_metrics(kpis)
-    assert len(at.get("plotly_chart")) == 8
+    assert len(at.get("plotly_chart")) == 2 + 8  # protection, then adoption
     assert [d.proto.label for d in at.get("download_button")] == ["Download report", "Download figures"]
 
 

@@ -10,6 +10,7 @@ from lib.columns import coerce_users
 from lib.users_filters import (
     EXPORT_COLUMNS,
     NONE,
+    PROTECTION_EXPORT_COLUMNS,
     UserFilters,
     address_keys,
     bool_mask,
@@ -276,6 +277,6 @@ def test_export_frame_keeps_the_rows_and_export_columns() -> None:
     users = frame()
     mask = state_mask(users, ["enforced"])
     out = export_frame(users, mask)
-    assert list(out.columns) == list(EXPORT_COLUMNS)
+    assert list(out.columns) == [*EXPORT_COLUMNS, *PROTECTION_EXPORT_COLUMNS]
     assert out["display_name"].tolist() == ["Carla Diaz", '=HYPERLINK("x")']
     assert len(export_frame(users)) == 8

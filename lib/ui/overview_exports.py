@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lib.charts import CHART_TITLES
 from lib.errors import describe
 from lib.overview import (
     CHART_ORDER,
+    PROTECTION_ORDER,
+    TITLES,
     ChartImageError,
     DataStatus,
     Overview,
@@ -48,7 +49,7 @@ def exports(app: Console, ov: Overview, status: DataStatus) -> None:
             st.caption("PNG export is unavailable here: it needs Chromium on the server, and none is installed. "
                        "Use the camera icon in a chart's toolbar, or the HTML report.")
             return
-        chart = st.selectbox("Chart", CHART_ORDER, format_func=CHART_TITLES.get, key="png_chart",
+        chart = st.selectbox("Chart", [*PROTECTION_ORDER, *CHART_ORDER], format_func=TITLES.get, key="png_chart",
                              label_visibility="collapsed")
         wanted = (ov.snapshot.id, ov.scope, chart)
         made = st.session_state.get(PNG_KEY)
@@ -59,7 +60,7 @@ def exports(app: Console, ov: Overview, status: DataStatus) -> None:
                        help="Draws the chart with headless Chromium on the server (a few seconds)"):
             with st.spinner("Drawing the chart with Chromium…"):
                 try:
-                    png = chart_png(ov.figures[chart], CHART_TITLES[chart], chromium=chromium)
+                    png = chart_png(ov.figures[chart], TITLES[chart], chromium=chromium)
                 except ChartImageError as err:
                     st.error(describe(err))
                 else:

@@ -13,7 +13,12 @@ from lib.ui.rollout_widgets import (
 )
 from lib.users_filters import (
     ACCOUNT_KIND_LABELS,
+    CONFLICT_OPTIONS,
+    COVERAGE_OPTIONS,
+    DEADLINE_OPTIONS,
+    METHOD_CLASS_OPTIONS,
     NONE,
+    PROTECTION_LABELS,
     SIGN_IN_OPTIONS,
     STATE_FILTER_OPTIONS,
     STATE_LABELS,
@@ -33,8 +38,12 @@ FILTER_DEFAULTS: dict[str, Any] = {
     "users_f_text": "", "users_f_states": [], "users_f_sign_in": "any", "users_f_registered": "any",
     "users_f_capable": "any", "users_f_admin": "any", "users_f_guest": "any", "users_f_enabled": "any",
     "users_f_departments": [], "users_f_countries": [], "users_f_methods": [], "users_f_kinds": [],
-    "users_f_upn_text": "",
+    "users_f_upn_text": "", "users_f_covered_by": [], "users_f_policies": [], "users_f_conflicts": [],
+    "users_f_method_classes": [], "users_f_deadlines": [],
 }
+PRESET_LISTS = {"covered_by": "users_f_covered_by", "conflicts": "users_f_conflicts",
+                "method_classes": "users_f_method_classes", "sms_voice_deadlines": "users_f_deadlines"}
+"""A preset's protection filters → the widgets' session keys."""
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _parse_list(data: str | bytes) -> UpnList:
@@ -59,6 +68,8 @@ def apply_preset(preset: UsersFilterPreset) -> None:
         value = getattr(preset, name)
         if isinstance(value, bool):
             st.session_state[key] = "yes" if value else "no"
+    for name, key in PRESET_LISTS.items():
+        st.session_state[key] = list(getattr(preset, name))
     st.session_state[PRESET_LABEL_KEY] = preset
 
 
@@ -110,7 +121,8 @@ def filter_panel(prepared: PreparedUsers) -> tuple[UserFilters, UpnList | None, 
     options = prepared.options
     for key, values in (("users_f_departments", list(options.departments)),
                         ("users_f_countries", list(options.countries)),
-                        ("users_f_methods", list(options.methods))):
+                        ("users_f_methods", list(options.methods)),
+                        ("users_f_policies", list(options.policies))):
         _sanitise(key, values)
     for key, value in FILTER_DEFAULTS.items():
         st.session_state.setdefault(key, list(value) if isinstance(value, list) else value)
@@ -142,6 +154,7 @@ def filter_panel(prepared: PreparedUsers) -> tuple[UserFilters, UpnList | None, 
                             placeholder="Any method", help="Users with at least one of these methods")
         more[3].multiselect("Account kind", list(ACCOUNT_KIND_LABELS), key="users_f_kinds",
                             format_func=ACCOUNT_KIND_LABELS.get, placeholder="Any kind")
+        _protection_filters(options)
         listed = bool((st.session_state.get("users_f_upn_text") or "").strip())
         upns, parsed, problems = _upn_list(st.expander("Only users on a list (paste or upload UPNs)",
                                                        expanded=listed, icon=":material/list:"))
@@ -154,19 +167,49 @@ def filter_panel(prepared: PreparedUsers) -> tuple[UserFilters, UpnList | None, 
         departments=tuple(state["users_f_departments"]), countries=tuple(state["users_f_countries"]),
         methods=tuple(state["users_f_methods"]), account_kinds=tuple(state["users_f_kinds"]),
         last_sign_in=state["users_f_sign_in"] if options.sign_ins_known else "any", upns=upns,
+        covered_by=tuple(state["users_f_covered_by"]), policies=tuple(state["users_f_policies"]),
+        conflicts=tuple(state["users_f_conflicts"]), method_classes=tuple(state["users_f_method_classes"]),
+        sms_voice_deadlines=tuple(state["users_f_deadlines"]),
     )
     return filters, parsed, problems
+
+
+def _protection_filters(options: Any) -> None:
+    """Coverage (with the Conditional Access policies' names), conflict, method strength and SMS/voice deadline."""
+    help_unread = None if options.protection_read else ("This snapshot was taken before the console read "
+                                                        "protection: refresh the data to fill these in.")
+    row = st.columns([3, 3, 2, 2, 2])
+    row[0].multiselect("Protected by", list(COVERAGE_OPTIONS), key="users_f_covered_by",
+                       format_func=PROTECTION_LABELS.get, placeholder="Any coverage",
+                       help=help_unread or "What asks the user for MFA (Conditional Access, security defaults, "
+                                           "per-user MFA), or why nothing does")
+    row[1].multiselect("Conditional Access policy", list(options.policies), key="users_f_policies",
+                       placeholder="Any policy" if options.policies else "No policy covers anyone",
+                       disabled=not options.policies,
+                       help="Users whose coverage comes from any of these policies")
+    row[2].multiselect("Conflict", list(CONFLICT_OPTIONS), key="users_f_conflicts",
+                       format_func=PROTECTION_LABELS.get, placeholder="Any",
+                       help=help_unread or "Per-user MFA on while Conditional Access or security defaults cover "
+                                           "the user (Microsoft advises Disabled)")
+    row[3].multiselect("Method strength", list(METHOD_CLASS_OPTIONS), key="users_f_method_classes",
+                       format_func=PROTECTION_LABELS.get, placeholder="Any strength",
+                       help=help_unread or "The strongest second factor the user registered")
+    row[4].multiselect("SMS/voice deadline", list(DEADLINE_OPTIONS), key="users_f_deadlines",
+                       format_func=PROTECTION_LABELS.get, placeholder="Any",
+                       help="Users relying on SMS or voice alone, by the day Microsoft-provided SMS and voice end "
+                            "for them")
 
 
 def preset_banner(filters: UserFilters, matching: int) -> None:
     preset = st.session_state.get(PRESET_LABEL_KEY)
     if not isinstance(preset, UsersFilterPreset):
         return
-    if filters.admin != preset.admin or filters.registered != preset.registered:
+    moved = any(getattr(filters, name) != tuple(getattr(preset, name)) for name in PRESET_LISTS)
+    if filters.admin != preset.admin or filters.registered != preset.registered or moved:
         st.session_state.pop(PRESET_LABEL_KEY, None)  # the filters moved on: the label no longer says what is shown
         return
     text = f"**{md(preset.label)}** (from the {md(preset.came_from)})"
-    counted = None if preset.user_ids is None else len(preset.user_ids)
+    counted = preset.count
     if counted is not None and counted != matching:
         text += (f". The {md(preset.came_from)} counted {counted:,}; {matching:,} match here with the other filters "
                  "and scope.")

@@ -23,6 +23,7 @@ from lib.users_filters import (
     PreparedUsers,
     UserFilters,
     export_frame,
+    protection_words,
     with_states,
 )
 
@@ -38,6 +39,13 @@ TABLE_COLUMNS = {
     "state": st.column_config.TextColumn("MFA state"),
     "registered": st.column_config.CheckboxColumn("Registered"),
     "methods": st.column_config.TextColumn("Methods"),
+    "coverage": st.column_config.TextColumn("Protected by", help="What asks the user for MFA, or why nothing does"),
+    "coverage_policies": st.column_config.TextColumn("Conditional Access policies",
+                                                     help="The policies behind the coverage"),
+    "conflict": st.column_config.TextColumn("Conflict", help="A per-user MFA state Microsoft advises against"),
+    "method_strength": st.column_config.TextColumn("Method strength", help="The strongest registered method"),
+    "sms_voice_deadline": st.column_config.TextColumn(
+        "SMS/voice ends", help="For users relying on SMS or voice alone: the day it stops working for them"),
     "department": st.column_config.TextColumn("Department"),
     "country": st.column_config.TextColumn("Country"),
     "is_admin": st.column_config.CheckboxColumn("Admin"),
@@ -103,8 +111,10 @@ def observed_note(observed: rollout.ObservedStates) -> None:
 
 def display(rows: pd.DataFrame, observed: rollout.ObservedStates | None = None) -> pd.DataFrame:
     source = {} if observed is None else observed.source
-    with_source = rows.assign(state_from=[f"Operation {source[i]}" if i in source else "Snapshot"
-                                          for i in rows["id"].astype(str)])
+    words = protection_words(rows)
+    with_source = rows.drop(columns=[c for c in words.columns if c in rows.columns]).assign(
+        state_from=[f"Operation {source[i]}" if i in source else "Snapshot" for i in rows["id"].astype(str)],
+        **{c: words[c] for c in words.columns})
     view = with_source.loc[:, list(TABLE_COLUMNS)].reset_index(drop=True)
     view["state"] = view["state"].map(STATE_LABELS).fillna("Unknown")
     view["account_kind"] = view["account_kind"].map(ACCOUNT_KIND_LABELS).fillna(view["account_kind"])
