@@ -46,8 +46,9 @@ are, so older ``except`` clauses keep working. The whole tree (``code`` in brack
     │   ├── OperationStateError [operation_state]       the operation cannot do that now
     │   ├── WaveError [wave]                            a wave name is taken or unknown
     │   ├── ProtectionError, ValueError [protection]    a protection lacks a UPN, reason or owner
-    │   └── CsvImportError, ValueError [csv_import]     the uploaded file as a whole is unusable; ``code``
-    │                                                   says why: empty, delimiter, encoding, not_text…
+    │   ├── CsvImportError, ValueError [csv_import]     the uploaded file as a whole is unusable; ``code``
+    │   │                                               says why: empty, delimiter, encoding, not_text…
+    │   └── CoverageUnknown, ValueError [coverage_unknown]  (coverage_plans) the snapshot has no coverage yet
     │
     └── StoreError [store_error]                        lib.store.errors: the history database failed
         ├── SchemaTooNewError [schema_too_new]          migrated by a newer console: upgrade
