@@ -12,6 +12,9 @@ are, so older ``except`` clauses keep working. The whole tree (``code`` in brack
     ├── ChartImageError, RuntimeError [chart_image]     lib.overview: a chart could not be drawn as a PNG
     ├── NoGraphConnection [no_graph_connection]         lib.console: a use case needs Graph and has none
     ├── DemoClockError [demo_clock]                     lib.console: the demo clock cannot move as asked
+    ├── CampaignChangeFailed [campaign_change_failed]  lib.console: Graph refused the campaign change, or no read-back
+    ├── CampaignMovedOn [campaign_moved_on]             lib.console: the campaign changed since: undo refused
+    ├── CampaignInputError, ValueError [campaign_input]  lib.campaign: no campaign in Graph's answer, bad snooze
     ├── ProtectionInputError, ValueError [protection_input]  lib.protection: a policy or membership fact is missing
     │
     ├── GraphError [graph_error, retryable]             lib.graph.errors: Graph did not do what was asked

@@ -10,6 +10,10 @@
     preview = console.preview_wave_enforcement(ws, frame, wave_id)                # the registered, still Enabled
     preview = console.preview_wave_enforcement(ws, frame, wave_id, member_ids=ids)  # chosen members (stragglers)
     preview = console.preview_undo(ws, frame, operation_id)
+    cover = console.preview_move_off_per_user(ws, frame)         # covered by CA / security defaults → Disabled
+    cover = console.preview_close_gap(ws, frame, "enforced")     # covered by nothing; cover.plan is the plan
+    view = console.registration_campaign(ws)                     # the campaign and methods, in words
+    change = console.enable_campaign(ws, group_id=None)          # journaled, read back; undo_campaign_change
     op_id = console.start_change(ws, preview, wave="Wave 3", label="…")
     console.resume(ws, op_id); console.cancel(ws, op_id)
     console.protect(ws, upn, reason="break-glass", owner="…"); console.unprotect(ws, [upn])
@@ -23,12 +27,24 @@ whose message is safe to show. Every one that changes something checks the role 
 journaled or sent.
 """
 
+from lib.console.campaign import (
+    CampaignChangeFailed,
+    CampaignMovedOn,
+    CampaignView,
+    campaign_changes,
+    campaign_groups,
+    enable_campaign,
+    registration_campaign,
+    settle_campaign_change,
+    undo_campaign_change,
+)
 from lib.console.changes import (
     preview_change,
     preview_csv,
     preview_undo,
     preview_wave_enforcement,
 )
+from lib.console.coverage_plans import CoveragePreview, preview_close_gap, preview_move_off_per_user
 from lib.console.demo_clock import DemoClockError, advance_demo_clock
 from lib.console.operations import cancel, resume, start_change
 from lib.console.protection import protect, unprotect
@@ -38,6 +54,10 @@ from lib.console.timeline import user_timeline
 from lib.console.workspace import NoGraphConnection, Workspace
 
 __all__ = [
+    "CampaignChangeFailed",
+    "CampaignMovedOn",
+    "CampaignView",
+    "CoveragePreview",
     "DemoClockError",
     "NoGraphConnection",
     "RoleLost",
@@ -45,15 +65,23 @@ __all__ = [
     "Workspace",
     "acting_writer",
     "advance_demo_clock",
+    "campaign_changes",
+    "campaign_groups",
     "cancel",
+    "enable_campaign",
     "preview_change",
+    "preview_close_gap",
     "preview_csv",
+    "preview_move_off_per_user",
     "preview_undo",
     "preview_wave_enforcement",
     "protect",
+    "registration_campaign",
     "resume",
+    "settle_campaign_change",
     "start_change",
     "take_snapshot",
+    "undo_campaign_change",
     "unprotect",
     "user_timeline",
 ]
