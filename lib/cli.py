@@ -7,7 +7,10 @@ never a traceback):
 - ``resume --graph URL --db URL --operation ID``
 - ``undo --graph URL --db URL --operation ID [--dry-run]``
 - ``operations --db URL [--tenant ID]``
-- ``snapshot --graph URL --db URL``: read the tenant into the store (schedule it with cron)
+- ``snapshot --graph URL --db URL``: read the tenant into the store (schedule it with cron); its JSON
+  has ``protection``: Conditional Access availability and counts by ``covered_by`` and method class
+- ``users --db URL --format csv|json [--tenant ID] [--output FILE]``: every user of the latest snapshot,
+  with the protection columns (stdout unless ``--output``)
 
 ``apply``, ``resume`` and ``undo`` print the operation's report with ``outcomes`` (each planned user's
 before, expected and read-back state, and whether it matches the preview) and ``differs_from_preview``.
@@ -549,7 +552,48 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
         "registration_source": result.read.registration_source,
         "rows_written": result.summary.rows_written,
         **{k: result.read.stats[k] for k in ("requests", "retries", "state_read_failures", "seconds")},
+        "protection": _protection_json(result.read.protection),
     })
+    return 0
+
+
+def _protection_json(read: Any) -> dict[str, Any] | None:
+    """Conditional Access availability, what could not be read, and the summary's counts (None: not read)."""
+    if read is None:
+        return None
+    record = read.record
+    return {
+        "ca_availability": record.ca_availability,
+        "security_defaults": record.security_defaults,
+        "policies": len(record.policies),
+        "messages": [m for m in (record.ca_message, record.security_defaults_message, record.methods_policy_message)
+                     if m],
+        **read.summary.as_json(),
+    }
+
+
+def _users_arguments(parser: argparse.ArgumentParser) -> None:
+    add_database_argument(parser)
+    parser.add_argument("--format", required=True, choices=("csv", "json"),
+                        help="csv (the Users page's export, protection columns added) or json")
+    parser.add_argument("--tenant", metavar="ID", help="the tenant to export (needed when the database holds several)")
+    parser.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    """Export every user of the latest snapshot, with the protection columns."""
+    from lib.console.users_export import export_users, only_tenant
+
+    with open_database(args) as store:
+        data = export_users(store, only_tenant(store, args.tenant), args.format)
+    if args.output:
+        try:
+            Path(args.output).expanduser().write_bytes(data)
+        except OSError as exc:
+            raise CliError(f"--output: cannot write {args.output}: {exc.strerror or exc}", 2) from None
+        return 0
+    sys.stdout.buffer.write(data)
+    sys.stdout.flush()
     return 0
 
 
@@ -565,6 +609,8 @@ COMMANDS: dict[str, Command] = {
                    cmd_operations),
     "snapshot": ("read users, registration and MFA state into the database; print a JSON summary",
                  _snapshot_arguments, cmd_snapshot),
+    "users": ("export every user of the latest snapshot with the protection columns (CSV or JSON)",
+              _users_arguments, cmd_users),
 }
 """Subcommand name → (help, add its arguments, run it and return the exit status)."""
 

@@ -48,6 +48,11 @@ USER_COLUMNS: dict[str, str] = {
     "methods": "string",
     "method_count": "int16",
     "preferred_method": "string",
+    "covered_by": "string",
+    "covered_by_policies": "string",
+    "protection_conflict": "string",
+    "method_class": "string",
+    "sms_voice_deadline": "string",
     "created": UTC_TIMESTAMP,
     "last_sign_in": UTC_TIMESTAMP,
     "users_read_at": UTC_TIMESTAMP,
@@ -55,6 +60,23 @@ USER_COLUMNS: dict[str, str] = {
     "state_read_at": UTC_TIMESTAMP,
 }
 """Column name → pandas dtype of a users frame, in display order."""
+
+PROTECTION_COLUMNS: tuple[str, ...] = (
+    "covered_by", "covered_by_policies", "protection_conflict", "method_class", "sms_voice_deadline",
+)
+"""The protection model's answer per user (``lib.protection``), filled in by the snapshot's policies read.
+
+``covered_by`` is a ``lib.protection.CoveredBy`` value, ``covered_by_policies`` the names of the Conditional
+Access policies behind it joined with ``POLICIES_SEPARATOR`` ("" if none), ``protection_conflict`` a
+``lib.protection.Conflict`` value or "", ``method_class`` a ``lib.protection.MethodClass`` value, and
+``sms_voice_deadline`` the ISO date SMS/voice ends for a user whose ``method_class`` is ``sms_voice_only``
+(else ""). Missing (NA) in snapshots taken before the console read policies: a frame built without them is
+still valid, so every older frame and fixture keeps working and "not evaluated" is never mistaken for
+"not covered".
+"""
+
+POLICIES_SEPARATOR = "; "
+"""``covered_by_policies`` joins the policy names with this separator."""
 
 VOLATILE_COLUMNS: tuple[str, ...] = ("last_sign_in", "users_read_at", "registration_read_at", "state_read_at")
 """Columns that move on nearly every refresh (people sign in daily): kept as latest values, not as history."""
@@ -71,12 +93,13 @@ def empty_users_frame() -> pd.DataFrame:
 def coerce_users(frame: pd.DataFrame) -> pd.DataFrame:
     """Return ``frame`` with exactly the schema's columns, in order, with the schema's dtypes.
 
-    Raises ValueError naming any missing column, so a half-built frame never reaches a page.
+    Raises ValueError naming any missing column, so a half-built frame never reaches a page; only the
+    ``PROTECTION_COLUMNS`` may be absent (they become NA: not evaluated).
     """
-    missing = [name for name in USER_COLUMNS if name not in frame.columns]
+    missing = [name for name in USER_COLUMNS if name not in frame.columns and name not in PROTECTION_COLUMNS]
     if missing:
         raise ValueError(f"users frame is missing columns: {', '.join(missing)}")
-    out = frame.loc[:, list(USER_COLUMNS)].copy()
+    out = frame.reindex(columns=list(USER_COLUMNS))
     for name, dtype in USER_COLUMNS.items():
         if dtype == UTC_TIMESTAMP:
             out[name] = pd.to_datetime(out[name], utc=True, errors="coerce").astype(UTC_TIMESTAMP)

@@ -18,12 +18,20 @@ REQUIRED_SCOPES: dict[str, str] = {
     "User.Read.All": "list users and their properties",
     "AuditLog.Read.All": "read the registration report and last sign-in dates",
     "UserAuthenticationMethod.Read.All": "read authentication methods (tenants without Entra ID P1)",
-    "Policy.Read.All": "read each user's per-user MFA state",
-    "Policy.ReadWrite.AuthenticationMethod": "change per-user MFA state (Enable, Enforce, Disable)",
+    "Policy.Read.All": "read each user's per-user MFA state, the Conditional Access policies and security defaults",
+    "Policy.ReadWrite.AuthenticationMethod": "change per-user MFA state (Enable, Enforce, Disable), and read and "
+                                             "change the authentication methods policy's registration campaign",
     "Directory.Read.All": "let the reports API check the tenant's licence (without it, reports fail at random)",
-    "RoleManagement.Read.Directory": "read the signed-in admin's directory roles",
+    "RoleManagement.Read.Directory": "read the signed-in admin's directory roles, and who holds the roles "
+                                     "Conditional Access policies name",
+    "GroupMember.Read.All": "read the members of the groups Conditional Access policies name",
 }
 """Delegated Graph permissions the console's app registration needs, and why."""
+
+ALSO_GRANTED_BY: dict[str, tuple[str, ...]] = {
+    "GroupMember.Read.All": ("Group.Read.All", "Directory.Read.All"),
+}
+"""Broader permissions that grant the same read (docs/graph.md, "Protection policies": groups)."""
 
 
 @dataclass(frozen=True)
@@ -46,7 +54,8 @@ def granted_scopes(access_token: str) -> frozenset[str]:
 def scope_checks(scopes: frozenset[str], app_name: str = "the console's app registration") -> list[Check]:
     checks = []
     for scope, why in REQUIRED_SCOPES.items():
-        ok = scope in scopes or (scope.endswith(".Read.All") and scope.replace(".Read.", ".ReadWrite.") in scopes)
+        ok = (scope in scopes or (scope.endswith(".Read.All") and scope.replace(".Read.", ".ReadWrite.") in scopes)
+              or any(other in scopes for other in ALSO_GRANTED_BY.get(scope, ())))
         checks.append(Check(
             f"Permission {scope}", ok, f"needed to {why}",
             "" if ok else f"In Entra admin center → App registrations → {app_name} → API permissions, add the "

@@ -46,3 +46,19 @@ def test_live_probes_pass_with_permissions_and_fail_with_a_fix_without(
         checks = graph_checks(gw)
     assert [c.ok for c in checks] == [False, False, True]
     assert "User.Read.All" in checks[0].fix
+
+
+def test_the_protection_permissions_are_listed_and_the_demo_app_registration_holds_every_one() -> None:
+    from lib.emulator.generator import APP_PERMISSIONS, DELEGATED_SCOPES
+
+    new = {"Policy.Read.All", "Policy.ReadWrite.AuthenticationMethod", "RoleManagement.Read.Directory",
+           "GroupMember.Read.All"}
+    assert new <= set(REQUIRED_SCOPES)
+    assert "Conditional Access" in REQUIRED_SCOPES["Policy.Read.All"]
+    assert "registration campaign" in REQUIRED_SCOPES["Policy.ReadWrite.AuthenticationMethod"]
+    assert set(REQUIRED_SCOPES) <= DELEGATED_SCOPES and set(REQUIRED_SCOPES) <= APP_PERMISSIONS
+    assert all(c.ok for c in scope_checks(DELEGATED_SCOPES))
+    only_groups = {c.name: c for c in scope_checks(frozenset({"Directory.Read.All"}))}
+    assert only_groups["Permission GroupMember.Read.All"].ok  # Directory.Read.All reads group members too
+    missing = {c.name: c for c in scope_checks(frozenset({"User.Read.All"}))}["Permission GroupMember.Read.All"]
+    assert not missing.ok and "GroupMember.Read.All" in missing.fix

@@ -20,6 +20,7 @@
     console.advance_demo_clock(ws, demo, days=7)
     timeline = console.user_timeline(ws, user_id, waves=…)
     result = console.take_snapshot(ws, mode="demo")
+    status = console.protection_status(ws)                   # CA availability, policies, campaign, summary
 
 Each one checks what it must, re-reads what a stale snapshot could get wrong, and raises a ``lib`` error
 whose message is safe to show. Every one that changes something checks the role at the moment of acting
@@ -48,6 +49,7 @@ from lib.console.coverage_plans import CoveragePreview, preview_close_gap, previ
 from lib.console.demo_clock import DemoClockError, advance_demo_clock
 from lib.console.operations import cancel, resume, start_change
 from lib.console.protection import protect, unprotect
+from lib.console.protection_status import ProtectionStatus, protection_status
 from lib.console.roles import RoleLost, RolesUnreadable, acting_writer
 from lib.console.snapshots import take_snapshot
 from lib.console.timeline import user_timeline
@@ -60,6 +62,7 @@ __all__ = [
     "CoveragePreview",
     "DemoClockError",
     "NoGraphConnection",
+    "ProtectionStatus",
     "RoleLost",
     "RolesUnreadable",
     "Workspace",
@@ -76,6 +79,7 @@ __all__ = [
     "preview_undo",
     "preview_wave_enforcement",
     "protect",
+    "protection_status",
     "registration_campaign",
     "resume",
     "settle_campaign_change",

@@ -15,9 +15,10 @@ import pandas as pd
 
 from lib import rollout
 from lib.console.changes import _fresh, _stamped
+from lib.console.protection_status import protection_status
 from lib.console.workspace import Workspace
 from lib.exports import to_csv_bytes
-from lib.protection import CoveredBy
+from lib.protection import CaAvailability, CoveredBy
 from lib.rollout.coverage_plans import (
     CoverageSelection,
     close_gap_selection,
@@ -81,7 +82,10 @@ def preview_close_gap(ws: Workspace, frame: pd.DataFrame, state: str = "enforced
     if state not in GAP_STATES:
         raise rollout.RolloutError(f"Closing the gap sets per-user MFA Enabled or Enforced, not {state!r}.",
                                    code="bad_state")
-    selection = close_gap_selection(frame, user_ids, ca_available=tenant_has_conditional_access(frame))
+    status = protection_status(ws)
+    ca_available = (status.ca_availability is CaAvailability.AVAILABLE if status.evaluated
+                    else tenant_has_conditional_access(frame))
+    selection = close_gap_selection(frame, user_ids, ca_available=ca_available)
     targets = list(selection.target_ids)
     fresh = _fresh(ws, frame, targets)
     due = rollout.awaiting_reregistration(ws.store, ws.tenant_id, fresh, targets) if state == "enabled" and targets \

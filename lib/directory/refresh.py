@@ -51,6 +51,6 @@ def refresh_snapshot(
     summary = store.complete_snapshot(
         snapshot_id, read.frame, users_read_at=read.users_read_at, registration_read_at=read.registration_read_at,
         state_read_at=read.state_read_at, stats=read.stats, registration_source=read.registration_source,
-        finished_at=clock(),
+        finished_at=clock(), protection=read.protection.record if read.protection else None,
     )
     return RefreshResult(snapshot_id, summary, read)

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import pandas as pd
 
 from lib.clock import Clock, utc_now
+from lib.directory.protection_read import PoliciesRead, read_policies, with_protection
 from lib.directory.rows import (
     USER_SELECT,
     Registration,
@@ -30,9 +31,10 @@ from lib.graph import CancelToken, GraphError, GraphGateway, NoPremiumLicense, O
 T = TypeVar("T")
 REPORT_PATH = "/reports/authenticationMethods/userRegistrationDetails"
 PhaseCallback = Callable[[str, int, int], None]
-"""``(phase, done, total)``: phase is 'users', 'registration' or 'state'; called from any thread."""
+"""``(phase, done, total)``: phase is 'users', 'registration', 'state' or 'protection'; called from any thread."""
 
-PHASES = {"users": "Reading users", "registration": "Reading registration", "state": "Reading MFA state"}
+PHASES = {"users": "Reading users", "registration": "Reading registration", "state": "Reading MFA state",
+          "protection": "Reading Conditional Access and methods policies"}
 
 
 @dataclass
@@ -49,6 +51,8 @@ class TenantRead:
     registration_read_at: datetime
     state_read_at: datetime
     stats: dict[str, Any] = field(default_factory=dict)
+    protection: PoliciesRead | None = None
+    """The policies read after the users (None only for reads that skipped it)."""
 
 
 class IncompleteRead(GraphError):
@@ -166,15 +170,21 @@ def read_tenant(
     failed_states = sum(1 for v in states_raw.values() if not isinstance(v, str))
     frame = build_users_frame(users, registration, states, admins, users_read_at=users_read_at,
                               registration_read_at=registration_read_at, state_read_at=state_read_at)
+    # Last: the policies are few requests, but their members need the users' ids and facts to evaluate.
+    protection = read_policies(gateway, frame, premium=premium and source == "reports", on_phase=on_phase,
+                               cancel=cancel, clock=clock)
+    frame = with_protection(frame, protection.evaluation)
     stats = {
         "users": len(users),
         "requests": gateway.stats.requests - requests_before,
         "retries": gateway.stats.retries - retries_before,
         "state_read_failures": failed_states,
+        "protection_requests": protection.requests,
+        "groups_resolved": protection.groups_resolved,
         "seconds": round(time.monotonic() - started, 3),
     }
     return TenantRead(frame, source, org.get("id", ""), org.get("displayName", ""), _default_domain(org),
-                      users_read_at, registration_read_at, state_read_at, stats)
+                      users_read_at, registration_read_at, state_read_at, stats, protection)
 
 
 def _read_pages(

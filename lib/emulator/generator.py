@@ -44,12 +44,12 @@ DEMO_PUBLIC_APP_NAME = "MFA Rollout Console (demo)"
 APP_PERMISSIONS = frozenset({
     "User.Read.All", "Directory.Read.All", "AuditLog.Read.All", "Policy.Read.All",
     "Policy.ReadWrite.AuthenticationMethod", "UserAuthenticationMethod.Read.All",
-    "Organization.Read.All", "RoleManagement.Read.Directory",
+    "Organization.Read.All", "RoleManagement.Read.Directory", "GroupMember.Read.All",
 })
 DELEGATED_SCOPES = frozenset({
     "User.Read", "User.Read.All", "Directory.Read.All", "AuditLog.Read.All", "Policy.Read.All",
     "Policy.ReadWrite.AuthenticationMethod", "UserAuthenticationMethod.Read.All",
-    "RoleManagement.Read.Directory",
+    "RoleManagement.Read.Directory", "GroupMember.Read.All",
 })
 
 DEMO_ADMIN = "admin"

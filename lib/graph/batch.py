@@ -246,13 +246,24 @@ def relative_url(url: str, version: str) -> str:
     return text
 
 
-def throttle_class(method: str, url: str) -> str:
-    """The Graph throttle bucket a request draws from: ``reports``, ``write`` or ``read``.
+PACED_CLASSES: dict[str, float] = {"conditional_access": 1.05}
+"""Throttle classes whose requests are spaced by this many seconds, whatever Graph answers.
 
-    Identity-and-access reports have their own tiny limit (5 requests per 10 s); writes have their
-    own budget (3,000 per 150 s); everything else shares the identity read bucket (docs/graph.md).
+Conditional Access allows 1 request per second per tenant and its 429 carries no ``Retry-After``
+(docs/graph.md), so backing off after a 429 would only earn more 429s: the client paces itself
+(with a small margin over the second, as the server's clock is not ours)."""
+
+
+def throttle_class(method: str, url: str) -> str:
+    """The Graph throttle bucket a request draws from: ``conditional_access``, ``reports``, ``write`` or ``read``.
+
+    Conditional Access is limited to 1 request per second per tenant; identity-and-access reports have
+    their own tiny limit (5 requests per 10 s); writes have their own budget (3,000 per 150 s);
+    everything else shares the identity read bucket (docs/graph.md).
     """
     path = url.split("?", 1)[0].lower()
+    if "/identity/conditionalaccess" in path:
+        return "conditional_access"
     if path.startswith("/reports") or "/reports/" in path:
         return "reports"
     if method.upper() not in ("GET", "HEAD"):
@@ -290,6 +301,11 @@ class Throttle:
 
     def limit(self, cls: str) -> int:
         return self._limit.get(cls, self.max_concurrency)
+
+    def pace(self, cls: str, interval: float, now: float | None = None) -> None:
+        """A request of ``cls`` leaves now: nothing more of ``cls`` before ``interval`` seconds pass."""
+        now = time.monotonic() if now is None else now
+        self._gate[cls] = max(self.gate(cls), now + interval)
 
     def can_send(self, cls: str, now: float) -> bool:
         return self.gate(cls) <= now and self.inflight.get(cls, 0) < self.limit(cls)

@@ -247,6 +247,16 @@ _PERMISSION_HINTS: tuple[tuple[str, str, str], ...] = (
     ("*", "/reports/authenticationmethods",
      "AuditLog.Read.All, and for a signed-in admin a Reports Reader, Security Reader, "
      "Global Reader or Global Administrator role"),
+    ("*", "/identity/conditionalaccess", "Policy.Read.All"),
+    ("GET", "/policies/identitysecuritydefaultsenforcementpolicy", "Policy.Read.All"),
+    ("GET", "/policies/authenticationmethodspolicy",
+     "Policy.Read.AuthenticationMethod (or Policy.ReadWrite.AuthenticationMethod)"),
+    ("*", "/policies/authenticationmethodspolicy",
+     "Policy.ReadWrite.AuthenticationMethod, and for a signed-in admin the Authentication Policy "
+     "Administrator or Global Administrator role"),
+    ("GET", "/policies/authenticationstrengthpolicies", "Policy.Read.All"),
+    ("GET", "/transitivemembers", "GroupMember.Read.All"),
+    ("GET", "/rolemanagement/directory/roleassignments", "RoleManagement.Read.Directory"),
     ("GET", "/authentication/", "UserAuthenticationMethod.Read.All"),
     ("*", "/authentication/", "UserAuthenticationMethod.ReadWrite.All"),
     ("*", "/transitivememberof", "Directory.Read.All (or RoleManagement.Read.Directory)"),

@@ -53,6 +53,7 @@ from msgraph_core.middleware.options import GraphTelemetryHandlerOption
 
 from lib.graph.answers import json_answer
 from lib.graph.batch import (
+    PACED_CLASSES,
     BatchExecutor,
     BatchItem,
     BatchReport,
@@ -394,6 +395,10 @@ class AsyncGraph:
             if cancel is not None and cancel.is_set():
                 raise OperationCancelled(url=url)
             await self._sleep(self.throttle.gate(cls) - time.monotonic(), cancel)
+            if (interval := PACED_CLASSES.get(cls)) is not None:
+                while (wait := self.throttle.gate(cls) - time.monotonic()) > 0:  # another request took the slot
+                    await self._sleep(wait, cancel)
+                self.throttle.pace(cls, interval)
             async with self._semaphore:
                 try:
                     response = await self.send(method, url, content=content, headers=send_headers)
@@ -418,6 +423,7 @@ class AsyncGraph:
                     throttled += 1
                     self.stats.throttled += 1
                     wait = retry.honour(retry_after) if retry_after is not None else retry.backoff(throttled)
+                    wait = max(wait, PACED_CLASSES.get(cls, 0.0))
                     self.throttle.throttled(cls, wait)
                     if throttled > retry.max_throttled:
                         raise error

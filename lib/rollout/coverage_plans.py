@@ -106,9 +106,9 @@ class CoverageSelection:
 def _scope(frame: pd.DataFrame, user_ids: Iterable[str] | None) -> pd.DataFrame:
     """The rows considered: ``user_ids`` (a page's selection) or the whole frame, with the coverage columns."""
     missing = [c for c in ("covered_by", "covered_by_policies") if c not in frame.columns]
-    if missing:
-        raise CoverageUnknown("This snapshot does not say who is covered by MFA yet: take a snapshot first "
-                              f"(missing {', '.join(missing)}).")
+    if missing or (len(frame) and not frame["covered_by"].notna().any()):
+        raise CoverageUnknown("This snapshot does not say who is covered by MFA yet (it was taken before the "
+                              "console read the tenant's policies): take a snapshot first.")
     if user_ids is None:
         return frame
     if isinstance(user_ids, str):

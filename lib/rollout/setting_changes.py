@@ -24,7 +24,7 @@ from lib.store.schema import SETTING_CHANGE_STATUSES, setting_changes
 __all__ = ["SettingChange", "begin_setting_change", "finish_setting_change", "get_setting_change",
            "list_setting_changes"]
 
-SETTINGS_SCHEMA_VERSION = 4
+SETTINGS_SCHEMA_VERSION = 5
 
 
 @dataclass(frozen=True)

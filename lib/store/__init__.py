@@ -15,7 +15,7 @@ from lib.store.errors import (
     StoreLockedError,
 )
 from lib.store.migrations import MIGRATIONS, Migration
-from lib.store.models import Snapshot, SnapshotSummary, Tenant
+from lib.store.models import ProtectionRecord, Snapshot, SnapshotSummary, Tenant
 from lib.store.store import AGGREGATE_DTYPES, HISTORY_DTYPES, Store, open_store
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "Migration",
     "MigrationError",
     "NotFoundError",
+    "ProtectionRecord",
     "SchemaTooNewError",
     "Snapshot",
     "SnapshotStateError",

@@ -13,8 +13,9 @@ schema, append a function and update ``lib.store.schema`` to the new shape::
 
 Versions: 1 the history (tenants, snapshots, user versions, daily aggregates); 2 the rollout journal
 (operations, operation items and events, waves, protected accounts; see ``lib.rollout``); 3 the object id
-of each protected account, so renaming its UPN in the tenant does not drop its protection; 4 the journal of
-tenant-setting changes (the registration campaign, ``lib.rollout.setting_changes``).
+of each protected account, so renaming its UPN in the tenant does not drop its protection; 4 the protection
+each snapshot evaluated (its policies, security defaults, the methods policy) and each user's answer; 5 the
+journal of tenant-setting changes (the registration campaign, ``lib.rollout.setting_changes``).
 
 Each step runs in its own transaction together with its ``schema_version`` row, so a failure
 leaves the database at the last version that completed, and two processes opening a new database
@@ -242,7 +243,35 @@ def _v3_protected_object_id(conn: Connection) -> None:
     conn.execute(sa.text("ALTER TABLE protected_accounts ADD COLUMN user_id VARCHAR(255)"))
 
 
-def _v4_setting_changes(conn: Connection) -> None:
+def _v4_protection(conn: Connection) -> None:
+    """Each user's protection answer, versioned like the other facts (NULL in older versions: not evaluated),
+    and one record per snapshot of what was evaluated: Conditional Access availability, security defaults,
+    the policies (JSON as Graph sent them), the methods policy's campaign and method states, the summary."""
+    for name in ("covered_by", "covered_by_policies", "protection_conflict", "method_class", "sms_voice_deadline"):
+        conn.execute(sa.text(f"ALTER TABLE user_versions ADD COLUMN {name} TEXT"))
+    meta = sa.MetaData()
+    key = sa.String(255)
+    sa.Table("snapshots", meta, sa.Column("id", sa.Integer, primary_key=True))  # referenced, already there
+    sa.Table(
+        "snapshot_protection",
+        meta,
+        sa.Column("snapshot_id", sa.Integer, sa.ForeignKey("snapshots.id"), primary_key=True, autoincrement=False),
+        sa.Column("ca_availability", key, nullable=False),
+        sa.Column("ca_message", sa.Text),
+        sa.Column("security_defaults", sa.Boolean),
+        sa.Column("security_defaults_message", sa.Text),
+        sa.Column("policies", sa.Text, nullable=False),
+        sa.Column("methods_policy", sa.Text),
+        sa.Column("methods_policy_message", sa.Text),
+        sa.Column("summary", sa.Text, nullable=False),
+        sa.Column("read_at", sa.BigInteger, nullable=False),
+        sa.CheckConstraint("ca_availability IN ('available', 'no_p1', 'not_readable')",
+                           name="ck_snapshot_protection_ca"),
+    )
+    meta.tables["snapshot_protection"].create(conn)
+
+
+def _v5_setting_changes(conn: Connection) -> None:
     """The journal of tenant-setting changes (the registration campaign), each with before and after."""
     meta = sa.MetaData()
     key, instant = sa.String(255), sa.BigInteger
@@ -272,7 +301,8 @@ def _v4_setting_changes(conn: Connection) -> None:
     meta.create_all(conn)
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1_history, _v2_rollout, _v3_protected_object_id, _v4_setting_changes)
+MIGRATIONS: tuple[Migration, ...] = (_v1_history, _v2_rollout, _v3_protected_object_id, _v4_protection,
+                                   _v5_setting_changes)
 """Every migration this console knows, oldest first; ``len(MIGRATIONS)`` is the supported version."""
 
 

@@ -51,3 +51,26 @@ class SnapshotSummary:
     def rows_written(self) -> int:
         """``user_versions`` rows this snapshot added."""
         return self.new + self.changed + self.removed
+
+
+@dataclass(frozen=True)
+class ProtectionRecord:
+    """What one snapshot's protection answer was computed from, as the store keeps it (plain JSON values).
+
+    The store does not interpret it: ``lib.directory.protection_read`` builds it, ``lib.console`` reads it.
+    A ``*_message`` is the sentence saying why that part could not be read (None when it was read).
+    """
+
+    ca_availability: str
+    """A ``lib.protection.CaAvailability`` value."""
+    policies: tuple[dict[str, Any], ...]
+    """The Conditional Access policies evaluated, as Graph sent them."""
+    security_defaults: bool | None
+    methods_policy: dict[str, Any] | None
+    """``{"campaign": registrationEnforcement.authenticationMethodsRegistrationCampaign, "methods": {id: state}}``."""
+    summary: dict[str, Any]
+    """``lib.protection.ProtectionSummary.as_json()`` of the evaluation."""
+    read_at: pd.Timestamp
+    ca_message: str | None = None
+    security_defaults_message: str | None = None
+    methods_policy_message: str | None = None

@@ -20,10 +20,11 @@ from lib.store.codec import STORED_DTYPES, bulk_rows, frame_from_rows, from_ns, 
 from lib.store.diff import diff_users
 from lib.store.errors import NotFoundError
 from lib.store.latest import LATEST_DTYPES
-from lib.store.models import Snapshot, SnapshotSummary, Tenant
+from lib.store.models import ProtectionRecord, Snapshot, SnapshotSummary, Tenant
 from lib.store.schema import (
     LATEST_COLUMNS,
     daily_aggregates,
+    snapshot_protection,
     snapshots,
     tenants,
     user_latest,
@@ -218,3 +219,37 @@ def write_aggregate(
         )
     )
 
+
+
+def write_protection(conn: Connection, snapshot_id: int, record: ProtectionRecord, read_at_ns: int) -> None:
+    """The snapshot's protection record (one row; JSON text for the policies, methods policy and summary)."""
+    conn.execute(sa.insert(snapshot_protection).values(
+        snapshot_id=snapshot_id,
+        ca_availability=str(record.ca_availability),
+        ca_message=record.ca_message,
+        security_defaults=record.security_defaults,
+        security_defaults_message=record.security_defaults_message,
+        policies=json.dumps(list(record.policies), sort_keys=True, default=str),
+        methods_policy=None if record.methods_policy is None else json.dumps(record.methods_policy, sort_keys=True),
+        methods_policy_message=record.methods_policy_message,
+        summary=json.dumps(record.summary, sort_keys=True, default=str),
+        read_at=read_at_ns,
+    ))
+
+
+def read_protection(conn: Connection, snapshot_id: int) -> ProtectionRecord | None:
+    """The snapshot's protection record, or None for a snapshot taken before policies were read."""
+    row = conn.execute(sa.select(snapshot_protection).where(snapshot_protection.c.snapshot_id == snapshot_id)).first()
+    if row is None:
+        return None
+    return ProtectionRecord(
+        ca_availability=row.ca_availability,
+        policies=tuple(json.loads(row.policies)),
+        security_defaults=None if row.security_defaults is None else bool(row.security_defaults),
+        methods_policy=None if row.methods_policy is None else json.loads(row.methods_policy),
+        summary=json.loads(row.summary),
+        read_at=from_ns(row.read_at),
+        ca_message=row.ca_message,
+        security_defaults_message=row.security_defaults_message,
+        methods_policy_message=row.methods_policy_message,
+    )

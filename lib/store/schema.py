@@ -164,6 +164,29 @@ daily_aggregates = sa.Table(
 )
 """One row per (tenant, UTC day): the counts of the day's last complete snapshot."""
 
+snapshot_protection = sa.Table(
+    "snapshot_protection",
+    metadata,
+    sa.Column("snapshot_id", sa.Integer, sa.ForeignKey("snapshots.id"), primary_key=True, autoincrement=False),
+    sa.Column("ca_availability", Key, nullable=False),
+    sa.Column("ca_message", sa.Text),
+    sa.Column("security_defaults", sa.Boolean),
+    sa.Column("security_defaults_message", sa.Text),
+    sa.Column("policies", sa.Text, nullable=False),
+    sa.Column("methods_policy", sa.Text),
+    sa.Column("methods_policy_message", sa.Text),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("read_at", Instant, nullable=False),
+    sa.CheckConstraint("ca_availability IN ('available', 'no_p1', 'not_readable')",
+                       name="ck_snapshot_protection_ca"),
+)
+"""What a complete snapshot's protection answer was computed from (schema version 4), written in the same
+transaction as its users. ``policies`` is the JSON list of Conditional Access policies as Graph sent them
+(``[]`` when none could be read); ``ca_message`` / ``security_defaults_message`` / ``methods_policy_message``
+say in words why a part could not be read (NULL when it was); ``security_defaults`` is NULL when unread;
+``methods_policy`` is JSON ``{"campaign": {...}, "methods": {id: state}}``; ``summary`` is
+``ProtectionSummary.as_json()``. A snapshot from before version 4 has no row: not evaluated."""
+
 # -- the bulk-change journal (schema version 2; lib.rollout reads and writes these) ----------------
 
 OPERATION_KINDS: tuple[str, ...] = ("apply", "undo")
@@ -330,7 +353,7 @@ setting_changes = sa.Table(
                        name="ck_setting_changes_status"),
     sa.Index("ix_setting_changes_tenant", "tenant_id", "setting"),
 )
-"""One change of a tenant-wide setting (schema version 4), journaled before it is sent: ``before_value`` as
+"""One change of a tenant-wide setting (schema version 5), journaled before it is sent: ``before_value`` as
 Graph reported it just before, ``requested_value``, and ``after_value`` as read back afterwards (JSON). Status
 ``sending`` until the answer is journaled: a row left ``sending`` means "outcome unknown until re-read";
 ``applied`` (the read-back matches), ``differs`` (it does not), ``failed`` (Graph refused), ``unchanged``

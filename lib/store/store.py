@@ -49,7 +49,7 @@ from lib.store.errors import NotFoundError, SnapshotStateError, StoreLockedError
 from lib.store.latest import advance_latest
 from lib.store.memo import Memo
 from lib.store.migrations import MIGRATIONS, Migration, migrate
-from lib.store.models import Snapshot, SnapshotSummary, Tenant
+from lib.store.models import ProtectionRecord, Snapshot, SnapshotSummary, Tenant
 from lib.store.schema import (
     AGGREGATE_COUNTS,
     FAILED_STATUSES,
@@ -223,6 +223,11 @@ class Store:
             row = conn.execute(sa.select(tenants).where(tenants.c.id == tenant_id)).one()
         return q.tenant_record(row)
 
+    def tenant_ids(self) -> list[str]:
+        """Every tenant this database knows, sorted."""
+        with self._read() as conn:
+            return [row[0] for row in conn.execute(sa.select(tenants.c.id).order_by(tenants.c.id))]
+
     def get_tenant(self, tenant_id: str) -> Tenant | None:
         """The tenant record, or None if the console never saw it."""
         with self._read() as conn:
@@ -264,11 +269,13 @@ class Store:
         stats: Mapping[str, Any],
         finished_at: datetime | None = None,
         registration_source: str | None = None,
+        protection: ProtectionRecord | None = None,
     ) -> SnapshotSummary:
         """Store ``frame`` (every user of the tenant) as the snapshot's content and make it current.
 
         ``registration_source`` corrects the one given at ``begin_snapshot`` (a read learns whether
-        the tenant has Entra ID P1 only as it goes).
+        the tenant has Entra ID P1 only as it goes). ``protection`` is what the frame's protection
+        columns were computed from, written with the users so the two never disagree.
 
         Writes only new, changed and removed users, the day's aggregate, and the status flip in one
         transaction: a crash leaves either the previous snapshot current or this one, never half.
@@ -312,6 +319,8 @@ class Store:
                 after = advance_latest(current.latest, users, snapshot_id)
                 q.write_latest(conn, snapshot.tenant_id, current.latest, after, written_from=snapshot_id)
                 q.write_aggregate(conn, snapshot.tenant_id, snapshot_id, snapshot.started_at, users)
+                if protection is not None:
+                    q.write_protection(conn, snapshot_id, protection, to_ns(protection.read_at, "read_at"))
                 conn.execute(
                     sa.update(snapshots)
                     .where(snapshots.c.id == snapshot_id)
@@ -430,6 +439,11 @@ class Store:
         with self._read() as conn:
             latest = q.latest_complete_id(conn, tenant_id)
             return None if latest is None else q.snapshot_record(q.snapshot_row(conn, latest))
+
+    def protection(self, snapshot_id: int) -> ProtectionRecord | None:
+        """The protection record of a snapshot (None when it was taken before policies were read)."""
+        with self._read() as conn:
+            return q.read_protection(conn, snapshot_id)
 
     def list_snapshots(self, tenant_id: str) -> list[Snapshot]:
         """Every snapshot of the tenant, any status, oldest first (for a refresh log)."""
