@@ -120,10 +120,13 @@ def test_close_gap_recommends_conditional_access_where_the_tenant_has_it() -> No
     sel = close_gap_selection(gap_world(), ca_available=True)
     assert sel.source == CLOSE_GAP and sel.route == "conditional_access"
     assert "Conditional Access" in sel.recommendation and "stopgap" in sel.recommendation
-    assert sel.target_ids == ("u001", "u002", "u007")
-    assert {uid: code for uid, (code, _r) in sel.skips.items()} == {
-        "u003": "coverage_report_only", "u004": "coverage_excluded"}
-    assert ALL in sel.skips["u003"][1] and SALES in sel.skips["u004"][1]
+    assert sel.target_ids == ("u001", "u002", "u003", "u007")  # report-only never asks for MFA
+    assert f"report-only policies ({ALL})" in sel.recommendation
+    assert {uid: code for uid, (code, _r) in sel.skips.items()} == {"u004": "coverage_excluded"}
+    assert SALES in sel.skips["u004"][1]
+    cover = sel.coverage_of(["u003"]).iloc[0]
+    assert (cover["coverage"], cover["policies"]) == (
+        "Conditional Access in report-only mode only (not enforced)", ALL)
 
 
 def test_close_gap_without_p1_offers_per_user() -> None:
@@ -132,8 +135,9 @@ def test_close_gap_without_p1_offers_per_user() -> None:
     world = gap_world()
     preview = with_coverage_skips(plan(world, "enforced", sel.target_ids, actor=Admin(), source=sel.source),
                                   world, sel)
-    assert preview.change_ids == ["u001", "u007"]
-    assert preview.skip_counts() == {"account_disabled": 1, "coverage_report_only": 1, "coverage_excluded": 1}
+    assert "report-only" not in sel.recommendation
+    assert preview.change_ids == ["u001", "u003", "u007"]
+    assert preview.skip_counts() == {"account_disabled": 1, "coverage_excluded": 1}
 
 
 def test_close_gap_explains_covered_users_it_was_handed() -> None:

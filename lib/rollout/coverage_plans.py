@@ -11,6 +11,7 @@
   Conditional Access policy (the same advice, read the other way round), so the preview recommends
   listing them for one and offers per-user Enable/Enforce as the alternative; without Entra ID P1
   per-user MFA is the way (security defaults would cover everyone, and no one would be in the gap).
+  A user reached only by a report-only policy is in the gap: report-only never asks for MFA.
 
 The columns come from the snapshot (``covered_by``, ``covered_by_policies``, ``protection_conflict``;
 ``lib.protection`` decides them). The plan itself is still :func:`lib.rollout.plan.plan`: protected
@@ -62,8 +63,9 @@ COVERAGE_COLUMNS: dict[str, str] = {
 CLEAN = (CoveredBy.CA_ALL_APPS, CoveredBy.SECURITY_DEFAULTS)
 """Coverage that demands MFA on every sign-in without per-user MFA: the move-off plan may Disable."""
 
-GAP = (CoveredBy.NOT_COVERED, CoveredBy.CA_UNAVAILABLE)
-"""Covered by nothing (``ca_unavailable`` is "not covered, and the tenant has no Conditional Access")."""
+GAP = (CoveredBy.NOT_COVERED, CoveredBy.CA_UNAVAILABLE, CoveredBy.CA_REPORT_ONLY)
+"""Covered by nothing: ``ca_unavailable`` is "not covered, and the tenant has no Conditional Access", and a
+report-only policy never asks for MFA (docs/graph.md, the decision table)."""
 
 PER_USER_ON = ("enabled", "enforced")
 
@@ -196,13 +198,10 @@ def move_off_selection(frame: pd.DataFrame, user_ids: Iterable[str] | None = Non
     return CoverageSelection(MOVE_OFF, tuple(targets), skips, _coverage_frame(rows), "per_user", text, len(rows))
 
 
-def _gap_skip(covered: CoveredBy | None, policies: str, state: str) -> tuple[str, str] | None:
+def _gap_skip(covered: CoveredBy | None, policies: str) -> tuple[str, str] | None:
     """Why a user of the scope is not in the gap (only users the gap plan should explain are listed)."""
     if covered in GAP:
         return None
-    if covered is CoveredBy.CA_REPORT_ONLY:
-        return ("coverage_report_only", _named("only a report-only policy would require MFA", policies)
-                + ": turn it on to cover them, or use per-user MFA")
     if covered is CoveredBy.CA_EXCLUDED:
         return ("coverage_excluded", _named("excluded from the Conditional Access MFA policy", policies)
                 + ": an exclusion is usually deliberate (break-glass, service accounts); review it there")
@@ -215,30 +214,35 @@ def _gap_skip(covered: CoveredBy | None, policies: str, state: str) -> tuple[str
 
 def close_gap_selection(frame: pd.DataFrame, user_ids: Iterable[str] | None = None, *,
                         ca_available: bool) -> CoverageSelection:
-    """Users covered by nothing, and which fix applies: a Conditional Access change where the tenant has
-    Conditional Access (``ca_available``), else per-user MFA. Report-only and excluded users of the scope
-    are listed with the reason; users already covered are listed only when ``user_ids`` named them."""
+    """Users covered by nothing (report-only policies included), and which fix applies: a Conditional Access
+    change where the tenant has Conditional Access (``ca_available``), else per-user MFA. Excluded users of the
+    scope are listed with the reason; users already covered are listed only when ``user_ids`` named them."""
     rows = _scope(frame, user_ids)
     covered = [_covered(v) for v in rows["covered_by"]]
     policies = [_policies(v) for v in rows["covered_by_policies"]]
-    states = rows["state"].fillna("").astype(str).tolist()
     explicit = user_ids is not None
     keep: list[bool] = []
     targets: list[str] = []
     skips: dict[str, tuple[str, str]] = {}
-    for uid, c, p, s in zip(rows["id"].astype(str), covered, policies, states, strict=True):
-        skip = _gap_skip(c, p, s)
+    for uid, c, p in zip(rows["id"].astype(str), covered, policies, strict=True):
+        skip = _gap_skip(c, p)
         if skip is None:
             targets.append(uid)
         elif explicit or skip[0] != "already_covered":
             skips[uid] = skip
         keep.append(skip is None or explicit or skip[0] != "already_covered")
     considered = rows.loc[keep]
+    report_only = sorted({name for uid, c, p in zip(rows["id"].astype(str), covered, policies, strict=True)
+                          if c is CoveredBy.CA_REPORT_ONLY and uid in set(targets)
+                          for name in p.split("; ") if name})
     if ca_available:
         route = "conditional_access"
         text = ("Your tenant has Conditional Access: add these users to a policy that requires MFA for all cloud "
                 "apps (download the list for it). Microsoft advises against per-user MFA alongside Conditional "
                 "Access; Enable or Enforce per-user MFA only as a stopgap.")
+        if report_only:
+            text += (f" Some are only in report-only policies ({', '.join(report_only)}), which never ask for MFA: "
+                     "turning those on covers them.")
     else:
         route = "per_user"
         text = ("Your tenant has no Conditional Access (no Entra ID P1): per-user MFA is the way to cover these "
