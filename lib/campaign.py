@@ -20,6 +20,7 @@ __all__ = [
     "AUTHENTICATOR",
     "CAMPAIGN_STATES",
     "MAX_SNOOZE_DAYS",
+    "METHOD_NAMES",
     "Campaign",
     "CampaignInputError",
     "CampaignTarget",

@@ -31,9 +31,11 @@ journaled or sent.
 from lib.console.campaign import (
     CampaignChangeFailed,
     CampaignMovedOn,
+    CampaignRecord,
     CampaignView,
     campaign_changes,
     campaign_groups,
+    campaign_record,
     enable_campaign,
     registration_campaign,
     settle_campaign_change,
@@ -58,6 +60,7 @@ from lib.console.workspace import NoGraphConnection, Workspace
 __all__ = [
     "CampaignChangeFailed",
     "CampaignMovedOn",
+    "CampaignRecord",
     "CampaignView",
     "CoveragePreview",
     "DemoClockError",
@@ -70,6 +73,7 @@ __all__ = [
     "advance_demo_clock",
     "campaign_changes",
     "campaign_groups",
+    "campaign_record",
     "cancel",
     "enable_campaign",
     "preview_change",

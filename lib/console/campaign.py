@@ -14,7 +14,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from lib.campaign import Campaign, MethodSetting, enabled_for, method_settings, patch_body
+import pandas as pd
+
+from lib.campaign import (
+    METHOD_NAMES,
+    Campaign,
+    CampaignInputError,
+    MethodSetting,
+    enabled_for,
+    method_settings,
+    patch_body,
+)
+from lib.console.protection_status import protection_status
 from lib.console.roles import acting_writer
 from lib.console.workspace import Workspace
 from lib.errors import ConsoleError, describe
@@ -28,9 +39,20 @@ from lib.rollout.setting_changes import (
     list_setting_changes,
 )
 
-__all__ = ["CAMPAIGN_SETTING", "CampaignChangeFailed", "CampaignMovedOn", "CampaignView", "campaign_changes",
-           "campaign_groups", "enable_campaign", "registration_campaign", "settle_campaign_change",
-           "undo_campaign_change"]
+__all__ = [
+    "CAMPAIGN_SETTING",
+    "CampaignChangeFailed",
+    "CampaignMovedOn",
+    "CampaignRecord",
+    "CampaignView",
+    "campaign_changes",
+    "campaign_groups",
+    "campaign_record",
+    "enable_campaign",
+    "registration_campaign",
+    "settle_campaign_change",
+    "undo_campaign_change",
+]
 
 CAMPAIGN_SETTING = "registration_campaign"
 METHODS_POLICY = "/policies/authenticationMethodsPolicy"
@@ -66,6 +88,45 @@ class CampaignView:
     @property
     def targets_words(self) -> str:
         return self.campaign.targets_words(self.names)
+
+
+@dataclass(frozen=True)
+class CampaignRecord:
+    """The campaign as last known without asking Graph: the latest snapshot's reading, or this console's own
+    change if it came later (its read-back). ``campaign`` None: neither has read it yet."""
+
+    campaign: Campaign | None
+    methods: tuple[MethodSetting, ...]
+    as_of: pd.Timestamp | None
+    source: str
+    """Where it comes from, in words ("the snapshot of …", "change 3, read back …")."""
+    changes: tuple[SettingChange, ...]
+
+
+def campaign_record(ws: Workspace, frame: pd.DataFrame | None = None) -> CampaignRecord:
+    """What the page shows on load: the store only (the latest snapshot read the methods policy)."""
+    status = protection_status(ws, frame)
+    changes = tuple(list_setting_changes(ws.store, ws.tenant_id, CAMPAIGN_SETTING))
+    campaign: Campaign | None = None
+    as_of, source = status.read_at, ""
+    if status.campaign is not None:
+        try:
+            campaign = Campaign.from_graph({
+                "state": status.campaign.state, "snoozeDurationInDays": status.campaign.snooze_days or 0,
+                "includeTargets": list(status.campaign.include_targets),
+                "excludeTargets": list(status.campaign.exclude_targets)})
+            source = f"the snapshot of {as_of:%Y-%m-%d %H:%M} UTC" if as_of is not None else "the latest snapshot"
+        except CampaignInputError:
+            campaign = None
+    done = next((c for c in changes if c.after is not None and c.finished_at is not None), None)
+    if done is not None and (as_of is None or done.finished_at > as_of):
+        campaign, as_of = Campaign.from_json(done.after or {}), done.finished_at
+        source = f"change {done.id}, read back {as_of:%Y-%m-%d %H:%M} UTC"
+    methods = tuple(MethodSetting(key, METHOD_NAMES.get(key.lower(), key), str(state).lower() == "enabled", "")
+                    for key, state in status.method_states.items())
+    order = {k: i for i, k in enumerate(METHOD_NAMES)}
+    methods = tuple(sorted(methods, key=lambda m: order.get(m.id.lower(), len(order))))
+    return CampaignRecord(campaign, methods, as_of, source, changes)
 
 
 def _read(ws: Workspace) -> tuple[Campaign, dict[str, Any]]:
