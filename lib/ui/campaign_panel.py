@@ -88,21 +88,16 @@ def _enable_form(app: Console, record: console.CampaignRecord) -> None:
             st.rerun()
 
 
-def _journal(app: Console, record: console.CampaignRecord) -> None:
-    if not record.changes:
-        st.caption("No campaign change made from this console yet.")
-        return
-    writer, _reason = can_apply()
-    rows = pd.DataFrame([{
-        "Change": c.id, "What": "Undo of " + str(c.undo_of) if c.undo_of else "Turn on",
-        "Outcome": STATUS_WORDS.get(c.status, c.status), "By": c.actor,
-        "When (UTC)": f"{c.finished_at or c.created_at:%Y-%m-%d %H:%M}",
-    } for c in record.changes])
-    st.dataframe(rows, hide_index=True, width="stretch")
+def _undo_last(app: Console, record: console.CampaignRecord) -> None:
+    """The latest change that changed the campaign, with its Undo (writers only)."""
     last = next((c for c in record.changes if c.status in ("applied", "differs")), None)
-    if last is not None and writer and st.button(f"Undo change {last.id}", key="plans_campaign_undo",
-                                                 icon=":material/undo:",
-                                                 help="Puts back the campaign this change replaced."):
+    writer, _reason = can_apply()
+    if last is None or not writer or last.kind == "undo":
+        return
+    cols = st.columns([3, 1], vertical_alignment="center")
+    cols[0].caption(f"Change {last.id} by {md(last.actor)}: {STATUS_WORDS[last.status]}. Undo puts back the campaign "
+                    "it replaced (refused if someone changed it since).")
+    if cols[1].button(f"Undo change {last.id}", key="plans_campaign_undo", icon=":material/undo:", width="stretch"):
         try:
             with st.spinner("Restoring the previous campaign…"):
                 undone = console.undo_campaign_change(workspace(app), last.id)
@@ -111,6 +106,18 @@ def _journal(app: Console, record: console.CampaignRecord) -> None:
         except Exception as err:
             st.session_state[NOTICE_KEY] = ("error", describe(err))
         st.rerun()
+
+
+def _journal(record: console.CampaignRecord) -> None:
+    if not record.changes:
+        st.caption("No campaign change made from this console yet.")
+        return
+    rows = pd.DataFrame([{
+        "Change": c.id, "What": f"Undo of {c.undo_of}" if c.undo_of else "Turn on",
+        "Outcome": STATUS_WORDS.get(c.status, c.status), "By": c.actor,
+        "When (UTC)": f"{c.finished_at or c.created_at:%Y-%m-%d %H:%M}",
+    } for c in record.changes])
+    st.dataframe(rows, hide_index=True, width="stretch")
 
 
 def campaign_panel(app: Console, frame: pd.DataFrame | None) -> None:
@@ -125,6 +132,7 @@ def campaign_panel(app: Console, frame: pd.DataFrame | None) -> None:
         st.error(f"The campaign could not be shown: {describe(err)}", icon=":material/error:")
         return
     _show(record)
+    _undo_last(app, record)
     _enable_form(app, record)
     with st.expander("Campaign changes made here"):
-        _journal(app, record)
+        _journal(record)
