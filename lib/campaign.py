@@ -36,7 +36,7 @@ AUTHENTICATOR = "microsoftAuthenticator"
 MAX_SNOOZE_DAYS = 14
 
 CAMPAIGN_STATES: dict[str, str] = {
-    "default": "Microsoft managed (default)",
+    "default": "Microsoft managed",
     "enabled": "On",
     "disabled": "Off",
 }

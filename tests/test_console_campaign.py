@@ -43,7 +43,7 @@ def test_the_campaign_and_methods_are_shown_in_words(desk_for) -> None:  # noqa:
     desk = desk_for(READER)
     view = console.registration_campaign(desk.workspace())
     assert view.campaign.state == "default"
-    assert view.campaign.state_words == "Microsoft managed (default)"
+    assert view.campaign.state_words == "Microsoft managed"
     assert view.targets_words == "All users"
     assert view.campaign.snooze_words == "users may postpone it for 1 day at a time"
     methods = {m.name: m.enabled for m in view.methods}
@@ -143,3 +143,24 @@ def test_graph_refusing_the_patch_is_journaled_with_the_permission_it_needs(desk
     with open_store(database_url) as other, other.engine.connect() as conn:  # journaled in the database
         rows = conn.exec_driver_sql("SELECT status, before_value FROM setting_changes").all()
     assert rows[0][0] == "failed" and json.loads(rows[0][1])["state"] == "default"
+
+
+def test_a_change_left_sending_is_settled_by_reading_back(desk_for) -> None:  # noqa: F811
+    """The console stopped between the journal and the answer (kill -9): settling reads the campaign back."""
+    from lib.campaign import enabled_for, patch_body
+    from lib.console.campaign import CAMPAIGN_SETTING
+    from lib.rollout.setting_changes import begin_setting_change
+
+    desk = desk_for(AUTHPOLICY)
+    ws = desk.workspace()
+    current = Campaign.from_graph(desk.gateway.get_json(CAMPAIGN_PATH))
+    wanted = enabled_for(current)
+    change_id = begin_setting_change(desk.store, desk.tenant_id, CAMPAIGN_SETTING, before=current.to_json(),
+                                     requested=wanted.to_json(), actor=desk.session.admin)
+    desk.gateway.patch_json(CAMPAIGN_PATH, patch_body(wanted))  # sent; its answer never journaled
+    assert console.campaign_changes(ws)[0].status == "sending"
+    settled = console.settle_campaign_change(ws, change_id)
+    assert settled.status == "applied" and Campaign.from_json(settled.after).same_as(wanted)
+    revision = desk.emulator.state.tenant.revision
+    assert console.settle_campaign_change(ws, change_id) == settled  # settling again: a no-op
+    assert desk.emulator.state.tenant.revision == revision

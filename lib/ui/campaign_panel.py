@@ -33,10 +33,10 @@ def _show(record: console.CampaignRecord) -> None:
         st.info("The registration campaign has not been read yet: refresh the data (sidebar) to read the tenant's "
                 "authentication methods policy.", icon=":material/photo_camera:")
         return
-    cols = st.columns(3)
+    cols = st.columns(2)
     cols[0].metric("Campaign", campaign.state_words)
-    cols[1].metric("Targets", campaign.targets_words(_names()))
-    cols[2].metric("Snooze", f"{campaign.snooze_days} days" if campaign.snooze_days != 1 else "1 day")
+    cols[1].metric("Snooze", f"{campaign.snooze_days} days" if campaign.snooze_days != 1 else "1 day")
+    st.markdown(f"**Targets:** {md(campaign.targets_words(_names()))}")
     st.caption(f"Nudges users to set up Microsoft Authenticator at sign-in; {campaign.snooze_words}. "
                f"As of {md(record.source)}. *Microsoft managed*: Graph's reference calls it off, Entra's guide says "
                "Microsoft turns it on for users with SMS or voice only.")

@@ -99,6 +99,10 @@ def test_campaign_toggle_and_undo(page: Page, console_server: str, tmp_path: Pat
            .get_by_test_id("stMetricValue")).to_have_text("On")
     _shot(page, tmp_path, "campaign-admin-1280")
     page.set_viewport_size({"width": 420, "height": 900})
+    page.reload()  # a narrow window opens with the sidebar folded away, as on a phone
+    area.get_by_role("tab", name="Registration campaign").click()
+    expect(main(page).get_by_test_id("stMetric").filter(has_text="Campaign")
+           .get_by_test_id("stMetricValue")).to_have_text("On")
     wait_for_streamlit(page)
     _shot(page, tmp_path, "campaign-admin-420")
     area.get_by_role("button", name=re.compile(r"^Undo change \d+$")).click()
@@ -120,6 +124,8 @@ def test_the_reader_sees_plans_and_campaign_without_controls(page: Page, console
     expect(area.get_by_text(re.compile(r"Read-only: .*You can preview the plan\.")).first).to_be_visible()
     _shot(page, tmp_path, "plans-reader-1280")
     page.set_viewport_size({"width": 420, "height": 900})
+    page.reload()  # a narrow window opens with the sidebar folded away, as on a phone
+    expect(area.get_by_text(re.compile(r"^[\d,]+ users? can move off per-user MFA"))).to_be_visible()
     wait_for_streamlit(page)
     _shot(page, tmp_path, "plans-reader-420")
     area.get_by_role("tab", name="Registration campaign").click()
