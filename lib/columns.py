@@ -112,7 +112,7 @@ def coerce_users(frame: pd.DataFrame) -> pd.DataFrame:
 
 def split_methods(methods: str | None) -> list[str]:
     """The method names packed in a ``methods`` cell."""
-    if not methods or pd.isna(methods):
+    if not isinstance(methods, str) or not methods:  # None, NaN and pd.NA (whose truth value raises) alike
         return []
     return methods.split(METHODS_SEPARATOR)
 

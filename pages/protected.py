@@ -1,7 +1,8 @@
 """Protected accounts: the users no bulk change, CSV import or undo may touch (break-glass accounts and the like).
 
 Renders only: the list and the suggestions come from ``lib.rollout`` (``protected_frame``,
-``suggest_protected``), every change goes through the use cases ``lib.console.protect`` / ``unprotect``;
+``suggest_protected``), the break-glass check from ``lib.console.protection_status``; every change goes
+through the use cases ``lib.console.protect`` / ``unprotect``;
 every plan skips these accounts, visibly, and the execution worker checks the list again before sending.
 Only an admin who may change MFA reaches this page (``app.py``); the use cases check the role again, from
 Graph, before each change.
@@ -125,6 +126,23 @@ def _risks(app: Console, frame: pd.DataFrame | None) -> None:
                "exemption**\n\n" + "\n".join(lines) + more, icon=":material/gpp_maybe:")
 
 
+def _break_glass(app: Console, frame: pd.DataFrame | None) -> None:
+    """Protected accounts without a FIDO2 key or passkey: mandatory MFA reaches break-glass accounts too."""
+    if frame is None:
+        return
+    try:
+        warnings = usecases.protection_status(workspace(app), frame).break_glass
+    except Exception as err:
+        st.error(f"The break-glass check could not run: {describe(err)}")
+        return
+    if not warnings:
+        return
+    lines = [f"- **{md(w.display_name or w.upn)}** · {md(w.upn)}: {md(w.message)}" for w in warnings]
+    st.warning(f"**{len(warnings):,} protected {'account has' if len(warnings) == 1 else 'accounts have'} no "
+               "phishing-resistant method for emergencies**\n\n" + "\n".join(lines),
+               icon=":material/key_off:")
+
+
 def _suggestions(app: Console, frame: pd.DataFrame | None, known: set[str] | None, writer: bool) -> None:
     st.subheader("Suggestions")
     if frame is None:
@@ -220,6 +238,7 @@ def render() -> None:
     else:
         _table(frame, known)
     _risks(app, users)
+    _break_glass(app, users)
     _suggestions(app, users, known, writer)
     _add_form(app, known, today, writer)
     if not frame.empty:

@@ -71,6 +71,12 @@ def test_no_premium_403_is_a_forbidden_that_names_the_licence() -> None:
         ("GET", "/users?$select=id", "User.Read.All"),
         ("GET", "/me/transitiveMemberOf/microsoft.graph.directoryRole",
          "Directory.Read.All (or RoleManagement.Read.Directory)"),
+        ("GET", "/identity/conditionalAccess/policies", "Policy.Read.All"),
+        ("GET", "/policies/identitySecurityDefaultsEnforcementPolicy", "Policy.Read.All"),
+        ("GET", "/policies/authenticationMethodsPolicy",
+         "Policy.Read.AuthenticationMethod (or Policy.ReadWrite.AuthenticationMethod)"),
+        ("GET", "/groups/g1/transitiveMembers/microsoft.graph.user?$select=id", "GroupMember.Read.All"),
+        ("GET", "/roleManagement/directory/roleAssignments?$filter=x", "RoleManagement.Read.Directory"),
         ("GET", "/applications", None),
     ],
 )
@@ -188,10 +194,27 @@ def test_a_batch_never_mixes_versions() -> None:
     [("GET", "/users/a/authentication/requirements", "read"),
      ("PATCH", "/users/a/authentication/requirements", "write"),
      ("GET", "/reports/authenticationMethods/userRegistrationDetails/a", "reports"),
-     ("GET", "/users?$filter=startswith(displayName,'reports')", "read")],
+     ("GET", "/users?$filter=startswith(displayName,'reports')", "read"),
+     ("GET", "/identity/conditionalAccess/policies?$top=5", "conditional_access")],
 )
 def test_throttle_classes(method: str, url: str, cls: str) -> None:
     assert throttle_class(method, url) == cls
+
+
+def test_conditional_access_requests_are_paced_a_second_apart() -> None:
+    """Graph's Conditional Access limit is 1 request per second with no Retry-After: the gate, not a 429, spaces
+    them (the times are given, so nothing here depends on the machine's clock)."""
+    from lib.graph.batch import PACED_CLASSES, Throttle
+
+    interval = PACED_CLASSES["conditional_access"]
+    assert interval >= 1.0
+    gate = Throttle(4)
+    gate.pace("conditional_access", interval, now=100.0)
+    assert gate.gate("conditional_access") == 100.0 + interval and not gate.can_send("conditional_access", 100.9)
+    assert gate.can_send("conditional_access", 100.0 + interval) and gate.can_send("read", 100.0)
+    gate.throttled("conditional_access", 5.0, now=100.5)  # a 429's wait only ever pushes the gate later
+    gate.pace("conditional_access", interval, now=101.0)
+    assert gate.gate("conditional_access") == 105.5
 
 
 @pytest.mark.parametrize(

@@ -99,6 +99,24 @@ def test_one_click_protects_a_suggestion(settings: Settings, store: Store) -> No
     assert f"protected_suggest_{user_id}" not in [b.key for b in at.button]  # no longer suggested
 
 
+def test_protected_accounts_without_a_security_key_or_passkey_are_warned(settings: Settings, store: Store) -> None:
+    """Runs after the one-click protect: the break-glass account (it has a FIDO2 key) is protected."""
+    tenant = _tenant(settings)
+    users = store.load_users(tenant)
+    keyless = users[(users["account_kind"] == "person") & users["registered"]
+                    & ~users["methods"].str.contains("fido2|passKey", case=False)].iloc[0]
+    rollout.protect_account(store, tenant, str(keyless["upn"]), reason="Board member", owner=ADMIN_UPN)
+    try:
+        at = new_app(settings, ADMIN, PAGE)
+        _no_exception(at)
+        warning = next(w.value for w in at.warning if "no phishing-resistant method" in w.value).replace("\\", "")
+        assert warning.startswith("**1 protected account has no phishing-resistant method for emergencies**")
+        assert str(keyless["upn"]) in warning and "register a security key or passkey" in warning
+        assert BREAK_GLASS not in warning  # protected, with a FIDO2 key
+    finally:
+        rollout.unprotect_account(store, tenant, str(keyless["upn"]))
+
+
 def test_add_with_validation(settings: Settings, store: Store) -> None:
     at = new_app(settings, ADMIN, PAGE)
     users = store.load_users(_tenant(settings))
