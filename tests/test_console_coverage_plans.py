@@ -147,3 +147,26 @@ def test_the_read_only_role_previews_but_cannot_start(world: World) -> None:
     with pytest.raises(rollout.PermissionDenied):
         console.start_change(ws, cover.plan)
     assert states(world.emulator) == before
+
+
+def test_move_off_in_a_security_defaults_tenant(make_emulator, database_url: str) -> None:
+    from lib.emulator.generator import generate_tenant
+
+    emulator = make_emulator(tenant=generate_tenant(150, 6, security_defaults=True))
+    with gateway_for(emulator) as gateway, open_store(database_url) as store:
+        refresh_snapshot(store, gateway, mode="demo")
+        frame = store.load_users(emulator.tenant_id)
+        actor = app_actor_from_token(gateway.aio._token_provider._credential.get_token().token)
+        ws = console.Workspace(store, gateway, emulator.tenant_id, actor)
+        on = frame["state"].isin(["enabled", "enforced"])
+        clean = ids_where(frame, on & frame["registered"] & (frame["covered_by"] == "security_defaults"))
+        assert len(clean) > 10
+        cover = console.preview_move_off_per_user(ws, frame)
+        assert set(cover.plan.change_ids) == clean - set(cover.plan.skipped["user_id"])
+        assert set(cover.coverage_of_changes()["coverage"]) == {"Security defaults"}
+        before = states(emulator)
+        operation_id = console.start_change(ws, cover.plan, options=FAST)
+        assert rollout.wait_operation(operation_id, 120)
+        after = states(emulator)
+        assert {uid for uid in after if after[uid] != before[uid]} == set(cover.plan.change_ids)
+        assert {after[uid] for uid in cover.plan.change_ids} == {"disabled"}
