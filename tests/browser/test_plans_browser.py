@@ -33,8 +33,9 @@ def _metric(page: Page, label: str) -> str:
 def test_move_off_per_user_preview_apply_undo(page: Page, console_server: str, tmp_path: Path) -> None:
     page.set_viewport_size({"width": 1280, "height": 900})
     sign_in(page, console_server, ADMIN)
-    go_to(page, "MFA plans")
+    go_to(page, "Users")  # the Users page's action bar leads to the plans
     area = main(page)
+    area.get_by_role("link", name=re.compile(r"^MFA plans: move users Conditional Access already covers")).click()
     expect(area.get_by_role("heading", name="MFA plans", exact=True)).to_be_visible()
     headline = area.get_by_text(re.compile(r"^[\d,]+ users? can move off per-user MFA"))
     expect(headline).to_be_visible()
