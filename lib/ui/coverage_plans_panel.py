@@ -7,10 +7,13 @@ confirmation (``lib.ui.rollout_widgets``); what covers each user it changes is s
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pandas as pd
 import streamlit as st
 
 from lib import console
+from lib.console import Workspace
 from lib.errors import describe
 from lib.exports import to_csv_bytes
 from lib.rollout.coverage_plans import CoverageSelection, CoverageUnknown, close_gap_selection, move_off_selection
@@ -31,10 +34,10 @@ def _skip_lines(selection: CoverageSelection) -> list[str]:
     return [f"{int(n):,} × {gist[code].split(':')[0]}" for code, n in counts.items()]
 
 
-def _preview(app: Console, make: object, title: str, label: str) -> None:
+def _preview(app: Console, make: Callable[[Workspace], console.CoveragePreview], title: str, label: str) -> None:
     try:
         with st.spinner("Reading the chosen users' current MFA state from Microsoft Graph…"):
-            cover = make(workspace(app))  # type: ignore[operator]
+            cover = make(workspace(app))
     except Exception as err:  # Graph, store or input trouble: say what, never a traceback
         st.error(f"The plan could not be made: {describe(err)}", icon=":material/error:")
         return
