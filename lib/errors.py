@@ -12,6 +12,9 @@ are, so older ``except`` clauses keep working. The whole tree (``code`` in brack
     ├── ChartImageError, RuntimeError [chart_image]     lib.overview: a chart could not be drawn as a PNG
     ├── NoGraphConnection [no_graph_connection]         lib.console: a use case needs Graph and has none
     ├── DemoClockError [demo_clock]                     lib.console: the demo clock cannot move as asked
+    ├── CampaignChangeFailed [campaign_change_failed]  lib.console: Graph refused the campaign change, or no read-back
+    ├── CampaignMovedOn [campaign_moved_on]             lib.console: the campaign changed since: undo refused
+    ├── CampaignInputError, ValueError [campaign_input]  lib.campaign: no campaign in Graph's answer, bad snooze
     ├── ProtectionInputError, ValueError [protection_input]  lib.protection: a policy or membership fact is missing
     ├── DemoTenantError, RuntimeError [demo_tenant]     lib.demo_process: the demo tenant's process failed
     │
@@ -47,8 +50,9 @@ are, so older ``except`` clauses keep working. The whole tree (``code`` in brack
     │   ├── OperationStateError [operation_state]       the operation cannot do that now
     │   ├── WaveError [wave]                            a wave name is taken or unknown
     │   ├── ProtectionError, ValueError [protection]    a protection lacks a UPN, reason or owner
-    │   └── CsvImportError, ValueError [csv_import]     the uploaded file as a whole is unusable; ``code``
-    │                                                   says why: empty, delimiter, encoding, not_text…
+    │   ├── CsvImportError, ValueError [csv_import]     the uploaded file as a whole is unusable; ``code``
+    │   │                                               says why: empty, delimiter, encoding, not_text…
+    │   └── CoverageUnknown, ValueError [coverage_unknown]  (coverage_plans) the snapshot has no coverage yet
     │
     └── StoreError [store_error]                        lib.store.errors: the history database failed
         ├── SchemaTooNewError [schema_too_new]          migrated by a newer console: upgrade

@@ -129,6 +129,8 @@ def _actions(app: Console, frame: pd.DataFrame, ids: list[str], everyone: bool, 
     else:
         st.caption("Each button makes a preview first: who changes from what to what, who is skipped and why. "
                    "Nothing is sent until you confirm.")
+    st.page_link(navigation.PLANS.path, label="MFA plans: move users Conditional Access already covers off per-user "
+                 "MFA, or cover the users nothing protects", icon=":material/checklist:")
 
 
 # --- operation outcome ---------------------------------------------------------------------------

@@ -125,6 +125,7 @@ def _all_changes(desk: Desk, prepared: tuple[int, int, DemoTenant]) -> dict[str,
                                               owner="someone@example.com"),
         "unprotect": lambda ws: console.unprotect(ws, [upn(desk.emulator, "emergency-access02")]),
         "demo clock": lambda ws: console.advance_demo_clock(ws, demo, 7),
+        "campaign": lambda ws: console.enable_campaign(ws),
     }
 
 

@@ -14,6 +14,10 @@
         ws, frame, ids, "enforced", on_progress=progress, cancel=cancel), place="users:selection",
         selection=key, size=len(ids))                      # a large one in the background, with progress
     job = console.preview_job(owner, tenant_id); job.cancel(); console.discard_preview(owner, tenant_id)
+    cover = console.preview_move_off_per_user(ws, frame)         # covered by CA / security defaults → Disabled
+    cover = console.preview_close_gap(ws, frame, "enforced")     # covered by nothing; cover.plan is the plan
+    view = console.registration_campaign(ws)                     # the campaign and methods, in words
+    change = console.enable_campaign(ws, group_id=None)          # journaled, read back; undo_campaign_change
     op_id = console.start_change(ws, preview, wave="Wave 3", label="…")
     console.resume(ws, op_id); console.cancel(ws, op_id)
     console.protect(ws, upn, reason="break-glass", owner="…"); console.unprotect(ws, [upn])
@@ -28,12 +32,26 @@ whose message is safe to show. Every one that changes something checks the role 
 journaled or sent.
 """
 
+from lib.console.campaign import (
+    CampaignChangeFailed,
+    CampaignMovedOn,
+    CampaignRecord,
+    CampaignView,
+    campaign_changes,
+    campaign_groups,
+    campaign_record,
+    enable_campaign,
+    registration_campaign,
+    settle_campaign_change,
+    undo_campaign_change,
+)
 from lib.console.changes import (
     preview_change,
     preview_csv,
     preview_undo,
     preview_wave_enforcement,
 )
+from lib.console.coverage_plans import CoveragePreview, preview_close_gap, preview_move_off_per_user
 from lib.console.demo_clock import DemoClockError, advance_demo_clock
 from lib.console.operations import cancel, resume, start_change
 from lib.console.plan_jobs import BACKGROUND_ABOVE, PlanJob, discard_preview, preview_job, start_preview
@@ -46,6 +64,11 @@ from lib.console.workspace import NoGraphConnection, Workspace
 
 __all__ = [
     "BACKGROUND_ABOVE",
+    "CampaignChangeFailed",
+    "CampaignMovedOn",
+    "CampaignRecord",
+    "CampaignView",
+    "CoveragePreview",
     "DemoClockError",
     "NoGraphConnection",
     "PlanJob",
@@ -55,19 +78,28 @@ __all__ = [
     "Workspace",
     "acting_writer",
     "advance_demo_clock",
+    "campaign_changes",
+    "campaign_groups",
+    "campaign_record",
     "cancel",
     "discard_preview",
+    "enable_campaign",
     "preview_change",
+    "preview_close_gap",
     "preview_csv",
     "preview_job",
+    "preview_move_off_per_user",
     "preview_undo",
     "preview_wave_enforcement",
     "protect",
     "protection_status",
+    "registration_campaign",
     "resume",
+    "settle_campaign_change",
     "start_change",
     "start_preview",
     "take_snapshot",
+    "undo_campaign_change",
     "unprotect",
     "user_timeline",
 ]

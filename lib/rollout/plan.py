@@ -56,6 +56,16 @@ SKIP_CODES: dict[str, str] = {
     # decided when the worker re-reads the state just before sending:
     "state_changed": "state changed since the preview",
     "changed_by_later_operation": "a later operation changed this user: not re-sent",
+    # the protection plans (lib.rollout.coverage_plans), decided from the snapshot's coverage:
+    "not_registered_yet": "has not registered a second factor yet: per-user MFA stays until they do",
+    "coverage_partial": "Conditional Access requires MFA only for some apps or conditions",
+    "coverage_blocked": "blocked by Conditional Access, not asked for MFA",
+    "coverage_report_only": "only a report-only Conditional Access policy would require MFA",
+    "coverage_excluded": "excluded from the Conditional Access MFA policy",
+    "coverage_per_user_only": "per-user MFA is their only MFA",
+    "coverage_unknown": "coverage unknown (Conditional Access or security defaults could not be read): "
+                        "refresh the snapshot",
+    "already_covered": "already covered by MFA",
 }
 """Every reason a user can be skipped: stable code → the gist (a row's ``reason`` adds its details)."""
 

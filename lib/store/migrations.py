@@ -15,7 +15,8 @@ Versions: 1 the history (tenants, snapshots, user versions, daily aggregates); 2
 (operations, operation items and events, waves, protected accounts; see ``lib.rollout``); 3 the object id
 of each protected account, so renaming its UPN in the tenant does not drop its protection; 4 how each
 snapshot read the per-user MFA states (the users listing or per-user reads, and why); 5 the protection
-each snapshot evaluated (its policies, security defaults, the methods policy) and each user's answer.
+each snapshot evaluated (its policies, security defaults, the methods policy) and each user's answer; 6 the
+journal of tenant-setting changes (the registration campaign, ``lib.rollout.setting_changes``).
 
 Each step runs in its own transaction together with its ``schema_version`` row, so a failure
 leaves the database at the last version that completed, and two processes opening a new database
@@ -279,8 +280,38 @@ def _v5_protection(conn: Connection) -> None:
     meta.tables["snapshot_protection"].create(conn)
 
 
+def _v6_setting_changes(conn: Connection) -> None:
+    """The journal of tenant-setting changes (the registration campaign), each with before and after."""
+    meta = sa.MetaData()
+    key, instant = sa.String(255), sa.BigInteger
+    sa.Table("tenants", meta, sa.Column("id", key, primary_key=True))  # referenced, already there
+    sa.Table(
+        "setting_changes",
+        meta,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("tenant_id", key, sa.ForeignKey("tenants.id"), nullable=False),
+        sa.Column("setting", key, nullable=False),
+        sa.Column("kind", key, nullable=False),
+        sa.Column("status", key, nullable=False),
+        sa.Column("before_value", sa.Text, nullable=False),
+        sa.Column("requested_value", sa.Text, nullable=False),
+        sa.Column("after_value", sa.Text),
+        sa.Column("actor", sa.Text, nullable=False),
+        sa.Column("actor_kind", key, nullable=False),
+        sa.Column("undo_of", sa.Integer, sa.ForeignKey("setting_changes.id")),
+        sa.Column("created_at", instant, nullable=False),
+        sa.Column("finished_at", instant),
+        sa.Column("error", sa.Text),
+        sa.CheckConstraint("kind IN ('change', 'undo')", name="ck_setting_changes_kind"),
+        sa.CheckConstraint("status IN ('sending', 'applied', 'differs', 'failed', 'unchanged')",
+                           name="ck_setting_changes_status"),
+        sa.Index("ix_setting_changes_tenant", "tenant_id", "setting"),
+    )
+    meta.create_all(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (_v1_history, _v2_rollout, _v3_protected_object_id, _v4_state_read,
-                                     _v5_protection)
+                                     _v5_protection, _v6_setting_changes)
 """Every migration this console knows, oldest first; ``len(MIGRATIONS)`` is the supported version."""
 
 

@@ -331,3 +331,34 @@ protected; ``user_id`` (schema version 3) the account's object id, NULL until a 
 matching goes by id first, so a renamed account stays protected, and by UPN only while no id is known;
 an expired protection (``expires_at`` past) no longer protects but stays listed; removing one sets
 ``removed_at`` (the row is kept, so who protected what, and until when, stays answerable)."""
+
+SETTING_CHANGE_KINDS: tuple[str, ...] = ("change", "undo")
+SETTING_CHANGE_STATUSES: tuple[str, ...] = ("sending", "applied", "differs", "failed", "unchanged")
+
+setting_changes = sa.Table(
+    "setting_changes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("tenant_id", Key, sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("setting", Key, nullable=False),
+    sa.Column("kind", Key, nullable=False),
+    sa.Column("status", Key, nullable=False),
+    sa.Column("before_value", sa.Text, nullable=False),
+    sa.Column("requested_value", sa.Text, nullable=False),
+    sa.Column("after_value", sa.Text),
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Column("actor_kind", Key, nullable=False),
+    sa.Column("undo_of", sa.Integer, sa.ForeignKey("setting_changes.id")),
+    sa.Column("created_at", Instant, nullable=False),
+    sa.Column("finished_at", Instant),
+    sa.Column("error", sa.Text),
+    sa.CheckConstraint("kind IN ('change', 'undo')", name="ck_setting_changes_kind"),
+    sa.CheckConstraint("status IN ('sending', 'applied', 'differs', 'failed', 'unchanged')",
+                       name="ck_setting_changes_status"),
+    sa.Index("ix_setting_changes_tenant", "tenant_id", "setting"),
+)
+"""One change of a tenant-wide setting (schema version 5), journaled before it is sent: ``before_value`` as
+Graph reported it just before, ``requested_value``, and ``after_value`` as read back afterwards (JSON). Status
+``sending`` until the answer is journaled: a row left ``sending`` means "outcome unknown until re-read";
+``applied`` (the read-back matches), ``differs`` (it does not), ``failed`` (Graph refused), ``unchanged``
+(already so: nothing sent)."""

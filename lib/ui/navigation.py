@@ -38,13 +38,14 @@ OVERVIEW = PageSpec("pages/overview.py", "Overview", ":material/monitoring:")
 PROGRESS = PageSpec("pages/progress.py", "Registration progress", ":material/trending_up:")
 USERS = PageSpec("pages/users.py", "Users", ":material/group:")
 OPERATIONS = PageSpec("pages/operations.py", "Operations", ":material/history:")
+PLANS = PageSpec("pages/plans.py", "MFA plans", ":material/checklist:")
 # Only an admin who may change MFA may change which accounts are protected from changes.
 PROTECTED = PageSpec("pages/protected.py", "Protected accounts", ":material/verified_user:", writers_only=True)
 CONNECTION = PageSpec("pages/connection.py", "Connection", ":material/cable:")
 
 SECTIONS: dict[str, tuple[PageSpec, ...]] = {
     "Adoption": (OVERVIEW, PROGRESS),
-    "Rollout": (USERS, OPERATIONS),
+    "Rollout": (USERS, PLANS, OPERATIONS),
     "Setup": (PROTECTED, CONNECTION),
 }
 """The signed-in navigation, in order; the first page is the default."""

@@ -36,6 +36,7 @@ STATUS_LABELS = {
 SOURCE_LABELS = {
     "selection": "Users page", "csv": "CSV import", "undo": "undo", "wave_promotion": "wave promotion",
     "wave_stragglers": "a wave's stragglers",
+    "move_off_per_user": "the plan moving covered users off per-user MFA", "close_gap": "the plan closing the gap",
 }
 OUTCOMES = {
     "applied": "Applied", "failed": "Failed", "skipped": "Skipped", "cancelled": "Cancelled",

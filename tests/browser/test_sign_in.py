@@ -27,7 +27,7 @@ from tests.browser.conftest import (
     wait_for_streamlit,
 )
 
-EVERY_ROLE_PAGES = ["Overview", "Registration progress", "Users", "Operations", "Connection"]
+EVERY_ROLE_PAGES = ["Overview", "Registration progress", "Users", "MFA plans", "Operations", "Connection"]
 
 
 def _expect_sign_in_page(page: Page) -> None:
