@@ -287,7 +287,9 @@ def ensure_demo_history(store: Store, demo: DemoTenant, on_progress: ProgressCal
         store.complete_snapshot(snapshot_id, read.frame, users_read_at=read.users_read_at,
                                 registration_read_at=read.registration_read_at, state_read_at=read.state_read_at,
                                 stats=read.stats, registration_source=read.registration_source,
-                                state_read=read.state_read.as_dict(), finished_at=demo.now())
+                                state_read=read.state_read.as_dict(),
+                                protection=read.protection.record if read.protection else None,
+                                finished_at=demo.now())
         tell(1.0, "Ready")
         return True
 
