@@ -249,11 +249,12 @@ def relative_url(url: str, version: str) -> str:
 def throttle_class(method: str, url: str) -> str:
     """The Graph throttle bucket a request draws from: ``reports``, ``write`` or ``read``.
 
-    Identity-and-access reports have their own tiny limit (5 requests per 10 s); writes have their
+    Identity-and-access reports (the registration report, the sign-in log) have their own tiny limit
+    (5 requests per 10 s); writes have their
     own budget (3,000 per 150 s); everything else shares the identity read bucket (docs/graph.md).
     """
     path = url.split("?", 1)[0].lower()
-    if path.startswith("/reports") or "/reports/" in path:
+    if path.startswith(("/reports", "/auditlogs")) or "/reports/" in path or "/auditlogs/" in path:
         return "reports"
     if method.upper() not in ("GET", "HEAD"):
         return "write"
