@@ -527,14 +527,16 @@ def _snapshot_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
-    """Take a snapshot and print what it read: users, registered, states, source, requests, retries, seconds."""
+    """Take a snapshot and print what it read: users, registered, states, source, requests, retries, seconds,
+    and ``sign_ins`` (how many sign-ins this run read, over which window, from which source)."""
     from lib import console
 
     conn = connect(args)  # a bad --graph or missing credentials are refused before the database is created
     try:
         with open_database(args) as store:
             _use_clock(store, conn)
-            result = console.take_snapshot(console.Workspace(store, conn.gateway, "", None), mode=conn.mode)
+            result = console.take_snapshot(console.Workspace(store, conn.gateway, "", None), mode=conn.mode,
+                                           all_sign_ins=True)
     finally:
         conn.close()
     frame = result.read.frame
@@ -549,6 +551,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
         "registration_source": result.read.registration_source,
         "rows_written": result.summary.rows_written,
         **{k: result.read.stats[k] for k in ("requests", "retries", "state_read_failures", "seconds")},
+        "sign_ins": result.sign_ins.summary() if result.sign_ins else None,
     })
     return 0
 

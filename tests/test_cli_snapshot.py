@@ -32,10 +32,17 @@ def test_snapshot_prints_a_summary_and_stores_it(make_emulator: Callable[..., Ru
     assert summary["states"] == {s: sum(u.mfa_state == s for u in truth) for s in ("disabled", "enabled", "enforced")}
     assert summary["registration_source"] == "reports" and summary["rows_written"] == 150
     assert summary["requests"] > 0 and summary["seconds"] >= 0
+    sign_ins = summary["sign_ins"]  # a scheduled CLI run reads the whole 30 days at once
+    assert sign_ins["path"] == "sign-in log" and sign_ins["note"] is None
+    assert sign_ins["read"] == len(emu.state.extras["sign_in_log"]) > 0 and sign_ins["pages"] >= 30
+    assert sign_ins["window"]["until"] is not None and sign_ins["users"] > 0
     store = open_store(db)
     assert store.latest_snapshot(emu.tenant_id).id == summary["snapshot_id"]
     assert main(argv) == 0
-    assert json.loads(capsys.readouterr().out)["rows_written"] == 0  # nothing changed: nothing written
+    again = json.loads(capsys.readouterr().out)
+    assert again["rows_written"] == 0  # nothing changed: nothing written
+    assert again["sign_ins"]["read"] == 0 and again["sign_ins"]["window"]["since"] == sign_ins["window"]["until"][:-1] \
+        or again["sign_ins"]["read"] <= 1
 
 
 @pytest.mark.parametrize(

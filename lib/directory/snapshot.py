@@ -30,9 +30,11 @@ from lib.graph import CancelToken, GraphError, GraphGateway, NoPremiumLicense, O
 T = TypeVar("T")
 REPORT_PATH = "/reports/authenticationMethods/userRegistrationDetails"
 PhaseCallback = Callable[[str, int, int], None]
-"""``(phase, done, total)``: phase is 'users', 'registration' or 'state'; called from any thread."""
+"""``(phase, done, total)``: phase is 'users', 'registration', 'state' or (after the snapshot is stored,
+lib/directory/refresh.py) 'sign_ins', whose done/total count one-day windows; called from any thread."""
 
-PHASES = {"users": "Reading users", "registration": "Reading registration", "state": "Reading MFA state"}
+PHASES = {"users": "Reading users", "registration": "Reading registration", "state": "Reading MFA state",
+          "sign_ins": "Reading sign-in evidence (days)"}
 
 
 @dataclass

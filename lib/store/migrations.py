@@ -13,7 +13,9 @@ schema, append a function and update ``lib.store.schema`` to the new shape::
 
 Versions: 1 the history (tenants, snapshots, user versions, daily aggregates); 2 the rollout journal
 (operations, operation items and events, waves, protected accounts; see ``lib.rollout``); 3 the object id
-of each protected account, so renaming its UPN in the tenant does not drop its protection.
+of each protected account, so renaming its UPN in the tenant does not drop its protection; 4 sign-in
+evidence (per-user aggregates of the sign-in log and where the next incremental read starts; see
+``lib.signins``).
 
 Each step runs in its own transaction together with its ``schema_version`` row, so a failure
 leaves the database at the last version that completed, and two processes opening a new database
@@ -241,7 +243,37 @@ def _v3_protected_object_id(conn: Connection) -> None:
     conn.execute(sa.text("ALTER TABLE protected_accounts ADD COLUMN user_id VARCHAR(255)"))
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1_history, _v2_rollout, _v3_protected_object_id)
+def _v4_sign_in_evidence(conn: Connection) -> None:
+    """Per-user sign-in evidence and, per tenant, how far the sign-in log has been read."""
+    meta = sa.MetaData()
+    key = sa.String(255)
+    sa.Table("tenants", meta, sa.Column("id", key, primary_key=True))  # the foreign keys' target, not created
+    sa.Table(
+        "sign_in_reads",
+        meta,
+        sa.Column("tenant_id", key, sa.ForeignKey("tenants.id"), primary_key=True),
+        sa.Column("read_until", sa.BigInteger),
+        sa.Column("seen_at_read_until", sa.Text, nullable=False),
+        sa.Column("single_factor_by_day", sa.Text, nullable=False),
+        sa.Column("read_at", sa.BigInteger, nullable=False),
+    )
+    sa.Table(
+        "sign_in_evidence",
+        meta,
+        sa.Column("tenant_id", key, sa.ForeignKey("tenants.id"), nullable=False),
+        sa.Column("user_id", key, nullable=False),
+        sa.Column("last_sign_in", sa.BigInteger),
+        sa.Column("last_mfa_sign_in", sa.BigInteger),
+        sa.Column("last_single_factor_sign_in", sa.BigInteger),
+        sa.Column("legacy_clients", sa.Text, nullable=False),
+        sa.Column("days", sa.Text, nullable=False),
+        sa.PrimaryKeyConstraint("tenant_id", "user_id"),
+    )
+    for name in ("sign_in_reads", "sign_in_evidence"):
+        meta.tables[name].create(conn)
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1_history, _v2_rollout, _v3_protected_object_id, _v4_sign_in_evidence)
 """Every migration this console knows, oldest first; ``len(MIGRATIONS)`` is the supported version."""
 
 

@@ -304,3 +304,34 @@ protected; ``user_id`` (schema version 3) the account's object id, NULL until a 
 matching goes by id first, so a renamed account stays protected, and by UPN only while no id is known;
 an expired protection (``expires_at`` past) no longer protects but stays listed; removing one sets
 ``removed_at`` (the row is kept, so who protected what, and until when, stays answerable)."""
+
+# -- sign-in evidence (schema version 4; lib.signins.saved reads and writes these) ------------------
+
+sign_in_reads = sa.Table(
+    "sign_in_reads",
+    metadata,
+    sa.Column("tenant_id", Key, sa.ForeignKey("tenants.id"), primary_key=True),
+    sa.Column("read_until", Instant),
+    sa.Column("seen_at_read_until", sa.Text, nullable=False),
+    sa.Column("single_factor_by_day", sa.Text, nullable=False),
+    sa.Column("read_at", Instant, nullable=False),
+)
+"""Per tenant: where the next read of the sign-in log starts (``read_until``, and the ids of the sign-ins
+stamped exactly then, a JSON list), the tenant's single-factor sign-ins per UTC day (a JSON object), and
+when the log was last read."""
+
+sign_in_evidence = sa.Table(
+    "sign_in_evidence",
+    metadata,
+    sa.Column("tenant_id", Key, sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("user_id", Key, nullable=False),
+    sa.Column("last_sign_in", Instant),
+    sa.Column("last_mfa_sign_in", Instant),
+    sa.Column("last_single_factor_sign_in", Instant),
+    sa.Column("legacy_clients", sa.Text, nullable=False),
+    sa.Column("days", sa.Text, nullable=False),
+    sa.PrimaryKeyConstraint("tenant_id", "user_id"),
+)
+"""One row per user the sign-in log has shown: the last sign-in of each kind, each legacy client with its
+last use (a JSON object of client → ns), and the sign-in counts per day of the last 30 days (a JSON
+object of ``YYYY-MM-DD`` → ``[total, mfa, unknown]``). Aggregates, never raw sign-ins."""
