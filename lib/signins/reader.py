@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 import pandas as pd
@@ -78,7 +79,7 @@ def windows(since: datetime, until: datetime, size: timedelta = WINDOW) -> list[
     count = max(1, round((until - since) / size))
     step = (until - since) / count
     edges = [since + step * i for i in range(count)] + [until]
-    return list(zip(edges[:-1], edges[1:], strict=True))
+    return list(pairwise(edges))
 
 
 def _odata_time(at: datetime) -> str:
