@@ -18,7 +18,15 @@ from lib.emulator.state import EmulatorConfig
 from lib.emulator.tokens import mint_access_token
 from lib.graph import CancelToken, GatewayOptions, GraphGateway, MsalClientCredential, RetryPolicy
 from lib.signins import TenantEvidence, event_from_graph, fold
-from lib.signins.reader import NEEDS_P1, PATH_ACTIVITY, PATH_LOG, PATH_NONE, read_sign_ins
+from lib.signins.reader import (
+    NEEDS_P1,
+    PATH_ACTIVITY,
+    PATH_LOG,
+    PATH_NONE,
+    read_sign_ins,
+    window_size,
+    windows,
+)
 from lib.signins.saved import load_evidence
 from lib.store import Store, open_store
 from tests.test_rollout_support import control, gateway_for
@@ -176,3 +184,13 @@ def test_a_failing_sign_in_read_does_not_fail_the_snapshot(emu: RunningEmulator,
     assert result.sign_ins is not None and result.sign_ins.path == PATH_NONE
     assert result.sign_ins.note is not None and result.sign_ins.note.startswith("sign-in evidence not read: ")
     assert "Traceback" not in result.sign_ins.note
+
+
+def test_windows_are_a_day_for_a_large_log_and_longer_for_a_small_one() -> None:
+    since = NOW - timedelta(days=30)
+    assert len(windows(since, NOW, window_size(TenantEvidence(), 10_000))) == 30  # ~6,700 a day: one day each
+    assert windows(since, NOW, window_size(TenantEvidence(), 300)) == [(since, NOW)]  # ~200 a day: one window
+    assert len(windows(since, NOW, window_size(TenantEvidence(), 3_000))) == 12  # 2,000 a day: 2.5 days each
+    day_and_a_bit = windows(NOW, NOW + timedelta(days=1, minutes=7), timedelta(days=1))
+    assert day_and_a_bit == [(NOW, NOW + timedelta(days=1, minutes=7))]  # not a second request for 7 minutes
+    assert windows(NOW, NOW) == []

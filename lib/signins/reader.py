@@ -1,7 +1,8 @@
 """Read the sign-in log incrementally into the stored evidence: only what is new since the last read.
 
 Each read starts where the previous one ended (``TenantEvidence.read_until``; a new tenant starts at the
-log's 30-day retention) and walks to "now" in one-day ``createdDateTime`` windows, oldest first, as
+log's 30-day retention) and walks to "now" in ``createdDateTime`` windows (a day, or longer for a tenant
+whose log is small: :func:`window_size`), oldest first, as
 Microsoft advises for the sign-in log (narrow windows; docs/graph.md, "Sign-in logs"). Pages come from
 beta ``auditLogs/signIns`` (v1.0 lacks the MFA fields) through the gateway, which keeps to the reports
 throttle (5 requests per 10 s) by honouring each 429's ``Retry-After``. Every finished window is folded
@@ -30,6 +31,12 @@ from lib.store import Store
 
 SIGN_INS_PATH = "/auditLogs/signIns"
 WINDOW = timedelta(days=1)
+"""The narrowest window: a day of a large tenant's log is a few pages."""
+WINDOW_SIGN_INS = 5000
+"""About how many sign-ins a window should hold: a few full pages, so cutting the log into windows adds
+few part-filled pages, while a small tenant's month is one window and not thirty one-page requests."""
+SIGN_INS_PER_USER_DAY = 20 / 30
+"""About 20 sign-ins per user a month: the estimate before a tenant's first read."""
 PAGE_SIZE = 1000
 """The sign-in log's largest (and default) page."""
 NEEDS_P1 = "Sign-in evidence needs Entra ID P1"
@@ -80,6 +87,16 @@ def windows(since: datetime, until: datetime, size: timedelta = WINDOW) -> list[
     step = (until - since) / count
     edges = [since + step * i for i in range(count)] + [until]
     return list(pairwise(edges))
+
+
+def window_size(evidence: TenantEvidence, users: int) -> timedelta:
+    """A window holding about ``WINDOW_SIGN_INS`` sign-ins, from the rate the stored evidence shows (or,
+    before the first read, from the number of users), between one day and the 30-day retention."""
+    counted = sum(day.total for user in evidence.users.values() for day in user.days.values())
+    per_day = counted / RETENTION_DAYS if counted else users * SIGN_INS_PER_USER_DAY
+    if per_day <= 0:
+        return WINDOW
+    return min(timedelta(days=RETENTION_DAYS), max(WINDOW, timedelta(days=WINDOW_SIGN_INS / per_day)))
 
 
 def _odata_time(at: datetime) -> str:
@@ -135,7 +152,7 @@ def read_sign_ins(
     old = load_evidence(store, tenant_id)
     floor = now - timedelta(days=RETENTION_DAYS)
     since = max(old.read_until, floor) if old.read_until is not None else floor
-    parts = windows(since, now)
+    parts = windows(since, now, window_size(old, 0 if users is None else len(users)))
     evidence, read, pages, done_until = old, 0, 0, since
     note: str | None = None
     if on_progress:
