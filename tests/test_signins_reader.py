@@ -188,9 +188,10 @@ def test_a_failing_sign_in_read_does_not_fail_the_snapshot(emu: RunningEmulator,
 
 def test_windows_are_a_day_for_a_large_log_and_longer_for_a_small_one() -> None:
     since = NOW - timedelta(days=30)
-    assert len(windows(since, NOW, window_size(TenantEvidence(), 10_000))) == 30  # ~6,700 a day: one day each
-    assert windows(since, NOW, window_size(TenantEvidence(), 300)) == [(since, NOW)]  # ~200 a day: one window
-    assert len(windows(since, NOW, window_size(TenantEvidence(), 3_000))) == 12  # 2,000 a day: 2.5 days each
+    assert len(windows(since, NOW, window_size(TenantEvidence(), 100_000))) == 30  # ~67k a day: a day each
+    assert len(windows(since, NOW, window_size(TenantEvidence(), 10_000))) == 10  # ~6,700 a day: 3 days each
+    assert windows(since, NOW, window_size(TenantEvidence(), 1_000)) == [(since, NOW)]  # ~670 a day: one
+    assert windows(since, NOW, window_size(TenantEvidence(), 0)) == windows(since, NOW, timedelta(days=1))
     day_and_a_bit = windows(NOW, NOW + timedelta(days=1, minutes=7), timedelta(days=1))
     assert day_and_a_bit == [(NOW, NOW + timedelta(days=1, minutes=7))]  # not a second request for 7 minutes
     assert windows(NOW, NOW) == []

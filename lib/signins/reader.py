@@ -32,9 +32,10 @@ from lib.store import Store
 SIGN_INS_PATH = "/auditLogs/signIns"
 WINDOW = timedelta(days=1)
 """The narrowest window: a day of a large tenant's log is a few pages."""
-WINDOW_SIGN_INS = 5000
-"""About how many sign-ins a window should hold: a few full pages, so cutting the log into windows adds
-few part-filled pages, while a small tenant's month is one window and not thirty one-page requests."""
+WINDOW_SIGN_INS = 20_000
+"""About how many sign-ins a window should hold: many full pages, so cutting the log into windows adds
+few part-filled pages (each window ends in one), while a small tenant's month is one window and not
+thirty one-page requests."""
 SIGN_INS_PER_USER_DAY = 20 / 30
 """About 20 sign-ins per user a month: the estimate before a tenant's first read."""
 PAGE_SIZE = 1000
