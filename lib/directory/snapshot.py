@@ -31,10 +31,11 @@ T = TypeVar("T")
 REPORT_PATH = "/reports/authenticationMethods/userRegistrationDetails"
 PhaseCallback = Callable[[str, int, int], None]
 """``(phase, done, total)``: phase is 'users', 'registration', 'state' or (after the snapshot is stored,
-lib/directory/refresh.py) 'sign_ins', whose done/total count one-day windows; called from any thread."""
+lib/directory/refresh.py) 'sign_ins', whose done/total count the sign-in log's time windows; called from any
+thread."""
 
 PHASES = {"users": "Reading users", "registration": "Reading registration", "state": "Reading MFA state",
-          "sign_ins": "Reading sign-in evidence (days)"}
+          "sign_ins": "Reading sign-in evidence (time windows)"}
 
 
 @dataclass
