@@ -558,14 +558,17 @@ def _snapshot_arguments(parser: argparse.ArgumentParser) -> None:
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
     """Take a snapshot and print what it read: users, registered, states, source, how the states were read
-    (``state_read``: the users listing or per-user reads, why, the sample checked), requests, retries, seconds."""
+    (``state_read``: the users listing or per-user reads, why, the sample checked), requests, retries, seconds,
+    ``protection`` (counts by coverage and method class) and ``sign_ins`` (how many sign-ins this run read,
+    over which window, from which source)."""
     from lib import console
 
     conn = connect(args)  # a bad --graph or missing credentials are refused before the database is created
     try:
         with open_database(args) as store:
             _use_clock(store, conn)
-            result = console.take_snapshot(console.Workspace(store, conn.gateway, "", None), mode=conn.mode)
+            result = console.take_snapshot(console.Workspace(store, conn.gateway, "", None), mode=conn.mode,
+                                           all_sign_ins=True)
     finally:
         conn.close()
     frame = result.read.frame
@@ -582,6 +585,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
         "state_read": result.read.state_read.as_dict(),
         **{k: result.read.stats[k] for k in ("requests", "retries", "state_read_failures", "seconds")},
         "protection": _protection_json(result.read.protection),
+        "sign_ins": result.sign_ins.summary() if result.sign_ins else None,
     })
     return 0
 

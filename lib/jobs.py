@@ -61,9 +61,10 @@ class RefreshJob:
 
     @property
     def fraction(self) -> float:
-        """Overall progress 0..1 (users, then registration and state, which overlap, then the policies; steps
-        in turn)."""
-        weight = {"users": (0.0, 0.2), "registration": (0.2, 0.5), "state": (0.5, 0.9), "protection": (0.9, 1.0)}
+        """Overall progress 0..1 (users, then registration and state, which overlap, then the policies, then
+        sign-in evidence; steps in turn)."""
+        weight = {"users": (0.0, 0.2), "registration": (0.2, 0.5), "state": (0.5, 0.85), "protection": (0.85, 0.9),
+                  "sign_ins": (0.9, 1.0)}
         low, high = weight.get(self.phase, (0.0, 1.0))
         part = self.done / self.total if self.total else 0.0
         within = min(1.0, low + (high - low) * part)

@@ -33,11 +33,18 @@ def test_snapshot_prints_a_summary_and_stores_it(make_emulator: Callable[..., Ru
     assert summary["registration_source"] == "reports" and summary["rows_written"] == 150
     assert summary["requests"] > 0 and summary["seconds"] >= 0
     assert summary["state_read"] == {"path": "users listing", "reason": None, "sampled": 20, "disagreed": 0}
+    sign_ins = summary["sign_ins"]  # a scheduled CLI run reads the whole 30 days at once
+    assert sign_ins["path"] == "sign-in log" and sign_ins["note"] is None
+    assert sign_ins["read"] == len(emu.state.extras["sign_in_log"]) > 0
+    assert sign_ins["pages"] == -(-sign_ins["read"] // 1000)  # a small tenant's month is one window
+    assert sign_ins["window"]["until"] is not None and sign_ins["users"] > 0
     store = open_store(db)
     assert store.latest_snapshot(emu.tenant_id).id == summary["snapshot_id"]
     assert store.latest_snapshot(emu.tenant_id).state_read == summary["state_read"]
     assert main(argv) == 0
-    assert json.loads(capsys.readouterr().out)["rows_written"] == 0  # nothing changed: nothing written
+    again = json.loads(capsys.readouterr().out)
+    assert again["rows_written"] == 0  # nothing changed: nothing written
+    assert (again["sign_ins"]["read"], again["sign_ins"]["pages"]) == (0, 1)  # only what is new: nothing
 
 
 def test_snapshot_says_why_it_read_user_by_user(make_emulator: Callable[..., RunningEmulator], tmp_path: Path,

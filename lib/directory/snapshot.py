@@ -46,10 +46,13 @@ from lib.graph import (
 T = TypeVar("T")
 REPORT_PATH = "/reports/authenticationMethods/userRegistrationDetails"
 PhaseCallback = Callable[[str, int, int], None]
-"""``(phase, done, total)``: phase is 'users', 'registration', 'state' or 'protection'; called from any thread."""
+"""``(phase, done, total)``: phase is 'users', 'registration', 'state', 'protection' or (after the snapshot is
+stored, lib/directory/refresh.py) 'sign_ins', whose done/total count the sign-in log's time windows; called from
+any thread."""
 
 PHASES = {"users": "Reading users", "registration": "Reading registration", "state": "Reading MFA state",
-          "protection": "Reading Conditional Access and methods policies"}
+          "protection": "Reading Conditional Access and methods policies",
+          "sign_ins": "Reading sign-in evidence (time windows)"}
 
 
 @dataclass

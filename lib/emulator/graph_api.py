@@ -24,7 +24,7 @@ from typing import Any
 
 from starlette.routing import BaseRoute, Route
 
-from lib.emulator import batch_route, odata, throttle, wire
+from lib.emulator import batch_route, odata, signins_api, throttle, wire
 from lib.emulator import faults as hostile
 from lib.emulator.error_responses import EmulatedGraphError
 from lib.emulator.faults import APPLIED_FIRST, HOSTILE, Fault, fault_error, get_faults
@@ -711,6 +711,15 @@ def _patch_requirements(ctx: _Ctx) -> GraphResponse:
     return GraphResponse(204, None, None)
 
 
+def _authorize_sign_ins(ctx: _Ctx) -> None:
+    signins_api.authorize(ctx.req.principal.permissions)
+    _authorize_premium(ctx)
+
+
+def _sign_ins(ctx: _Ctx) -> GraphResponse:
+    return GraphResponse(200, signins_api.list_body(ctx.state, ctx.req.version, ctx.options))
+
+
 def _batch(ctx: _Ctx) -> GraphResponse:
     return batch_route.run_batch(ctx.state, ctx.req, execute)
 
@@ -763,6 +772,8 @@ def _build_tree(version: str) -> _Node:
         fnode.methods["GET"] = _Route(handler, _REPORTS_READ, _NO_OPTIONS, throttle.REPORT,
                                       authorize=_authorize_premium)
         methods_root.functions.append((re.compile(rf"{name}\((.*)\)", re.IGNORECASE), fnode))
+    root.child("auditLogs").child("signIns").methods["GET"] = _Route(
+        _sign_ins, signins_api.PERMISSIONS, signins_api.OPTIONS, throttle.REPORT, authorize=_authorize_sign_ins)
     root.child("$batch").methods["POST"] = _Route(_batch, frozenset(), bucket=None)
     from lib.emulator import protection_api  # imports this module: the trees are built on first use
 

@@ -257,14 +257,14 @@ Conditional Access allows 1 request per second per tenant and its 429 carries no
 def throttle_class(method: str, url: str) -> str:
     """The Graph throttle bucket a request draws from: ``conditional_access``, ``reports``, ``write`` or ``read``.
 
-    Conditional Access is limited to 1 request per second per tenant; identity-and-access reports have
-    their own tiny limit (5 requests per 10 s); writes have their own budget (3,000 per 150 s);
-    everything else shares the identity read bucket (docs/graph.md).
+    Conditional Access is limited to 1 request per second per tenant; identity-and-access reports (the
+    registration report, the sign-in log) have their own tiny limit (5 requests per 10 s); writes have their
+    own budget (3,000 per 150 s); everything else shares the identity read bucket (docs/graph.md).
     """
     path = url.split("?", 1)[0].lower()
     if "/identity/conditionalaccess" in path:
         return "conditional_access"
-    if path.startswith("/reports") or "/reports/" in path:
+    if path.startswith(("/reports", "/auditlogs")) or "/reports/" in path or "/auditlogs/" in path:
         return "reports"
     if method.upper() not in ("GET", "HEAD"):
         return "write"

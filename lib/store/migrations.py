@@ -16,7 +16,9 @@ Versions: 1 the history (tenants, snapshots, user versions, daily aggregates); 2
 of each protected account, so renaming its UPN in the tenant does not drop its protection; 4 how each
 snapshot read the per-user MFA states (the users listing or per-user reads, and why); 5 the protection
 each snapshot evaluated (its policies, security defaults, the methods policy) and each user's answer; 6 the
-journal of tenant-setting changes (the registration campaign, ``lib.rollout.setting_changes``).
+journal of tenant-setting changes (the registration campaign, ``lib.rollout.setting_changes``); 7 sign-in
+evidence (per-user aggregates of the sign-in log and where the next incremental read starts; see
+``lib.signins``).
 
 Each step runs in its own transaction together with its ``schema_version`` row, so a failure
 leaves the database at the last version that completed, and two processes opening a new database
@@ -310,8 +312,38 @@ def _v6_setting_changes(conn: Connection) -> None:
     meta.create_all(conn)
 
 
+def _v7_sign_in_evidence(conn: Connection) -> None:
+    """Per-user sign-in evidence and, per tenant, how far the sign-in log has been read."""
+    meta = sa.MetaData()
+    key = sa.String(255)
+    sa.Table("tenants", meta, sa.Column("id", key, primary_key=True))  # the foreign keys' target, not created
+    sa.Table(
+        "sign_in_reads",
+        meta,
+        sa.Column("tenant_id", key, sa.ForeignKey("tenants.id"), primary_key=True),
+        sa.Column("read_until", sa.BigInteger),
+        sa.Column("seen_at_read_until", sa.Text, nullable=False),
+        sa.Column("single_factor_by_day", sa.Text, nullable=False),
+        sa.Column("read_at", sa.BigInteger, nullable=False),
+    )
+    sa.Table(
+        "sign_in_evidence",
+        meta,
+        sa.Column("tenant_id", key, sa.ForeignKey("tenants.id"), nullable=False),
+        sa.Column("user_id", key, nullable=False),
+        sa.Column("last_sign_in", sa.BigInteger),
+        sa.Column("last_mfa_sign_in", sa.BigInteger),
+        sa.Column("last_single_factor_sign_in", sa.BigInteger),
+        sa.Column("legacy_clients", sa.Text, nullable=False),
+        sa.Column("days", sa.Text, nullable=False),
+        sa.PrimaryKeyConstraint("tenant_id", "user_id"),
+    )
+    for name in ("sign_in_reads", "sign_in_evidence"):
+        meta.tables[name].create(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (_v1_history, _v2_rollout, _v3_protected_object_id, _v4_state_read,
-                                     _v5_protection, _v6_setting_changes)
+                                     _v5_protection, _v6_setting_changes, _v7_sign_in_evidence)
 """Every migration this console knows, oldest first; ``len(MIGRATIONS)`` is the supported version."""
 
 

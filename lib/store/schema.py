@@ -362,3 +362,33 @@ Graph reported it just before, ``requested_value``, and ``after_value`` as read 
 ``sending`` until the answer is journaled: a row left ``sending`` means "outcome unknown until re-read";
 ``applied`` (the read-back matches), ``differs`` (it does not), ``failed`` (Graph refused), ``unchanged``
 (already so: nothing sent)."""
+# -- sign-in evidence (schema version 7; lib.signins.saved reads and writes these) ------------------
+
+sign_in_reads = sa.Table(
+    "sign_in_reads",
+    metadata,
+    sa.Column("tenant_id", Key, sa.ForeignKey("tenants.id"), primary_key=True),
+    sa.Column("read_until", Instant),
+    sa.Column("seen_at_read_until", sa.Text, nullable=False),
+    sa.Column("single_factor_by_day", sa.Text, nullable=False),
+    sa.Column("read_at", Instant, nullable=False),
+)
+"""Per tenant: where the next read of the sign-in log starts (``read_until``, and the ids of the sign-ins
+stamped exactly then, a JSON list), the tenant's single-factor sign-ins per UTC day (a JSON object), and
+when the log was last read."""
+
+sign_in_evidence = sa.Table(
+    "sign_in_evidence",
+    metadata,
+    sa.Column("tenant_id", Key, sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("user_id", Key, nullable=False),
+    sa.Column("last_sign_in", Instant),
+    sa.Column("last_mfa_sign_in", Instant),
+    sa.Column("last_single_factor_sign_in", Instant),
+    sa.Column("legacy_clients", sa.Text, nullable=False),
+    sa.Column("days", sa.Text, nullable=False),
+    sa.PrimaryKeyConstraint("tenant_id", "user_id"),
+)
+"""One row per user the sign-in log has shown: the last sign-in of each kind, each legacy client with its
+last use (a JSON object of client → ns), and the sign-in counts per day of the last 30 days (a JSON
+object of ``YYYY-MM-DD`` → ``[total, mfa, unknown]``). Aggregates, never raw sign-ins."""
