@@ -219,7 +219,7 @@ def test_cancelling_during_the_policies_read_cancels_the_snapshot(emulator: Runn
     assert store.protection(snapshot.id) is None
 
 
-def test_a_refresh_job_shows_the_policies_phase_in_words_and_at_the_end_of_the_bar() -> None:
+def test_a_refresh_job_shows_the_policies_phase_in_words_before_the_sign_in_evidence() -> None:
     from lib.jobs import RefreshJob
 
     job = RefreshJob("t")
@@ -229,6 +229,10 @@ def test_a_refresh_job_shows_the_policies_phase_in_words_and_at_the_end_of_the_b
     assert job.label == "Reading Conditional Access and methods policies: 3 of 6"
     assert at_states < job.fraction < 1.0
     job.on_phase("protection", 6, 6)
+    policies_done = job.fraction
+    job.on_phase("sign_ins", 1, 2)
+    assert policies_done < job.fraction < 1.0  # the sign-in evidence, read after the snapshot is stored, ends it
+    job.on_phase("sign_ins", 2, 2)
     assert job.fraction == 1.0
 
 
