@@ -50,6 +50,11 @@ DEADLINES: tuple[date, ...] = (SMS_VOICE_DEADLINE, LATER_DEADLINE)
 """The SMS/voice deadlines, earliest first (1 Feb 2027 for most users, 1 Jul 2027 for Global Admins and guests)."""
 
 
+
+NOTHING_ASKS: tuple[CoveredBy, ...] = (CoveredBy.NOT_COVERED, CoveredBy.CA_REPORT_ONLY)
+"""Users nothing asks for MFA: covered by nothing, or only by report-only policies, which never require it (the
+same users the "close the gap" plan targets where Conditional Access is available)."""
+
 @dataclass(frozen=True)
 class CoverageGroup:
     """A source of protection as the overview's chart groups it (a few ``CoveredBy`` values under one name)."""
@@ -169,7 +174,7 @@ def protection_kpis(frame: pd.DataFrame, now: datetime | date) -> ProtectionKpis
         read=int(read.sum()),
         protected=int(coverage.isin([str(c) for c in PROTECTED]).sum()),
         by_group=by_group,
-        not_covered=int(counts.get(str(CoveredBy.NOT_COVERED), 0)),
+        not_covered=int(sum(int(counts.get(str(c), 0)) for c in NOTHING_ASKS)),
         ca_unavailable=int(counts.get(str(CoveredBy.CA_UNAVAILABLE), 0)),
         conflicts=int((conflict & read).sum()),
         phishing_resistant=int(((method == str(MethodClass.PHISHING_RESISTANT)).to_numpy(dtype=bool) & read).sum()),

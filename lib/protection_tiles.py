@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from lib.protection import PROTECTED, Conflict, CoveredBy, MethodClass
-from lib.protection_kpis import ProtectionKpis
+from lib.protection_kpis import NOTHING_ASKS, ProtectionKpis
 from lib.users_filters import UsersFilterPreset
 
 __all__ = ["TILE_LABELS", "ProtectionTile", "protection_tiles", "trend_note"]
@@ -100,9 +100,12 @@ def protection_tiles(k: ProtectionKpis) -> list[ProtectionTile]:
     ]
     if k.not_covered or not k.ca_unavailable:
         tiles.append(ProtectionTile(
-            "not_covered", "Not covered by MFA", f"{k.not_covered:,}", f"covered by nothing, {scope}",
-            "No Conditional Access policy, no security defaults and no per-user MFA asks these users for MFA.",
-            k.not_covered, _preset("Not covered by MFA", k.not_covered, covered_by=(str(CoveredBy.NOT_COVERED),)),
+            "not_covered", "Not covered by MFA", f"{k.not_covered:,}",
+            f"covered by nothing or only by report-only policies, {scope}",
+            "No enforced Conditional Access policy, no security defaults and no per-user MFA asks these users for "
+            "MFA (a report-only policy never does). The MFA plans page closes the gap.",
+            k.not_covered, _preset("Not covered by MFA", k.not_covered,
+                                   covered_by=tuple(str(c) for c in NOTHING_ASKS)),
             _link(k.not_covered), highlight=k.not_covered > 0))
     if k.ca_unavailable:
         tiles.append(ProtectionTile(

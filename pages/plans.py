@@ -9,18 +9,22 @@ import streamlit as st
 
 from lib import console as use_cases
 from lib.errors import describe
+from lib.overview import protected_upns
 from lib.protection import CaAvailability
+from lib.scope import scope_mask
 from lib.ui.campaign_panel import campaign_panel
 from lib.ui.context import console, latest_snapshot, signed_in_admin, users_frame, workspace
 from lib.ui.coverage_plans_panel import close_gap_panel, coverage_of_plan, move_off_panel
 from lib.ui.rollout_widgets import render_plan, watch_operation
+from lib.ui.scope_controls import scope_controls
 
 PREFIX = "plans"
 
 
 def render() -> None:
     app = console()
-    if signed_in_admin() is None:
+    admin = signed_in_admin()
+    if admin is None:
         st.stop()
     st.title("MFA plans")
     st.caption("Clean up per-user MFA where Conditional Access or security defaults already protect, cover the "
@@ -36,9 +40,12 @@ def render() -> None:
     st.caption(f"{status.headline} · {status.security_defaults_label}" if status.evaluated else status.headline)
     plans, campaign = st.tabs(["Per-user MFA plans", "Registration campaign"])
     with plans:
-        move_off_panel(app, frame)
+        # The same users the overview counts (its scope, shared across pages), so a tile and a plan agree.
+        scope = scope_controls("plans", protected_upns(app.store, admin.tenant_id, app.now()))
+        in_scope = frame.loc[scope_mask(frame, scope)]
+        move_off_panel(app, in_scope)
         st.divider()
-        close_gap_panel(app, frame, ca_available)
+        close_gap_panel(app, in_scope, ca_available)
         if render_plan(app, PREFIX):
             coverage_of_plan()
         watch_operation(app, PREFIX)

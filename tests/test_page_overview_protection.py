@@ -39,8 +39,17 @@ def expected_counts(frame) -> dict[str, int]:
         "sms_voice": int((method == "sms_voice_only").sum()),
         "phishing_resistant": int((method == "phishing_resistant").sum()),
         "conflicts": int((frame["protection_conflict"].astype("string").fillna("") != "").sum()),
-        "not_covered": int((covered == "not_covered").sum()),
+        "not_covered": int(covered.isin(["not_covered", "ca_report_only"]).sum()),  # report-only never asks
     }
+
+
+def test_the_not_covered_tile_and_the_close_the_gap_plan_count_the_same_users(overview_app: AppTest,
+                                                                              demo_settings: Settings) -> None:
+    tile = {m.label: m.value for m in overview_app.metric}["Not covered by MFA"]
+    plans = settled(new_app(demo_settings, ADMIN, page="pages/plans.py"))
+    no_errors(plans)
+    headline = next(m.value for m in plans.markdown if "covered by nothing" in m.value)
+    assert headline.startswith(f"**{tile} users are covered by nothing.**"), (tile, headline)
 
 
 def matching_rows(at: AppTest) -> int:

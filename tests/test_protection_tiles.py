@@ -70,7 +70,7 @@ def test_tile_figures_are_exact() -> None:
     assert k.pct_protected == pytest.approx(100 * 14 / 31)
     assert k.phishing_resistant == 3 and k.pct_phishing_resistant == pytest.approx(100 * 3 / 31)
     assert k.conflicts == 5
-    assert k.not_covered == 6 and k.ca_unavailable == 0
+    assert k.not_covered == 6 + 1 and k.ca_unavailable == 0  # covered by nothing, or only report-only
     assert k.sms_voice_only == 9
     assert [(d.deadline, d.users, d.days_left) for d in k.deadlines] == [
         (date(2027, 2, 1), 7, 60), (date(2027, 7, 1), 2, 210)]
@@ -110,7 +110,7 @@ def test_each_tile_lists_exactly_the_users_it_counts() -> None:
     tiles = protection_tiles(protection_kpis(data, NOW))
     assert [t.key for t in tiles] == ["protected", "sms_voice", "phishing_resistant", "conflicts", "not_covered"]
     assert {t.key: t.count for t in tiles} == {"protected": 14, "sms_voice": 9, "phishing_resistant": 3,
-                                               "conflicts": 5, "not_covered": 6}
+                                               "conflicts": 5, "not_covered": 7}
     for tile in tiles:
         assert rows_for(tile.preset, data) == tile.count == tile.preset.count, tile.key
     by_key = {t.key: t for t in tiles}
@@ -118,7 +118,7 @@ def test_each_tile_lists_exactly_the_users_it_counts() -> None:
     assert by_key["protected"].basis == "14 of 31 users in scope; 3 not read"
     assert by_key["sms_voice"].basis == ("7 users by 1 Feb 2027 (60 days left) · 2 users by 1 Jul 2027 "
                                          "(210 days left), of 31 users in scope")
-    assert by_key["not_covered"].link == "Show these 6 users"
+    assert by_key["not_covered"].link == "Show these 7 users"
 
 
 def test_a_tenant_without_p1_says_conditional_access_unavailable_never_not_covered() -> None:
