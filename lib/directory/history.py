@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
-from lib.columns import UNKNOWN_STATE, coerce_users, join_methods
+from lib.columns import PROTECTION_COLUMNS, UNKNOWN_STATE, coerce_users, join_methods
 from lib.directory.rows import NOT_SECOND_FACTORS
 
 
@@ -55,6 +55,8 @@ def daily_frames(
     and account status come from replaying each user's events up to that moment. Users created
     after a day are absent from it. ``not_capable`` are second factors the tenant's policy does not
     allow: registered with only those, a user is registered but not MFA capable (as Graph reports it).
+    The protection columns are left unevaluated: the past's policies were never read, so today's answer
+    must not be drawn as the past's.
     """
     base = current.set_index("id", drop=False)
     off = frozenset(not_capable)
@@ -90,6 +92,9 @@ def daily_frames(
         alive["last_sign_in"] = alive["last_sign_in"].where(alive["last_sign_in"] <= stamp)
         for column in ("users_read_at", "registration_read_at", "state_read_at"):
             alive[column] = stamp
+        for column in PROTECTION_COLUMNS:  # nobody evaluated the policies of that day: not evaluated, not today's
+            if column in alive.columns:
+                alive[column] = pd.NA
         yield day_end, coerce_users(alive.reset_index(drop=True))
 
 
