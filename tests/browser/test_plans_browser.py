@@ -136,3 +136,49 @@ def test_the_reader_sees_plans_and_campaign_without_controls(page: Page, console
         .to_be_visible()
     _shot(page, tmp_path, "campaign-reader-420")
     assert_no_exception(page)
+
+
+@pytest.mark.browser
+def test_close_the_gap_preview_apply_undo(page: Page, console_server: str, tmp_path: Path) -> None:
+    page.set_viewport_size({"width": 1280, "height": 900})
+    sign_in(page, console_server, ADMIN)
+    go_to(page, "MFA plans")
+    area = main(page)
+    headline = area.get_by_text(re.compile(r"^[\d,]+ users? (is|are) covered by nothing\."))
+    expect(headline).to_be_visible()
+    gap = int(re.match(r"^([\d,]+)", headline.inner_text()).group(1).replace(",", ""))
+    assert gap > 0
+    area.get_by_role("button", name=re.compile(r"^Preview: Enable per-user MFA")).click()
+    expect(area.get_by_role("heading", name=re.compile(r"^Preview: Enable [\d,]+ users?"))) \
+        .to_be_visible(timeout=60_000)
+    will = int(_metric(page, "Will change").replace(",", ""))
+    assert 0 < will <= gap  # protected accounts and users already Enabled are skipped, and listed
+    _shot(page, tmp_path, "plans-gap-preview-1280")
+    area.get_by_role("button", name="Confirm…").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_be_visible()
+    if will > 50:
+        typed = dialog.get_by_label(f"Type {will} to confirm")
+        typed.fill(str(will))
+        typed.press("Enter")
+    dialog.get_by_role("button", name=re.compile(rf"^Enable {will:,} users?$")).click()
+    outcome = area.get_by_text(re.compile(rf"^Operation (\d+) complete: {will} applied, 0 failed, [\d,]+ skipped\.$"))
+    expect(outcome).to_be_visible(timeout=120_000)
+    operation_id = int(re.search(r"Operation (\d+)", outcome.inner_text()).group(1))
+    assert_no_exception(page)
+
+    go_to(page, "Operations")
+    expect(area.get_by_role("heading", name=re.compile(rf"^Operation {operation_id}: "))).to_be_visible()
+    area.get_by_role("button", name="Plan the undo…").click()
+    expect(area.get_by_role("heading", name=re.compile(rf"^Preview: Undo operation {operation_id}: restore "
+                                                        rf"{will:,} users?"))).to_be_visible(timeout=60_000)
+    area.get_by_role("button", name="Confirm…").click()
+    dialog = page.get_by_role("dialog")
+    if will > 50:
+        typed = dialog.get_by_label(f"Type {will} to confirm")
+        typed.fill(str(will))
+        typed.press("Enter")
+    dialog.get_by_role("button", name=re.compile(rf"^Undo: restore {will:,} users?$")).click()
+    expect(area.get_by_text(re.compile(rf"^Operation \d+ complete: {will} applied, 0 failed, 0 skipped\.$"))) \
+        .to_be_visible(timeout=120_000)
+    assert_no_exception(page)
