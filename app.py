@@ -39,7 +39,7 @@ def run_console() -> None:
         st.stop()
 
     from lib.ui.context import console, signed_in_admin
-    from lib.ui.demo_history import history_pending, pending_sidebar
+    from lib.ui.demo_history import history_building, history_pending, pending_sidebar
     from lib.ui.sidebar import render_sidebar
 
     shell = console()
@@ -54,7 +54,10 @@ def run_console() -> None:
         with st.sidebar:
             browser_session.watch()
         st.stop()
-    render_sidebar(shell)
+    if history_building(shell):  # the Connection page stays open meanwhile, without a refresh racing the build
+        pending_sidebar()
+    else:
+        render_sidebar(shell)
     with st.sidebar:
         browser_session.watch()
     current.run()

@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -80,12 +81,13 @@ print(json.dumps({{"first": first, "daily": daily,
 """
 
 
-def start_tenant(users: int) -> tuple[subprocess.Popen, dict]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "lib.emulator", "--users", str(users), "--seed", "7",
-         "--latency-ms", str(LATENCY_MS), "--time-scale", "1.0"],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    return proc, json.loads(proc.stdout.readline())
+def start_tenant(users: int) -> tuple[Any, dict]:
+    """The demo tenant in its own process, started as the app and the CLI start it (lib.demo_process)."""
+    from lib.demo_process import start_demo_process
+
+    process = start_demo_process(users=users, seed=7, extra_args=(
+        "--latency-ms", str(LATENCY_MS), "--time-scale", "1.0"))
+    return process, process.line
 
 
 def main() -> None:
@@ -102,8 +104,7 @@ def main() -> None:
             if out.returncode:
                 raise SystemExit(f"the reader failed:\n{out.stderr.strip()}")
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        proc.stop()
     lines = out.stdout.strip().splitlines()
     for line in lines[:-1]:
         print(line, flush=True)

@@ -7,6 +7,7 @@ import streamlit as st
 from lib.connection_check import granted_scopes, graph_checks, scope_checks, state_read_summary
 from lib.errors import ConsoleError, describe
 from lib.ui.context import auth_session, console, gateway, latest_snapshot, signed_in_admin
+from lib.ui.demo_history import history_building, history_progress
 
 app = console()
 auth = auth_session(app)
@@ -42,7 +43,9 @@ st.subheader("How MFA states are read")
 snapshot = latest_snapshot(app)
 summary = None if snapshot is None else state_read_summary(
     snapshot.state_read_path, snapshot.state_read_reason, snapshot.state_read_sampled)
-if snapshot is None:
+if snapshot is None and history_building(app):
+    history_progress(app, signed_in=True)
+elif snapshot is None:
     st.info("No snapshot yet. Press **Refresh data** in the sidebar: the page then says how the per-user MFA "
             "states were read.", icon=":material/info:")
 elif summary is None:

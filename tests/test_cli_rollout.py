@@ -304,9 +304,9 @@ def test_bad_arguments_get_one_line(demo: Demo, capsys: pytest.CaptureFixture[st
          "python -m lib.cli resume: argument --operation: 'x' is not a whole number (see --help)"),
         (["operations", "--db", str(demo.db), "--limit", "0"], 2,
          "python -m lib.cli operations: argument --limit: 0 is out of range: give 1 to 1,000,000 (see --help)"),
-        ([], 2, "python -m lib.cli: give a command: apply, resume, undo, operations, snapshot (see --help)"),
+        ([], 2, "python -m lib.cli: give a command: apply, resume, undo, operations, snapshot, users (see --help)"),
         (["frobnicate"], 2, "python -m lib.cli: argument COMMAND: invalid choice: 'frobnicate' (choose from "
-                            "'apply', 'resume', 'undo', 'operations', 'snapshot') (see --help)"),
+                            "'apply', 'resume', 'undo', 'operations', 'snapshot', 'users') (see --help)"),
     ]
     for argv, expected_status, message in cases:
         status, out, err = run(capsys, *argv)

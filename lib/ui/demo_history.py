@@ -13,7 +13,7 @@ import streamlit as st
 from lib.demo import HistoryBuild
 from lib.ui.context import Console, sign_out, signed_in_admin
 
-__all__ = ["history_pending", "history_progress", "pending_sidebar"]
+__all__ = ["history_building", "history_pending", "history_progress", "pending_sidebar"]
 
 POLL_SECONDS = 1.0
 
@@ -37,16 +37,23 @@ def _failed(build: HistoryBuild) -> None:
         st.rerun()  # the next look at the history starts a new build
 
 
-def history_progress(app: Console) -> None:
-    """Below the sign-in button: how far the first build is (nothing once the history is ready)."""
+def history_building(app: Console) -> bool:
+    """True while the demo tenant's first history is being written (or its build failed)."""
+    return _build(app) is not None
+
+
+def history_progress(app: Console, *, signed_in: bool = False) -> None:
+    """Below the sign-in button (or where a page needs the first snapshot): how far the first build is
+    (nothing once the history is ready; the page then draws itself again)."""
     build = _build(app)
     if build is None:
         return
     if build.done:
         _failed(build)
         return
-    st.caption("This is the demo console's first start: it is building the demo tenant's past. You can sign in "
-               "meanwhile; the pages show it when it is ready.")
+    st.caption("This is the demo console's first start: it is building the demo tenant's past. "
+               + ("This section fills in when it is ready." if signed_in
+                  else "You can sign in meanwhile; the pages show it when it is ready."))
     _progress(app)
 
 
