@@ -8,6 +8,7 @@ import re
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.browser.conftest import ADMIN, assert_no_exception, go_to, main, sign_in, wait_for_streamlit
 
@@ -39,9 +40,17 @@ def _wave_box(page: Page) -> Locator:
 
 
 def _pick(page: Page, key: str, option: str | re.Pattern[str]) -> None:
-    """Choose ``option`` in the select box or multiselect with widget key ``key``."""
-    _keyed(page, key).click()
-    page.get_by_role("option", name=option).first.click()
+    """Choose ``option`` in the select box or multiselect with widget key ``key`` (opened again if a rerun
+    redrew the widget as it was clicked, which closes its list)."""
+    choice = page.get_by_role("option", name=option).first
+    for _ in range(3):
+        _keyed(page, key).click()
+        try:
+            choice.wait_for(state="visible", timeout=15_000)
+            break
+        except PlaywrightTimeoutError:
+            wait_for_streamlit(page)
+    choice.click()
     wait_for_streamlit(page)
 
 
