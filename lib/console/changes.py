@@ -21,8 +21,8 @@ from lib.graph import CancelToken, OperationCancelled
 from lib.rollout.states import ReadProgress
 
 
-def _fresh(ws: Workspace, frame: pd.DataFrame, user_ids: Iterable[str], *, on_progress: ReadProgress | None = None,
-           cancel: CancelToken | None = None) -> pd.DataFrame:
+def fresh_states(ws: Workspace, frame: pd.DataFrame, user_ids: Iterable[str], *,
+                 on_progress: ReadProgress | None = None, cancel: CancelToken | None = None) -> pd.DataFrame:
     """``frame`` with the users' states as Graph gives them now; a cancelled read plans nothing (its unread
     users would otherwise show up as "state unknown" skips in a plan nobody asked for)."""
     fresh = rollout.with_current_states(ws.require_gateway(), frame, user_ids, cancel=cancel,
@@ -32,7 +32,7 @@ def _fresh(ws: Workspace, frame: pd.DataFrame, user_ids: Iterable[str], *, on_pr
     return fresh
 
 
-def _stamped(ws: Workspace, preview: rollout.Plan) -> rollout.Plan:
+def stamped(ws: Workspace, preview: rollout.Plan) -> rollout.Plan:
     """The preview dated by the workspace's clock (the demo tenant's time in demo mode)."""
     return dataclasses.replace(preview, created_at=pd.Timestamp(ws.clock()))
 
@@ -48,8 +48,8 @@ def preview_change(ws: Workspace, frame: pd.DataFrame, user_ids: Sequence[str], 
                    cancel: CancelToken | None = None) -> rollout.Plan:
     """Plan setting ``user_ids`` (ids in ``frame``, the latest snapshot) to ``state``, from their states now."""
     ids = list(user_ids)
-    fresh = _fresh(ws, frame, ids, on_progress=on_progress, cancel=cancel)
-    return _stamped(ws, rollout.plan(fresh, state, ids, protected=rollout.active_protection(ws.store, ws.tenant_id),
+    fresh = fresh_states(ws, frame, ids, on_progress=on_progress, cancel=cancel)
+    return stamped(ws, rollout.plan(fresh, state, ids, protected=rollout.active_protection(ws.store, ws.tenant_id),
                                      actor=ws.actor, source=source,
                                      reregistration_due=_due(ws, fresh, dict.fromkeys(ids, state))))
 
@@ -59,8 +59,8 @@ def preview_csv(ws: Workspace, frame: pd.DataFrame, imported: rollout.CsvImport,
                 cancel: CancelToken | None = None) -> rollout.Plan:
     """Plan an imported CSV; ``reread=False`` when ``frame`` was read from Graph moments ago."""
     if reread:
-        frame = _fresh(ws, frame, imported.targets, on_progress=on_progress, cancel=cancel)
-    return _stamped(ws, rollout.plan_from_csv(frame, imported,
+        frame = fresh_states(ws, frame, imported.targets, on_progress=on_progress, cancel=cancel)
+    return stamped(ws, rollout.plan_from_csv(frame, imported,
                                               protected=rollout.active_protection(ws.store, ws.tenant_id),
                                               actor=ws.actor, reregistration_due=_due(ws, frame, imported.targets)))
 
@@ -73,17 +73,17 @@ def preview_wave_enforcement(ws: Workspace, frame: pd.DataFrame, wave_id: int, *
     (e.g. the stragglers chosen on the Registration progress page)."""
     members = rollout.wave_member_ids(ws.store, wave_id)
     chosen = members if member_ids is None else [m for m in member_ids if m in set(members)]
-    fresh = _fresh(ws, frame, chosen, on_progress=on_progress, cancel=cancel)
+    fresh = fresh_states(ws, frame, chosen, on_progress=on_progress, cancel=cancel)
     protection = rollout.active_protection(ws.store, ws.tenant_id)
     if member_ids is None:
-        return _stamped(ws, rollout.promote_plan(ws.store, ws.tenant_id, wave_id, fresh, protected=protection,
+        return stamped(ws, rollout.promote_plan(ws.store, ws.tenant_id, wave_id, fresh, protected=protection,
                                                  actor=ws.actor))
-    return _stamped(ws, rollout.plan(fresh, "enforced", chosen, protected=protection, actor=ws.actor,
+    return stamped(ws, rollout.plan(fresh, "enforced", chosen, protected=protection, actor=ws.actor,
                                      source="wave_stragglers"))
 
 
 def preview_undo(ws: Workspace, frame: pd.DataFrame, operation_id: int) -> rollout.Plan:
     """Plan putting back what ``operation_id`` changed; users who moved on since are shown, not reverted."""
-    return _stamped(ws, rollout.undo_preview(ws.store, ws.require_gateway(), operation_id, frame=frame,
+    return stamped(ws, rollout.undo_preview(ws.store, ws.require_gateway(), operation_id, frame=frame,
                                              actor=ws.actor,
                                              protected=rollout.active_protection(ws.store, ws.tenant_id)))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from lib import rollout
-from lib.console.changes import _fresh, _stamped
+from lib.console.changes import fresh_states, stamped
 from lib.console.protection_status import protection_status
 from lib.console.workspace import Workspace
 from lib.exports import to_csv_bytes
@@ -64,10 +64,10 @@ def preview_move_off_per_user(ws: Workspace, frame: pd.DataFrame,
     security defaults who registered; ``user_ids`` narrows it to a selection (default: the whole snapshot)."""
     selection = move_off_selection(frame, user_ids)
     targets = list(selection.target_ids)
-    fresh = _fresh(ws, frame, targets)
+    fresh = fresh_states(ws, frame, targets)
     preview = rollout.plan(fresh, "disabled", targets, protected=rollout.active_protection(ws.store, ws.tenant_id),
                            actor=ws.actor, source=selection.source)
-    return CoveragePreview(_stamped(ws, with_coverage_skips(preview, fresh, selection)), selection)
+    return CoveragePreview(stamped(ws, with_coverage_skips(preview, fresh, selection)), selection)
 
 
 def tenant_has_conditional_access(frame: pd.DataFrame) -> bool:
@@ -87,9 +87,9 @@ def preview_close_gap(ws: Workspace, frame: pd.DataFrame, state: str = "enforced
                     else tenant_has_conditional_access(frame))
     selection = close_gap_selection(frame, user_ids, ca_available=ca_available)
     targets = list(selection.target_ids)
-    fresh = _fresh(ws, frame, targets)
+    fresh = fresh_states(ws, frame, targets)
     due = rollout.awaiting_reregistration(ws.store, ws.tenant_id, fresh, targets) if state == "enabled" and targets \
         else frozenset()
     preview = rollout.plan(fresh, state, targets, protected=rollout.active_protection(ws.store, ws.tenant_id),
                            actor=ws.actor, source=selection.source, reregistration_due=due)
-    return CoveragePreview(_stamped(ws, with_coverage_skips(preview, fresh, selection)), selection)
+    return CoveragePreview(stamped(ws, with_coverage_skips(preview, fresh, selection)), selection)
