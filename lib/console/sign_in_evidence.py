@@ -1,0 +1,66 @@
+"""The tenant's sign-in evidence as pages and the CLI show it: the stored aggregates and what they cover.
+
+Read from the store only (each snapshot reads the new sign-ins, lib.signins.reader); nothing here calls
+Graph. The evidence of a large tenant is tens of thousands of small rows, so it is kept once per read
+(``LatestMemo``: a newer read drops the older value) and shared by every admin of the tenant.
+
+Without Entra ID P1 there is no sign-in log: the latest snapshot then read registration user by user
+(``registration_source`` ``methods``), and the status says so, with the users listing's last sign-in
+(``signInActivity``) as the only evidence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from lib.console.workspace import Workspace
+from lib.signins.evidence import RETENTION_DAYS, TenantEvidence
+from lib.signins.reader import NEEDS_P1
+from lib.signins.saved import last_read_at, load_evidence
+from lib.store import Snapshot
+from lib.store.memo import LatestMemo
+
+__all__ = ["NOT_READ_YET", "SignInEvidence", "sign_in_evidence"]
+
+NOT_READ_YET = "Sign-ins not read yet: the next snapshot reads the last 30 days of the sign-in log."
+
+_memo: LatestMemo[TenantEvidence] = LatestMemo("sign-in evidence")
+
+
+@dataclass(frozen=True)
+class SignInEvidence:
+    """The evidence and the words that qualify it."""
+
+    evidence: TenantEvidence = field(default_factory=TenantEvidence)
+    read_at: datetime | None = None
+    """When the sign-in log was last read (None: never, or no P1)."""
+    now: datetime | None = None
+    has_log: bool = False
+    """True when the evidence comes from the sign-in log (Entra ID P1); False: none, or no P1."""
+    message: str | None = None
+    """What a page says instead of, or above, the figures (None when the log was read)."""
+
+    @property
+    def since(self) -> datetime | None:
+        """The start of the 30-day window the figures cover."""
+        return None if self.now is None else self.now - timedelta(days=RETENTION_DAYS)
+
+
+def _no_premium(snapshot: Snapshot | None) -> bool:
+    return snapshot is not None and snapshot.registration_source == "methods"
+
+
+def sign_in_evidence(ws: Workspace, snapshot: Snapshot | None = None) -> SignInEvidence:
+    """The stored evidence of ``ws``'s tenant; ``snapshot`` (the latest one) tells whether P1 is missing."""
+    now = ws.clock()
+    if _no_premium(snapshot):
+        return SignInEvidence(now=now, message=f"{NEEDS_P1}: the sign-in log is not available on this tenant, "
+                                               "so only each user's last sign-in (from the users listing) is shown.")
+    read_at = last_read_at(ws.store, ws.tenant_id)
+    if read_at is None:
+        return SignInEvidence(now=now, message=NOT_READ_YET)
+    version = int(read_at.timestamp() * 1_000_000)
+    evidence = _memo.get((ws.store.where, ws.tenant_id), version, "evidence",
+                         lambda: load_evidence(ws.store, ws.tenant_id))
+    return SignInEvidence(evidence=evidence, read_at=read_at, now=now, has_log=True)
