@@ -38,6 +38,7 @@ from lib.directory.rows import (
     build_users_frame,
     registration_from_methods,
     registration_from_report,
+    shared,
 )
 from lib.graph import (
     FALLBACK,
@@ -258,11 +259,17 @@ def _read_tenant(gateway: GraphGateway, org: dict, report_future: Any, policies:
     failed_states = sum(1 for v in states_raw.values() if not isinstance(v, str))
     frame = build_users_frame(users, registration, states, admins, users_read_at=users_read_at,
                               registration_read_at=registration_read_at, state_read_at=state_read_at)
+    user_count = len(users)
+    # The frame holds it all now: let the per-user records go before the evaluation and the store's write
+    # need memory of their own (100k users' records are tens of MB).
+    del users, ids, enabled, registration, methods, states_raw, states, late
+    del methods_future, states_future
+    listing.states = None
     # Last: the policies were read meanwhile, but evaluating them needs the users' facts.
     protection = evaluate_policies(policies.result(), frame, premium=premium and source == "reports", clock=clock)
     frame = with_protection(frame, protection.evaluation)
     stats = {
-        "users": len(users),
+        "users": user_count,
         "requests": gateway.stats.requests - requests_before,
         "retries": gateway.stats.retries - retries_before,
         "state_read_failures": failed_states,
@@ -295,7 +302,7 @@ class _UsersListing:
 
             def convert(row: dict) -> UserRecord:
                 record = UserRecord.from_graph(row)
-                states[record.id] = row.get(state_read.PROPERTY)
+                states[record.id] = shared(row.get(state_read.PROPERTY))
                 return record
 
             try:
