@@ -31,11 +31,16 @@ class SignInTile:
     basis: str
     help: str
     delta: str | None = None
-    delta_arrow: str = "auto"
+    delta_arrow: str = "off"
     """``st.metric``'s arrow: the words say up or down, so the arrow is set, not parsed from them."""
+    delta_color: str = "gray"
+    """Named, for the same reason: fewer single-factor sign-ins is good (green), more is bad (red)."""
     count: int = 0
     preset: UsersFilterPreset | None = None
     link: str = ""
+
+
+_COLOURS = {"up": "red", "down": "green", "off": "gray"}
 
 
 def _arrow(f: SignInFigures) -> str:
@@ -54,8 +59,8 @@ def sign_in_tiles(f: SignInFigures) -> list[SignInTile]:
             "signin_single_factor", SINGLE_FACTOR_LABEL, f"{f.single_factor:,}",
             f"of {f.sign_ins:,} successful sign-ins",
             "Successful sign-ins that asked for one factor only (the sign-in log's authenticationRequirement). "
-            "The change compares the last 7 days with the 7 before.",
-            delta=f.trend, delta_arrow=_arrow(f)),
+            "The change compares the 7 full days before the log's last read with the 7 days before them.",
+            delta=f.trend, delta_arrow=_arrow(f), delta_color=_COLOURS[_arrow(f)]),
         SignInTile(
             "signin_mfa", "Sign-ins with MFA", "—" if share is None else f"{100 * share:.1f}%",
             "no sign-in whose requirement the log states" if share is None else

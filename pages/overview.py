@@ -7,6 +7,7 @@ the scope from ``lib.ui.scope_controls``, the data from the latest snapshot in t
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
@@ -34,7 +35,6 @@ from lib.protection_tiles import ProtectionTile, protection_tiles, trend_note
 from lib.scope import Scope
 from lib.sign_in_tiles import SignInTile, section_caption, sign_in_tiles
 from lib.signins.figures import single_factor_chart
-from lib.store import Snapshot
 from lib.ui.context import Console, console, latest_snapshot, signed_in_admin, workspace
 from lib.ui.handoff import send_users_filter
 from lib.ui.overview_exports import exports
@@ -204,7 +204,7 @@ def _protection(app: Console, ov: Overview) -> None:
 
 def _sign_in_tile(tile: SignInTile, column: DeltaGenerator) -> None:
     card = column.container(key=f"kpi_{tile.key}", border=True, height="stretch")
-    card.metric(tile.label, tile.value, tile.delta, delta_color="inverse", delta_arrow=tile.delta_arrow,
+    card.metric(tile.label, tile.value, tile.delta, delta_color=tile.delta_color, delta_arrow=tile.delta_arrow,
                 help=tile.help)
     card.caption(tile.basis)
     if tile.preset is None:
@@ -217,7 +217,7 @@ def _sign_in_tile(tile: SignInTile, column: DeltaGenerator) -> None:
             send_users_filter(tile.preset)
 
 
-def _sign_ins(app: Console, snapshot: Snapshot, scope: Scope) -> None:
+def _sign_ins(app: Console, snapshot: Any, scope: Scope) -> None:
     st.subheader("Sign-ins, last 30 days")
     section: SignInOverview = sign_in_overview(workspace(app), snapshot, scope)
     seen, figures = section.seen, section.figures

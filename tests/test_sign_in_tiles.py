@@ -45,7 +45,7 @@ def test_tiles_say_the_figures_in_words() -> None:
     single, mfa, legacy = sign_in_tiles(sign_in_figures(evidence(), AS_OF))
     assert (single.label, mfa.label, legacy.label) == SIGN_IN_TILE_LABELS
     assert (single.key, single.value, single.basis) == ("signin_single_factor", "1,800", "of 2,003 successful sign-ins")
-    assert (single.delta, single.delta_arrow) == ("up 25% on the week before", "up")  # 1,000 against 800
+    assert (single.delta, single.delta_arrow, single.delta_color) == ("up 25% on the week before", "up", "red")
     assert (mfa.value, mfa.basis) == ("10.1%", "203 of 2,003 sign-ins whose requirement the log states")
     assert (legacy.value, legacy.basis, legacy.count, legacy.link) == ("2", "IMAP4 2 · POP3 1", 2, "Show these 2 users")
     assert legacy.preset is not None and legacy.preset.sign_in_evidence == ("legacy_30",)
@@ -55,9 +55,16 @@ def test_tiles_say_the_figures_in_words() -> None:
 
 def test_tiles_with_nothing_to_count() -> None:
     single, mfa, legacy = sign_in_tiles(sign_in_figures(TenantEvidence(), AS_OF))
-    assert (single.value, single.delta, single.delta_arrow) == ("0", "none in either of the last two weeks", "off")
+    assert (single.value, single.delta, single.delta_arrow, single.delta_color) == (
+        "0", "none in either of the last two weeks", "off", "gray")
     assert (mfa.value, mfa.basis) == ("—", "no sign-in whose requirement the log states")
     assert (legacy.value, legacy.count, legacy.link) == ("0", 0, "Show these 0 users")
+
+
+def test_fewer_single_factor_sign_ins_read_green() -> None:
+    days = {date(2026, 11, 24): DayCount(10, 0, 0), date(2026, 12, 1): DayCount(4, 0, 0)}
+    single = sign_in_tiles(sign_in_figures(TenantEvidence(users={"x": UserEvidence(days=days)}), AS_OF))[0]
+    assert (single.delta, single.delta_arrow, single.delta_color) == ("down 60% on the week before", "down", "green")
 
 
 def test_the_caption_says_whose_sign_ins_and_when_the_log_was_read() -> None:

@@ -135,18 +135,20 @@ def test_figures_count_single_factor_sign_ins_per_day_with_missing_days_as_zero(
     assert {d: n for d, n in by_day.items() if n} == {date(2026, 11, 19): 1, date(2026, 11, 20): 2,
                                                        date(2026, 11, 28): 2}
     assert fig.single_factor == 5
-    assert (fig.last_week, fig.week_before) == (2, 2)  # 27 Nov..3 Dec holds 28 Nov; 20..26 Nov holds 20 Nov
+    assert (fig.last_week, fig.week_before) == (2, 3)  # 26 Nov..2 Dec holds 28 Nov; 19..25 Nov holds 19 and 20 Nov
     assert (fig.sign_ins, fig.judged, fig.mfa) == (15, 10, 5)
     assert fig.mfa_share == 0.5
     assert fig.legacy_user_ids == ("alice", "dave") and fig.legacy_users == 2
     assert fig.legacy_by_client == {"Authenticated SMTP": 1, "IMAP4": 1, "POP3": 1}
 
 
-def test_the_week_before_is_the_seven_days_before_the_last_seven() -> None:
-    days = {date(2026, 11, 20): DayCount(4, 0, 0), date(2026, 11, 26): DayCount(9, 0, 0),
-            date(2026, 11, 27): DayCount(10, 0, 0), date(2026, 12, 3): DayCount(1, 0, 0)}
+def test_the_trend_compares_the_last_full_week_with_the_one_before() -> None:
+    days = {date(2026, 11, 18): DayCount(50, 0, 0),  # before both weeks
+            date(2026, 11, 19): DayCount(4, 0, 0), date(2026, 11, 25): DayCount(9, 0, 0),  # 19..25 Nov
+            date(2026, 11, 26): DayCount(10, 0, 0), date(2026, 12, 2): DayCount(1, 0, 0),  # 26 Nov..2 Dec
+            date(2026, 12, 3): DayCount(99, 0, 0)}  # the read's own day: in the count and the chart, not the trend
     fig = sign_in_figures(TenantEvidence(users={"x": UserEvidence(days=days)}), AS_OF)
-    assert (fig.last_week, fig.week_before) == (11, 13)
+    assert (fig.last_week, fig.week_before, fig.single_factor) == (11, 13, 173)
     assert fig.trend == "down 15% on the week before"
 
 

@@ -35,7 +35,9 @@ class SignInFigures:
     daily: pd.DataFrame
     """``day`` (datetime64, UTC midnight) and ``single_factor`` (int64) for each of the 30 days, none missing."""
     last_week: int
+    """Single-factor sign-ins in the 7 full days before the read's day (that day is cut short by the read)."""
     week_before: int
+    """The same over the 7 days before those."""
     sign_ins: int
     """Successful sign-ins in the 30 days."""
     judged: int
@@ -60,7 +62,7 @@ class SignInFigures:
 
 
 def trend_words(last_week: int, week_before: int) -> str:
-    """The last 7 days against the 7 before, as a person says it ("down 23% on the week before")."""
+    """A week against the one before, as a person says it ("down 23% on the week before")."""
     if week_before == 0:
         return "none in either of the last two weeks" if last_week == 0 else "up from none the week before"
     change = round(100 * (last_week - week_before) / week_before)
@@ -102,8 +104,8 @@ def sign_in_figures(evidence: TenantEvidence, as_of: datetime, user_ids: Iterabl
                           "single_factor": counts})
     daily["single_factor"] = daily["single_factor"].astype("int64")
     return SignInFigures(
-        single_factor=sum(counts), daily=daily, last_week=sum(counts[-WEEK:]),
-        week_before=sum(counts[-2 * WEEK:-WEEK]), sign_ins=total, judged=judged, mfa=mfa,
+        single_factor=sum(counts), daily=daily, last_week=sum(counts[-WEEK - 1:-1]),
+        week_before=sum(counts[-2 * WEEK - 1:-WEEK - 1]), sign_ins=total, judged=judged, mfa=mfa,
         legacy_user_ids=tuple(sorted(legacy)),
         legacy_by_client=dict(sorted(by_client.items(), key=lambda kv: (-kv[1], kv[0].casefold()))))
 

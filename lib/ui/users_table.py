@@ -39,6 +39,16 @@ TABLE_COLUMNS = {
     "state": st.column_config.TextColumn("MFA state"),
     "registered": st.column_config.CheckboxColumn("Registered"),
     "methods": st.column_config.TextColumn("Methods"),
+    "legacy_clients": st.column_config.TextColumn(
+        "Legacy clients (30 days)", help="Clients without modern authentication (IMAP4, POP3, SMTP, ActiveSync…) "
+                                         "used in the 30 days up to the log's last read, with the last day of each"),
+    "mfa_share": st.column_config.NumberColumn(
+        "MFA at sign-in (30 days)", format="%.0f%%",
+        help="Of the successful sign-ins in the 30 days whose requirement the log states, the share with MFA "
+             "(empty: none to judge)"),
+    "last_mfa_sign_in": st.column_config.TextColumn("Last MFA sign-in", help="From the sign-in log, in UTC"),
+    "last_single_factor_sign_in": st.column_config.TextColumn(
+        "Last single-factor sign-in", help="From the sign-in log, in UTC: a sign-in that asked for one factor only"),
     "coverage": st.column_config.TextColumn("Protected by", help="What asks the user for MFA, or why nothing does"),
     "coverage_policies": st.column_config.TextColumn("Conditional Access policies",
                                                      help="The policies behind the coverage"),
@@ -53,16 +63,6 @@ TABLE_COLUMNS = {
     "account_enabled": st.column_config.CheckboxColumn("Can sign in"),
     "account_kind": st.column_config.TextColumn("Kind"),
     "last_sign_in": st.column_config.TextColumn("Last sign-in (UTC)"),
-    "last_mfa_sign_in": st.column_config.TextColumn("Last MFA sign-in", help="From the sign-in log, in UTC"),
-    "last_single_factor_sign_in": st.column_config.TextColumn(
-        "Last single-factor sign-in", help="From the sign-in log, in UTC: a sign-in that asked for one factor only"),
-    "legacy_clients": st.column_config.TextColumn(
-        "Legacy clients (30 days)", help="Clients without modern authentication (IMAP4, POP3, SMTP, ActiveSync…) "
-                                         "used in the 30 days up to the log's last read, with the last day of each"),
-    "mfa_share": st.column_config.NumberColumn(
-        "MFA at sign-in (30 days)", format="%.0f%%",
-        help="Of the successful sign-ins in the 30 days whose requirement the log states, the share with MFA "
-             "(empty: none to judge)"),
     "state_from": st.column_config.TextColumn(
         "State as of", help="The snapshot, or the operation that changed or re-read the user since"),
 }
