@@ -119,8 +119,11 @@ def sign_in_overview(ws: Workspace, snapshot: Snapshot, scope: Scope) -> SignInO
     if seen.as_of is None:
         return SignInOverview(seen, None)
     frame = ws.store.load_users(snapshot.tenant_id, snapshot.id)
-    ids = frame["id"].astype("string")[scope_mask(frame, scope).to_numpy()].tolist()
-    figures = _figures.get((ws.store.where, ws.tenant_id), snapshot.id, (seen.version, scope),
-                           lambda: sign_in_figures(seen.evidence, seen.as_of, ids))
-    return SignInOverview(seen, figures, users=len(ids), tenant_users=len(frame))
+    in_scope = scope_mask(frame, scope).to_numpy()
+
+    def build() -> SignInFigures:
+        return sign_in_figures(seen.evidence, seen.as_of, frame["id"].astype("string")[in_scope].tolist())
+
+    figures = _figures.get((ws.store.where, ws.tenant_id), snapshot.id, (seen.version, scope), build)
+    return SignInOverview(seen, figures, users=int(in_scope.sum()), tenant_users=len(frame))
 
