@@ -107,7 +107,7 @@ def test_the_evidence_filters_keep_exactly_their_users() -> None:
         evidence_mask(frame("alice"), "legacy_30", AS_OF)
 
 
-def test_columns_for_100k_users_take_well_under_a_second_per_10k() -> None:
+def test_columns_for_100k_users_take_under_5_cpu_seconds() -> None:
     day = date(2026, 12, 1)
     users = {f"u{n}": UserEvidence(last_sign_in=at(day), last_mfa_sign_in=at(day),
                                    legacy_clients={"IMAP4": at(day)} if n % 10 == 0 else {},
