@@ -39,6 +39,16 @@ TABLE_COLUMNS = {
     "state": st.column_config.TextColumn("MFA state"),
     "registered": st.column_config.CheckboxColumn("Registered"),
     "methods": st.column_config.TextColumn("Methods"),
+    "legacy_clients": st.column_config.TextColumn(
+        "Legacy clients (30 days)", help="Clients without modern authentication (IMAP4, POP3, SMTP, ActiveSync…) "
+                                         "used in the 30 days up to the log's last read, with the last day of each"),
+    "mfa_share": st.column_config.NumberColumn(
+        "MFA at sign-in (30 days)", format="%.0f%%",
+        help="Of the successful sign-ins in the 30 days whose requirement the log states, the share with MFA "
+             "(empty: none to judge)"),
+    "last_mfa_sign_in": st.column_config.TextColumn("Last MFA sign-in", help="From the sign-in log, in UTC"),
+    "last_single_factor_sign_in": st.column_config.TextColumn(
+        "Last single-factor sign-in", help="From the sign-in log, in UTC: a sign-in that asked for one factor only"),
     "coverage": st.column_config.TextColumn("Protected by", help="What asks the user for MFA, or why nothing does"),
     "coverage_policies": st.column_config.TextColumn("Conditional Access policies",
                                                      help="The policies behind the coverage"),
@@ -115,12 +125,17 @@ def display(rows: pd.DataFrame, observed: rollout.ObservedStates | None = None) 
     with_source = rows.drop(columns=[c for c in words.columns if c in rows.columns]).assign(
         state_from=[f"Operation {source[i]}" if i in source else "Snapshot" for i in rows["id"].astype(str)],
         **{c: words[c] for c in words.columns})
-    view = with_source.loc[:, list(TABLE_COLUMNS)].reset_index(drop=True)
+    view = with_source.loc[:, [c for c in TABLE_COLUMNS if c in with_source.columns]].reset_index(drop=True)
     view["state"] = view["state"].map(STATE_LABELS).fillna("Unknown")
     view["account_kind"] = view["account_kind"].map(ACCOUNT_KIND_LABELS).fillna(view["account_kind"])
     view["methods"] = view["methods"].fillna("").map(
         lambda cell: ", ".join(METHOD_LABELS.get(m, m) for m in split_methods(cell))).astype("string")
     view["last_sign_in"] = view["last_sign_in"].dt.strftime("%Y-%m-%d %H:%M").astype("string").fillna("never")
+    for column in ("last_mfa_sign_in", "last_single_factor_sign_in"):
+        if column in view.columns:
+            view[column] = view[column].dt.strftime("%Y-%m-%d %H:%M").astype("string")
+    if "mfa_share" in view.columns:
+        view["mfa_share"] = (view["mfa_share"] * 100).round(1)
     return view
 
 
@@ -152,8 +167,9 @@ def selection(frame: pd.DataFrame, positions: np.ndarray, observed: rollout.Obse
     whether they are "all matching"."""
     shown_positions = positions[:DISPLAY_ROWS]
     shown = frame.iloc[shown_positions]
-    event = st.dataframe(display(shown, observed), hide_index=True, column_config=TABLE_COLUMNS, key=TABLE_KEY,
-                         on_select="rerun", selection_mode="multi-row", height=420, placeholder="—")
+    view = display(shown, observed)
+    event = st.dataframe(view, hide_index=True, column_config={c: TABLE_COLUMNS[c] for c in view.columns},
+                         key=TABLE_KEY, on_select="rerun", selection_mode="multi-row", height=420, placeholder="—")
     if len(positions) > DISPLAY_ROWS:
         st.caption(f"Showing the first {DISPLAY_ROWS:,} of {len(positions):,} matching users (by name). Narrow the "
                    "filters to see the others, or use **Select all matching** and the exports, which cover "
