@@ -222,7 +222,7 @@ def render() -> None:
                     icon=":material/search_off:")
             ids, everyone = [], False
         else:
-            ids, everyone = selection(frame, positions, observed)
+            ids, everyone = selection(frame, positions, observed, snapshot_id=snapshot.id)
         as_of = pd.Timestamp(snapshot.state_read_at or snapshot.started_at)
         exports(frame, mask, len(positions), f"{as_of:%Y%m%d-%H%M}")
         st.caption(f"MFA states as of the snapshot ({as_of:%Y-%m-%d %H:%M} UTC); a plan re-reads the selected users' "

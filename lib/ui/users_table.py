@@ -31,6 +31,10 @@ TABLE_KEY = "users_table"
 SELECT_ALL_KEY = "users_select_all"
 SIGNATURE_KEY = "users_filter_signature"
 SELECT_ALL_TOUCHED_KEY = "users_select_all_touched"
+DRAWN_KEY = "users_table_drawn"
+"""This session's last table view and "all matching" ids, with what they were made from: a rerun that
+changes neither (a click elsewhere, a background job's progress) reuses them instead of formatting the
+rows and listing every matching id again (at 100k users that is most of a rerun)."""
 DISPLAY_ROWS = 5_000  # rows of the matching users sent to the browser; "select all" and the exports cover all
 
 TABLE_COLUMNS = {
@@ -161,13 +165,20 @@ def exports(frame: pd.DataFrame, mask: np.ndarray, matching: int, stamp: str) ->
                           help=f"All {matching:,} matching users; built when you click (a large list takes a moment)")
 
 
-def selection(frame: pd.DataFrame, positions: np.ndarray, observed: rollout.ObservedStates | None = None
-              ) -> tuple[list[str], bool]:
+def selection(frame: pd.DataFrame, positions: np.ndarray, observed: rollout.ObservedStates | None = None, *,
+              snapshot_id: int | None = None) -> tuple[list[str], bool]:
     """The table (first rows of the matching users) with its row selection; returns the target ids and
-    whether they are "all matching"."""
+    whether they are "all matching". ``frame`` is the snapshot ``snapshot_id``'s users."""
     shown_positions = positions[:DISPLAY_ROWS]
     shown = frame.iloc[shown_positions]
-    view = display(shown, observed)
+    made_from = (snapshot_id, hashlib.blake2b(positions.tobytes(), digest_size=16).digest(),
+                 int(pd.util.hash_pandas_object(shown, index=False).sum()), len(frame),
+                 None if observed is None else tuple(sorted(observed.source.items())))
+    drawn = st.session_state.get(DRAWN_KEY)
+    if drawn is None or drawn[0] != made_from:
+        drawn = (made_from, display(shown, observed), {})
+        st.session_state[DRAWN_KEY] = drawn
+    view, all_ids = drawn[1], drawn[2]
     event = st.dataframe(view, hide_index=True, column_config={c: TABLE_COLUMNS[c] for c in view.columns},
                          key=TABLE_KEY, on_select="rerun", selection_mode="multi-row", height=420, placeholder="—")
     if len(positions) > DISPLAY_ROWS:
@@ -180,7 +191,9 @@ def selection(frame: pd.DataFrame, positions: np.ndarray, observed: rollout.Obse
                            disabled=len(positions) == 0, on_change=select_all_touched,
                            help="Act on every user the filters match, not only the rows ticked in the table.")
     if everyone:
-        ids = frame["id"].to_numpy(dtype=object)[positions].astype(str).tolist()
+        if "ids" not in all_ids:
+            all_ids["ids"] = frame["id"].to_numpy(dtype=object)[positions].astype(str).tolist()
+        ids = list(all_ids["ids"])
         right.markdown(f"**All {len(ids):,} matching users** are selected.")
         return ids, True
     ids = shown["id"].to_numpy(dtype=object)[rows].astype(str).tolist()
