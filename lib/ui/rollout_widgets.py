@@ -223,6 +223,23 @@ def _changes_table(the_plan: rollout.Plan, prefix: str) -> None:
                  })
 
 
+def _legacy_table(the_plan: rollout.Plan, prefix: str) -> None:
+    """User · Client · Last used · What happens: the legacy clients the plan's Enforced changes break."""
+    notes = the_plan.notes
+    users = notes["user_id"].nunique()
+    st.markdown(f"**Legacy clients in use: {users:,} {'user' if users == 1 else 'users'}** (sign-ins of the "
+                "last 30 days)")
+    shown = _limited(notes, "legacy-client warnings")
+    view = pd.DataFrame({"user": shown["display_name"].fillna(shown["upn"]), "upn": shown["upn"],
+                         "client": shown["client"], "last_used": shown["last_used"], "effect": shown["effect"]})
+    st.dataframe(view, hide_index=True, key=_key(prefix, "plan_legacy"), height=_table_height(len(view), 300),
+                 placeholder="—", column_config={
+                     "user": "User", "upn": "UPN", "client": "Client",
+                     "last_used": st.column_config.DatetimeColumn("Last used", format="D MMM YYYY, HH:mm"),
+                     "effect": st.column_config.TextColumn("What happens", width="large"),
+                 })
+
+
 def _skipped_tables(the_plan: rollout.Plan, prefix: str) -> None:
     skipped = the_plan.skipped
     counts = the_plan.skip_counts()
@@ -278,6 +295,8 @@ def render_plan(app: Console, prefix: str, *, after_start: Callable[[int], None]
                            "Enforced at once.")
         for warning in the_plan.warnings:
             st.warning(warning.message, icon=":material/warning:")
+        if len(the_plan.notes):
+            _legacy_table(the_plan, prefix)
         if count:
             _changes_table(the_plan, prefix)
         if len(the_plan.skipped):
