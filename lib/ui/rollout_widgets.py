@@ -51,6 +51,8 @@ __all__ = [
 TYPED_CONFIRMATION_ABOVE = 50
 """A change of more users than this asks for the count to be typed in the confirmation dialog."""
 PREVIEW_ROWS = 2_000
+LEGACY_TABLE_ROWS = 25
+"""Up to this many legacy-client warnings are shown as a text table, more as a scrolling grid."""
 """Rows of a plan's tables shown on the page (the dry-run CSV has every row)."""
 
 STATE_LABELS = {"disabled": "Disabled", "enabled": "Enabled", "enforced": "Enforced"}
@@ -230,6 +232,12 @@ def _legacy_table(the_plan: rollout.Plan, prefix: str) -> None:
     st.markdown(f"**Legacy clients in use: {users:,} {'user' if users == 1 else 'users'}** (sign-ins of the "
                 "last 30 days)")
     shown = _limited(notes, "legacy-client warnings")
+    if len(shown) <= LEGACY_TABLE_ROWS:  # a short list as text: it wraps on a narrow screen and reads aloud
+        st.table(pd.DataFrame({
+            "User": shown["display_name"].fillna(shown["upn"]).astype(str) + " (" + shown["upn"].fillna("") + ")",
+            "Client": shown["client"], "Last used": [f"{t.day} {t:%b %Y, %H:%M} UTC" for t in shown["last_used"]],
+            "What happens": shown["effect"]}).set_index("User"))
+        return
     view = pd.DataFrame({"user": shown["display_name"].fillna(shown["upn"]), "upn": shown["upn"],
                          "client": shown["client"], "last_used": shown["last_used"], "effect": shown["effect"]})
     st.dataframe(view, hide_index=True, key=_key(prefix, "plan_legacy"), height=_table_height(len(view), 300),
