@@ -245,7 +245,7 @@ class Plan:
             text = "The sign-in log could not be checked for legacy clients"
             text += f": {unchecked}" if unchecked else "."
             warning = PlanWarning("legacy_unchecked", text, len(enforced), tuple(enforced))
-            return replace(self, warnings=(*self.warnings, warning), notes=_empty(NOTE_COLUMNS))
+            return replace(self, warnings=_in_order((*self.warnings, warning)), notes=_empty(NOTE_COLUMNS))
         names = self.changes.set_index("user_id")
         rows = [{"user_id": uid, "upn": names.at[uid, "upn"], "display_name": names.at[uid, "display_name"],
                  "client": use.client, "last_used": pd.Timestamp(use.last_used), "effect": use.effect or use.note,
@@ -261,7 +261,7 @@ class Plan:
             count = len(users)
             text = (f"{_count(count, 'user', 'users')} signed in with a legacy client in the last 30 days: "
                     "Enforced breaks those clients unless an app password is set up (see each user below)")
-            warnings = (*warnings, PlanWarning("legacy_clients", text, count, users))
+            warnings = _in_order((*warnings, PlanWarning("legacy_clients", text, count, users)))
         return replace(self, warnings=warnings, notes=notes)
 
     def notes_by_user(self) -> dict[str, str]:
@@ -305,6 +305,12 @@ class Plan:
                  "last_used": r.last_used.isoformat().replace("+00:00", "Z"), "warning": str(r.note)}
                 for r in self.notes.itertuples(index=False)]} if len(self.notes) else {}),
         }
+
+
+def _in_order(warnings: Iterable[PlanWarning]) -> tuple[PlanWarning, ...]:
+    """Warnings in :data:`WARNING_CODES` order (the legacy-client ones next to the app-password one)."""
+    rank = {code: i for i, code in enumerate(WARNING_CODES)}
+    return tuple(sorted(warnings, key=lambda w: rank.get(w.code, len(rank))))
 
 
 def _typed(frame: pd.DataFrame, columns: Mapping[str, str]) -> pd.DataFrame:
