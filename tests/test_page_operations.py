@@ -218,7 +218,7 @@ def test_a_wave_ready_to_enforce_is_promoted_after_a_preview(settings: Settings,
                                        next(w.id for w in rollout.list_waves(reading, _tenant(settings))
                                             if w.name == "Wave T"))
     held = found.not_ready.set_index("user_id")
-    assert any(c.value.startswith(f"Ready to enforce: {found.ready} of {found.to_enforce} of the members not Enforced")
+    assert any(c.value.startswith(f"Ready to enforce: {found.ready} of {found.to_enforce} (members not Enforced yet)")
                for c in at.caption)
     headings = [s.value for s in at.subheader]
     proposed = ready - len(held)

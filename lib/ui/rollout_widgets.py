@@ -234,8 +234,8 @@ def _legacy_table(the_plan: rollout.Plan, prefix: str) -> None:
     shown = _limited(notes, "legacy-client warnings")
     if len(shown) <= LEGACY_TABLE_ROWS:  # a short list as text: it wraps on a narrow screen and reads aloud
         st.table(pd.DataFrame({
-            "User": shown["display_name"].fillna(shown["upn"]).astype(str) + " (" + shown["upn"].fillna("") + ")",
-            "Client": shown["client"], "Last used": [f"{t.day} {t:%b %Y, %H:%M} UTC" for t in shown["last_used"]],
+            "User": shown["display_name"].fillna(shown["upn"]).astype(str), "Client": shown["client"],
+            "Last used": [f"{t.day} {t:%b %Y}" for t in shown["last_used"]],
             "What happens": shown["effect"]}).set_index("User"))
         return
     view = pd.DataFrame({"user": shown["display_name"].fillna(shown["upn"]), "upn": shown["upn"],

@@ -39,8 +39,8 @@ def readiness_section(app: Console, tenant: str, wave: rollout.Wave, users: pd.D
             st.success("Every member still to enforce is ready.", icon=":material/check_circle:")
         return
     held = found.not_ready
-    view = pd.DataFrame({"display_name": held["display_name"], "upn": held["upn"],
-                         "state": held["state"].map(state_label), "reasons": held["reasons"]})
+    view = pd.DataFrame({"display_name": held["display_name"], "reasons": held["reasons"],
+                         "state": held["state"].map(state_label), "upn": held["upn"]})  # why first: narrow screens
     st.dataframe(view, hide_index=True, key=f"progress_not_ready_{wave.id}", placeholder="—",
                  height=min(35 * (len(view) + 1) + 3, 400), column_config={
                      "display_name": "Name", "upn": "UPN", "state": "Now",

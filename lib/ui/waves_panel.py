@@ -65,8 +65,8 @@ def waves(app: Console, tenant: str) -> None:
     writer, reason = can_apply()
     ready = int(by_id[wave_id].promotable)
     found = readiness_of(app, tenant, frame, wave_id)
-    st.caption(f"{headline(found)} of the members not Enforced yet; the Registration progress page lists who is "
-               "not ready and why." + (f" {found.message}" if found.message else ""))
+    st.caption(f"{headline(found)} (members not Enforced yet); the Registration progress page lists who is not "
+               "ready and why." + (f" {found.message}" if found.message else ""))
     include = st.checkbox("Include members who are not ready", key=INCLUDE_KEY, on_change=_replan,
                           help="By default the promotion proposes the members ready to enforce (no legacy-client "
                           "and no single-factor sign-in in the last 14 days) and lists the others with the reason; "
