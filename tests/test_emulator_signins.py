@@ -332,3 +332,28 @@ def test_security_defaults_demand_mfa_of_admins_and_registered_users() -> None:
             registered = any(m.created <= at and METHOD_KINDS[m.kind].mfa for m in user.methods)
             assert ("securityDefaults" in _providers(row)) == (registered or user.is_admin), user.upn
             assert "multiConditionalAccess" not in _providers(row)
+
+
+def test_coverage_rules_grants_and_users_conditions() -> None:
+    from lib.emulator.ca_coverage import covered_user_ids, demands_mfa
+    from lib.emulator.protection_model import ConditionalAccessPolicy
+    from lib.emulator.protection_seed import _conditions, grant
+
+    assert demands_mfa(grant("mfa")) and demands_mfa(grant("compliantDevice", "mfa"))
+    assert demands_mfa({**grant(), "authenticationStrength": {"id": "00000000-0000-0000-0000-000000000002"}})
+    assert not demands_mfa(grant("block")) and not demands_mfa(grant("compliantDevice")) and not demands_mfa(None)
+    t = tenant()
+    guests = {u.id for u in t.users if u.is_guest}
+    admins = {u.id for u in t.users if ADMIN_ROLE_TEMPLATES[0] in u.roles}
+    assert guests and admins
+
+    def policy(users: dict) -> ConditionalAccessPolicy:
+        return ConditionalAccessPolicy("p", "x", "enabled", NOW, None, _conditions(users), grant("mfa"))
+
+    everyone = {u.id for u in t.users}
+    assert covered_user_ids(t, policy({"includeUsers": ["All"], "excludeRoles": [ADMIN_ROLE_TEMPLATES[0]]})) == \
+        everyone - admins
+    assert covered_user_ids(t, policy({"includeUsers": ["GuestsOrExternalUsers"]})) == guests
+    assert covered_user_ids(t, policy({"includeUsers": ["None"]})) == frozenset()
+    assert covered_user_ids(t, policy({"includeRoles": [ADMIN_ROLE_TEMPLATES[0]],
+                                       "excludeUsers": sorted(admins)[:1]})) == admins - set(sorted(admins)[:1])
