@@ -4,6 +4,7 @@ the change is then undone, so the shared console's tenant is left as it was foun
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import re
@@ -51,6 +52,11 @@ def test_enforcing_a_wave_names_the_legacy_client_and_the_day_then_it_is_undone(
     go_to(page, "Registration progress")
     # The demo history has no sign-in read yet: a refresh reads the last 30 days of the sign-in log.
     sidebar(page).get_by_role("button", name="Refresh data").click()
+    refreshing = sidebar(page).get_by_role("button", name="Refreshing…")
+    with contextlib.suppress(AssertionError):  # a small tenant's refresh can finish between two looks
+        expect(refreshing).to_be_visible(timeout=20_000)
+    # Wait for it to end: a refresh finishing later would redraw the page under the plan made below.
+    expect(refreshing).to_have_count(0, timeout=REFRESH_TIMEOUT_MS)
     expect(area.get_by_text("Sign-ins not read yet")).to_have_count(0, timeout=REFRESH_TIMEOUT_MS)
     wait_for_streamlit(page)
 
@@ -80,13 +86,14 @@ def test_enforcing_a_wave_names_the_legacy_client_and_the_day_then_it_is_undone(
     assert re.search(rf"signed in with {re.escape(client)} on {day}:", planned[upn]["warning"])
     area.get_by_role("button", name="Confirm…").first.click()
     count = _confirm_in_dialog(page, "Enforce")
+
+    # The Operations page shows the newest operation; undo it: every user is put back as they were
+    # (Enabled, not registered), and nobody is left over.
+    go_to(page, "Operations")
     done = area.get_by_text(re.compile(rf"^Operation (\d+) complete: {count:,} applied, 0 failed"))
     expect(done).to_be_visible(timeout=REFRESH_TIMEOUT_MS)
     operation = int(re.search(r"Operation (\d+)", done.inner_text()).group(1))
-
-    # Undo it: every user is put back as they were (Enabled, not registered), and nobody is left over.
-    go_to(page, "Operations")
-    expect(area.get_by_role("heading", name=re.compile(rf"^Operation {operation}: "))).to_be_visible()
+    expect(area.get_by_role("heading", name=f"Operation {operation}: Enforce")).to_be_visible()
     area.get_by_role("button", name="Plan the undo…").click()
     expect(area.get_by_text(f"Enforced → Enabled: {count}")).to_be_visible(timeout=REFRESH_TIMEOUT_MS)
     area.get_by_role("button", name="Confirm…").first.click()
