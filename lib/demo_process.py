@@ -78,13 +78,28 @@ class DemoLink:
                    loaded=bool(info.get("loaded", False)))
 
 
+_client_lock = threading.Lock()
+_client: httpx.Client | None = None
+
+
+def _control_client() -> httpx.Client:
+    """One client for every control call of this process: the console asks the demo tenant's clock on page
+    runs, and a new client per call builds a TLS context each time (tens of milliseconds of CPU)."""
+    global _client
+    with _client_lock:
+        if _client is None:
+            _client = httpx.Client(trust_env=False)
+        return _client
+
+
 def control(link: Any, method: str, route: str, body: dict | None = None, timeout: float = 600.0) -> Any:
     """Call a control route (``/_emulator{route}``) of the demo tenant ``link`` points at (anything with
     ``graph_url`` and ``control_key``: a :class:`DemoLink`, or an in-process server); its JSON answer."""
     headers = {CONTROL_HEADER: link.control_key}
     try:
-        response = httpx.request(method, link.graph_url.rstrip("/") + "/_emulator" + route, headers=headers,
-                                 json=(body or {}) if method != "GET" else None, timeout=timeout, trust_env=False)
+        response = _control_client().request(
+            method, link.graph_url.rstrip("/") + "/_emulator" + route, headers=headers,
+            json=(body or {}) if method != "GET" else None, timeout=timeout)
     except httpx.HTTPError as err:
         raise DemoTenantError(f"The demo tenant did not answer ({type(err).__name__}).") from None
     if response.status_code >= 400:

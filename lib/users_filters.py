@@ -19,7 +19,10 @@ The filters (each one off by default, so ``UserFilters()`` keeps everyone):
   did not read protection); ``policies``: covered by any of these Conditional Access policies (names);
 - ``conflicts``: ``lib.protection.Conflict`` values (:data:`NONE`: no conflict);
 - ``method_classes``: the strongest registered method class (``lib.protection.MethodClass`` values);
-- ``sms_voice_deadlines``: relying on SMS/voice alone with this deadline (ISO dates of ``DEADLINES``).
+- ``sms_voice_deadlines``: relying on SMS/voice alone with this deadline (ISO dates of ``DEADLINES``);
+- ``sign_in_evidence``: codes of ``lib.signins.columns.EVIDENCE_FILTERS`` (legacy client, one factor, no
+  sign-in), each kept by every user matched; they need the evidence columns and the read they describe
+  (``evidence_as_of``).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from lib.countries import country_names
 from lib.protection import PROTECTED, Conflict, CoveredBy, MethodClass
 from lib.protection import label as protection_label
 from lib.protection_kpis import DEADLINES, NOT_READ, coverage_values, deadline_values
+from lib.signins.columns import EVIDENCE_COLUMNS, EVIDENCE_FILTERS, evidence_mask
 
 __all__ = [
     "ACCOUNT_KIND_LABELS",
@@ -146,12 +150,13 @@ class UserFilters:
     conflicts: tuple[str, ...] = ()
     method_classes: tuple[str, ...] = ()
     sms_voice_deadlines: tuple[str, ...] = ()
+    sign_in_evidence: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.text, str):
             raise ValueError(f"text must be a string, got {type(self.text).__name__}")
         for name in ("states", "departments", "countries", "methods", "account_kinds", "covered_by", "policies",
-                     "conflicts", "method_classes", "sms_voice_deadlines"):
+                     "conflicts", "method_classes", "sms_voice_deadlines", "sign_in_evidence"):
             value = getattr(self, name)
             if isinstance(value, str):
                 raise ValueError(f"{name} must be a collection of values, not one string")
@@ -160,7 +165,8 @@ class UserFilters:
         if bad:
             raise ValueError(f"unknown state {bad[0]!r}: use {', '.join(STATE_FILTER_OPTIONS)}")
         for name, allowed in (("covered_by", COVERAGE_OPTIONS), ("conflicts", CONFLICT_OPTIONS),
-                              ("method_classes", METHOD_CLASS_OPTIONS), ("sms_voice_deadlines", DEADLINE_OPTIONS)):
+                              ("method_classes", METHOD_CLASS_OPTIONS), ("sms_voice_deadlines", DEADLINE_OPTIONS),
+                              ("sign_in_evidence", tuple(EVIDENCE_FILTERS))):
             bad = [v for v in getattr(self, name) if v not in allowed]
             if bad:
                 raise ValueError(f"unknown {name.replace('_', ' ')} {bad[0]!r}: use {', '.join(allowed)}")
@@ -441,11 +447,13 @@ def filter_mask(
     *,
     index: pd.Series | None = None,
     keys: tuple[pd.Series, ...] | None = None,
+    evidence_as_of: datetime | None = None,
 ) -> np.ndarray:
     """The rows of ``frame`` every active filter keeps (a boolean array aligned with the frame).
 
     ``now`` is needed for the last sign-in filter (the demo tenant has its own clock); ``index`` is
-    :func:`search_index` and ``keys`` :func:`address_keys` of the same frame, each computed once.
+    :func:`search_index` and ``keys`` :func:`address_keys` of the same frame, each computed once;
+    ``evidence_as_of`` is the sign-in log read the frame's evidence columns describe.
     """
     mask = np.ones(len(frame), dtype=bool)
     if filters.upns is not None:
@@ -472,6 +480,11 @@ def filter_mask(
         if now is None:
             raise ValueError("the last sign-in filter needs 'now'")
         mask &= sign_in_mask(frame, filters.last_sign_in, now)
+    if filters.sign_in_evidence:
+        if evidence_as_of is None:
+            raise ValueError("sign-in evidence filters need the sign-in log's read (evidence_as_of)")
+        for code in filters.sign_in_evidence:
+            mask &= evidence_mask(frame, code, evidence_as_of)
     if filters.text.strip() and mask.any():
         mask &= text_mask(frame, filters.text, index=index)
     return mask
@@ -560,6 +573,8 @@ def describe_filters(filters: UserFilters) -> list[str]:
         out.append(f"Conditional Access policy: {_listed(filters.policies)}")
     if filters.last_sign_in != "any":
         out.append(f"last sign-in: {SIGN_IN_OPTIONS[filters.last_sign_in][0].lower()}")
+    for code in filters.sign_in_evidence:
+        out.append(EVIDENCE_FILTERS[code][0].lower() + EVIDENCE_FILTERS[code][1:])
     if filters.upns is not None:
         count = len(filters.upns)
         out.append(f"in a list of {count:,} UPN{'s' if count != 1 else ''}")
@@ -621,6 +636,8 @@ class PreparedUsers:
     """:func:`address_keys` of ``frame``."""
     known: frozenset[str]
     """:func:`known_addresses` of ``frame``."""
+    evidence_as_of: datetime | None = None
+    """The sign-in log read whose evidence columns ``frame`` carries (None: no evidence columns)."""
     """Each user's state as its position in :data:`STATE_FILTER_OPTIONS` (unknown last): counting by state
     is then one ``np.bincount``."""
 
@@ -629,7 +646,8 @@ class PreparedUsers:
 
     def mask(self, filters: UserFilters, now: datetime | pd.Timestamp | None = None) -> np.ndarray:
         """:func:`filter_mask` with this snapshot's precomputed search index and address keys."""
-        return filter_mask(self.frame, filters, now, index=self.index, keys=self.keys)
+        return filter_mask(self.frame, filters, now, index=self.index, keys=self.keys,
+                           evidence_as_of=self.evidence_as_of)
 
     def state_counts(self, mask: np.ndarray | None = None) -> dict[str, int]:
         """Users per state (every state of :data:`STATE_FILTER_OPTIONS`, zeros included) among ``mask``."""
@@ -658,22 +676,23 @@ def with_states(prepared: PreparedUsers, states: Mapping[str, str]) -> PreparedU
     return replace(prepared, frame=frame, state_codes=_state_codes(frame["state"]))
 
 
-def prepare_users(frame: pd.DataFrame) -> PreparedUsers:
-    """Sort a users frame by display name (then UPN), case-insensitively, and build its search index."""
+def prepare_users(frame: pd.DataFrame, evidence_as_of: datetime | None = None) -> PreparedUsers:
+    """Sort a users frame by display name (then UPN), case-insensitively, and build its search index;
+    ``evidence_as_of``: the sign-in log read of the frame's evidence columns, if it carries them."""
     ordered = frame.sort_values(["display_name", "upn"], key=lambda s: _strings(s).fillna("").str.casefold(),
                                 kind="stable", na_position="last").reset_index(drop=True)
     ordered["country"] = country_names(ordered["country"])  # "SE" (a usageLocation) is Sweden too
     codes = _state_codes(ordered["state"])
     keys = address_keys(ordered)
     return PreparedUsers(ordered, search_index(ordered), filter_options(ordered), codes, keys,
-                         known_addresses(ordered, keys))
+                         known_addresses(ordered, keys), evidence_as_of)
 
 
 def export_frame(frame: pd.DataFrame, mask: np.ndarray | None = None) -> pd.DataFrame:
-    """The rows ``mask`` keeps, with :data:`EXPORT_COLUMNS` (those present) and then
-    :data:`PROTECTION_EXPORT_COLUMNS` in words, for a CSV/XLSX download."""
+    """The rows ``mask`` keeps, with :data:`EXPORT_COLUMNS` and the sign-in evidence columns (those present),
+    then :data:`PROTECTION_EXPORT_COLUMNS` in words, for a CSV/XLSX download."""
     rows = frame if mask is None else frame.loc[mask]
-    stored = rows.loc[:, [c for c in EXPORT_COLUMNS if c in rows.columns]]
+    stored = rows.loc[:, [c for c in (*EXPORT_COLUMNS, *EVIDENCE_COLUMNS) if c in rows.columns]]
     return pd.concat([stored, protection_words(rows)], axis=1).reset_index(drop=True)
 
 
@@ -693,6 +712,8 @@ class UsersFilterPreset:
     conflicts: tuple[str, ...] = ()
     method_classes: tuple[str, ...] = ()
     sms_voice_deadlines: tuple[str, ...] = ()
+    sign_in_evidence: tuple[str, ...] = ()
+    """Codes of ``lib.signins.columns.EVIDENCE_FILTERS``."""
     user_ids: tuple[str, ...] | None = None
     """Who the sending page counted: the banner says so when the Users page finds another number."""
     counted: int | None = None

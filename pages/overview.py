@@ -7,10 +7,12 @@ the scope from ``lib.ui.scope_controls``, the data from the latest snapshot in t
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
+from lib.console.sign_in_evidence import SignInOverview, sign_in_overview
 from lib.errors import describe
 from lib.jobs import current_job
 from lib.overview import (
@@ -30,7 +32,10 @@ from lib.overview import (
 )
 from lib.palette import STATE_COLOURS
 from lib.protection_tiles import ProtectionTile, protection_tiles, trend_note
-from lib.ui.context import Console, console, latest_snapshot, signed_in_admin
+from lib.scope import Scope
+from lib.sign_in_tiles import SignInTile, section_caption, sign_in_tiles
+from lib.signins.figures import single_factor_chart
+from lib.ui.context import Console, console, latest_snapshot, signed_in_admin, workspace
 from lib.ui.handoff import send_users_filter
 from lib.ui.overview_exports import exports
 from lib.ui.scope_controls import scope_controls
@@ -52,6 +57,8 @@ def _style() -> None:
         f"[class*='st-key-kpi_alert'] [data-testid='stMetricValue'] {{ color: {alert}; }}",
         ".st-key-kpi_p_protected, .st-key-kpi_p_phishing_resistant "
         f"{{ border-top-color: {STATE_COLOURS['enforced']}; }}",
+        f".st-key-kpi_signin_single_factor, .st-key-kpi_signin_legacy {{ border-top-color: {alert}; }}",
+        f".st-key-kpi_signin_mfa {{ border-top-color: {STATE_COLOURS['enforced']}; }}",
         "[data-testid='stMetricLabel'] p, [data-testid='stMetricLabel'] div { white-space: normal; }",
         "[data-testid='stMetricValue'] { font-weight: 600; }",
         "[data-testid='stMetricLabel'] p { font-size: 1.05rem; }",
@@ -192,6 +199,42 @@ def _protection(app: Console, ov: Overview) -> None:
                         config=PLOTLY_CONFIG)
 
 
+# --- sign-ins ----------------------------------------------------------------------------------
+
+
+def _sign_in_tile(tile: SignInTile, column: DeltaGenerator) -> None:
+    card = column.container(key=f"kpi_{tile.key}", border=True, height="stretch")
+    card.metric(tile.label, tile.value, tile.delta, delta_color=tile.delta_color, delta_arrow=tile.delta_arrow,
+                help=tile.help)
+    card.caption(tile.basis)
+    if tile.preset is None:
+        return
+    with card:
+        if tile.count == 0:
+            st.caption("Nobody to list.")
+        elif st.button(tile.link, key=f"show_{tile.key}", icon=":material/arrow_forward:", width="stretch",
+                       help=f"Opens the Users page filtered to exactly these {tile.count:,} users"):
+            send_users_filter(tile.preset)
+
+
+def _sign_ins(app: Console, snapshot: Any, scope: Scope) -> None:
+    st.subheader("Sign-ins, last 30 days")
+    section: SignInOverview = sign_in_overview(workspace(app), snapshot, scope)
+    seen, figures = section.seen, section.figures
+    if figures is None or seen.as_of is None:
+        st.info(seen.message or "No sign-in evidence.", icon=":material/login:")
+        return
+    st.caption(section_caption(users=section.users, tenant_users=section.tenant_users, as_of=seen.as_of,
+                               read_at=seen.read_at))
+    for column, tile in zip(st.columns(3), sign_in_tiles(figures), strict=True):
+        _sign_in_tile(tile, column)
+    with st.container(border=True, key="signin_chart"):
+        st.markdown("#### Single-factor sign-ins per day")
+        st.caption("Successful sign-ins that asked for one factor only, per day (UTC); a day without any shows 0.")
+        st.plotly_chart(single_factor_chart(figures.daily), theme=None, key="chart_single_factor",
+                        config=PLOTLY_CONFIG)
+
+
 # --- charts ------------------------------------------------------------------------------------
 
 
@@ -266,6 +309,11 @@ def main() -> None:
     if ov.kpis.users == 0:
         st.warning("No users in this scope. Widen the scope above to count more accounts.", icon=":material/group_off:")
     _protection(app, ov)
+    try:
+        _sign_ins(app, snapshot, scope)
+    except Exception as err:  # the rest of the overview stands without the sign-in section
+        logging.getLogger("pages.overview").exception("sign-in section failed")
+        st.error(f"**The sign-in figures could not be shown.** {describe(err)}")
     st.subheader("Adoption")
     _tiles(app, ov)
     _charts(ov)

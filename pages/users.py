@@ -25,6 +25,7 @@ import streamlit as st
 
 from lib import rollout
 from lib.console import preview_change
+from lib.console.sign_in_evidence import SignInEvidence, evidence_frame, sign_in_evidence
 from lib.errors import describe
 from lib.overview import protected_upns
 from lib.scope import scope_mask
@@ -73,11 +74,12 @@ ACTION_HELP = {
 # --- data ----------------------------------------------------------------------------------------
 
 
-def _prepared(app: Console, snapshot: Any) -> PreparedUsers:
-    """The snapshot's users sorted, indexed for search, with the filters' choices: once per snapshot, shared
-    read-only by every session, and only the latest snapshot's kept (``lib.ui.snapshot_views``)."""
-    return snapshot_view(app, snapshot.tenant_id, snapshot.id, "users table",
-                         lambda: prepare_users(users_frame(app, snapshot)))
+def _prepared(app: Console, snapshot: Any, seen: SignInEvidence) -> PreparedUsers:
+    """The snapshot's users with their sign-in evidence, sorted, indexed for search, with the filters' choices:
+    once per (snapshot, sign-in log read), shared read-only by every session, and only the latest snapshot's
+    kept (``lib.ui.snapshot_views``)."""
+    return snapshot_view(app, snapshot.tenant_id, snapshot.id, ("users table", seen.version),
+                         lambda: prepare_users(evidence_frame(seen, users_frame(app, snapshot)), seen.as_of))
 
 
 # --- actions -------------------------------------------------------------------------------------
@@ -189,12 +191,15 @@ def render() -> None:
         render_plan(app, PREFIX)
         watch_operation(app, PREFIX, actions=_after_operation(app))
         return
+    seen = sign_in_evidence(workspace(app), snapshot)
     prepared, observed = observed_overlay(
-        app.store, _prepared(app, snapshot), tenant, snapshot.id)
+        app.store, _prepared(app, snapshot, seen), tenant, snapshot.id)
     frame = prepared.frame
     scope = scope_controls("users", protected_upns(app.store, tenant, app.now()))
     tab_select, tab_import = st.tabs(["Filter and select", "Import a CSV"])
     with tab_select:
+        if seen.message:
+            st.info(seen.message, icon=":material/login:")
         filters, parsed, problems = filter_panel(prepared)
         in_scope = scope_mask(frame, scope).to_numpy()
         mask = in_scope & prepared.mask(filters, app.now())
@@ -217,7 +222,7 @@ def render() -> None:
                     icon=":material/search_off:")
             ids, everyone = [], False
         else:
-            ids, everyone = selection(frame, positions, observed)
+            ids, everyone = selection(frame, positions, observed, snapshot_id=snapshot.id)
         as_of = pd.Timestamp(snapshot.state_read_at or snapshot.started_at)
         exports(frame, mask, len(positions), f"{as_of:%Y%m%d-%H%M}")
         st.caption(f"MFA states as of the snapshot ({as_of:%Y-%m-%d %H:%M} UTC); a plan re-reads the selected users' "

@@ -275,3 +275,18 @@ def test_kiota_retry_middleware_is_left_out(emulator: RunningEmulator) -> None:
         assert names == ["RedirectHandler", "ParametersNameDecodingHandler", "UrlReplaceHandler",
                          "UserAgentHandler", "HeadersInspectionHandler", "GraphTelemetryHandler",
                          "_StatsHandler"]
+
+
+def test_requests_are_counted_for_the_thread_that_sent_them(emulator: RunningEmulator) -> None:
+    """A snapshot reads its policies in a thread beside the users listing; each part counts its own."""
+    from lib.graph import count_requests
+
+    def own_pages() -> int:
+        with count_requests() as sent:
+            gw.list_users(["id"])
+        return sent.requests
+
+    with gateway(emulator, page_size=7) as gw, ThreadPoolExecutor(2) as pool:
+        counted = list(pool.map(lambda _: own_pages(), range(2)))
+        assert counted == [math.ceil(300 / 7)] * 2 == [43, 43]
+        assert gw.stats.requests == 86

@@ -44,6 +44,7 @@ from lib.protection_tiles import TILE_LABELS, protection_tiles
 from lib.rollout.waves import list_waves
 from lib.scope import DEFAULT_SCOPE, Scope, apply_scope
 from lib.settings import Settings, load_settings
+from lib.sign_in_tiles import SIGN_IN_TILE_LABELS
 from lib.store import open_store
 from lib.ui.context import AUTH_KEY
 from lib.ui.handoff import USERS_FILTER_KEY
@@ -74,8 +75,9 @@ def expected_kpis(settings: Settings, tenant: str, scope: Scope = DEFAULT_SCOPE)
 
 
 def adoption_metrics(at: AppTest) -> list:
-    """The adoption tiles (the protection tiles above them are tested in test_page_overview_protection.py)."""
-    return [m for m in at.metric if m.label not in TILE_LABELS]
+    """The adoption tiles (the protection tiles above them are tested in test_page_overview_protection.py, the
+    sign-in tiles in test_page_overview_sign_ins.py)."""
+    return [m for m in at.metric if m.label not in TILE_LABELS and m.label not in SIGN_IN_TILE_LABELS]
 
 
 def shown_metrics(at: AppTest) -> dict[str, tuple[str, str]]:

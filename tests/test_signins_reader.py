@@ -23,6 +23,7 @@ from lib.signins.reader import (
     PATH_ACTIVITY,
     PATH_LOG,
     PATH_NONE,
+    page_budget,
     read_sign_ins,
     window_size,
     windows,
@@ -142,7 +143,7 @@ def test_a_cancel_keeps_the_finished_windows_and_the_next_read_continues(
 def test_a_page_budget_stops_after_a_window_and_the_next_snapshot_continues(
         emu: RunningEmulator, gateway: GraphGateway, tmp_path: object) -> None:
     store = store_for(f"sqlite:///{tmp_path}/console.db", emu)
-    part = read_sign_ins(gateway, store, emu.tenant_id, now=NOW, max_pages=4)
+    part = read_sign_ins(gateway, store, emu.tenant_id, now=NOW, catch_up_pages=4)
     assert part.pages == 4 and part.note is not None and "next snapshot continues" in part.note
     rest = read_sign_ins(gateway, store, emu.tenant_id, now=NOW)
     assert rest.since == part.until and part.read + rest.read == len(whole_log(emu))
@@ -195,3 +196,28 @@ def test_windows_are_a_day_for_a_large_log_and_longer_for_a_small_one() -> None:
     day_and_a_bit = windows(NOW, NOW + timedelta(days=1, minutes=7), timedelta(days=1))
     assert day_and_a_bit == [(NOW, NOW + timedelta(days=1, minutes=7))]  # not a second request for 7 minutes
     assert windows(NOW, NOW) == []
+
+
+def _evidence_of(days: int, per_day: int, read_until: datetime) -> TenantEvidence:
+    """A large tenant's evidence that covers only its first ``days`` days so far (1,000 users)."""
+    from lib.signins.evidence import DayCount, UserEvidence
+
+    first = (read_until - timedelta(days=days)).date()
+    user = UserEvidence(days={first + timedelta(days=n): DayCount(total=per_day // 1000) for n in range(days)})
+    return TenantEvidence(users={f"u{n}": user for n in range(1000)}, read_until=read_until)
+
+
+def test_a_partly_read_log_is_measured_over_the_days_it_covers() -> None:
+    # Two days of a 67k-a-day log read so far: still a day a window (not 30 days' worth spread thin, which
+    # would make the next window 4.5 days and 300 pages, past any snapshot's budget).
+    evidence = _evidence_of(2, 67_000, NOW - timedelta(days=28))
+    assert window_size(evidence, 100_000) == timedelta(days=1)
+    assert window_size(_evidence_of(2, 6_000, NOW), 10_000) == timedelta(days=20_000 / 6_000)
+
+
+def test_a_snapshot_reads_what_the_log_gained_since_the_last_read_and_some_older() -> None:
+    evidence = _evidence_of(30, 67_000, NOW)
+    assert page_budget(evidence, 100_000, NOW + timedelta(days=1), 10) == 10 + 67  # a day: 67 pages, kept pace
+    assert page_budget(evidence, 100_000, NOW + timedelta(days=7), 10) == 10 + 469
+    assert page_budget(evidence, 100_000, NOW, 10) == 10
+    assert page_budget(TenantEvidence(), 100_000, NOW, 10) == 10  # a new tenant's month: caught up bit by bit

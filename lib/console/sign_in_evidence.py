@@ -14,18 +14,25 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import pandas as pd
+
 from lib.console.workspace import Workspace
+from lib.scope import Scope, scope_mask
+from lib.signins.columns import with_evidence
 from lib.signins.evidence import RETENTION_DAYS, TenantEvidence
+from lib.signins.figures import SignInFigures, sign_in_figures
 from lib.signins.reader import NEEDS_P1
 from lib.signins.saved import last_read_at, load_evidence
 from lib.store import Snapshot
 from lib.store.memo import LatestMemo
 
-__all__ = ["NOT_READ_YET", "SignInEvidence", "sign_in_evidence"]
+__all__ = ["NOT_READ_YET", "SignInEvidence", "SignInOverview", "evidence_frame", "sign_in_evidence",
+           "sign_in_overview"]
 
 NOT_READ_YET = "Sign-ins not read yet: the next snapshot reads the last 30 days of the sign-in log."
 
 _memo: LatestMemo[TenantEvidence] = LatestMemo("sign-in evidence")
+_figures: LatestMemo[SignInFigures] = LatestMemo("sign-in figures", per_version=16)
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,19 @@ class SignInEvidence:
         """The start of the 30-day window the figures cover."""
         return None if self.now is None else self.now - timedelta(days=RETENTION_DAYS)
 
+    @property
+    def as_of(self) -> datetime | None:
+        """The moment the evidence reaches (the end of the last read's window): the 30 days the columns and
+        figures cover end here, so they are fixed per read whatever the clock says since."""
+        if not self.has_log:
+            return None
+        return self.evidence.read_until or self.read_at
+
+    @property
+    def version(self) -> int:
+        """Changes with each read (0: no read), for caches of views joined with the evidence."""
+        return 0 if self.read_at is None else int(self.read_at.timestamp() * 1_000_000)
+
 
 def _no_premium(snapshot: Snapshot | None) -> bool:
     return snapshot is not None and snapshot.registration_source == "methods"
@@ -64,3 +84,46 @@ def sign_in_evidence(ws: Workspace, snapshot: Snapshot | None = None) -> SignInE
     evidence = _memo.get((ws.store.where, ws.tenant_id), version, "evidence",
                          lambda: load_evidence(ws.store, ws.tenant_id))
     return SignInEvidence(evidence=evidence, read_at=read_at, now=now, has_log=True)
+
+
+def evidence_frame(seen: SignInEvidence, frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` (a users frame) with the evidence columns when the log was read; else ``frame`` as it is.
+
+    Pages cache the result per (snapshot, ``seen.version``): the join walks every user once."""
+    if seen.as_of is None:
+        return frame
+    return with_evidence(frame, seen.evidence, seen.as_of)
+
+
+@dataclass(frozen=True)
+class SignInOverview:
+    """The overview's sign-in section for one scope: the figures, and the users they are counted over."""
+
+    seen: SignInEvidence
+    figures: SignInFigures | None
+    """None when there is nothing to count (``seen.message`` says why)."""
+    users: int = 0
+    """Users in scope (the figures are theirs)."""
+    tenant_users: int = 0
+    """Users in the snapshot."""
+
+    @property
+    def whole_tenant(self) -> bool:
+        return self.users == self.tenant_users
+
+
+def sign_in_overview(ws: Workspace, snapshot: Snapshot, scope: Scope) -> SignInOverview:
+    """The sign-in figures over the users of ``snapshot`` that ``scope`` counts, kept per (snapshot, read,
+    scope) for the tenant's latest snapshot."""
+    seen = sign_in_evidence(ws, snapshot)
+    if seen.as_of is None:
+        return SignInOverview(seen, None)
+    frame = ws.store.load_users(snapshot.tenant_id, snapshot.id)
+    in_scope = scope_mask(frame, scope).to_numpy()
+
+    def build() -> SignInFigures:
+        return sign_in_figures(seen.evidence, seen.as_of, frame["id"].astype("string")[in_scope].tolist())
+
+    figures = _figures.get((ws.store.where, ws.tenant_id), snapshot.id, (seen.version, scope), build)
+    return SignInOverview(seen, figures, users=int(in_scope.sum()), tenant_users=len(frame))
+

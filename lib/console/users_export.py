@@ -1,9 +1,10 @@
 """Every user of a tenant's latest snapshot, with the protection columns, as CSV or JSON (the CLI's ``users``).
 
 The CSV is the Users page's export (``lib.exports.to_csv_bytes``: formulas neutralised, UTF-8 with a BOM,
-every field quoted) with the same columns, then the protection columns; JSON carries the same columns as
-plain values (times ISO 8601 UTC, missing values null). Only the users frame goes in: no token or secret
-can reach an export.
+every field quoted) with the same columns, then the protection columns, then the sign-in evidence columns
+(``lib.signins.columns``: empty when the sign-in log was not read or the tenant has no Entra ID P1); JSON
+carries the same columns as plain values (times ISO 8601 UTC, missing values null). Only the users frame
+and the stored evidence go in: no token or secret can reach an export.
 """
 
 from __future__ import annotations
@@ -14,15 +15,20 @@ from typing import Any
 import pandas as pd
 
 from lib.columns import PROTECTION_COLUMNS
+from lib.console.sign_in_evidence import evidence_frame, sign_in_evidence
+from lib.console.workspace import Workspace
 from lib.exports import to_csv_bytes
+from lib.signins.columns import EVIDENCE_COLUMNS
 from lib.store import NotFoundError, Store
 from lib.users_filters import EXPORT_COLUMNS
 
 __all__ = ["EXPORT_FORMATS", "USERS_EXPORT_COLUMNS", "export_users", "only_tenant"]
 
 EXPORT_FORMATS: tuple[str, ...] = ("csv", "json")
-USERS_EXPORT_COLUMNS: tuple[str, ...] = (*EXPORT_COLUMNS, *(c for c in PROTECTION_COLUMNS if c not in EXPORT_COLUMNS))
-"""The Users page's export columns, then the protection columns (``lib.columns.PROTECTION_COLUMNS``)."""
+USERS_EXPORT_COLUMNS: tuple[str, ...] = (*EXPORT_COLUMNS, *(c for c in PROTECTION_COLUMNS if c not in EXPORT_COLUMNS),
+                                         *EVIDENCE_COLUMNS)
+"""The Users page's export columns, the protection columns (``lib.columns.PROTECTION_COLUMNS``), then the sign-in
+evidence columns (``lib.signins.columns.EVIDENCE_COLUMNS``)."""
 
 
 def only_tenant(store: Store, tenant_id: str | None) -> str:
@@ -54,7 +60,9 @@ def export_users(store: Store, tenant_id: str, fmt: str) -> bytes:
     latest = store.latest_snapshot(tenant_id)
     if latest is None:
         raise NotFoundError(f"tenant {tenant_id!r} has no complete snapshot yet: take one with the snapshot command")
-    frame = store.load_users(tenant_id, latest.id)
+    seen = sign_in_evidence(Workspace(store, None, tenant_id, None), latest)
+    frame = evidence_frame(seen, store.load_users(tenant_id, latest.id))
+    frame = frame.reindex(columns=[*frame.columns, *(c for c in EVIDENCE_COLUMNS if c not in frame.columns)])
     frame = frame.sort_values(["upn", "id"], kind="stable").loc[:, list(USERS_EXPORT_COLUMNS)].reset_index(drop=True)
     if fmt == "csv":
         return to_csv_bytes(frame)

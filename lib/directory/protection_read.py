@@ -23,7 +23,15 @@ import pandas as pd
 from lib.clock import Clock, utc_now
 from lib.columns import POLICIES_SEPARATOR, PROTECTION_COLUMNS, STATES, split_methods
 from lib.errors import describe
-from lib.graph import CancelToken, Forbidden, GraphError, GraphGateway, NoPremiumLicense, OperationCancelled
+from lib.graph import (
+    CancelToken,
+    Forbidden,
+    GraphError,
+    GraphGateway,
+    NoPremiumLicense,
+    OperationCancelled,
+    count_requests,
+)
 from lib.protection import (
     GLOBAL_ADMINISTRATOR,
     CaAvailability,
@@ -43,8 +51,8 @@ from lib.protection import (
 )
 from lib.store import ProtectionRecord
 
-__all__ = ["PoliciesRead", "methods_policy_record", "protection_columns", "read_policies", "user_facts",
-           "with_protection"]
+__all__ = ["PoliciesRead", "PolicyInputs", "evaluate_policies", "methods_policy_record", "protection_columns",
+           "read_policies", "read_policy_inputs", "user_facts", "with_protection"]
 
 CA_PATH = "/identity/conditionalAccess/policies"
 DEFAULTS_PATH = "/policies/identitySecurityDefaultsEnforcementPolicy"
@@ -54,6 +62,7 @@ ROLE_ASSIGNMENTS_PATH = "/roleManagement/directory/roleAssignments"
 BUILT_IN_STRENGTHS = frozenset({f"00000000-0000-0000-0000-00000000000{n}" for n in (2, 3, 4)})
 """Microsoft's built-in strengths (the model knows they require MFA; docs/graph.md)."""
 GROUP_PRINCIPAL = "#microsoft.graph.group"
+NO_P1_MESSAGE = "Conditional Access unavailable (no Entra ID P1)"
 
 PhaseCallback = Callable[[str, int, int], None]
 
@@ -79,20 +88,19 @@ def _why(err: GraphError, needs: str) -> str:
     return describe(err)
 
 
-def _read_ca(gateway: GraphGateway, premium: bool, cancel: CancelToken | None,
+def _read_ca(gateway: GraphGateway, cancel: CancelToken | None,
              ) -> tuple[list[dict[str, Any]], CaAvailability, str | None]:
-    """The policies, whether Conditional Access could be read, and why not."""
+    """The policies, whether Conditional Access could be read, and why not (an empty list without P1 is
+    told apart later, by :func:`evaluate_policies`)."""
     try:
         policies = gateway.list_json(CA_PATH, cancel=cancel)
     except OperationCancelled:
         raise
     except NoPremiumLicense:
-        return [], CaAvailability.NO_P1, "Conditional Access unavailable (no Entra ID P1)"
+        return [], CaAvailability.NO_P1, NO_P1_MESSAGE
     except GraphError as err:
         why = _why(err, "Policy.Read.All")
         return [], CaAvailability.NOT_READABLE, f"Conditional Access policies could not be read: {why}"
-    if not policies and not premium:  # without P1 the list may come back empty: that says nothing
-        return [], CaAvailability.NO_P1, "Conditional Access unavailable (no Entra ID P1)"
     return policies, CaAvailability.AVAILABLE, None
 
 
@@ -188,23 +196,33 @@ def user_facts(frame: pd.DataFrame) -> list[UserFacts]:
     return out
 
 
-def read_policies(
-    gateway: GraphGateway,
-    frame: pd.DataFrame,
-    *,
-    premium: bool,
-    on_phase: PhaseCallback | None = None,
-    cancel: CancelToken | None = None,
-    clock: Clock = utc_now,
-) -> PoliciesRead:
-    """Read the tenant's protection and evaluate every user of ``frame``.
+@dataclass(frozen=True)
+class PolicyInputs:
+    """What Graph said of the tenant's protection, before any user is evaluated (it needs no user facts, so
+    a snapshot reads it while the registration report, throttled apart, is still coming in)."""
 
-    ``premium`` is whether the snapshot found Entra ID P1 (an empty policy list then means "none"; without
-    it, "unavailable"). Raises only OperationCancelled: every other failure is recorded in words.
-    """
-    requests_before = gateway.stats.requests
-    # Smaller gaps, said in words: a strength not read (kept with Conditional Access's message), Global
-    # Administrators unknown (the SMS/voice deadline: kept with the methods policy's message).
+    policies: tuple[dict[str, Any], ...]
+    availability: CaAvailability
+    ca_message: str | None
+    security_defaults: bool | None
+    defaults_message: str | None
+    methods_policy: dict[str, Any] | None
+    methods_message: str | None
+    membership: Any
+    notes: tuple[str, ...]
+    """A strength not read (kept with Conditional Access's message)."""
+    deadline_note: str | None
+    """Global Administrators unknown (the SMS/voice deadline: kept with the methods policy's message)."""
+    requests: int
+    groups_resolved: int
+    roles_resolved: int
+
+
+def read_policy_inputs(gateway: GraphGateway, *, on_phase: PhaseCallback | None = None,
+                       cancel: CancelToken | None = None) -> PolicyInputs:
+    """Read the policies, security defaults, the methods policy and the groups and roles the policies name.
+
+    Raises only OperationCancelled: every other failure is recorded in words."""
     notes: list[str] = []
     deadline_note: str | None = None
     done, total = 0, 3
@@ -217,52 +235,71 @@ def read_policies(
 
     if on_phase:
         on_phase("protection", 0, total)
-    policies, availability, ca_message = _read_ca(gateway, premium, cancel)
-    step()
-    defaults, defaults_message = _read_defaults(gateway, cancel)
-    step()
-    methods_policy, methods_message = _read_methods_policy(gateway, cancel)
-    if availability is CaAvailability.AVAILABLE:
+    with count_requests() as sent:
+        policies, availability, ca_message = _read_ca(gateway, cancel)
+        step()
+        defaults, defaults_message = _read_defaults(gateway, cancel)
+        step()
+        methods_policy, methods_message = _read_methods_policy(gateway, cancel)
+        if availability is CaAvailability.AVAILABLE:
+            try:
+                policies = _fill_strengths(gateway, policies, cancel)
+            except OperationCancelled:
+                raise
+            except GraphError as err:
+                notes.append(f"Authentication strengths could not be read: {_why(err, 'Policy.Read.All')}")
+        roles = sorted(referenced_roles(policies) | {GLOBAL_ADMINISTRATOR}) \
+            if availability is CaAvailability.AVAILABLE else [GLOBAL_ADMINISTRATOR]
+        groups = set(referenced_groups(policies)) if availability is CaAvailability.AVAILABLE else set()
+        step(len(roles))
+        assignments: list[dict[str, Any]] = []
+        group_users: dict[str, frozenset[str]] = {}
         try:
-            policies = _fill_strengths(gateway, policies, cancel)
+            for role in roles:
+                try:
+                    assignments += _role_assignments(gateway, role, cancel)
+                except GraphError as err:
+                    if isinstance(err, OperationCancelled) or role in referenced_roles(policies):
+                        raise
+                    deadline_note = ("Global Administrators could not be told apart, so everyone is given the "
+                                     "1 February 2027 SMS/voice deadline: "
+                                     f"{_why(err, 'RoleManagement.Read.Directory')}")
+                step()
+            groups |= {str(a["principal"]["id"]).lower() for a in assignments
+                       if str((a.get("principal") or {}).get("@odata.type", "")).lower() == GROUP_PRINCIPAL}
+            total += len(groups)
+            for gid in sorted(groups):
+                group_users[gid] = _group_users(gateway, gid, cancel)
+                step()
+            holders = role_holders(assignments, group_users)
+            membership = resolve_membership(group_users, {role: holders.get(role.lower(), frozenset())
+                                                          for role in roles})
         except OperationCancelled:
             raise
         except GraphError as err:
-            notes.append(f"Authentication strengths could not be read: {_why(err, 'Policy.Read.All')}")
-    roles = sorted(referenced_roles(policies) | {GLOBAL_ADMINISTRATOR}) if availability is CaAvailability.AVAILABLE \
-        else [GLOBAL_ADMINISTRATOR]
-    groups = set(referenced_groups(policies)) if availability is CaAvailability.AVAILABLE else set()
-    step(len(roles))
-    assignments: list[dict[str, Any]] = []
-    group_users: dict[str, frozenset[str]] = {}
-    try:
-        for role in roles:
-            try:
-                assignments += _role_assignments(gateway, role, cancel)
-            except GraphError as err:
-                if isinstance(err, OperationCancelled) or role in referenced_roles(policies):
-                    raise
-                deadline_note = ("Global Administrators could not be told apart, so everyone is given the "
-                                 f"1 February 2027 SMS/voice deadline: {_why(err, 'RoleManagement.Read.Directory')}")
-            step()
-        groups |= {str(a["principal"]["id"]).lower() for a in assignments
-                   if str((a.get("principal") or {}).get("@odata.type", "")).lower() == GROUP_PRINCIPAL}
-        total += len(groups)
-        for gid in sorted(groups):
-            group_users[gid] = _group_users(gateway, gid, cancel)
-            step()
-        holders = role_holders(assignments, group_users)
-        membership = resolve_membership(group_users, {role: holders.get(role.lower(), frozenset()) for role in roles})
-    except OperationCancelled:
-        raise
-    except GraphError as err:
-        needs = "GroupMember.Read.All and RoleManagement.Read.Directory"
-        ca_message = ("The groups and roles the Conditional Access policies name could not be read, so their "
-                      f"coverage is unknown: {_why(err, needs)}")
-        availability, membership = CaAvailability.NOT_READABLE, resolve_membership({}, {})
+            needs = "GroupMember.Read.All and RoleManagement.Read.Directory"
+            ca_message = ("The groups and roles the Conditional Access policies name could not be read, so their "
+                          f"coverage is unknown: {_why(err, needs)}")
+            availability, membership = CaAvailability.NOT_READABLE, resolve_membership({}, {})
+    return PolicyInputs(tuple(policies), availability, ca_message, defaults, defaults_message, methods_policy,
+                        methods_message, membership, tuple(notes), deadline_note, sent.requests, len(group_users),
+                        len(roles))
+
+
+def evaluate_policies(inputs: PolicyInputs, frame: pd.DataFrame, *, premium: bool,
+                      clock: Clock = utc_now) -> PoliciesRead:
+    """Evaluate every user of ``frame`` against what was read.
+
+    ``premium`` is whether the snapshot found Entra ID P1: without it, an empty policy list says nothing
+    (Graph may answer an empty list rather than refuse), so Conditional Access is "unavailable", not "none"."""
+    policies, availability, ca_message = list(inputs.policies), inputs.availability, inputs.ca_message
+    if availability is CaAvailability.AVAILABLE and not policies and not premium:
+        availability, ca_message = CaAvailability.NO_P1, NO_P1_MESSAGE
+    membership = inputs.membership
     if availability is not CaAvailability.AVAILABLE:
         membership = resolve_membership({}, {GLOBAL_ADMINISTRATOR: membership.roles.get(GLOBAL_ADMINISTRATOR, ())})
     facts = user_facts(frame)
+    defaults = inputs.security_defaults
     try:
         evaluation = evaluate(ProtectionInputs(
             users=facts, policies=policies if availability is CaAvailability.AVAILABLE else (),
@@ -276,12 +313,29 @@ def read_policies(
     summary = summarize(evaluation, now)
     record = ProtectionRecord(
         ca_availability=str(availability), policies=tuple(policies) if availability is CaAvailability.AVAILABLE
-        else (), security_defaults=defaults, methods_policy=methods_policy, summary=summary.as_json(),
-        read_at=pd.Timestamp(now), security_defaults_message=defaults_message,
-        ca_message=_joined(ca_message, *notes) if availability is CaAvailability.AVAILABLE else ca_message,
-        methods_policy_message=_joined(methods_message, deadline_note))
-    return PoliciesRead(record, evaluation, summary, gateway.stats.requests - requests_before,
-                        len(group_users), len(roles), tuple(n for n in (*notes, deadline_note) if n))
+        else (), security_defaults=defaults, methods_policy=inputs.methods_policy, summary=summary.as_json(),
+        read_at=pd.Timestamp(now), security_defaults_message=inputs.defaults_message,
+        ca_message=_joined(ca_message, *inputs.notes) if availability is CaAvailability.AVAILABLE else ca_message,
+        methods_policy_message=_joined(inputs.methods_message, inputs.deadline_note))
+    return PoliciesRead(record, evaluation, summary, inputs.requests, inputs.groups_resolved, inputs.roles_resolved,
+                        tuple(n for n in (*inputs.notes, inputs.deadline_note) if n))
+
+
+def read_policies(
+    gateway: GraphGateway,
+    frame: pd.DataFrame,
+    *,
+    premium: bool,
+    on_phase: PhaseCallback | None = None,
+    cancel: CancelToken | None = None,
+    clock: Clock = utc_now,
+) -> PoliciesRead:
+    """Read the tenant's protection and evaluate every user of ``frame`` (both steps, one after the other).
+
+    Raises only OperationCancelled: every other failure is recorded in words.
+    """
+    return evaluate_policies(read_policy_inputs(gateway, on_phase=on_phase, cancel=cancel), frame,
+                             premium=premium, clock=clock)
 
 
 def _joined(*messages: str | None) -> str | None:

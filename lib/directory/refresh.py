@@ -22,8 +22,10 @@ from lib.signins.reader import PATH_NONE, SignInRead, describe_failure, read_sig
 from lib.store import SnapshotSummary, Store
 
 SIGN_IN_PAGES_PER_SNAPSHOT = 10
-"""Sign-in log pages one snapshot reads at most (about 10 s at the log's 5 requests per 10 s): a new
-tenant's 30 days are caught up over the next snapshots instead of holding the first one for minutes."""
+"""Sign-in log pages of older sign-ins one snapshot reads besides the new ones (about 20 s at the log's 5
+requests per 10 s): a new tenant's 30 days are caught up over the next snapshots instead of holding the
+first one for minutes, while what the log gained since the last read is always read
+(lib.signins.reader.page_budget)."""
 
 
 @dataclass(frozen=True)
@@ -37,14 +39,14 @@ class RefreshResult:
 
 def _read_evidence(store: Store, gateway: GraphGateway, tenant_id: str, users: pd.DataFrame,
                    on_phase: PhaseCallback | None, cancel: CancelToken | None, clock: Clock,
-                   max_pages: int | None) -> SignInRead:
+                   catch_up_pages: int | None) -> SignInRead:
     """The sign-in phase: never raises, since the snapshot it follows is already stored."""
     progress = None if on_phase is None else (lambda done, total: on_phase("sign_ins", done, total))
     if on_phase:
         on_phase("sign_ins", 0, 0)
     try:
         return read_sign_ins(gateway, store, tenant_id, now=clock(), users=users, on_progress=progress,
-                             cancel=cancel, max_pages=max_pages)
+                             cancel=cancel, catch_up_pages=catch_up_pages)
     except OperationCancelled:
         return SignInRead(PATH_NONE, note="cancelled before any sign-in was read; the snapshot is stored")
     except Exception as err:  # reported, never fatal: the snapshot is already complete
@@ -63,8 +65,8 @@ def refresh_snapshot(
     sign_in_pages: int | None = SIGN_IN_PAGES_PER_SNAPSHOT,
 ) -> RefreshResult:
     """Read the tenant and store it as a complete snapshot (or a failed/cancelled one, then re-raise),
-    then, with ``sign_ins``, the sign-in evidence since the last read (at most ``sign_in_pages`` pages of
-    the sign-in log; None: all of it).
+    then, with ``sign_ins``, the sign-in evidence since the last read: the sign-ins the log gained since,
+    and at most ``sign_in_pages`` pages of older ones (None: all of it).
 
     Stamped by ``clock``, by default the store's own (:attr:`lib.store.Store.clock`)."""
     clock = clock or store.clock

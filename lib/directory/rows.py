@@ -9,10 +9,11 @@ user's authentication methods on tenants without P1) and per-user MFA state (bet
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import pandas as pd
 
@@ -44,6 +45,11 @@ _BREAK_GLASS = re.compile(r"break.?glass|emergency|^bg[-_.]|[-_.]bg[-_.]?admin",
 _SERVICE = re.compile(r"^(svc|service|srv|sa|app|sync|noreply|no-reply)[-_.]", re.IGNORECASE)
 
 
+def shared(value: Any) -> Any:
+    """One string object for every equal string (``sys.intern``); anything else as it is."""
+    return sys.intern(value) if type(value) is str else value
+
+
 class UserRecord(NamedTuple):
     """What a snapshot keeps of one /users row: a tuple, so 100k users stay small in memory."""
 
@@ -64,11 +70,13 @@ class UserRecord(NamedTuple):
 
     @classmethod
     def from_graph(cls, user: Mapping) -> UserRecord:
+        # A tenant has a few departments, titles and countries: one string object each, not one per user
+        # (100k users keep tens of MB less while the snapshot is built).
         return cls(
             user["id"], user.get("userPrincipalName") or "", user.get("displayName") or "", user.get("mail"),
-            user.get("givenName"), user.get("surname"), user.get("userType"), bool(user.get("accountEnabled")),
-            user.get("department"), user.get("jobTitle"),
-            user.get("country") or country_name(user.get("usageLocation")),  # "SE" is listed as Sweden
+            user.get("givenName"), user.get("surname"), shared(user.get("userType")), bool(user.get("accountEnabled")),
+            shared(user.get("department")), shared(user.get("jobTitle")),
+            shared(user.get("country") or country_name(user.get("usageLocation"))),  # "SE" is listed as Sweden
             user.get("createdDateTime"), bool(user.get("assignedLicenses")),
             (user.get("signInActivity") or {}).get("lastSignInDateTime"),
         )
@@ -99,10 +107,10 @@ def method_name(item: Mapping) -> str | None:
 def registration_from_report(row: Mapping) -> Registration:
     """One userRegistrationDetails row (P1 tenants)."""
     return Registration(
-        methods=tuple(row.get("methodsRegistered") or ()),
+        methods=tuple(map(shared, row.get("methodsRegistered") or ())),
         registered=bool(row.get("isMfaRegistered")),
         capable=bool(row.get("isMfaCapable")),
-        preferred_method=row.get("userPreferredMethodForSecondaryAuthentication") or "",
+        preferred_method=shared(row.get("userPreferredMethodForSecondaryAuthentication") or ""),
         is_admin=bool(row.get("isAdmin")),
     )
 
@@ -158,19 +166,23 @@ def build_users_frame(
     ``admins`` (ids holding any directory role) overrides the report's ``isAdmin`` when given.
     """
     none = Registration((), False, False)
+    joined: dict[tuple[str, ...], str] = {}  # a few method combinations, one string each
     columns: dict[str, list] = {name: [] for name in (
         "id", "upn", "display_name", "mail", "department", "country", "job_title", "is_guest", "account_enabled",
         "is_admin", "account_kind", "state", "registered", "capable", "methods", "method_count",
         "preferred_method", "created", "last_sign_in")}
     for user in users:
         reg = registration.get(user.id) or none
+        methods = joined.get(reg.methods)
+        if methods is None:
+            methods = joined[reg.methods] = join_methods(reg.methods)
         for name, value in (
             ("id", user.id), ("upn", user.upn), ("display_name", user.display_name), ("mail", user.mail),
             ("department", user.department), ("country", user.country), ("job_title", user.job_title),
             ("is_guest", user.user_type == "Guest"), ("account_enabled", user.account_enabled),
             ("is_admin", user.id in admins if admins is not None else bool(reg.is_admin)),
             ("account_kind", infer_account_kind(user)), ("state", _state(states.get(user.id))),
-            ("registered", reg.registered), ("capable", reg.capable), ("methods", join_methods(reg.methods)),
+            ("registered", reg.registered), ("capable", reg.capable), ("methods", methods),
             ("method_count", len(reg.methods)), ("preferred_method", reg.preferred_method),
             ("created", user.created), ("last_sign_in", user.last_sign_in),
         ):

@@ -7,13 +7,16 @@ sample disagrees are the states read user by user. Reads keyed by user ids (thos
 accounts' methods) follow the listing; the registration report needs no ids and starts with it. They
 overlap: they are throttled by different limits (the reports API allows 5 requests per 10 s; users and
 state reads spend the identity token bucket), so the snapshot takes about as long as the slowest of
-them, not their sum.
+them, not their sum. The protection read (policies, groups, roles) needs no user facts either and runs in a
+thread beside them; only its evaluation waits for the frame.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -21,7 +24,13 @@ from typing import Any, TypeVar
 import pandas as pd
 
 from lib.clock import Clock, utc_now
-from lib.directory.protection_read import PoliciesRead, read_policies, with_protection
+from lib.directory.protection_read import (
+    PoliciesRead,
+    PolicyInputs,
+    evaluate_policies,
+    read_policy_inputs,
+    with_protection,
+)
 from lib.directory.rows import (
     USER_SELECT,
     Registration,
@@ -29,6 +38,7 @@ from lib.directory.rows import (
     build_users_frame,
     registration_from_methods,
     registration_from_report,
+    shared,
 )
 from lib.graph import (
     FALLBACK,
@@ -93,6 +103,53 @@ def _progress(on_phase: PhaseCallback | None, phase: str) -> Callable[[Progress]
     return lambda p: on_phase(phase, p.done, p.total)
 
 
+class _PoliciesBeside:
+    """The protection read, in a thread beside the users listing and the registration report.
+
+    It needs no user facts, and its requests (Conditional Access is paced at 1 per second) would otherwise
+    add seconds after the report. Its progress is held back until the snapshot reaches the "protection"
+    phase, so a person still sees the phases one after another."""
+
+    def __init__(self, gateway: GraphGateway, on_phase: PhaseCallback | None, cancel: CancelToken | None) -> None:
+        self._on_phase = on_phase
+        self._lock = threading.Lock()
+        self._held: tuple[str, int, int] | None = None
+        self._released = False
+        self._cancel = CancelToken()  # its own, so a snapshot that fails elsewhere stops it too
+        self._unlink = cancel.add_callback(self._cancel.cancel) if cancel is not None else (lambda: None)
+        pool = ThreadPoolExecutor(1, thread_name_prefix="policies-read")
+        self._future = pool.submit(read_policy_inputs, gateway, on_phase=self._report if on_phase else None,
+                                   cancel=self._cancel)
+        pool.shutdown(wait=False)
+
+    def _report(self, phase: str, done: int, total: int) -> None:
+        with self._lock:
+            if not self._released:
+                self._held = (phase, done, total)
+                return
+        assert self._on_phase is not None
+        self._on_phase(phase, done, total)
+
+    def result(self) -> PolicyInputs:
+        """What was read (waiting for the rest); its progress from now on goes straight to the caller."""
+        with self._lock:
+            self._released, held = True, self._held
+        if held is not None and self._on_phase is not None:
+            self._on_phase(*held)
+        try:
+            found = self._future.result()
+        finally:
+            self._unlink()
+        if self._cancel.cancelled:  # a Cancel while the phase was shown, after the reads had finished
+            raise OperationCancelled()
+        return found
+
+    def abandon(self) -> None:
+        """The snapshot failed: stop the read and let it go."""
+        self._cancel.cancel()
+        self._unlink()
+
+
 def _default_domain(org: dict) -> str:
     domains = org.get("verifiedDomains") or []
     default = next((d for d in domains if d.get("isDefault")), domains[0] if domains else {})
@@ -122,6 +179,18 @@ def read_tenant(
         on_phase("users", 0, 0)
     # The report needs no user ids and is throttled apart (5 pages per 10 s): it starts with the listing.
     report_future = gateway.submit(_collect(gateway, REPORT_PATH, _report_row, on_phase, "registration", cancel, {}))
+    policies = _PoliciesBeside(gateway, on_phase, cancel)
+    try:
+        return _read_tenant(gateway, org, report_future, policies, on_phase, cancel, clock, started,
+                            requests_before, retries_before)
+    except BaseException:
+        policies.abandon()
+        raise
+
+
+def _read_tenant(gateway: GraphGateway, org: dict, report_future: Any, policies: _PoliciesBeside,
+                 on_phase: PhaseCallback | None, cancel: CancelToken | None, clock: Clock, started: float,
+                 requests_before: int, retries_before: int) -> TenantRead:
     listing = _UsersListing(gateway, on_phase, cancel)
     premium = True
     try:
@@ -190,12 +259,17 @@ def read_tenant(
     failed_states = sum(1 for v in states_raw.values() if not isinstance(v, str))
     frame = build_users_frame(users, registration, states, admins, users_read_at=users_read_at,
                               registration_read_at=registration_read_at, state_read_at=state_read_at)
-    # Last: the policies are few requests, but their members need the users' ids and facts to evaluate.
-    protection = read_policies(gateway, frame, premium=premium and source == "reports", on_phase=on_phase,
-                               cancel=cancel, clock=clock)
+    user_count = len(users)
+    # The frame holds it all now: let the per-user records go before the evaluation and the store's write
+    # need memory of their own (100k users' records are tens of MB).
+    del users, ids, enabled, registration, methods, states_raw, states, late
+    del methods_future, states_future
+    listing.states = None
+    # Last: the policies were read meanwhile, but evaluating them needs the users' facts.
+    protection = evaluate_policies(policies.result(), frame, premium=premium and source == "reports", clock=clock)
     frame = with_protection(frame, protection.evaluation)
     stats = {
-        "users": len(users),
+        "users": user_count,
         "requests": gateway.stats.requests - requests_before,
         "retries": gateway.stats.retries - retries_before,
         "state_read_failures": failed_states,
@@ -228,7 +302,7 @@ class _UsersListing:
 
             def convert(row: dict) -> UserRecord:
                 record = UserRecord.from_graph(row)
-                states[record.id] = row.get(state_read.PROPERTY)
+                states[record.id] = shared(row.get(state_read.PROPERTY))
                 return record
 
             try:

@@ -59,7 +59,7 @@ from lib.graph.loop import LoopThread, default_loop
 from lib.graph.options import GatewayOptions, RetryPolicy
 from lib.graph.roles import ADMIN_ROLE_TEMPLATE_IDS, ROLE_TEMPLATE_IDS, WRITE_ROLE_TEMPLATE_IDS
 from lib.graph.state_read import FALLBACK, FAST, StateRead
-from lib.graph.stats import GraphStats
+from lib.graph.stats import GraphStats, RequestCount, count_requests
 
 __all__ = [
     "ADMIN_ROLE_TEMPLATE_IDS",
@@ -93,6 +93,7 @@ __all__ = [
     "NotFound",
     "OperationCancelled",
     "Progress",
+    "RequestCount",
     "RetryPolicy",
     "StateRead",
     "StaticTokenCredential",
@@ -100,6 +101,7 @@ __all__ = [
     "Throttled",
     "TokenCredentialLike",
     "Unauthorized",
+    "count_requests",
     "default_loop",
     "error_from_exception",
     "error_from_response",

@@ -78,7 +78,7 @@ from lib.graph.errors import (
 from lib.graph.loop import LoopThread, default_loop
 from lib.graph.options import GatewayOptions
 from lib.graph.state_read import StateRead
-from lib.graph.stats import GraphStats
+from lib.graph.stats import GraphStats, counted_request
 
 __all__ = [
     "DEFAULT_USER_SELECT",
@@ -212,6 +212,7 @@ class _StatsHandler(BaseMiddleware):
 
     async def send(self, request: httpx.Request, transport: httpx.AsyncBaseTransport) -> httpx.Response:
         self.stats.requests += 1
+        counted_request()
         started = time.monotonic()
         try:
             return await super().send(request, transport)

@@ -2,9 +2,40 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass
 
-__all__ = ["GraphStats"]
+__all__ = ["GraphStats", "RequestCount", "count_requests", "counted_request"]
+
+
+@dataclass
+class RequestCount:
+    """HTTP requests sent by one part of the work, while other parts share the gateway."""
+
+    requests: int = 0
+
+
+_COUNTS: ContextVar[tuple[RequestCount, ...]] = ContextVar("graph_request_counts", default=())
+
+
+@contextmanager
+def count_requests() -> Iterator[RequestCount]:
+    """Count the requests this thread's gateway calls send (their coroutines inherit the context, so
+    requests sent for other threads at the same time are not counted)."""
+    count = RequestCount()
+    token = _COUNTS.set((*_COUNTS.get(), count))
+    try:
+        yield count
+    finally:
+        _COUNTS.reset(token)
+
+
+def counted_request() -> None:
+    """Called for each request put on the wire, in the context of the call that sent it."""
+    for count in _COUNTS.get():
+        count.requests += 1
 
 
 @dataclass

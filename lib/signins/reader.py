@@ -14,6 +14,7 @@ the users listing's ``signInActivity`` gives, where present (:func:`evidence_fro
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -90,14 +91,36 @@ def windows(since: datetime, until: datetime, size: timedelta = WINDOW) -> list[
     return list(pairwise(edges))
 
 
+def daily_rate(evidence: TenantEvidence, users: int) -> float:
+    """About how many sign-ins the log gains a day: from the stored evidence over the days it covers (a
+    tenant whose evidence so far covers two days is not taken for one with a quiet month), or, before the
+    first read, from the number of users."""
+    counted, days = 0, set()
+    for user in evidence.users.values():
+        for day, count in user.days.items():
+            counted += count.total
+            days.add(day)
+    if not counted:
+        return users * SIGN_INS_PER_USER_DAY
+    return counted / ((max(days) - min(days)).days + 1)
+
+
 def window_size(evidence: TenantEvidence, users: int) -> timedelta:
-    """A window holding about ``WINDOW_SIGN_INS`` sign-ins, from the rate the stored evidence shows (or,
-    before the first read, from the number of users), between one day and the 30-day retention."""
-    counted = sum(day.total for user in evidence.users.values() for day in user.days.values())
-    per_day = counted / RETENTION_DAYS if counted else users * SIGN_INS_PER_USER_DAY
+    """A window holding about ``WINDOW_SIGN_INS`` sign-ins (:func:`daily_rate`), between one day and the
+    30-day retention."""
+    per_day = daily_rate(evidence, users)
     if per_day <= 0:
         return WINDOW
     return min(timedelta(days=RETENTION_DAYS), max(WINDOW, timedelta(days=WINDOW_SIGN_INS / per_day)))
+
+
+def page_budget(evidence: TenantEvidence, users: int, now: datetime, catch_up_pages: int) -> int:
+    """Pages one snapshot may read: those the log gained since the last read (so daily snapshots keep
+    pace, however large the tenant), plus ``catch_up_pages`` of what is older (a new tenant's 30 days)."""
+    if evidence.read_until is None:
+        return catch_up_pages
+    days = max(0.0, (now - evidence.read_until) / timedelta(days=1))
+    return catch_up_pages + math.ceil(min(days, RETENTION_DAYS) * daily_rate(evidence, users) / PAGE_SIZE)
 
 
 def _odata_time(at: datetime) -> str:
@@ -141,19 +164,21 @@ def read_sign_ins(
     users: pd.DataFrame | None = None,
     on_progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
-    max_pages: int | None = None,
+    catch_up_pages: int | None = None,
 ) -> SignInRead:
     """Read the sign-ins since the last read (at most the 30-day retention) and save the evidence.
 
-    ``users`` (the snapshot's frame) feeds the fallback without P1. With ``max_pages``, the read stops
-    after the window in which it reached that many pages (the log allows 5 per 10 s), and the next read
-    continues from there. Raises ``OperationCancelled`` only before anything was read; a cancel later
+    ``users`` (the snapshot's frame) feeds the fallback without P1. With ``catch_up_pages``, the read stops
+    after the window in which it reached its :func:`page_budget` (the log allows 5 pages per 10 s), and the
+    next read continues from there. Raises ``OperationCancelled`` only before anything was read; a cancel later
     saves the finished windows and says so in ``note``. Graph and store errors propagate (the snapshot
     reports them without failing)."""
     old = load_evidence(store, tenant_id)
     floor = now - timedelta(days=RETENTION_DAYS)
     since = max(old.read_until, floor) if old.read_until is not None else floor
-    parts = windows(since, now, window_size(old, 0 if users is None else len(users)))
+    population = 0 if users is None else len(users)
+    parts = windows(since, now, window_size(old, population))
+    max_pages = None if catch_up_pages is None else page_budget(old, population, now, catch_up_pages)
     evidence, read, pages, done_until = old, 0, 0, since
     note: str | None = None
     if on_progress:

@@ -8,6 +8,7 @@ from typing import Any
 import streamlit as st
 
 from lib.charts import METHOD_LABELS
+from lib.signins.columns import EVIDENCE_FILTERS
 from lib.ui.rollout_widgets import (
     md,
 )
@@ -39,11 +40,12 @@ FILTER_DEFAULTS: dict[str, Any] = {
     "users_f_capable": "any", "users_f_admin": "any", "users_f_guest": "any", "users_f_enabled": "any",
     "users_f_departments": [], "users_f_countries": [], "users_f_methods": [], "users_f_kinds": [],
     "users_f_upn_text": "", "users_f_covered_by": [], "users_f_policies": [], "users_f_conflicts": [],
-    "users_f_method_classes": [], "users_f_deadlines": [],
+    "users_f_method_classes": [], "users_f_deadlines": [], "users_f_evidence": [],
 }
 PRESET_LISTS = {"covered_by": "users_f_covered_by", "conflicts": "users_f_conflicts",
-                "method_classes": "users_f_method_classes", "sms_voice_deadlines": "users_f_deadlines"}
-"""A preset's protection filters → the widgets' session keys."""
+                "method_classes": "users_f_method_classes", "sms_voice_deadlines": "users_f_deadlines",
+                "sign_in_evidence": "users_f_evidence"}
+"""A preset's protection and sign-in evidence filters → the widgets' session keys."""
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _parse_list(data: str | bytes) -> UpnList:
@@ -155,6 +157,7 @@ def filter_panel(prepared: PreparedUsers) -> tuple[UserFilters, UpnList | None, 
         more[3].multiselect("Account kind", list(ACCOUNT_KIND_LABELS), key="users_f_kinds",
                             format_func=ACCOUNT_KIND_LABELS.get, placeholder="Any kind")
         _protection_filters(options)
+        evidence = _evidence_filter(prepared)
         listed = bool((st.session_state.get("users_f_upn_text") or "").strip())
         upns, parsed, problems = _upn_list(st.expander("Only users on a list (paste or upload UPNs)",
                                                        expanded=listed, icon=":material/list:"))
@@ -169,9 +172,21 @@ def filter_panel(prepared: PreparedUsers) -> tuple[UserFilters, UpnList | None, 
         last_sign_in=state["users_f_sign_in"] if options.sign_ins_known else "any", upns=upns,
         covered_by=tuple(state["users_f_covered_by"]), policies=tuple(state["users_f_policies"]),
         conflicts=tuple(state["users_f_conflicts"]), method_classes=tuple(state["users_f_method_classes"]),
-        sms_voice_deadlines=tuple(state["users_f_deadlines"]),
+        sms_voice_deadlines=tuple(state["users_f_deadlines"]), sign_in_evidence=evidence,
     )
     return filters, parsed, problems
+
+
+def _evidence_filter(prepared: PreparedUsers) -> tuple[str, ...]:
+    """The sign-in evidence filters, offered only when the frame carries the evidence of a sign-in log read."""
+    if prepared.evidence_as_of is None:
+        return ()
+    _sanitise("users_f_evidence", list(EVIDENCE_FILTERS))
+    st.multiselect("Sign-in evidence", list(EVIDENCE_FILTERS), key="users_f_evidence",
+                   format_func=EVIDENCE_FILTERS.get, placeholder="Any sign-ins",
+                   help=f"From the sign-in log, for the 30 days up to its last read "
+                        f"({prepared.evidence_as_of:%-d %b %H:%M} UTC). Several chosen: users matching every one.")
+    return tuple(st.session_state["users_f_evidence"])
 
 
 def _protection_filters(options: Any) -> None:

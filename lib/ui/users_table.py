@@ -31,6 +31,10 @@ TABLE_KEY = "users_table"
 SELECT_ALL_KEY = "users_select_all"
 SIGNATURE_KEY = "users_filter_signature"
 SELECT_ALL_TOUCHED_KEY = "users_select_all_touched"
+DRAWN_KEY = "users_table_drawn"
+"""This session's last table view and "all matching" ids, with what they were made from: a rerun that
+changes neither (a click elsewhere, a background job's progress) reuses them instead of formatting the
+rows and listing every matching id again (at 100k users that is most of a rerun)."""
 DISPLAY_ROWS = 5_000  # rows of the matching users sent to the browser; "select all" and the exports cover all
 
 TABLE_COLUMNS = {
@@ -39,6 +43,16 @@ TABLE_COLUMNS = {
     "state": st.column_config.TextColumn("MFA state"),
     "registered": st.column_config.CheckboxColumn("Registered"),
     "methods": st.column_config.TextColumn("Methods"),
+    "legacy_clients": st.column_config.TextColumn(
+        "Legacy clients (30 days)", help="Clients without modern authentication (IMAP4, POP3, SMTP, ActiveSync…) "
+                                         "used in the 30 days up to the log's last read, with the last day of each"),
+    "mfa_share": st.column_config.NumberColumn(
+        "MFA at sign-in (30 days)", format="%.0f%%",
+        help="Of the successful sign-ins in the 30 days whose requirement the log states, the share with MFA "
+             "(empty: none to judge)"),
+    "last_mfa_sign_in": st.column_config.TextColumn("Last MFA sign-in", help="From the sign-in log, in UTC"),
+    "last_single_factor_sign_in": st.column_config.TextColumn(
+        "Last single-factor sign-in", help="From the sign-in log, in UTC: a sign-in that asked for one factor only"),
     "coverage": st.column_config.TextColumn("Protected by", help="What asks the user for MFA, or why nothing does"),
     "coverage_policies": st.column_config.TextColumn("Conditional Access policies",
                                                      help="The policies behind the coverage"),
@@ -115,12 +129,17 @@ def display(rows: pd.DataFrame, observed: rollout.ObservedStates | None = None) 
     with_source = rows.drop(columns=[c for c in words.columns if c in rows.columns]).assign(
         state_from=[f"Operation {source[i]}" if i in source else "Snapshot" for i in rows["id"].astype(str)],
         **{c: words[c] for c in words.columns})
-    view = with_source.loc[:, list(TABLE_COLUMNS)].reset_index(drop=True)
+    view = with_source.loc[:, [c for c in TABLE_COLUMNS if c in with_source.columns]].reset_index(drop=True)
     view["state"] = view["state"].map(STATE_LABELS).fillna("Unknown")
     view["account_kind"] = view["account_kind"].map(ACCOUNT_KIND_LABELS).fillna(view["account_kind"])
     view["methods"] = view["methods"].fillna("").map(
         lambda cell: ", ".join(METHOD_LABELS.get(m, m) for m in split_methods(cell))).astype("string")
     view["last_sign_in"] = view["last_sign_in"].dt.strftime("%Y-%m-%d %H:%M").astype("string").fillna("never")
+    for column in ("last_mfa_sign_in", "last_single_factor_sign_in"):
+        if column in view.columns:
+            view[column] = view[column].dt.strftime("%Y-%m-%d %H:%M").astype("string")
+    if "mfa_share" in view.columns:
+        view["mfa_share"] = (view["mfa_share"] * 100).round(1)
     return view
 
 
@@ -146,14 +165,22 @@ def exports(frame: pd.DataFrame, mask: np.ndarray, matching: int, stamp: str) ->
                           help=f"All {matching:,} matching users; built when you click (a large list takes a moment)")
 
 
-def selection(frame: pd.DataFrame, positions: np.ndarray, observed: rollout.ObservedStates | None = None
-              ) -> tuple[list[str], bool]:
+def selection(frame: pd.DataFrame, positions: np.ndarray, observed: rollout.ObservedStates | None = None, *,
+              snapshot_id: int | None = None) -> tuple[list[str], bool]:
     """The table (first rows of the matching users) with its row selection; returns the target ids and
-    whether they are "all matching"."""
+    whether they are "all matching". ``frame`` is the snapshot ``snapshot_id``'s users."""
     shown_positions = positions[:DISPLAY_ROWS]
     shown = frame.iloc[shown_positions]
-    event = st.dataframe(display(shown, observed), hide_index=True, column_config=TABLE_COLUMNS, key=TABLE_KEY,
-                         on_select="rerun", selection_mode="multi-row", height=420, placeholder="—")
+    made_from = (snapshot_id, hashlib.blake2b(positions.tobytes(), digest_size=16).digest(),
+                 int(pd.util.hash_pandas_object(shown, index=False).sum()), len(frame),
+                 None if observed is None else tuple(sorted(observed.source.items())))
+    drawn = st.session_state.get(DRAWN_KEY)
+    if drawn is None or drawn[0] != made_from:
+        drawn = (made_from, display(shown, observed), {})
+        st.session_state[DRAWN_KEY] = drawn
+    view, all_ids = drawn[1], drawn[2]
+    event = st.dataframe(view, hide_index=True, column_config={c: TABLE_COLUMNS[c] for c in view.columns},
+                         key=TABLE_KEY, on_select="rerun", selection_mode="multi-row", height=420, placeholder="—")
     if len(positions) > DISPLAY_ROWS:
         st.caption(f"Showing the first {DISPLAY_ROWS:,} of {len(positions):,} matching users (by name). Narrow the "
                    "filters to see the others, or use **Select all matching** and the exports, which cover "
@@ -164,7 +191,9 @@ def selection(frame: pd.DataFrame, positions: np.ndarray, observed: rollout.Obse
                            disabled=len(positions) == 0, on_change=select_all_touched,
                            help="Act on every user the filters match, not only the rows ticked in the table.")
     if everyone:
-        ids = frame["id"].to_numpy(dtype=object)[positions].astype(str).tolist()
+        if "ids" not in all_ids:
+            all_ids["ids"] = frame["id"].to_numpy(dtype=object)[positions].astype(str).tolist()
+        ids = list(all_ids["ids"])
         right.markdown(f"**All {len(ids):,} matching users** are selected.")
         return ids, True
     ids = shown["id"].to_numpy(dtype=object)[rows].astype(str).tolist()
