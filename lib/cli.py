@@ -4,6 +4,9 @@ Commands (each prints one JSON document on stdout; bad input exits non-zero with
 never a traceback):
 
 - ``apply --graph URL --db URL --state enabled|enforced|disabled --users-csv FILE [--dry-run] [--wave NAME]``
+- ``promote --graph URL --db URL --wave NAME [--include-not-ready] [--dry-run]``: set a wave's registered,
+  still Enabled members to Enforced, the ones ready to enforce (no legacy-client or single-factor sign-in
+  in 14 days) only unless ``--include-not-ready``; the others are listed as ``not_ready`` skips
 - ``resume --graph URL --db URL --operation ID``
 - ``undo --graph URL --db URL --operation ID [--dry-run]``
 - ``operations --db URL [--tenant ID]``
@@ -376,7 +379,8 @@ def _plan_json(the_plan: Any) -> dict[str, Any]:
                 "expected": r.expected} for r in the_plan.changes.itertuples(index=False)]
     skipped = [{"upn": text(r.upn), "user_id": r.user_id, "code": r.code, "reason": r.reason}
                for r in the_plan.skipped.itertuples(index=False)]
-    return {"changes": changes, "skipped": skipped}
+    return {"changes": changes, "skipped": skipped,
+            "user_warnings": the_plan.summary().get("user_warnings", [])}
 
 
 # -- apply -------------------------------------------------------------------------------------------
@@ -446,6 +450,56 @@ def cmd_apply(args: argparse.Namespace) -> int:
             report = rollout.operation_report(store, operation_id)
             emit({"dry_run": False, "tenant_id": tenant_id, "snapshot_taken": taken, **report,
                   "warnings": _warnings(preview), "csv_errors": csv_errors, "wave": args.wave})
+            return _report_status(report)
+    finally:
+        conn.close()
+
+
+# -- promote -----------------------------------------------------------------------------------------
+
+def _promote_arguments(parser: argparse.ArgumentParser) -> None:
+    add_graph_arguments(parser)
+    add_database_argument(parser)
+    add_refresh_argument(parser)
+    parser.add_argument("--wave", required=True, metavar="NAME",
+                        help="the wave's name (as the Operations page lists it)")
+    parser.add_argument("--include-not-ready", action="store_true",
+                        help="also enforce the members who are not ready (legacy clients or single-factor sign-ins "
+                             "in the last 14 days)")
+    parser.add_argument("--dry-run", action="store_true", help="plan only: print who would change, send nothing")
+    parser.add_argument("--plan-csv", metavar="FILE", help="also write the plan as CSV to FILE")
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    """Promote a wave to Enforced, as the Operations page does: the ready members first."""
+    from lib import console, rollout
+
+    conn = connect(args)
+    try:
+        actor = conn.actor()
+        if not args.dry_run:
+            rollout.require_writer(actor)
+        with open_database(args) as store:
+            ws = workspace(store, conn, actor)
+            try:
+                wave = rollout.get_wave(store, ws.tenant_id, args.wave)
+            except rollout.WaveError as exc:
+                raise CliError(f"--wave: {exc}", 2) from None
+            frame, taken = users_frame(ws, conn, refresh=args.refresh)
+            preview = console.preview_wave_enforcement(ws, frame, wave.id, include_not_ready=args.include_not_ready)
+            if args.plan_csv:
+                Path(args.plan_csv).write_bytes(preview.to_csv())
+            head = {"tenant_id": ws.tenant_id, "snapshot_taken": taken, "wave": wave.name,
+                    "include_not_ready": args.include_not_ready}
+            if args.dry_run:
+                emit({"dry_run": True, "operation_id": None, **head, "planned": len(preview.changes), "applied": 0,
+                      **_plan_json(preview), "failed": [], "warnings": _warnings(preview)})
+                return 0
+            operation_id = console.start_change(ws, preview, label=f"Promote wave {wave.name} to Enforced"[:300])
+            _wait(operation_id, store, actor)
+            report = rollout.operation_report(store, operation_id)
+            emit({"dry_run": False, **head, **report, "warnings": _warnings(preview),
+                  "user_warnings": preview.summary().get("user_warnings", [])})
             return _report_status(report)
     finally:
         conn.close()
@@ -636,6 +690,8 @@ Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argpar
 
 COMMANDS: dict[str, Command] = {
     "apply": ("change per-user MFA state for the users in a CSV", _apply_arguments, cmd_apply),
+    "promote": ("set a wave's registered, still Enabled members to Enforced (the ready ones unless "
+                "--include-not-ready)", _promote_arguments, cmd_promote),
     "resume": ("resume an interrupted, cancelled or partly failed operation", _operation_arguments, cmd_resume),
     "undo": ("undo an operation (users who moved on since are shown and left alone)", _undo_arguments, cmd_undo),
     "operations": ("list operations: id, kind, status, counts, started, finished", _operations_arguments,

@@ -31,6 +31,7 @@ from lib.ui.demo_clock import demo_clock
 from lib.ui.snapshot_views import snapshot_view
 from lib.ui.wave_actions import stragglers_section
 from lib.ui.wave_members import FILTER_WAVES_KEY, members
+from lib.ui.wave_readiness import readiness_section
 
 WAVE_KEY = "progress_wave"
 PLOTLY_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
@@ -204,6 +205,7 @@ def render() -> None:
                    "the “Never signed in” flag is off.")
     funnel = funnel_over_time(versions, ids, wave.launched_at, as_of, snapshot_times=times)
     _kpis(summary, funnel)
+    readiness_section(app, tenant, wave, users)
 
     st.subheader("Funnel over time")
     as_counts = st.toggle("Show counts instead of shares", key="progress_counts")

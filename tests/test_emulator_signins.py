@@ -10,8 +10,10 @@ from datetime import datetime, timedelta
 import httpx
 import pytest
 
+from lib.emulator.ca_coverage import registered_at
 from lib.emulator.generator import demo_app, generate_tenant
-from lib.emulator.model import SyntheticTenant
+from lib.emulator.model import METHOD_KINDS, SyntheticTenant
+from lib.emulator.protection_seed import ADMIN_ROLE_TEMPLATES, POLICY_ALL_USERS, POLICY_OFFICE, POLICY_SALES
 from lib.emulator.server import RunningEmulator, start_emulator
 from lib.emulator.signin_log import get_sign_in_log, legacy_client_of
 from lib.emulator.signins_api import BETA_PROPERTIES, V1_PROPERTIES
@@ -91,12 +93,15 @@ def test_the_log_agrees_with_the_users(emu: RunningEmulator, log: list[dict]) ->
         else:
             assert newest[user.id][:19] == stamp(user.last_sign_in)[:19], user.upn
     admins = {u.id for u in users if u.is_admin and u.kind == "person"}  # Enforced 85 days before NOW
+    by_ca = {u.id for u in users if set(u.roles) & set(ADMIN_ROLE_TEMPLATES)}  # "Require MFA for admins"
     checked = 0
     for row in log:
         if row["userId"] in admins and row["clientAppUsed"] == "Browser":
             assert row["authenticationRequirement"] == "multiFactorAuthentication"
-            assert row["authenticationRequirementPolicies"] == [{"requirementProvider": "user",
-                                                                 "detail": "Per-user MFA"}]
+            expected = [{"requirementProvider": "user", "detail": "Per-user MFA"}]
+            if row["userId"] in by_ca:
+                expected.append({"requirementProvider": "multiConditionalAccess", "detail": "Conditional Access"})
+            assert row["authenticationRequirementPolicies"] == expected
             checked += 1
     assert checked > 20
     never = [u for u in users if u.kind == "service"]
@@ -246,3 +251,109 @@ def test_enforcing_a_legacy_client_user_makes_that_client_fail_from_then_on() ->
             if row["clientAppUsed"] not in ("Browser", "Mobile Apps and Desktop clients") and \
                     row["status"]["errorCode"] != 50126:
                 assert row["status"]["errorCode"] == 50076
+
+
+def _providers(row: dict) -> list[str]:
+    return [p["requirementProvider"] for p in row["authenticationRequirementPolicies"]]
+
+
+def _signed_in_ok(row: dict) -> bool:
+    return row["status"]["errorCode"] == 0
+
+
+def test_users_an_enabled_conditional_access_mfa_policy_covers_sign_in_with_mfa(
+        emu: RunningEmulator, log: list[dict]) -> None:
+    tenant_ = emu.state.tenant
+    protection = tenant_.protection
+    policies = {p.display_name: p for p in protection.conditional_access}
+    emergency = {u.id for u in tenant_.users if u.kind == "break_glass"}  # excluded from every policy
+    sales = set(protection.transitive_members(policies[POLICY_SALES].conditions["users"]["includeGroups"][0])[0])
+    sales -= set(policies[POLICY_SALES].conditions["users"]["excludeUsers"])
+    finance = set(protection.transitive_members(
+        policies["Require MFA for Office 365 (Finance)"].conditions["users"]["includeGroups"][0])[0])
+    admins = {u.id for u in tenant_.users if set(u.roles) & set(ADMIN_ROLE_TEMPLATES)}
+    covered = (sales | finance | admins) - emergency
+    assert (len(sales), len(finance), len(admins - emergency)) == (46, 20, 3)
+    with_ca = {row["userId"] for row in log if "multiConditionalAccess" in _providers(row)}
+    in_log = {row["userId"] for row in log}
+    assert with_ca == covered & in_log and len(with_ca) == 65
+    for row in log:
+        if row["userId"] in covered:  # every policy is older than the log
+            assert row["authenticationRequirement"] == "multiFactorAuthentication"
+            assert "multiConditionalAccess" in _providers(row)
+            if _signed_in_ok(row):
+                assert row["conditionalAccessStatus"] == "success"
+            elif row["status"]["errorCode"] == 50076:
+                assert row["conditionalAccessStatus"] == "failure"  # a legacy client cannot do MFA
+        else:
+            assert row["conditionalAccessStatus"] == "notApplied"
+    # "Require MFA for all users" is report-only: it demands nothing of the others
+    assert policies[POLICY_ALL_USERS].state == "enabledForReportingButNotEnforced"
+    single = {row["userId"] for row in log if row["authenticationRequirement"] == "singleFactorAuthentication"}
+    assert single and not single & covered
+
+
+def test_a_policy_turned_off_or_report_only_stops_demanding_mfa_from_then_on() -> None:
+    with serve() as emu, client(emu) as c:
+        tenant_ = emu.state.tenant
+        protection = tenant_.protection
+        sales, finance = (next(p for p in protection.conditional_access if p.display_name == name)
+                          for name in (POLICY_SALES, POLICY_OFFICE))
+        members = set()
+        for policy in (sales, finance):
+            members |= set(protection.transitive_members(policy.conditions["users"]["includeGroups"][0])[0])
+        # people only Conditional Access asks for MFA: per-user Disabled, or Enabled and not registered yet
+        plain = {u.id for u in tenant_.users if u.id in members and not u.roles and (
+            u.mfa_state == "disabled" or (u.mfa_state == "enabled" and not registered_at(u, NOW)))}
+        assert len(plain) == 10
+        before = every(c, "/beta/auditLogs/signIns")  # the log is frozen up to NOW
+        sales.state, finance.state = "enabledForReportingButNotEnforced", "disabled"
+        control(emu, "POST", "/clock/advance", {"days": 3})
+        rows = [row for row in every(c, "/beta/auditLogs/signIns", **{"$filter": f"createdDateTime ge {stamp(NOW)}"})
+                if row["userId"] in plain]
+        assert rows, "these people sign in within three days"
+        assert all(row["authenticationRequirement"] == "singleFactorAuthentication" and not _providers(row)
+                   for row in rows)
+        old = [row for row in before if row["userId"] in plain]
+        assert old and all(_providers(row) == ["multiConditionalAccess"] for row in old)  # kept as served
+
+
+def test_security_defaults_demand_mfa_of_admins_and_registered_users() -> None:
+    with start_emulator(generate_tenant(300, seed=11, now=NOW, security_defaults=True),
+                        config=EmulatorConfig(throttle=False)) as emu, client(emu) as c:
+        assert emu.state.tenant.protection.conditional_access == []
+        rows = every(c, "/beta/auditLogs/signIns")
+        by_id = {u.id: u for u in emu.state.tenant.users}
+        sd = [row for row in rows if "securityDefaults" in _providers(row)]
+        assert sd and all(row["authenticationRequirement"] == "multiFactorAuthentication" for row in sd)
+        for row in rows:
+            user = by_id[row["userId"]]
+            at = datetime.fromisoformat(row["createdDateTime"][:26] + "+00:00")
+            registered = any(m.created <= at and METHOD_KINDS[m.kind].mfa for m in user.methods)
+            assert ("securityDefaults" in _providers(row)) == (registered or user.is_admin), user.upn
+            assert "multiConditionalAccess" not in _providers(row)
+
+
+def test_coverage_rules_grants_and_users_conditions() -> None:
+    from lib.emulator.ca_coverage import covered_user_ids, demands_mfa
+    from lib.emulator.protection_model import ConditionalAccessPolicy
+    from lib.emulator.protection_seed import _conditions, grant
+
+    assert demands_mfa(grant("mfa")) and demands_mfa(grant("compliantDevice", "mfa"))
+    assert demands_mfa({**grant(), "authenticationStrength": {"id": "00000000-0000-0000-0000-000000000002"}})
+    assert not demands_mfa(grant("block")) and not demands_mfa(grant("compliantDevice")) and not demands_mfa(None)
+    t = tenant()
+    guests = {u.id for u in t.users if u.is_guest}
+    admins = {u.id for u in t.users if ADMIN_ROLE_TEMPLATES[0] in u.roles}
+    assert guests and admins
+
+    def policy(users: dict) -> ConditionalAccessPolicy:
+        return ConditionalAccessPolicy("p", "x", "enabled", NOW, None, _conditions(users), grant("mfa"))
+
+    everyone = {u.id for u in t.users}
+    assert covered_user_ids(t, policy({"includeUsers": ["All"], "excludeRoles": [ADMIN_ROLE_TEMPLATES[0]]})) == \
+        everyone - admins
+    assert covered_user_ids(t, policy({"includeUsers": ["GuestsOrExternalUsers"]})) == guests
+    assert covered_user_ids(t, policy({"includeUsers": ["None"]})) == frozenset()
+    assert covered_user_ids(t, policy({"includeRoles": [ADMIN_ROLE_TEMPLATES[0]],
+                                       "excludeUsers": sorted(admins)[:1]})) == admins - set(sorted(admins)[:1])

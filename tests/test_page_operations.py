@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lib import rollout
+from lib import console, rollout
 from lib.auth import GLOBAL_READER_REASON
 from lib.demo import app_gateway, demo_tenant
 from lib.directory.refresh import refresh_snapshot
@@ -210,6 +210,24 @@ def test_a_wave_ready_to_enforce_is_promoted_after_a_preview(settings: Settings,
     at.selectbox(key="ops_wave").set_value(next(w.id for w in rollout.list_waves(store, _tenant(settings))
                                                  if w.name == "Wave T")).run()
     at.button(key="ops_promote").click().run()
+    _no_exception(at)
+    # The ready members are proposed; the others (one-factor sign-ins while they were Disabled) are listed.
+    with open_store(settings.database_url, clock=demo_tenant(settings).now) as reading:
+        found = console.wave_readiness(console.Workspace(reading, None, _tenant(settings), None),
+                                       reading.load_users(_tenant(settings)),
+                                       next(w.id for w in rollout.list_waves(reading, _tenant(settings))
+                                            if w.name == "Wave T"))
+    held = found.not_ready.set_index("user_id")
+    assert any(c.value.startswith(f"Ready to enforce: {found.ready} of {found.to_enforce} (members not Enforced yet)")
+               for c in at.caption)
+    headings = [s.value for s in at.subheader]
+    proposed = ready - len(held)
+    head = f"Preview: Enforce {proposed} {'user' if proposed == 1 else 'users'}"
+    assert head + (f" · {len(held)} skipped" if len(held) else "") in headings, headings
+    if len(held):
+        skipped = _frame_with(at, "before", "reason", without="outcome")
+        assert sorted(skipped["reason"]) == sorted(f"not ready to enforce: {r}" for r in held["reasons"])
+    at.checkbox(key="ops_promote_all").check().run()  # re-plans with everyone
     _no_exception(at)
     headings = [s.value for s in at.subheader]
     assert any(h.startswith(f"Preview: Enforce {ready} user") for h in headings), headings

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lib import rollout
+from lib import console, rollout
 from lib.auth import GLOBAL_READER_REASON
 from lib.demo import app_gateway, demo_tenant
 from lib.demo_process import control
@@ -114,7 +114,8 @@ def test_the_newest_wave_shows_its_kpis_funnel_stragglers_and_members(demo_setti
                                                else "Complete" if expected.projection.remaining == 0 else "—")
     assert metrics["Stragglers"] == f"{expected.stragglers:,}"
     assert {m.label: m.delta for m in at.metric}["Registered"] == f"{expected.registered:,} of {expected.members:,}"
-    assert [s.value for s in at.subheader] == ["Funnel over time", "Stragglers", "Members", "User detail"]
+    assert [s.value for s in at.subheader] == ["Ready to enforce", "Funnel over time", "Stragglers", "Members",
+                                              "User detail"]
     stragglers = int(metrics["Stragglers"].replace(",", ""))
     assert stragglers > 0
     assert at.button(key="progress_plan_enforce").disabled is False
@@ -130,6 +131,38 @@ def test_the_newest_wave_shows_its_kpis_funnel_stragglers_and_members(demo_setti
     _no_exception(at)
     assert _metrics(at)["Members"] == f"{waves[0].members:,}"
     assert at.multiselect(key="progress_filter_waves").value == [waves[0].name]
+
+
+def _expected_readiness(settings: Settings, wave: rollout.Wave) -> console.WaveReadiness:
+    """The use case on the store's latest snapshot: what the readiness panel must show."""
+    tenant = demo_tenant(settings).emulator.tenant_id
+    store = open_store(settings.database_url, clock=demo_tenant(settings).now)
+    try:
+        users = store.load_users(tenant)
+        return console.wave_readiness(console.Workspace(store, None, tenant, None), users, wave.id)
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("who", [ADMIN, READER], ids=["admin", "reader"])
+def test_each_wave_says_how_many_members_are_ready_to_enforce_and_why_the_others_are_not(
+        demo_settings: Settings, who: object) -> None:
+    at = new_app(demo_settings, who, PAGE)
+    _no_exception(at)
+    for wave in reversed(_waves(demo_settings)):
+        at.selectbox(key="progress_wave").set_value(wave.id).run()
+        _no_exception(at)
+        expected = _expected_readiness(demo_settings, wave)
+        assert f"**Ready to enforce: {expected.ready:,} of {expected.to_enforce:,}**" in [m.value for m in at.markdown]
+        tables = [d.value for d in at.dataframe if "reasons" in d.value.columns]
+        if expected.not_ready.empty:
+            assert tables == []
+            continue
+        (shown,) = tables
+        assert shown["upn"].tolist() == expected.not_ready["upn"].tolist()
+        assert shown["reasons"].tolist() == expected.not_ready["reasons"].tolist()
+        assert set(shown["state"]) <= {"Disabled", "Enabled"}  # Enforced members are done, not listed
+    assert expected.to_enforce > 0
 
 
 def test_the_members_table_filters_by_stuck_flag_state_and_wave(demo_settings: Settings) -> None:

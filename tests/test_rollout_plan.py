@@ -161,10 +161,10 @@ def test_dry_run_csv_bytes() -> None:
     frame = users(user(1), user(2, display_name="=HYPERLINK(\"http://x\")", state="enforced"))
     p = plan(frame, "enforced", ["u001", "u002"], actor=ADMIN)
     assert p.to_csv() == (
-        '\ufeff"action","user_id","upn","display_name","before","requested","expected","code","reason"\r\n'
-        '"change","u001","user1@contoso.example","User 1","disabled","enforced","enforced","",""\r\n'
+        '\ufeff"action","user_id","upn","display_name","before","requested","expected","code","reason","warning"\r\n'
+        '"change","u001","user1@contoso.example","User 1","disabled","enforced","enforced","","",""\r\n'
         '"skip","u002","user2@contoso.example","\'=HYPERLINK(""http://x"")","enforced","enforced","",'
-        '"already_in_state","already Enforced"\r\n'
+        '"already_in_state","already Enforced",""\r\n'
     ).encode("utf-8")
 
 

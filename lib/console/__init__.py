@@ -7,7 +7,9 @@
     ws = console.Workspace(store, gateway, tenant_id, actor)      # where, through which Graph, as whom
     preview = console.preview_change(ws, frame, selected_ids, "enforced")
     preview = console.preview_csv(ws, frame, imported)
-    preview = console.preview_wave_enforcement(ws, frame, wave_id)                # the registered, still Enabled
+    preview = console.preview_wave_enforcement(ws, frame, wave_id)                # the registered, still Enabled:
+    #   the members ready to enforce proposed, the rest skipped as not_ready (include_not_ready=True: all)
+    ready = console.wave_readiness(ws, frame, wave_id)  # "Ready to enforce: N of M", who is not and why
     preview = console.preview_wave_enforcement(ws, frame, wave_id, member_ids=ids)  # chosen members (stragglers)
     preview = console.preview_undo(ws, frame, operation_id)
     job = console.start_preview(owner, tenant_id, lambda progress, cancel: console.preview_change(
@@ -60,6 +62,7 @@ from lib.console.protection_status import ProtectionStatus, protection_status
 from lib.console.roles import RoleLost, RolesUnreadable, acting_writer
 from lib.console.snapshots import take_snapshot
 from lib.console.timeline import user_timeline
+from lib.console.wave_readiness import WaveReadiness, wave_readiness
 from lib.console.workspace import NoGraphConnection, Workspace
 
 __all__ = [
@@ -75,6 +78,7 @@ __all__ = [
     "ProtectionStatus",
     "RoleLost",
     "RolesUnreadable",
+    "WaveReadiness",
     "Workspace",
     "acting_writer",
     "advance_demo_clock",
@@ -102,4 +106,5 @@ __all__ = [
     "undo_campaign_change",
     "unprotect",
     "user_timeline",
+    "wave_readiness",
 ]

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import pandas as pd
 
 from lib import rollout
+from lib.console.legacy_warnings import not_ready_members, tenant_evidence, with_legacy_warnings
 from lib.console.workspace import Workspace
 from lib.graph import CancelToken, OperationCancelled
 from lib.rollout.states import ReadProgress
@@ -49,9 +50,9 @@ def preview_change(ws: Workspace, frame: pd.DataFrame, user_ids: Sequence[str], 
     """Plan setting ``user_ids`` (ids in ``frame``, the latest snapshot) to ``state``, from their states now."""
     ids = list(user_ids)
     fresh = fresh_states(ws, frame, ids, on_progress=on_progress, cancel=cancel)
-    return stamped(ws, rollout.plan(fresh, state, ids, protected=rollout.active_protection(ws.store, ws.tenant_id),
-                                     actor=ws.actor, source=source,
-                                     reregistration_due=_due(ws, fresh, dict.fromkeys(ids, state))))
+    preview = rollout.plan(fresh, state, ids, protected=rollout.active_protection(ws.store, ws.tenant_id),
+                           actor=ws.actor, source=source, reregistration_due=_due(ws, fresh, dict.fromkeys(ids, state)))
+    return stamped(ws, with_legacy_warnings(ws, preview))
 
 
 def preview_csv(ws: Workspace, frame: pd.DataFrame, imported: rollout.CsvImport, *,
@@ -60,26 +61,32 @@ def preview_csv(ws: Workspace, frame: pd.DataFrame, imported: rollout.CsvImport,
     """Plan an imported CSV; ``reread=False`` when ``frame`` was read from Graph moments ago."""
     if reread:
         frame = fresh_states(ws, frame, imported.targets, on_progress=on_progress, cancel=cancel)
-    return stamped(ws, rollout.plan_from_csv(frame, imported,
-                                              protected=rollout.active_protection(ws.store, ws.tenant_id),
-                                              actor=ws.actor, reregistration_due=_due(ws, frame, imported.targets)))
+    preview = rollout.plan_from_csv(frame, imported, protected=rollout.active_protection(ws.store, ws.tenant_id),
+                                    actor=ws.actor, reregistration_due=_due(ws, frame, imported.targets))
+    return stamped(ws, with_legacy_warnings(ws, preview))
 
 
 def preview_wave_enforcement(ws: Workspace, frame: pd.DataFrame, wave_id: int, *,
-                             member_ids: Sequence[str] | None = None, on_progress: ReadProgress | None = None,
+                             member_ids: Sequence[str] | None = None, include_not_ready: bool = False,
+                             on_progress: ReadProgress | None = None,
                              cancel: CancelToken | None = None) -> rollout.Plan:
     """The one "enforce a wave" plan: by default the members who registered and are still Enabled
-    (Graph does not promote re-enabled users itself); with ``member_ids``, exactly those members
-    (e.g. the stragglers chosen on the Registration progress page)."""
+    (Graph does not promote re-enabled users itself), the ones ready to enforce proposed and the rest
+    listed as ``not_ready`` skips with their reasons (``include_not_ready`` proposes them too); with
+    ``member_ids``, exactly those members (e.g. the stragglers chosen on the Registration progress page)."""
     members = rollout.wave_member_ids(ws.store, wave_id)
     chosen = members if member_ids is None else [m for m in member_ids if m in set(members)]
     fresh = fresh_states(ws, frame, chosen, on_progress=on_progress, cancel=cancel)
     protection = rollout.active_protection(ws.store, ws.tenant_id)
+    found = tenant_evidence(ws)
     if member_ids is None:
-        return stamped(ws, rollout.promote_plan(ws.store, ws.tenant_id, wave_id, fresh, protected=protection,
-                                                 actor=ws.actor))
-    return stamped(ws, rollout.plan(fresh, "enforced", chosen, protected=protection, actor=ws.actor,
-                                     source="wave_stragglers"))
+        held = not_ready_members(found, fresh, rollout.promotable_ids(ws.store, wave_id, fresh))
+        preview = rollout.promote_plan(ws.store, ws.tenant_id, wave_id, fresh, protected=protection, actor=ws.actor,
+                                       not_ready=held, include_not_ready=include_not_ready)
+    else:
+        preview = rollout.plan(fresh, "enforced", chosen, protected=protection, actor=ws.actor,
+                               source="wave_stragglers")
+    return stamped(ws, with_legacy_warnings(ws, preview, found))
 
 
 def preview_undo(ws: Workspace, frame: pd.DataFrame, operation_id: int) -> rollout.Plan:

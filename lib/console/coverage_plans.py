@@ -15,6 +15,7 @@ import pandas as pd
 
 from lib import rollout
 from lib.console.changes import fresh_states, stamped
+from lib.console.legacy_warnings import with_legacy_warnings
 from lib.console.protection_status import protection_status
 from lib.console.workspace import Workspace
 from lib.exports import to_csv_bytes
@@ -92,4 +93,5 @@ def preview_close_gap(ws: Workspace, frame: pd.DataFrame, state: str = "enforced
         else frozenset()
     preview = rollout.plan(fresh, state, targets, protected=rollout.active_protection(ws.store, ws.tenant_id),
                            actor=ws.actor, source=selection.source, reregistration_due=due)
-    return CoveragePreview(stamped(ws, with_coverage_skips(preview, fresh, selection)), selection)
+    preview = with_legacy_warnings(ws, with_coverage_skips(preview, fresh, selection))
+    return CoveragePreview(stamped(ws, preview), selection)

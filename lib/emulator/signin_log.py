@@ -11,8 +11,9 @@ Consistency with the users (docs/graph.md, "Sign-in logs"):
 - a user signs in only between their account's creation and their ``last_sign_in`` (the fact
   ``signInActivity`` serves), and that moment is always in the log: users who never sign in are absent;
 - whether a sign-in used MFA is decided by :func:`mfa_requirement` from the user's per-user MFA state
-  and registration at that moment (``Enforced``, or ``Enabled`` and registered), with
-  :func:`conditional_access_requires_mfa` as the hook where Conditional Access coverage plugs in;
+  and registration at that moment (``Enforced``, or ``Enabled`` and registered), from the enabled
+  Conditional Access policies that demand MFA of the user (lib/emulator/ca_coverage.py), and from
+  security defaults when they are on (admins, and users once registered);
 - some people keep an older client (IMAP4, POP3, Authenticated SMTP, Exchange ActiveSync, "Other
   clients") for part of their sign-ins; such a client cannot do MFA, so once MFA is required for the
   user its sign-ins fail with AADSTS50076 (MFA required) instead of succeeding with one factor.
@@ -28,7 +29,8 @@ from array import array
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from lib.emulator.model import METHOD_KINDS, SyntheticTenant, User
+from lib.emulator.ca_coverage import Coverage, coverage_of, registered_at
+from lib.emulator.model import SyntheticTenant, User
 from lib.emulator.state import EmulatorState
 
 RETENTION = timedelta(days=30)
@@ -54,6 +56,9 @@ MFA_CA = 2
 """Conditional Access demanded MFA."""
 BAD_PASSWORD = 4
 """Failed at the first factor (AADSTS50126)."""
+MFA_SD = 8
+"""Security defaults demanded MFA."""
+MFA_ANY = MFA_USER | MFA_CA | MFA_SD
 
 _US_PER_S = 1_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -77,26 +82,34 @@ def _state_at(user: User, at: datetime) -> tuple[str, bool]:
     for event in user.events:
         if event.kind == "state" and event.at <= at and (when is None or event.at >= when):
             state, when = event.value, event.at
-    registered = any(METHOD_KINDS[m.kind].mfa and m.created <= at for m in user.methods)
-    return state, registered
+    return state, registered_at(user, at)
 
 
-def conditional_access_requires_mfa(tenant: SyntheticTenant, user: User, at: datetime) -> bool:
-    """Hook: whether a Conditional Access policy demanded MFA of ``user``'s sign-in at ``at``.
+def conditional_access_requires_mfa(tenant: SyntheticTenant, user: User, at: datetime,
+                                    client: int | None = None) -> bool:
+    """Whether an enabled Conditional Access policy demanded MFA of ``user``'s sign-in at ``at``
+    (with the client of code ``client``, when given); the log then records ``multiConditionalAccess``."""
+    index = next((i for i, u in enumerate(tenant.users) if u is user), None)
+    return index is not None and coverage_of(tenant).conditional_access(index, at, client)
 
-    The demo tenant has no Conditional Access policies yet, so nobody is covered; the policies plug in
-    here, and the log then records ``multiConditionalAccess`` as the requirement's provider."""
-    return False
 
-
-def mfa_requirement(tenant: SyntheticTenant, user: User, at: datetime) -> int:
+def mfa_requirement(tenant: SyntheticTenant, user: User, at: datetime, *, index: int | None = None,
+                    client: int | None = None, coverage: Coverage | None = None) -> int:
     """The flags of what demanded MFA of a sign-in at ``at`` (0: nothing, a single factor suffices).
 
-    Per-user MFA demands it when the user is Enforced, or Enabled with a second factor registered."""
+    Per-user MFA demands it when the user is Enforced, or Enabled with a second factor registered;
+    Conditional Access when an enabled MFA policy covers the user; security defaults of admins and of
+    registered users. ``index`` (the user's place in ``tenant.users``) and ``coverage`` spare the
+    generator looking them up for each sign-in."""
     state, registered = _state_at(user, at)
     flags = MFA_USER if state == "enforced" or (state == "enabled" and registered) else 0
-    if conditional_access_requires_mfa(tenant, user, at):
+    coverage = coverage or coverage_of(tenant)
+    if index is None:
+        index = next((i for i, u in enumerate(tenant.users) if u is user), -1)
+    if coverage.conditional_access(index, at, client):
         flags |= MFA_CA
+    if coverage.security_defaults and (registered or user.is_admin):
+        flags |= MFA_SD
     return flags
 
 
@@ -133,7 +146,7 @@ class SignIn:
 
     @property
     def mfa_required(self) -> bool:
-        return bool(self.flags & (MFA_USER | MFA_CA))
+        return bool(self.flags & MFA_ANY)
 
     @property
     def succeeded(self) -> bool:
@@ -212,9 +225,10 @@ class SignInLog:
             if last is not None and start_us < to_us(last) <= end_us and (to_us(last), index) not in seen:
                 fresh.append((to_us(last), index, self._last_client(user)))
         fresh.sort()
+        coverage = coverage_of(tenant)
         for at_us, index, client in fresh:
             user = tenant.users[index]
-            flags = mfa_requirement(tenant, user, from_us(at_us))
+            flags = mfa_requirement(tenant, user, from_us(at_us), index=index, client=client, coverage=coverage)
             if self._bad_password(user, at_us):
                 flags |= BAD_PASSWORD
             self.times.append(at_us)

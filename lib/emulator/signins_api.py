@@ -29,6 +29,7 @@ from lib.emulator.signin_log import (
     BAD_PASSWORD,
     CLIENTS,
     MFA_CA,
+    MFA_SD,
     MFA_USER,
     SignIn,
     SignInLog,
@@ -145,6 +146,13 @@ def _second_factor(user: User, at: datetime) -> str:
     return _SECOND_FACTOR[methods[-1].kind] if methods else "Mobile app notification"
 
 
+def _ca_status(sign_in: SignIn) -> str:
+    """``success`` or ``failure`` when a Conditional Access policy demanded MFA, else ``notApplied``."""
+    if not sign_in.flags & MFA_CA or sign_in.flags & BAD_PASSWORD:
+        return "notApplied"
+    return "success" if sign_in.succeeded else "failure"
+
+
 def render(tenant: SyntheticTenant, sign_in: SignIn, beta: bool) -> dict[str, Any]:
     """One sign-in as Graph serves it in this version."""
     user = tenant.users[sign_in.user_index]
@@ -171,7 +179,7 @@ def render(tenant: SyntheticTenant, sign_in: SignIn, beta: bool) -> dict[str, An
         "clientAppUsed": client,
         "userAgent": "" if sign_in.legacy else f"Mozilla/5.0 ({os_name}) {browser}",
         "correlationId": _hex_id("correlation", tenant.id, sign_in.at_us, sign_in.user_index),
-        "conditionalAccessStatus": "notApplied",
+        "conditionalAccessStatus": _ca_status(sign_in),
         "isInteractive": True,
         "homeTenantId": tenant.id,
         "resourceDisplayName": resource,
@@ -203,6 +211,8 @@ def _beta_fields(user: User, sign_in: SignIn, when: str) -> dict[str, Any]:
         policies.append({"requirementProvider": "user", "detail": "Per-user MFA"})
     if sign_in.flags & MFA_CA:
         policies.append({"requirementProvider": "multiConditionalAccess", "detail": "Conditional Access"})
+    if sign_in.flags & MFA_SD:
+        policies.append({"requirementProvider": "securityDefaults", "detail": "Security defaults"})
     password_ok = not sign_in.flags & BAD_PASSWORD
     steps = [{
         "authenticationStepDateTime": when, "authenticationMethod": "Password",

@@ -14,8 +14,9 @@ the user in the requested state.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -29,9 +30,11 @@ from lib.rollout.protected import Protection, as_protection, upn_key
 __all__ = [
     "CHANGE_COLUMNS",
     "KINDS",
+    "NOTE_COLUMNS",
     "SKIP_CODES",
     "SKIP_COLUMNS",
     "WARNING_CODES",
+    "LegacyUse",
     "Plan",
     "PlanWarning",
     "expected_state",
@@ -66,11 +69,14 @@ SKIP_CODES: dict[str, str] = {
     "coverage_unknown": "coverage unknown (Conditional Access or security defaults could not be read): "
                         "refresh the snapshot",
     "already_covered": "already covered by MFA",
+    # wave promotion (lib.rollout.waves.promote_plan), decided from the sign-in evidence:
+    "not_ready": "not ready to enforce yet (see the reason)",
 }
 """Every reason a user can be skipped: stable code → the gist (a row's ``reason`` adds its details)."""
 
 WARNING_CODES: tuple[str, ...] = (
-    "admins", "must_register", "stays_enabled", "app_passwords", "service_accounts", "guests", "not_applied",
+    "admins", "must_register", "stays_enabled", "app_passwords", "legacy_clients", "legacy_unchecked",
+    "service_accounts", "guests", "not_applied",
 )
 
 CHANGE_COLUMNS: dict[str, str] = {
@@ -95,6 +101,17 @@ SKIP_COLUMNS: dict[str, str] = {
     "reason": "string",
 }
 """Columns of :attr:`Plan.skipped`, in order."""
+
+NOTE_COLUMNS: dict[str, str] = {
+    "user_id": "string",
+    "upn": "string",
+    "display_name": "string",
+    "client": "string",
+    "last_used": "datetime64[ns, UTC]",
+    "effect": "string",
+    "note": "string",
+}
+"""Columns of :attr:`Plan.notes`: one row per user and legacy client an Enforce would break."""
 
 _STATE_LABEL = {"disabled": "Disabled", "enabled": "Enabled", "enforced": "Enforced"}
 
@@ -132,6 +149,19 @@ class PlanWarning:
 
 
 @dataclass(frozen=True)
+class LegacyUse:
+    """A legacy client a user signed in with lately: the client, the last use, and what Enforced does to it
+    (worded by the caller, who knows the evidence)."""
+
+    client: str
+    last_used: datetime
+    note: str
+    """The whole warning, e.g. "signed in with IMAP4 on 28 Nov: Enforced breaks this client unless …"."""
+    effect: str = ""
+    """What Enforced does to the client, without the client and date (the preview's "What happens")."""
+
+
+@dataclass(frozen=True)
 class Plan:
     """The preview of one bulk change. Build it with :func:`plan`; never edit its frames."""
 
@@ -149,6 +179,8 @@ class Plan:
     source: str = "selection"
     undo_of: int | None = None
     created_at: pd.Timestamp = field(default_factory=lambda: pd.Timestamp.now(tz="UTC"))
+    notes: pd.DataFrame = field(default_factory=lambda: _empty(NOTE_COLUMNS))
+    """Per-user notes on the changes (:data:`NOTE_COLUMNS`): legacy clients an Enforce breaks."""
 
     @property
     def selected(self) -> int:
@@ -192,13 +224,61 @@ class Plan:
             "code": [reasons[u][0] for u in moved["user_id"]], "reason": [reasons[u][1] for u in moved["user_id"]],
         })
         skipped = _typed(pd.concat([self.skipped, extra], ignore_index=True), SKIP_COLUMNS)
-        return replace(self, changes=self.changes.loc[~mask].reset_index(drop=True), skipped=skipped)
+        notes = self.notes.loc[~self.notes["user_id"].isin(list(reasons))].reset_index(drop=True)
+        return replace(self, changes=self.changes.loc[~mask].reset_index(drop=True), skipped=skipped, notes=notes)
+
+    def enforced_ids(self) -> list[str]:
+        """The users this plan leaves Enforced."""
+        return self.changes.loc[self.changes["expected"] == "enforced", "user_id"].tolist()
+
+    def with_legacy_use(self, facts: Mapping[str, Sequence[LegacyUse]] | None, *,
+                        unchecked: str | None = None) -> Plan:
+        """A copy that warns, user by user, about the legacy clients its Enforced changes would break.
+
+        ``facts`` holds each user's legacy clients of the last 30 days (users without any may be left
+        out); None means the sign-in log could not be checked, and ``unchecked`` says why. A plan that
+        leaves nobody Enforced is returned as it is."""
+        enforced = self.enforced_ids()
+        if not enforced:
+            return self
+        if facts is None:
+            text = "The sign-in log could not be checked for legacy clients"
+            text += f": {unchecked}" if unchecked else "."
+            warning = PlanWarning("legacy_unchecked", text, len(enforced), tuple(enforced))
+            return replace(self, warnings=_in_order((*self.warnings, warning)), notes=_empty(NOTE_COLUMNS))
+        names = self.changes.set_index("user_id")
+        rows = [{"user_id": uid, "upn": names.at[uid, "upn"], "display_name": names.at[uid, "display_name"],
+                 "client": use.client, "last_used": pd.Timestamp(use.last_used), "effect": use.effect or use.note,
+                 "note": use.note}
+                for uid in enforced for use in sorted(facts.get(uid, ()), key=lambda u: u.last_used, reverse=True)]
+        notes = pd.DataFrame(rows, columns=list(NOTE_COLUMNS)) if rows else _empty(NOTE_COLUMNS)
+        if rows:
+            notes["last_used"] = pd.to_datetime(notes["last_used"], utc=True)
+            notes = notes.astype({c: t for c, t in NOTE_COLUMNS.items() if t == "string"})
+        users = tuple(dict.fromkeys(notes["user_id"].tolist()))
+        warnings = self.warnings
+        if users:
+            count = len(users)
+            text = (f"{_count(count, 'user', 'users')} signed in with a legacy client in the last 30 days: "
+                    "Enforced breaks those clients unless an app password is set up (see each user below)")
+            warnings = _in_order((*warnings, PlanWarning("legacy_clients", text, count, users)))
+        return replace(self, warnings=warnings, notes=notes)
+
+    def notes_by_user(self) -> dict[str, str]:
+        """User id → their notes in one line (for the dry-run CSV)."""
+        out: dict[str, list[str]] = {}
+        for uid, note in zip(self.notes["user_id"], self.notes["note"], strict=True):
+            out.setdefault(str(uid), []).append(str(note))
+        return {uid: "; ".join(notes) for uid, notes in out.items()}
 
     def to_frame(self) -> pd.DataFrame:
         """Every selected user, one row each: ``action`` change or skip, then the details."""
-        changes = self.changes.assign(action="change", code=pd.NA, reason=pd.NA)
-        skipped = self.skipped.assign(action="skip", expected=pd.NA)
-        columns = ["action", "user_id", "upn", "display_name", "before", "requested", "expected", "code", "reason"]
+        notes = self.notes_by_user()
+        changes = self.changes.assign(action="change", code=pd.NA, reason=pd.NA,
+                                      warning=[notes.get(str(u), pd.NA) for u in self.changes["user_id"]])
+        skipped = self.skipped.assign(action="skip", expected=pd.NA, warning=pd.NA)
+        columns = ["action", "user_id", "upn", "display_name", "before", "requested", "expected", "code", "reason",
+                   "warning"]
         frame = pd.concat([changes[columns], skipped[columns]], ignore_index=True)
         return frame.astype({c: "string" for c in columns})
 
@@ -220,7 +300,17 @@ class Plan:
             "skipped_by_reason": self.skip_counts(),
             "warnings": [{"code": w.code, "message": w.message, "count": w.count} for w in self.warnings],
             "undo_of": self.undo_of,
+            **({"user_warnings": [
+                {"user_id": str(r.user_id), "upn": None if pd.isna(r.upn) else str(r.upn), "client": str(r.client),
+                 "last_used": r.last_used.isoformat().replace("+00:00", "Z"), "warning": str(r.note)}
+                for r in self.notes.itertuples(index=False)]} if len(self.notes) else {}),
         }
+
+
+def _in_order(warnings: Iterable[PlanWarning]) -> tuple[PlanWarning, ...]:
+    """Warnings in :data:`WARNING_CODES` order (the legacy-client ones next to the app-password one)."""
+    rank = {code: i for i, code in enumerate(WARNING_CODES)}
+    return tuple(sorted(warnings, key=lambda w: rank.get(w.code, len(rank))))
 
 
 def _typed(frame: pd.DataFrame, columns: Mapping[str, str]) -> pd.DataFrame:

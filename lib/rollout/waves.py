@@ -30,6 +30,7 @@ __all__ = [
     "get_wave",
     "import_waves",
     "list_waves",
+    "promotable_ids",
     "promote_plan",
     "wave_member_ids",
     "wave_progress",
@@ -165,11 +166,24 @@ def wave_progress(store: Store, tenant_id: str, frame: pd.DataFrame) -> pd.DataF
     return out
 
 
+def promotable_ids(store: Store, wave_id: int, frame: pd.DataFrame) -> list[str]:
+    """The members "Promote to Enforced" is about: registered and still Enabled in ``frame``."""
+    members = set(wave_member_ids(store, wave_id))
+    rows = frame[frame["id"].isin(members) & frame["registered"].astype(bool) & (frame["state"] == "enabled")]
+    return rows["id"].tolist()
+
+
 def promote_plan(
     store: Store, tenant_id: str, wave: int | str, frame: pd.DataFrame, *, protected: Any = None, actor: Any,
+    not_ready: Mapping[str, str] | None = None, include_not_ready: bool = False,
 ) -> Plan:
-    """Plan "promote wave to Enforced": its members who registered and are still Enabled → Enforced."""
+    """Plan "promote wave to Enforced": its members who registered and are still Enabled → Enforced.
+
+    ``not_ready`` (member id → why, from the sign-in evidence) are left out as ``not_ready`` skips, so the
+    plan's changes are the ready members; ``include_not_ready`` proposes them too."""
     found = get_wave(store, tenant_id, wave)
-    members = set(wave_member_ids(store, found.id))
-    rows = frame[frame["id"].isin(members) & frame["registered"].astype(bool) & (frame["state"] == "enabled")]
-    return plan(frame, "enforced", rows["id"].tolist(), protected=protected, actor=actor, source="wave_promotion")
+    preview = plan(frame, "enforced", promotable_ids(store, found.id, frame), protected=protected, actor=actor,
+                   source="wave_promotion")
+    if include_not_ready or not not_ready:
+        return preview
+    return preview.skip_users({uid: ("not_ready", f"not ready to enforce: {why}") for uid, why in not_ready.items()})

@@ -51,6 +51,8 @@ __all__ = [
 TYPED_CONFIRMATION_ABOVE = 50
 """A change of more users than this asks for the count to be typed in the confirmation dialog."""
 PREVIEW_ROWS = 2_000
+LEGACY_TABLE_ROWS = 25
+"""Up to this many legacy-client warnings are shown as a text table, more as a scrolling grid."""
 """Rows of a plan's tables shown on the page (the dry-run CSV has every row)."""
 
 STATE_LABELS = {"disabled": "Disabled", "enabled": "Enabled", "enforced": "Enforced"}
@@ -223,6 +225,29 @@ def _changes_table(the_plan: rollout.Plan, prefix: str) -> None:
                  })
 
 
+def _legacy_table(the_plan: rollout.Plan, prefix: str) -> None:
+    """User · Client · Last used · What happens: the legacy clients the plan's Enforced changes break."""
+    notes = the_plan.notes
+    users = notes["user_id"].nunique()
+    st.markdown(f"**Legacy clients in use: {users:,} {'user' if users == 1 else 'users'}** (sign-ins of the "
+                "last 30 days)")
+    shown = _limited(notes, "legacy-client warnings")
+    if len(shown) <= LEGACY_TABLE_ROWS:  # a short list as text: it wraps on a narrow screen and reads aloud
+        st.table(pd.DataFrame({
+            "User": shown["display_name"].fillna(shown["upn"]).astype(str), "Client": shown["client"],
+            "Last used": [f"{t.day} {t:%b %Y}" for t in shown["last_used"]],
+            "What happens": shown["effect"]}).set_index("User"))
+        return
+    view = pd.DataFrame({"user": shown["display_name"].fillna(shown["upn"]), "upn": shown["upn"],
+                         "client": shown["client"], "last_used": shown["last_used"], "effect": shown["effect"]})
+    st.dataframe(view, hide_index=True, key=_key(prefix, "plan_legacy"), height=_table_height(len(view), 300),
+                 placeholder="—", column_config={
+                     "user": "User", "upn": "UPN", "client": "Client",
+                     "last_used": st.column_config.DatetimeColumn("Last used", format="D MMM YYYY, HH:mm"),
+                     "effect": st.column_config.TextColumn("What happens", width="large"),
+                 })
+
+
 def _skipped_tables(the_plan: rollout.Plan, prefix: str) -> None:
     skipped = the_plan.skipped
     counts = the_plan.skip_counts()
@@ -278,6 +303,8 @@ def render_plan(app: Console, prefix: str, *, after_start: Callable[[int], None]
                            "Enforced at once.")
         for warning in the_plan.warnings:
             st.warning(warning.message, icon=":material/warning:")
+        if len(the_plan.notes):
+            _legacy_table(the_plan, prefix)
         if count:
             _changes_table(the_plan, prefix)
         if len(the_plan.skipped):
