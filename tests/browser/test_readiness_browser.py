@@ -1,6 +1,7 @@
 """Enforcing a wave whose members include a legacy-client user, in Chromium: the wave's readiness names
-who is not ready and why, the Enforce preview names the legacy client and the day it was last used, and
-the change is then undone, so the shared console's tenant is left as it was found."""
+who is not ready and why, the Enforce preview names the legacy client and the day it was last used, a week
+on the demo clock later the overview's single-factor sign-ins have fallen, and the change is then undone (the
+week on the clock stays, as test_progress_browser's does)."""
 
 from __future__ import annotations
 
@@ -42,6 +43,13 @@ def _legacy_straggler(page: Page) -> tuple[str, str, str, str] | None:
         if found and row["state"] == "Enabled" and row["upn"] in stragglers:
             return row["upn"], row["display_name"], found.group(1), found.group(2)
     return None
+
+
+def _single_factor_sign_ins(page: Page) -> int:
+    """The overview's "Single-factor sign-ins (30 days)" tile, as a number."""
+    value = main(page).locator(".st-key-kpi_signin_single_factor [data-testid='stMetricValue']")
+    expect(value).to_be_visible(timeout=REFRESH_TIMEOUT_MS)
+    return int(value.inner_text().strip().replace(",", ""))
 
 
 @pytest.mark.browser
@@ -87,17 +95,36 @@ def test_enforcing_a_wave_names_the_legacy_client_and_the_day_then_it_is_undone(
     area.get_by_role("button", name="Confirm…").first.click()
     count = _confirm_in_dialog(page, "Enforce")
 
-    # The Operations page shows the newest operation; undo it: every user is put back as they were
-    # (Enabled, not registered), and nobody is left over.
+    # The Operations page shows the newest operation; it is undone after the week below.
     go_to(page, "Operations")
     done = area.get_by_text(re.compile(rf"^Operation (\d+) complete: {count:,} applied, 0 failed"))
     expect(done).to_be_visible(timeout=REFRESH_TIMEOUT_MS)
     operation = int(re.search(r"Operation (\d+)", done.inner_text()).group(1))
+
+    # A week on the demo clock: the enforced users now sign in with MFA (a legacy client is refused, not let in
+    # with one factor), so the overview's single-factor sign-ins over the last 30 days fall.
+    go_to(page, "Overview")
+    before = _single_factor_sign_ins(page)
+    go_to(page, "Registration progress")
+    area.get_by_role("button", name="+1 week").click()
+    expect(area.get_by_text("Moved the demo clock a week:")).to_be_visible(timeout=REFRESH_TIMEOUT_MS)
+    go_to(page, "Overview")
+    after = _single_factor_sign_ins(page)
+    assert after < before, f"single-factor sign-ins over 30 days went from {before:,} to {after:,}"
+
+    go_to(page, "Operations")
     expect(area.get_by_role("heading", name=f"Operation {operation}: Enforce")).to_be_visible()
     area.get_by_role("button", name="Plan the undo…").click()
-    expect(area.get_by_text(f"Enforced → Enabled: {count}")).to_be_visible(timeout=REFRESH_TIMEOUT_MS)
+    # Whoever registered during the week cannot be put back to Enabled (Entra would make them Enforced again):
+    # the undo says so and restores the others.
+    heading = area.get_by_role("heading", name=re.compile(rf"^Preview: Undo operation {operation}: restore \d+"))
+    expect(heading).to_be_visible(timeout=REFRESH_TIMEOUT_MS)
+    restore, skipped = (int(n) for n in re.search(r"restore (\d+) users?(?: · (\d+) skipped)?",
+                                                  heading.inner_text()).groups(default="0"))
+    assert restore + skipped == count and restore > 0
+    expect(area.get_by_text(f"Enforced → Enabled: {restore}")).to_be_visible()
     area.get_by_role("button", name="Confirm…").first.click()
-    page.get_by_role("dialog").get_by_role("button", name=f"Undo: restore {count} users").click()
-    expect(area.get_by_text(re.compile(rf"^Operation \d+ complete: {count:,} applied, 0 failed, 0 skipped"))) \
+    page.get_by_role("dialog").get_by_role("button", name=re.compile(rf"^Undo: restore {restore} users?")).click()
+    expect(area.get_by_text(re.compile(rf"^Operation \d+ complete: {restore:,} applied, 0 failed"))) \
         .to_be_visible(timeout=REFRESH_TIMEOUT_MS)
     assert_no_exception(page)
