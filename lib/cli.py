@@ -457,6 +457,23 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 # -- promote -----------------------------------------------------------------------------------------
 
+def _dry_run_or_apply(args: argparse.Namespace, ws: Any, store: Any, actor: Any, preview: Any, head: dict, *,
+                      label: str) -> int:
+    """``--dry-run``: print the plan and send nothing; else start it, wait, and print what Graph reported."""
+    from lib import console, rollout
+
+    if args.dry_run:
+        emit({"dry_run": True, "operation_id": None, **head, "planned": len(preview.changes), "applied": 0,
+              **_plan_json(preview), "failed": [], "warnings": _warnings(preview)})
+        return 0
+    operation_id = console.start_change(ws, preview, label=label)
+    _wait(operation_id, store, actor)
+    report = rollout.operation_report(store, operation_id)
+    emit({"dry_run": False, **head, **report, "warnings": _warnings(preview),
+          "user_warnings": preview.summary().get("user_warnings", [])})
+    return _report_status(report)
+
+
 def _promote_arguments(parser: argparse.ArgumentParser) -> None:
     add_graph_arguments(parser)
     add_database_argument(parser)
@@ -491,16 +508,8 @@ def cmd_promote(args: argparse.Namespace) -> int:
                 Path(args.plan_csv).write_bytes(preview.to_csv())
             head = {"tenant_id": ws.tenant_id, "snapshot_taken": taken, "wave": wave.name,
                     "include_not_ready": args.include_not_ready}
-            if args.dry_run:
-                emit({"dry_run": True, "operation_id": None, **head, "planned": len(preview.changes), "applied": 0,
-                      **_plan_json(preview), "failed": [], "warnings": _warnings(preview)})
-                return 0
-            operation_id = console.start_change(ws, preview, label=f"Promote wave {wave.name} to Enforced"[:300])
-            _wait(operation_id, store, actor)
-            report = rollout.operation_report(store, operation_id)
-            emit({"dry_run": False, **head, **report, "warnings": _warnings(preview),
-                  "user_warnings": preview.summary().get("user_warnings", [])})
-            return _report_status(report)
+            return _dry_run_or_apply(args, ws, store, actor, preview, head,
+                                     label=f"Promote wave {wave.name} to Enforced"[:300])
     finally:
         conn.close()
 
@@ -561,16 +570,8 @@ def cmd_undo(args: argparse.Namespace) -> int:
             ws = workspace(store, conn, actor)
             frame, _taken = users_frame(ws, conn, refresh=args.refresh)
             preview = console.preview_undo(ws, frame, args.operation)
-            if args.dry_run:
-                emit({"dry_run": True, "operation_id": None, "undo_of": args.operation,
-                      "planned": len(preview.changes), "applied": 0, **_plan_json(preview), "failed": [],
-                      "warnings": _warnings(preview)})
-                return 0
-            operation_id = console.start_change(ws, preview, label=f"undo of operation {args.operation}")
-            _wait(operation_id, store, actor)
-            report = rollout.operation_report(store, operation_id)
-            emit({**report, "warnings": _warnings(preview)})
-            return _report_status(report)
+            return _dry_run_or_apply(args, ws, store, actor, preview, {"undo_of": args.operation},
+                                     label=f"undo of operation {args.operation}")
     finally:
         conn.close()
 
