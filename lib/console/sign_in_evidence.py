@@ -12,14 +12,14 @@ Without Entra ID P1 there is no sign-in log: the latest snapshot then read regis
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import pandas as pd
 
 from lib.console.workspace import Workspace
 from lib.scope import Scope, scope_mask
 from lib.signins.columns import with_evidence
-from lib.signins.evidence import RETENTION_DAYS, TenantEvidence
+from lib.signins.evidence import TenantEvidence
 from lib.signins.figures import SignInFigures, sign_in_figures
 from lib.signins.reader import NEEDS_P1
 from lib.signins.saved import last_read_at, load_evidence
@@ -47,11 +47,6 @@ class SignInEvidence:
     """True when the evidence comes from the sign-in log (Entra ID P1); False: none, or no P1."""
     message: str | None = None
     """What a page says instead of, or above, the figures (None when the log was read)."""
-
-    @property
-    def since(self) -> datetime | None:
-        """The start of the 30-day window the figures cover."""
-        return None if self.now is None else self.now - timedelta(days=RETENTION_DAYS)
 
     @property
     def as_of(self) -> datetime | None:
