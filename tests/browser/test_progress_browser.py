@@ -18,7 +18,9 @@ IMPORTED_WAVE = "Wave 2: Sales, Marketing and Support"
 
 
 def _metric(page: Page, label: str) -> Locator:
-    return main(page).get_by_test_id("stMetric").filter(has=page.get_by_test_id("stMetricLabel").filter(has_text=label))
+    """The metric labelled ``label``, not the stale copy a rerun leaves on the page until it has drawn anew."""
+    fresh = main(page).locator("[data-testid='stElementContainer']:not([data-stale='true']) > [data-testid='stMetric']")
+    return fresh.filter(has=page.get_by_test_id("stMetricLabel").filter(has_text=label))
 
 
 def _metric_value(page: Page, label: str) -> str:
