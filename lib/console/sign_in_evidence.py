@@ -11,6 +11,7 @@ Without Entra ID P1 there is no sign-in log: the latest snapshot then read regis
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -75,10 +76,10 @@ def sign_in_evidence(ws: Workspace, snapshot: Snapshot | None = None) -> SignInE
     read_at = last_read_at(ws.store, ws.tenant_id)
     if read_at is None:
         return SignInEvidence(now=now, message=NOT_READ_YET)
-    version = int(read_at.timestamp() * 1_000_000)
-    evidence = _memo.get((ws.store.where, ws.tenant_id), version, "evidence",
+    read = SignInEvidence(read_at=read_at, now=now, has_log=True)
+    evidence = _memo.get((ws.store.where, ws.tenant_id), read.version, "evidence",
                          lambda: load_evidence(ws.store, ws.tenant_id))
-    return SignInEvidence(evidence=evidence, read_at=read_at, now=now, has_log=True)
+    return dataclasses.replace(read, evidence=evidence)
 
 
 def evidence_frame(seen: SignInEvidence, frame: pd.DataFrame) -> pd.DataFrame:

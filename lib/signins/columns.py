@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from lib.columns import UTC_TIMESTAMP
-from lib.signins.evidence import RETENTION_DAYS, TenantEvidence, UserEvidence
+from lib.signins.evidence import RETENTION_DAYS, TenantEvidence, UserEvidence, epoch_ns
 
 __all__ = [
     "EVIDENCE_COLUMNS",
@@ -27,6 +27,7 @@ __all__ = [
     "evidence_columns",
     "evidence_mask",
     "legacy_words",
+    "midnight",
     "window_start",
     "with_evidence",
 ]
@@ -54,7 +55,6 @@ EVIDENCE_FILTERS: dict[str, str] = {
 """Evidence filter code → the words the Users page shows. Several chosen: a user must match every one."""
 
 _NAT = np.iinfo(np.int64).min
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def window_start(as_of: datetime, days: int = RETENTION_DAYS) -> date:
@@ -62,15 +62,13 @@ def window_start(as_of: datetime, days: int = RETENTION_DAYS) -> date:
     return as_of.astimezone(UTC).date() - timedelta(days=days - 1)
 
 
-def _midnight(day: date) -> datetime:
+def midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def _ns(at: datetime | None) -> int:
-    if at is None:
-        return _NAT
-    delta = at.astimezone(UTC) - _EPOCH
-    return ((delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds) * 1000
+    found = epoch_ns(at)
+    return _NAT if found is None else found
 
 
 def legacy_words(clients: Mapping[str, datetime], since: datetime) -> str:
@@ -82,7 +80,7 @@ def legacy_words(clients: Mapping[str, datetime], since: datetime) -> str:
 def evidence_columns(user_ids: pd.Series, evidence: TenantEvidence, as_of: datetime) -> pd.DataFrame:
     """One row per id of ``user_ids`` (same index) with :data:`EVIDENCE_COLUMNS`, over the 30 days up to ``as_of``."""
     first = window_start(as_of)
-    since = _midnight(first)
+    since = midnight(first)
     users = evidence.users
     n = len(user_ids)
     last_mfa = np.full(n, _NAT, dtype=np.int64)
@@ -139,9 +137,9 @@ def evidence_mask(frame: pd.DataFrame, code: str, as_of: datetime) -> np.ndarray
     if missing:
         raise ValueError("sign-in evidence filters need the evidence columns (the sign-in log was not read)")
     if code == "legacy_30":
-        since = pd.Timestamp(_midnight(window_start(as_of)))
+        since = pd.Timestamp(midnight(window_start(as_of)))
         return (frame["last_legacy_sign_in"] >= since).to_numpy(dtype=bool, na_value=False)
     if code == "single_factor_14":
-        since = pd.Timestamp(_midnight(window_start(as_of, SINGLE_FACTOR_DAYS)))
+        since = pd.Timestamp(midnight(window_start(as_of, SINGLE_FACTOR_DAYS)))
         return (frame["last_single_factor_sign_in"] >= since).to_numpy(dtype=bool, na_value=False)
     return (frame["sign_ins_30d"] == 0).to_numpy(dtype=bool, na_value=False)

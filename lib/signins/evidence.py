@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from types import MappingProxyType
 
 from lib.signins.events import SignInEvent
@@ -70,6 +70,21 @@ class TenantEvidence:
 
     def single_factor_since(self, since: date) -> int:
         return sum(n for day, n in self.single_factor_by_day.items() if day >= since)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def epoch_ns(at: datetime | None) -> int | None:
+    """``at`` as nanoseconds since the epoch (None stays None): how the store and the columns keep instants."""
+    if at is None:
+        return None
+    delta = at.astimezone(UTC) - _EPOCH
+    return ((delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds) * 1000
+
+
+def from_epoch_ns(ns: int | None) -> datetime | None:
+    return None if ns is None else _EPOCH + timedelta(microseconds=int(ns) // 1000)
 
 
 def _later(a: datetime | None, b: datetime) -> datetime:

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pandas as pd
 import plotly.graph_objects as go
 
 from lib.columns import UTC_TIMESTAMP
 from lib.palette import STATE_COLOURS, TEMPLATE
-from lib.signins.columns import window_start
+from lib.signins.columns import midnight, window_start
 from lib.signins.evidence import RETENTION_DAYS, TenantEvidence
 
 __all__ = ["SignInFigures", "sign_in_figures", "single_factor_chart", "trend_words"]
@@ -75,7 +75,7 @@ def sign_in_figures(evidence: TenantEvidence, as_of: datetime, user_ids: Iterabl
                     ) -> SignInFigures:
     """The figures over ``user_ids`` (None: every user in the evidence), for the 30 days up to ``as_of``."""
     first = window_start(as_of)
-    since = datetime(first.year, first.month, first.day, tzinfo=UTC)
+    since = midnight(first)
     days = [first + timedelta(days=n) for n in range(RETENTION_DAYS)]
     per_day = dict.fromkeys(days, 0)
     users = evidence.users

@@ -8,29 +8,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 
 import sqlalchemy as sa
 
-from lib.signins.evidence import DayCount, TenantEvidence, UserEvidence
+from lib.signins.evidence import DayCount, TenantEvidence, UserEvidence, epoch_ns, from_epoch_ns
 from lib.store import Store
 from lib.store.engine import read_transaction, translate_errors, write_transaction
 from lib.store.errors import StoreError
 from lib.store.schema import sign_in_evidence, sign_in_reads
 
 EVIDENCE_SCHEMA_VERSION = 4
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _ns(at: datetime | None) -> int | None:
-    if at is None:
-        return None
-    delta = at.astimezone(UTC) - _EPOCH
-    return ((delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds) * 1000
-
-
-def _at(ns: int | None) -> datetime | None:
-    return None if ns is None else _EPOCH + timedelta(microseconds=int(ns) // 1000)
 
 
 def _require(store: Store) -> None:
@@ -42,20 +30,21 @@ def _require(store: Store) -> None:
 
 def _user_row(tenant_id: str, user_id: str, user: UserEvidence) -> dict:
     return {
-        "tenant_id": tenant_id, "user_id": user_id, "last_sign_in": _ns(user.last_sign_in),
-        "last_mfa_sign_in": _ns(user.last_mfa_sign_in),
-        "last_single_factor_sign_in": _ns(user.last_single_factor_sign_in),
-        "legacy_clients": json.dumps({c: _ns(at) for c, at in user.legacy_clients.items()}, sort_keys=True),
+        "tenant_id": tenant_id, "user_id": user_id, "last_sign_in": epoch_ns(user.last_sign_in),
+        "last_mfa_sign_in": epoch_ns(user.last_mfa_sign_in),
+        "last_single_factor_sign_in": epoch_ns(user.last_single_factor_sign_in),
+        "legacy_clients": json.dumps({c: epoch_ns(at) for c, at in user.legacy_clients.items()}, sort_keys=True),
         "days": json.dumps({d.isoformat(): [c.total, c.mfa, c.unknown] for d, c in user.days.items()},
                            sort_keys=True),
     }
 
 
 def _user_from(row: sa.Row) -> UserEvidence:
-    legacy = {client: _at(ns) for client, ns in json.loads(row.legacy_clients).items()}
+    legacy = {client: from_epoch_ns(ns) for client, ns in json.loads(row.legacy_clients).items()}
     days = {date.fromisoformat(day): DayCount(*counts) for day, counts in json.loads(row.days).items()}
-    return UserEvidence(last_sign_in=_at(row.last_sign_in), last_mfa_sign_in=_at(row.last_mfa_sign_in),
-                        last_single_factor_sign_in=_at(row.last_single_factor_sign_in),
+    return UserEvidence(last_sign_in=from_epoch_ns(row.last_sign_in),
+                        last_mfa_sign_in=from_epoch_ns(row.last_mfa_sign_in),
+                        last_single_factor_sign_in=from_epoch_ns(row.last_single_factor_sign_in),
                         legacy_clients=legacy, days=days)
 
 
@@ -69,7 +58,7 @@ def load_evidence(store: Store, tenant_id: str) -> TenantEvidence:
         rows = conn.execute(sa.select(sign_in_evidence).where(sign_in_evidence.c.tenant_id == tenant_id))
         users = {row.user_id: _user_from(row) for row in rows}
     single = {date.fromisoformat(day): n for day, n in json.loads(head.single_factor_by_day).items()}
-    return TenantEvidence(users=users, single_factor_by_day=single, read_until=_at(head.read_until),
+    return TenantEvidence(users=users, single_factor_by_day=single, read_until=from_epoch_ns(head.read_until),
                           seen_at_read_until=frozenset(json.loads(head.seen_at_read_until)))
 
 
@@ -79,7 +68,7 @@ def last_read_at(store: Store, tenant_id: str) -> datetime | None:
     with translate_errors(store.where), read_transaction(store.engine) as conn:
         ns = conn.execute(sa.select(sign_in_reads.c.read_at).where(
             sign_in_reads.c.tenant_id == tenant_id)).scalar()
-    return _at(ns)
+    return from_epoch_ns(ns)
 
 
 def _changed(old: TenantEvidence, new: TenantEvidence) -> Iterable[str]:
@@ -91,9 +80,9 @@ def save_evidence(store: Store, tenant_id: str, old: TenantEvidence, new: Tenant
     """Write ``new`` over ``old`` (what was loaded) in one transaction; returns the user rows written."""
     _require(store)
     changed = list(_changed(old, new))
-    head = {"read_until": _ns(new.read_until), "seen_at_read_until": json.dumps(sorted(new.seen_at_read_until)),
+    head = {"read_until": epoch_ns(new.read_until), "seen_at_read_until": json.dumps(sorted(new.seen_at_read_until)),
             "single_factor_by_day": json.dumps({d.isoformat(): n for d, n in new.single_factor_by_day.items()}),
-            "read_at": _ns(read_at)}
+            "read_at": epoch_ns(read_at)}
     with translate_errors(store.where), write_transaction(store.engine) as conn:
         updated = conn.execute(sa.update(sign_in_reads).where(sign_in_reads.c.tenant_id == tenant_id)
                                .values(**head)).rowcount
