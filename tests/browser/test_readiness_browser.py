@@ -105,6 +105,7 @@ def test_enforcing_a_wave_names_the_legacy_client_and_the_day_then_it_is_undone(
     # with one factor), so the overview's single-factor sign-ins over the last 30 days fall.
     go_to(page, "Overview")
     before = _single_factor_sign_ins(page)
+    wait_for_streamlit(page)  # the overview's run has ended: the navigation click is not lost to a rerun
     go_to(page, "Registration progress")
     area.get_by_role("button", name="+1 week").click()
     expect(area.get_by_text("Moved the demo clock a week:")).to_be_visible(timeout=REFRESH_TIMEOUT_MS)
