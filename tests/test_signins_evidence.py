@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 from lib.signins import TenantEvidence, event_from_graph, fold, is_legacy_client, readiness
 from lib.signins.events import SignInEvent
+from lib.signins.evidence import DayCount
 from tests.fixtures import graph_example
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
@@ -60,6 +61,15 @@ def test_fold_keeps_last_dates_legacy_clients_and_the_mfa_share() -> None:
     assert alice.mfa_share(NOW) == 2 / 5
     assert evidence.single_factor_since((NOW - timedelta(days=30)).date()) == 3
     assert evidence.users["bob"].days == {} and evidence.users["bob"].mfa_share(NOW) is None
+
+
+def test_equal_day_counts_are_one_object_so_a_large_tenant_holds_few() -> None:
+    log = events(*(sign_in(n, f"user{n % 50}", 1.0 + (n // 50)) for n in range(500)))  # 50 users, 10 days each
+    evidence = fold(TenantEvidence(), log, read_until=NOW, now=NOW)
+    counts = [count for user in evidence.users.values() for count in user.days.values()]
+    assert len(counts) == 500 and {(c.total, c.mfa, c.unknown) for c in counts} == {(1, 1, 0)}
+    assert len({id(c) for c in counts}) == 1
+    assert DayCount.of(2, 1) is DayCount.of(2, 1, 0) == DayCount(2, 1, 0)
 
 
 def test_an_incremental_read_adds_only_new_sign_ins_and_skips_the_boundary_ones_seen() -> None:

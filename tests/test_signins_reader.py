@@ -28,7 +28,7 @@ from lib.signins.reader import (
     window_size,
     windows,
 )
-from lib.signins.saved import load_evidence
+from lib.signins.saved import load_evidence, read_saved_evidence
 from lib.store import Store, open_store
 from tests.test_rollout_support import control, gateway_for
 
@@ -97,9 +97,9 @@ def test_first_read_covers_30_days_and_the_evidence_survives_the_store(
     expected = folded(log, NOW)
     assert result.evidence.users == expected.users
     assert result.evidence.single_factor_by_day == expected.single_factor_by_day
-    assert load_evidence(store, emu.tenant_id) == result.evidence
+    assert load_evidence(store, emu.tenant_id) is result.evidence  # kept as saved: the pages do not load it again
     assert open_store(database_url).schema_version == store.schema_version  # a second process reads it too
-    assert load_evidence(open_store(database_url), emu.tenant_id).users == expected.users
+    assert read_saved_evidence(open_store(database_url), emu.tenant_id) == result.evidence
     assert result.summary()["window"] == {"since": "2026-10-21T00:00:00Z", "until": "2026-11-20T00:00:00Z"}
 
 

@@ -1,8 +1,8 @@
 """The tenant's sign-in evidence as pages and the CLI show it: the stored aggregates and what they cover.
 
 Read from the store only (each snapshot reads the new sign-ins, lib.signins.reader); nothing here calls
-Graph. The evidence of a large tenant is tens of thousands of small rows, so it is kept once per read
-(``LatestMemo``: a newer read drops the older value) and shared by every admin of the tenant.
+Graph. The evidence of a large tenant is tens of thousands of small rows, so ``load_evidence`` keeps it once
+per read, shared by every admin of the tenant and by the next read.
 
 Without Entra ID P1 there is no sign-in log: the latest snapshot then read registration user by user
 (``registration_source`` ``methods``), and the status says so, with the users listing's last sign-in
@@ -32,7 +32,6 @@ __all__ = ["NOT_READ_YET", "SignInEvidence", "SignInOverview", "evidence_frame",
 
 NOT_READ_YET = "Sign-ins not read yet: the next snapshot reads the last 30 days of the sign-in log."
 
-_memo: LatestMemo[TenantEvidence] = LatestMemo("sign-in evidence")
 _figures: LatestMemo[SignInFigures] = LatestMemo("sign-in figures", per_version=16)
 
 
@@ -77,9 +76,7 @@ def sign_in_evidence(ws: Workspace, snapshot: Snapshot | None = None) -> SignInE
     if read_at is None:
         return SignInEvidence(now=now, message=NOT_READ_YET)
     read = SignInEvidence(read_at=read_at, now=now, has_log=True)
-    evidence = _memo.get((ws.store.where, ws.tenant_id), read.version, "evidence",
-                         lambda: load_evidence(ws.store, ws.tenant_id))
-    return dataclasses.replace(read, evidence=evidence)
+    return dataclasses.replace(read, evidence=load_evidence(ws.store, ws.tenant_id))
 
 
 def evidence_frame(seen: SignInEvidence, frame: pd.DataFrame) -> pd.DataFrame:

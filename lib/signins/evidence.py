@@ -31,6 +31,20 @@ class DayCount:
     mfa: int = 0
     unknown: int = 0
 
+    @classmethod
+    def of(cls, total: int, mfa: int = 0, unknown: int = 0) -> DayCount:
+        """The shared instance of these counts. A day's counts are small numbers, so a 100k-user tenant's
+        1.4 million days hold a few hundred distinct values: one object each keeps the evidence's memory, and
+        what every full garbage collection walks (Streamlit runs one after each rerun), that much smaller."""
+        key = (total, mfa, unknown)
+        found = _DAY_COUNTS.get(key)
+        if found is None:
+            found = _DAY_COUNTS.setdefault(key, cls(total, mfa, unknown))
+        return found
+
+
+_DAY_COUNTS: dict[tuple[int, int, int], DayCount] = {}
+
 
 @dataclass(frozen=True, slots=True)
 class UserEvidence:
@@ -133,7 +147,7 @@ class _Builder:
             legacy_clients=MappingProxyType({c: at for c, at in self.legacy.items() if at >= since}),
             days=MappingProxyType(dict(sorted(
                 {**{d: c for d, c in self.days.items() if d >= keep_day},
-                 **{d: DayCount(*c) for d, c in self.changed.items() if d >= keep_day}}.items()))))
+                 **{d: DayCount.of(*c) for d, c in self.changed.items() if d >= keep_day}}.items()))))
 
 
 def _has_expired(user: UserEvidence, since: datetime) -> bool:

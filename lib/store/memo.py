@@ -71,6 +71,13 @@ class Memo(Generic[T]):
                     self._items.popitem(last=False)
             return value
 
+    def put(self, key: Hashable, value: T) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
     def discard(self, key: Hashable) -> None:
         with self._lock:
             self._items.pop(key, None)
@@ -113,20 +120,30 @@ class LatestMemo(Generic[T]):
             held = self._slots.get(slot)
         return None if held is None else held[0]
 
-    def get(self, slot: Hashable, version: int, key: Hashable, build: Callable[[], T]) -> T:
+    def _memo_of(self, slot: Hashable, version: int) -> Memo[T] | None:
+        """The values kept for ``version`` of ``slot`` (None: older than what the slot holds, so not kept)."""
         with self._lock:
             held = self._slots.get(slot)
             if held is not None and held[0] > version:
-                memo = None  # older than what the slot holds: not kept
-            else:
-                if held is None or held[0] < version:
-                    held = self._slots[slot] = (version, Memo(self.per_version, name=f"{self.name} (one snapshot)"))
-                    _all.discard(held[1])  # counted through this cache, not on its own
-                self._slots.move_to_end(slot)
-                while len(self._slots) > self.slots:
-                    self._slots.popitem(last=False)
-                memo = held[1]
+                return None
+            if held is None or held[0] < version:
+                held = self._slots[slot] = (version, Memo(self.per_version, name=f"{self.name} (one snapshot)"))
+                _all.discard(held[1])  # counted through this cache, not on its own
+            self._slots.move_to_end(slot)
+            while len(self._slots) > self.slots:
+                self._slots.popitem(last=False)
+            return held[1]
+
+    def get(self, slot: Hashable, version: int, key: Hashable, build: Callable[[], T]) -> T:
+        memo = self._memo_of(slot, version)
         return build() if memo is None else memo.get(key, build)
+
+    def put(self, slot: Hashable, version: int, key: Hashable, value: T) -> None:
+        """Keep ``value`` as ``key`` of ``version``: what a writer just stored, so readers need not load it
+        again (not kept when the slot already holds a newer version)."""
+        memo = self._memo_of(slot, version)
+        if memo is not None:
+            memo.put(key, value)
 
     def clear(self) -> None:
         with self._lock:
