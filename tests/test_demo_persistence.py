@@ -62,6 +62,47 @@ def test_changes_are_saved_in_the_background(tmp_path: Path) -> None:
     assert load_tenant(path).lookup(user.id).mfa_state == "enforced"
 
 
+class _Ticks:
+    """Stands in for the saver's stop event: each ``wait`` is one tick of ``every`` seconds on ``now``;
+    ``on_tick`` sees what the saver did up to ``now`` and acts during the tick."""
+
+    def __init__(self, ticks: int, on_tick) -> None:
+        self.ticks, self.on_tick, self.now = ticks, on_tick, 0.0
+
+    def wait(self, timeout: float) -> bool:
+        self.on_tick(self)
+        self.now += timeout
+        self.ticks -= 1
+        return self.ticks <= 0
+
+
+def test_a_save_waits_while_requests_keep_coming_but_not_longer_than_its_limit(tmp_path: Path) -> None:
+    tenant = generate_tenant(60, seed=5, now=NOW)
+    path = tmp_path / "demo.json"
+    user = next(u for u in tenant.users if u.kind == "person" and u.mfa_state == "disabled")
+    requests, saved_at = [0], []
+
+    def tick(ticks: _Ticks) -> None:
+        if ticks.now == 5:
+            tenant.set_mfa_state(user, "enforced", "admin@x")  # a change, then a snapshot's stream of reads
+        if ticks.now < 60:
+            requests[0] += 3
+        if path.exists() and not saved_at:
+            saved_at.append(ticks.now)
+
+    ticks = _Ticks(20, tick)
+    keep_saved(tenant, path, ticks, 5.0, tenant.revision, activity=lambda: requests[0], longest=30.0,
+               clock=lambda: ticks.now)
+    assert saved_at == [40.0]  # changed (and busy) from 10 s on: saved at its 30 s limit, not before
+    assert load_tenant(path).lookup(user.id).mfa_state == "enforced"
+    path.unlink()
+    requests[0], saved_at[:] = 0, []
+    quiet = _Ticks(6, lambda t: None)
+    tenant.set_mfa_state(user, "disabled", "admin@x")
+    keep_saved(tenant, path, quiet, 5.0, tenant.revision - 1, activity=lambda: 0, clock=lambda: quiet.now)
+    assert path.exists()  # no requests: saved at the first tick
+
+
 def test_the_file_is_json_and_private(tmp_path: Path) -> None:
     tenant = generate_tenant(60, seed=6, now=NOW)
     path = tmp_path / "new-folder" / "demo.json"

@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from lib.emulator.generator import MAX_USERS, MIN_USERS, demo_public_app, generate_tenant
+from lib.emulator.graph_api import emulator_stats
 from lib.emulator.model import SyntheticTenant
 from lib.emulator.persistence import TenantFileBusy, keep_saved, load_tenant, lock_tenant_file
 from lib.emulator.server import start_emulator
@@ -122,8 +123,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{PROG}: error: {exc}", file=sys.stderr)
             return 1
         if args.tenant_file is not None:
+            stats = emulator_stats(emulator.state)
             saver = threading.Thread(target=keep_saved, args=(tenant, args.tenant_file, stop),
-                                     kwargs={"saved": tenant.revision if loaded else None}, name="tenant-saver")
+                                     kwargs={"saved": tenant.revision if loaded else None,
+                                             "activity": lambda: stats.requests}, name="tenant-saver")
             saver.start()
         try:
             print(json.dumps({

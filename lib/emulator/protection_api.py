@@ -288,9 +288,16 @@ def _get_group(ctx: _Ctx) -> GraphResponse:
 
 def _members(ctx: _Ctx, users_only: bool) -> list[User | Group]:
     policies = _tenant_policies(ctx)
-    user_ids, group_ids = policies.transitive_members(_target_group(ctx).id)
-    by_id = ctx.state.tenant.by_id
-    found: list[User | Group] = [by_id[u] for u in user_ids if u in by_id]
+    group_id = _target_group(ctx).id
+    user_ids, group_ids = policies.transitive_members(group_id)
+    tenant = ctx.state.tenant
+    # A large group is read a page at a time: its users are looked up once per tenant revision, not per page.
+    key = (group_id, tenant.revision, len(tenant.by_id), len(user_ids))
+    kept = ctx.state.extras.get("group_member_users")
+    if kept is None or kept[0] != key:
+        by_id = tenant.by_id
+        kept = ctx.state.extras["group_member_users"] = (key, [by_id[u] for u in user_ids if u in by_id])
+    found: list[User | Group] = list(kept[1])
     if not users_only:
         found += [g for g in (policies.group(gid) for gid in group_ids) if g is not None]
     return found
