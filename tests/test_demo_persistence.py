@@ -80,26 +80,25 @@ def test_a_save_waits_while_requests_keep_coming_but_not_longer_than_its_limit(t
     tenant = generate_tenant(60, seed=5, now=NOW)
     path = tmp_path / "demo.json"
     user = next(u for u in tenant.users if u.kind == "person" and u.mfa_state == "disabled")
-    requests, saved_at = [0], []
+    busy, saved_at = [False], []
 
     def tick(ticks: _Ticks) -> None:
         if ticks.now == 5:
             tenant.set_mfa_state(user, "enforced", "admin@x")  # a change, then a snapshot's stream of reads
-        if ticks.now < 60:
-            requests[0] += 3
+        busy[0] = ticks.now < 60
         if path.exists() and not saved_at:
             saved_at.append(ticks.now)
 
     ticks = _Ticks(20, tick)
-    keep_saved(tenant, path, ticks, 5.0, tenant.revision, activity=lambda: requests[0], longest=30.0,
+    keep_saved(tenant, path, ticks, 5.0, tenant.revision, quiet=lambda _s: not busy[0], longest=30.0,
                clock=lambda: ticks.now)
     assert saved_at == [40.0]  # changed (and busy) from 10 s on: saved at its 30 s limit, not before
     assert load_tenant(path).lookup(user.id).mfa_state == "enforced"
     path.unlink()
-    requests[0], saved_at[:] = 0, []
+    saved_at.clear()
     quiet = _Ticks(6, lambda t: None)
     tenant.set_mfa_state(user, "disabled", "admin@x")
-    keep_saved(tenant, path, quiet, 5.0, tenant.revision - 1, activity=lambda: 0, clock=lambda: quiet.now)
+    keep_saved(tenant, path, quiet, 5.0, tenant.revision - 1, clock=lambda: quiet.now)
     assert path.exists()  # no requests: saved at the first tick
 
 

@@ -10,6 +10,8 @@ import signal
 import ssl
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import certifi
@@ -21,6 +23,7 @@ from cryptography import x509
 from lib.emulator.__main__ import main
 from lib.emulator.error_responses import EmulatedGraphError
 from lib.emulator.generator import demo_app, demo_public_app, generate_tenant
+from lib.emulator.graph_api import emulator_stats
 from lib.emulator.server import RunningEmulator, build_app, start_emulator
 from lib.emulator.state import EmulatorState
 from lib.emulator.tls import ensure_certificates
@@ -303,3 +306,20 @@ def test_module_reports_a_busy_port(emulator: RunningEmulator) -> None:
     out, err = process.communicate(timeout=30)
     assert (process.returncode, out) == (1, "")
     assert err == "python -m lib.emulator: error: [Errno 98] Address already in use\n"
+
+
+def test_the_server_says_when_it_is_quiet_so_the_demo_saves_its_tenant_then(emulator: RunningEmulator) -> None:
+    stats = emulator_stats(emulator.state)
+    emulator.state.config.hold_requests = True
+    request = threading.Thread(target=httpx.get, args=(f"{emulator.graph_url}/v1.0/users",))
+    request.start()
+    try:
+        deadline = time.monotonic() + 30
+        while stats.held == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert stats.in_flight == 1 and not stats.quiet_for(0)  # a request in flight
+    finally:
+        emulator.state.config.hold_requests = False
+        request.join(30)
+    assert stats.in_flight == 0 and stats.quiet_for(0)
+    assert not stats.quiet_for(3600)  # ... and one answered just now

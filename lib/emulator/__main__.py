@@ -126,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             stats = emulator_stats(emulator.state)
             saver = threading.Thread(target=keep_saved, args=(tenant, args.tenant_file, stop),
                                      kwargs={"saved": tenant.revision if loaded else None,
-                                             "activity": lambda: stats.requests}, name="tenant-saver")
+                                             "quiet": stats.quiet_for}, name="tenant-saver")
             saver.start()
         try:
             print(json.dumps({

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -136,6 +137,14 @@ class EmulatorStats:
     user_listings: int = 0
     """Pages of ``GET /users`` that reached the route (batch items included, 429s not)."""
     statuses: dict[str, int] = field(default_factory=dict)
+    in_flight: int = 0
+    """Graph requests being served right now."""
+    last_answered: float = 0.0
+    """``time.monotonic()`` when the last Graph request ended (0: none yet)."""
+
+    def quiet_for(self, seconds: float) -> bool:
+        """No Graph request is being served, nor was one in the last ``seconds``."""
+        return not self.in_flight and time.monotonic() - self.last_answered >= seconds
 
     def count(self, status: int) -> None:
         key = str(status)
@@ -929,6 +938,15 @@ class GraphApp:
         self.prefix_len = len(version) + 2
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        stats = emulator_stats(self.state)
+        stats.in_flight += 1
+        try:
+            await self._serve(scope, receive, send)
+        finally:
+            stats.in_flight -= 1
+            stats.last_answered = time.monotonic()
+
+    async def _serve(self, scope: dict, receive: Callable, send: Callable) -> None:
         state = self.state
         stats = emulator_stats(state)
         stats.requests += 1

@@ -53,26 +53,24 @@ def save_tenant(tenant: SyntheticTenant, path: Path) -> None:
 
 
 def keep_saved(tenant: SyntheticTenant, path: Path, stop: threading.Event, every: float = 5.0,
-               saved: int | None = None, *, activity: Callable[[], int] = lambda: 0, longest: float = 120.0,
-               clock: Callable[[], float] = time.monotonic) -> None:
+               saved: int | None = None, *, quiet: Callable[[float], bool] = lambda _seconds: True,
+               longest: float = 120.0, clock: Callable[[], float] = time.monotonic) -> None:
     """Save ``tenant`` whenever its revision moved since ``saved`` (None: save once first), until ``stop``;
     a last save on the way out keeps what changed in the final seconds.
 
-    A save waits while requests keep coming (``activity``, a request counter, moved in the last ``every``
-    seconds), but at most ``longest`` seconds after the change: encoding a 100k-user tenant takes about ten
+    A save waits while the server is busy (``quiet(every)`` false: a request in flight or answered in the last
+    ``every`` seconds), but at most ``longest`` seconds after the change: encoding a 100k-user tenant takes about ten
     seconds of the server's CPU, which would otherwise slow the very reads (a snapshot after a clock move)
     that follow the change."""
     if saved is None:
         saved = tenant.revision
         save_tenant(tenant, path)
-    seen, changed_at = activity(), None
+    changed_at = None
     while True:
         stopping = stop.wait(every)
-        now_seen = activity()
-        quiet, seen = now_seen == seen, now_seen
         if tenant.revision != saved:
             changed_at = clock() if changed_at is None else changed_at
-            if stopping or quiet or clock() - changed_at >= longest:
+            if stopping or quiet(every) or clock() - changed_at >= longest:
                 saved, changed_at = tenant.revision, None
                 save_tenant(tenant, path)
         if stopping:
