@@ -7,6 +7,9 @@ keep dtypes exact: a column that silently became ``object`` makes filters slow a
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+import numpy as np
 import pandas as pd
 
 STATES: tuple[str, ...] = ("disabled", "enabled", "enforced")
@@ -120,3 +123,13 @@ def split_methods(methods: str | None) -> list[str]:
 def join_methods(methods: list[str] | tuple[str, ...] | set[str]) -> str:
     """Pack method names into a ``methods`` cell (sorted, so equal sets compare equal)."""
     return METHODS_SEPARATOR.join(sorted(set(methods)))
+
+
+def ids_among(ids: pd.Series, wanted: Iterable[str]) -> np.ndarray:
+    """Which of ``ids`` are in ``wanted``, as a boolean array.
+
+    ``Series.isin`` on an Arrow string column converts every wanted value to an Arrow scalar in Python: half
+    a second for a 100k-user selection, held against every page rerun of the server meanwhile; a set lookup
+    per id takes 25 ms."""
+    keep = wanted if isinstance(wanted, set | frozenset) else set(wanted)
+    return np.fromiter((i in keep for i in ids.tolist()), dtype=bool, count=len(ids))

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lib.columns import STATES
+from lib.columns import STATES, ids_among
 from lib.exports import to_csv_bytes
 from lib.rollout.actor import actor_kind
 from lib.rollout.protected import Protection, as_protection, upn_key
@@ -382,10 +382,7 @@ def plan(
     ids, wanted = _selection(requested_state, selection_ids, targets)
     protection: Protection = as_protection(protected)
 
-    wanted_ids = set(ids)
-    frame_ids = frame["id"].to_numpy(dtype=object)
-    known_mask = np.fromiter((uid in wanted_ids for uid in frame_ids), dtype=bool, count=len(frame_ids))
-    sub = frame.loc[known_mask].drop_duplicates("id").set_index("id", drop=False)
+    sub = frame.loc[ids_among(frame["id"], ids)].drop_duplicates("id").set_index("id", drop=False)
     present = set(sub.index)
     requested_by_id = dict(zip(ids, wanted, strict=True))
     order = [uid for uid in ids if uid in present]

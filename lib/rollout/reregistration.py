@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from lib.columns import METHODS_SEPARATOR
+from lib.columns import METHODS_SEPARATOR, ids_among
 from lib.directory.rows import NOT_SECOND_FACTORS
 from lib.rollout._db import reading
 from lib.store import Store
@@ -48,7 +48,7 @@ def awaiting_reregistration(store: Store, tenant_id: str, frame: pd.DataFrame,
     looked up: one journal query and one bulk read of their stored versions.
     """
     wanted = set(map(str, user_ids))
-    rows = frame[frame["id"].isin(list(wanted)) & frame["registered"].astype(bool)]
+    rows = frame[ids_among(frame["id"], wanted) & frame["registered"].astype(bool).to_numpy()]
     ids = sorted(set(rows["id"].astype(str)))
     if not ids:
         return frozenset()

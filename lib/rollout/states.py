@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from lib.columns import STATES, UNKNOWN_STATE
+from lib.columns import STATES, UNKNOWN_STATE, ids_among
 
 __all__ = ["ReadProgress", "with_current_states"]
 
@@ -38,7 +38,7 @@ def with_current_states(gateway: Any, frame: pd.DataFrame, user_ids: Iterable[st
     answers come back (on the gateway's loop thread: it must only record the numbers).
     """
     wanted = set(user_ids)
-    present = frame["id"].isin(list(wanted)) if wanted else pd.Series(False, index=frame.index)
+    present = ids_among(frame["id"], wanted)
     ids = frame.loc[present, "id"].astype(str).tolist()
     out = frame.copy()
     if not ids:
