@@ -38,6 +38,7 @@ def run_console() -> None:
         sign_in_page.run()
         st.stop()
 
+    from lib.gc_policy import collect_after_page_run
     from lib.ui.context import console, signed_in_admin
     from lib.ui.demo_history import history_building, history_pending, pending_sidebar
     from lib.ui.sidebar import render_sidebar
@@ -60,7 +61,10 @@ def run_console() -> None:
         render_sidebar(shell)
     with st.sidebar:
         browser_session.watch()
-    current.run()
+    try:
+        current.run()
+    finally:
+        collect_after_page_run()  # in place of Streamlit's collection after every run (lib/gc_policy.py)
 
 
 if __name__ != "__main__":
