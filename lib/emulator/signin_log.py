@@ -199,7 +199,7 @@ class _Facts:
         """Each user's last sign-in in microseconds, -1 for none."""
         self._last_seen: list[datetime | None] = []
         self._legacy: dict[int, int | None] = {}
-        self._users: dict[int, tuple] = {}
+        self._users: dict[int, tuple[tuple, tuple[list[int], list[int], tuple[int, ...], str]]] = {}
 
     def refresh(self) -> None:
         """Bring the per-generation facts up to the tenant as it is now (once per generation)."""
@@ -232,13 +232,18 @@ class _Facts:
         per-user MFA and security defaults do not change (``flags[bisect_right(bounds, t)]`` at ``t``);
         Conditional Access demands MFA of a sign-in with client ``c`` from ``ca_since[c]`` on."""
         found = self._users.get(index)
-        if (found is not None and found[0] is user.events and found[1] == len(user.events)
-                and found[2] is user.methods and found[3] == len(user.methods) and found[4] is user.roles):
-            return found[5]
+        key = (user.events, len(user.events), user.methods, len(user.methods), user.roles)
+        if found is not None:
+            events, n_events, methods, n_methods, roles = found[0]
+            if (events is key[0] and n_events == key[1] and methods is key[2] and n_methods == key[3]
+                    and roles is key[4]):
+                return found[1]
+        # The key is taken first: an event appended meanwhile (by another thread) makes the next call redo this.
         assert self.coverage is not None
-        timeline = sorted((to_us(e.at), order, e.value) for order, e in enumerate(user.events) if e.kind == "state")
+        events, methods = key[0][:key[1]], key[2][:key[3]]
+        timeline = sorted((to_us(e.at), order, e.value) for order, e in enumerate(events) if e.kind == "state")
         times, states = [t for t, _, _ in timeline], [v for _, _, v in timeline]
-        capable = [to_us(m.created) for m in user.methods if METHOD_KINDS[m.kind].mfa]
+        capable = [to_us(m.created) for m in methods if METHOD_KINDS[m.kind].mfa]
         registered_us = min(capable) if capable else None
         defaults, admin = self.coverage.security_defaults, user.is_admin
 
@@ -255,7 +260,7 @@ class _Facts:
         ca_since = tuple(min((to_us(r.since) for r in rules if code in r.clients), default=_NEVER)
                          for code in range(len(CLIENTS))) if rules else _NO_CA
         facts = (bounds, values, ca_since, f"pw:{self.tenant.id}:{user.id}:")
-        self._users[index] = (user.events, len(user.events), user.methods, len(user.methods), user.roles, facts)
+        self._users[index] = (key, facts)
         return facts
 
 
@@ -274,6 +279,10 @@ class SignInLog:
         self._lock = threading.Lock()
         self._day_cache: tuple[date, list[int]] | None = None
         self._facts = _Facts(tenant)
+        self._pending: tuple[datetime, datetime, int, _Batch] | None = None
+        """(from, to, tenant revision, sign-ins) generated ahead by :meth:`prepare`, not yet frozen."""
+        self.preparing: threading.Thread | None = None
+        """The last background :meth:`prepare` started by :func:`prepare_in_background`."""
 
     # ------------------------------------------------------------------ reading
 
@@ -298,13 +307,40 @@ class SignInLog:
     # ------------------------------------------------------------------ moving with the clock
 
     def catch_up(self) -> None:
-        """Generate and freeze every sign-in up to the tenant's ``now``; drop what retention expired."""
+        """Generate and freeze every sign-in up to the tenant's ``now``; drop what retention expired.
+
+        A span :meth:`prepare` generated ahead is taken as it is when the tenant has not changed since
+        (same ``now`` and ``revision``): it then holds exactly what generating it here would."""
         with self._lock:
             now = self.tenant.now
             if now > self.frozen_until:
-                self._extend(self.frozen_until, now)
+                pending, self._pending = self._pending, None
+                if pending is not None and pending[:3] == (self.frozen_until, now, self.tenant.revision):
+                    self._commit(pending[3])
+                else:
+                    self._extend(self.frozen_until, now)
                 self.frozen_until = now
             self._expire(now - RETENTION)
+
+    def prepare(self) -> None:
+        """Generate the span up to the tenant's ``now`` ahead of the next read, without freezing it.
+
+        Runs in a background thread after the clock moved. The log is frozen when it is read, from the
+        tenant as it is then, so the span is only kept for :meth:`catch_up` while the tenant's ``now`` and
+        ``revision`` (which every change of users, methods, states, roles and policies moves) stay those
+        it started from; a change meanwhile abandons it, and the read generates the span itself."""
+        with self._lock:
+            tenant = self.tenant
+            now, revision, since = tenant.now, tenant.revision, self.frozen_until
+            if now <= since:
+                return
+
+            def stale() -> bool:
+                return tenant.revision != revision or tenant.now != now
+
+            batch = self._generate(since, now, self._day_cache, stale)
+            if batch.complete and not stale():
+                self._pending = (since, now, revision, batch)
 
     def _expire(self, horizon: datetime) -> None:
         cut = bisect.bisect_left(self.times, to_us(horizon))
@@ -426,3 +462,19 @@ def get_sign_in_log(state: EmulatorState) -> SignInLog:
         log = state.extras["sign_in_log"] = SignInLog(state.tenant)
     log.catch_up()
     return log
+
+
+def prepare_in_background(state: EmulatorState) -> threading.Thread | None:
+    """After the demo clock moved: generate the new span of the log in a daemon thread, so that the read
+    that follows (the console reads sign-ins after users, registration and states) finds it ready.
+
+    Only a log that was read before (one exists in ``state.extras``) is prepared: the first read generates
+    30 days whatever happens, and a clock moved many times by something that never reads sign-ins (tests,
+    scripted runs) costs nothing. A read arriving mid-way waits on the log's lock."""
+    log = state.extras.get("sign_in_log")
+    if log is None or log.tenant is not state.tenant:
+        return None
+    thread = threading.Thread(target=log.prepare, daemon=True, name="sign-in-log")
+    log.preparing = thread
+    thread.start()
+    return thread
