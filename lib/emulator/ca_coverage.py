@@ -178,5 +178,6 @@ def coverage_of(tenant: SyntheticTenant) -> Coverage:
     coverage = Coverage.of(tuple(rules), tenant.protection.security_defaults)
     if len(_cache) > 16:
         _cache.clear()
-    _cache[id(tenant)] = (key, coverage)
+    if _fingerprint(tenant) == key:  # not changed meanwhile (the sign-in log also resolves in a thread)
+        _cache[id(tenant)] = (key, coverage)
     return coverage

@@ -27,7 +27,8 @@ the clock, so a caller must prove it started the emulator, not merely that it ru
 - ``GET /_emulator/clock`` → ``{"now": …, "tenant_now": …}``: the simulated time running on in real time
   since it last moved (what the console stamps in demo mode), and the time it last moved to
 - ``GET /_emulator/demo-app``: the demo app's app-only credentials and the demo's public client id
-- ``POST /_emulator/clock/advance`` ``{"days": n}`` / ``{"hours": n}`` → the clock's report + ``now``
+- ``POST /_emulator/clock/advance`` ``{"days": n}`` / ``{"hours": n}`` → the clock's report + ``now``; a sign-in
+  log read before starts generating the new span in the background (lib/emulator/signin_log.prepare_in_background)
 - ``GET /_emulator/truth/users`` (JSON, or JSON lines with ``?format=jsonl``),
   ``GET /_emulator/truth/history`` (every user's events, the waves, the tenant's domain and the methods its
   policy turns off)
@@ -61,6 +62,7 @@ from lib.emulator.faults import FAULT_ON, KIND_NAMES, get_faults
 from lib.emulator.generator import demo_app, demo_public_app, new_method
 from lib.emulator.graph_api import EmulatorStats, emulator_stats
 from lib.emulator.model import METHOD_KINDS, SyntheticTenant, User
+from lib.emulator.signin_log import prepare_in_background
 from lib.emulator.state import CA_WITHOUT_PREMIUM, EmulatorState
 from lib.emulator.throttle import get_throttle
 from lib.emulator.wire import iso
@@ -298,6 +300,7 @@ def control_routes(state: EmulatorState) -> list[BaseRoute]:
             report = clock_advance(state.tenant, delta)
         except ValueError as err:
             raise _ControlError(400, str(err)) from None
+        prepare_in_background(state)  # the console reads sign-ins some 20 s later: have them ready
         return _json({"report": report, "now": iso(state.tenant.now)})
 
     async def clock_now(request: Request) -> Response:

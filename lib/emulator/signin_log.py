@@ -26,11 +26,12 @@ import hashlib
 import random
 import threading
 from array import array
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from lib.emulator.ca_coverage import Coverage, coverage_of, registered_at
-from lib.emulator.model import SyntheticTenant, User
+from lib.emulator.model import METHOD_KINDS, SyntheticTenant, User
 from lib.emulator.state import EmulatorState
 
 RETENTION = timedelta(days=30)
@@ -61,6 +62,15 @@ MFA_SD = 8
 MFA_ANY = MFA_USER | MFA_CA | MFA_SD
 
 _US_PER_S = 1_000_000
+_NEVER = 2**63
+_NO_CA = (_NEVER,) * len(CLIENTS)
+_CLIENT_BITS = 3
+_INDEX_BITS = 20
+"""A generated sign-in is one int, ``time << 23 | user index << 3 | client``: sorting ints is several times
+faster than sorting tuples, and the order is the same (time, then index, then client) for up to 2**20 users."""
+_INDEX_MASK = (1 << _INDEX_BITS) - 1
+_CLIENT_MASK = (1 << _CLIENT_BITS) - 1
+_TIME_SHIFT = _INDEX_BITS + _CLIENT_BITS
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -153,6 +163,107 @@ class SignIn:
         return not self.flags & BAD_PASSWORD and not (self.legacy and self.mfa_required)
 
 
+@dataclass(slots=True)
+class _Batch:
+    """The sign-ins of one generated span, not yet part of the log, and the day cache they leave."""
+
+    times: array
+    users: array
+    clients: array
+    flags: array
+    day_cache: tuple[date, list[int]] | None
+    complete: bool = True
+
+    @classmethod
+    def abandoned(cls, day_cache: tuple[date, list[int]] | None) -> _Batch:
+        return cls(array("q"), array("i"), array("b"), array("b"), day_cache, complete=False)
+
+
+class _Facts:
+    """What generating the log needs of each user, kept between generations instead of worked out per sign-in.
+
+    The answers are those of :func:`mfa_requirement`, ``_bad_password`` and :func:`legacy_client_of`, in
+    microseconds: the per-user MFA state as a sorted timeline (the latest event at or before a sign-in wins,
+    the later one in ``user.events`` among equal times, as ``_state_at`` decides), the creation of the first
+    MFA-capable method (:func:`registered_at`), and the Conditional Access rules covering the user. A user's
+    entry is kept while their events, methods and roles are the same objects and counts (the tenant only ever
+    appends to events and methods, and replaces roles) and the tenant's coverage is the same one."""
+
+    def __init__(self, tenant: SyntheticTenant) -> None:
+        self.tenant = tenant
+        self.coverage: Coverage | None = None
+        self.eligible: list[tuple[int, float, int | None]] = []
+        """(index, daily rate, older client) of everyone who can sign in, in ``tenant.users`` order."""
+        self.created_us: list[int] = []
+        self.last_us: list[int] = []
+        """Each user's last sign-in in microseconds, -1 for none."""
+        self._last_seen: list[datetime | None] = []
+        self._legacy: dict[int, int | None] = {}
+        self._users: dict[int, tuple[tuple, tuple[list[int], list[int], tuple[int, ...], str]]] = {}
+
+    def refresh(self) -> None:
+        """Bring the per-generation facts up to the tenant as it is now (once per generation)."""
+        tenant = self.tenant
+        users = tenant.users
+        coverage = coverage_of(tenant)
+        if coverage is not self.coverage:
+            self.coverage, self._users = coverage, {}
+        if len(users) > _INDEX_MASK + 1:
+            raise ValueError(f"the sign-in log holds at most {_INDEX_MASK + 1} users")
+        self.eligible = [(i, u.sign_in_rate, self.legacy(i, u)) for i, u in enumerate(users)
+                         if u.sign_in_rate > 0 and u.account_enabled]
+        if len(self.created_us) != len(users):
+            self.created_us = [to_us(u.created) for u in users]
+            self.last_us, self._last_seen = [-1] * len(users), [None] * len(users)
+        last_us, seen = self.last_us, self._last_seen
+        for index, user in enumerate(users):
+            last = user.last_sign_in
+            if last is not seen[index]:
+                seen[index], last_us[index] = last, -1 if last is None else to_us(last)
+
+    def legacy(self, index: int, user: User) -> int | None:
+        found = self._legacy.get(index, -1)
+        if found == -1:
+            found = self._legacy[index] = legacy_client_of(user)
+        return found
+
+    def user(self, index: int, user: User) -> tuple[list[int], list[int], tuple[int, ...], str]:
+        """User ``index``'s facts: (bounds, flags, ca_since, password key). Between ``bounds`` the flags of
+        per-user MFA and security defaults do not change (``flags[bisect_right(bounds, t)]`` at ``t``);
+        Conditional Access demands MFA of a sign-in with client ``c`` from ``ca_since[c]`` on."""
+        found = self._users.get(index)
+        key = (user.events, len(user.events), user.methods, len(user.methods), user.roles)
+        if found is not None:
+            events, n_events, methods, n_methods, roles = found[0]
+            if (events is key[0] and n_events == key[1] and methods is key[2] and n_methods == key[3]
+                    and roles is key[4]):
+                return found[1]
+        # The key is taken first: an event appended meanwhile (by another thread) makes the next call redo this.
+        assert self.coverage is not None
+        events, methods = key[0][:key[1]], key[2][:key[3]]
+        timeline = sorted((to_us(e.at), order, e.value) for order, e in enumerate(events) if e.kind == "state")
+        times, states = [t for t, _, _ in timeline], [v for _, _, v in timeline]
+        capable = [to_us(m.created) for m in methods if METHOD_KINDS[m.kind].mfa]
+        registered_us = min(capable) if capable else None
+        defaults, admin = self.coverage.security_defaults, user.is_admin
+
+        def flags_at(at_us: int | None) -> int:  # None: before anything happened
+            at = 0 if at_us is None else bisect.bisect_right(times, at_us)
+            state = states[at - 1] if at else "disabled"
+            registered = at_us is not None and registered_us is not None and registered_us <= at_us
+            flags = MFA_USER if state == "enforced" or (state == "enabled" and registered) else 0
+            return flags | MFA_SD if defaults and (registered or admin) else flags
+
+        bounds = sorted(set(times) | ({registered_us} if registered_us is not None else set()))
+        values = [flags_at(None)] + [flags_at(t) for t in bounds]
+        rules = self.coverage.by_user.get(index, ())
+        ca_since = tuple(min((to_us(r.since) for r in rules if code in r.clients), default=_NEVER)
+                         for code in range(len(CLIENTS))) if rules else _NO_CA
+        facts = (bounds, values, ca_since, f"pw:{self.tenant.id}:{user.id}:")
+        self._users[index] = (key, facts)
+        return facts
+
+
 class SignInLog:
     """The frozen log of one tenant: parallel arrays in time order, ordinals counted from ``base``."""
 
@@ -166,7 +277,12 @@ class SignInLog:
         """Ordinal of the first kept sign-in (older ones were dropped with the retention)."""
         self.frozen_until: datetime = tenant.now - RETENTION
         self._lock = threading.Lock()
-        self._day_cache: tuple[date, list[tuple[int, int, int]]] | None = None
+        self._day_cache: tuple[date, list[int]] | None = None
+        self._facts = _Facts(tenant)
+        self._pending: tuple[datetime, datetime, int, _Batch] | None = None
+        """(from, to, tenant revision, sign-ins) generated ahead by :meth:`prepare`, not yet frozen."""
+        self.preparing: threading.Thread | None = None
+        """The last background :meth:`prepare` started by :func:`prepare_in_background`."""
 
     # ------------------------------------------------------------------ reading
 
@@ -191,13 +307,40 @@ class SignInLog:
     # ------------------------------------------------------------------ moving with the clock
 
     def catch_up(self) -> None:
-        """Generate and freeze every sign-in up to the tenant's ``now``; drop what retention expired."""
+        """Generate and freeze every sign-in up to the tenant's ``now``; drop what retention expired.
+
+        A span :meth:`prepare` generated ahead is taken as it is when the tenant has not changed since
+        (same ``now`` and ``revision``): it then holds exactly what generating it here would."""
         with self._lock:
             now = self.tenant.now
             if now > self.frozen_until:
-                self._extend(self.frozen_until, now)
+                pending, self._pending = self._pending, None
+                if pending is not None and pending[:3] == (self.frozen_until, now, self.tenant.revision):
+                    self._commit(pending[3])
+                else:
+                    self._extend(self.frozen_until, now)
                 self.frozen_until = now
             self._expire(now - RETENTION)
+
+    def prepare(self) -> None:
+        """Generate the span up to the tenant's ``now`` ahead of the next read, without freezing it.
+
+        Runs in a background thread after the clock moved. The log is frozen when it is read, from the
+        tenant as it is then, so the span is only kept for :meth:`catch_up` while the tenant's ``now`` and
+        ``revision`` (which every change of users, methods, states, roles and policies moves) stay those
+        it started from; a change meanwhile abandons it, and the read generates the span itself."""
+        with self._lock:
+            tenant = self.tenant
+            now, revision, since = tenant.now, tenant.revision, self.frozen_until
+            if now <= since:
+                return
+
+            def stale() -> bool:
+                return tenant.revision != revision or tenant.now != now
+
+            batch = self._generate(since, now, self._day_cache, stale)
+            if batch.complete and not stale():
+                self._pending = (since, now, revision, batch)
 
     def _expire(self, horizon: datetime) -> None:
         cut = bisect.bisect_left(self.times, to_us(horizon))
@@ -207,72 +350,107 @@ class SignInLog:
             self.base += cut
 
     def _extend(self, start: datetime, end: datetime) -> None:
+        self._commit(self._generate(start, end, self._day_cache))
+
+    def _commit(self, batch: _Batch) -> None:
+        self.times.extend(batch.times)
+        self.users.extend(batch.users)
+        self.clients.extend(batch.clients)
+        self.flags.extend(batch.flags)
+        self._day_cache = batch.day_cache
+
+    def _generate(self, start: datetime, end: datetime,
+                  day_cache: tuple[date, list[int]] | None,
+                  stale: Callable[[], bool] | None = None) -> _Batch:
+        """The sign-ins of (start, end], in time order, and the day cache as it ends up; ``stale`` (asked
+        once a day and once more before the flags) abandons the work (returns None-filled batch) when true."""
         tenant = self.tenant
+        users = tenant.users
         start_us, end_us = to_us(start), to_us(end)
-        fresh: list[tuple[int, int, int]] = []  # (time, user index, client)
+        facts = self._facts
+        facts.refresh()
+        fresh: list[int] = []  # time << _TIME_SHIFT | user index << _CLIENT_BITS | client
+        keep = fresh.append
+        at_last: set[int] = set()  # users with a candidate at exactly their last sign-in
+        created, last = facts.created_us, facts.last_us
         day = start.astimezone(UTC).date()
         while datetime.combine(day, time(), UTC) < end:
-            for at_us, index, client in self._candidates(day):
+            if stale is not None and stale():
+                return _Batch.abandoned(day_cache)
+            if day_cache is None or day_cache[0] != day:
+                day_cache = (day, self._candidates_of(day, facts))
+            for candidate in day_cache[1]:
+                at_us = candidate >> _TIME_SHIFT
                 if start_us < at_us <= end_us:
-                    user = tenant.users[index]
-                    last = user.last_sign_in
-                    if last is not None and to_us(user.created) <= at_us <= to_us(last):
-                        fresh.append((at_us, index, client))
+                    index = (candidate >> _CLIENT_BITS) & _INDEX_MASK
+                    last_us = last[index]
+                    if created[index] <= at_us <= last_us:
+                        keep(candidate)
+                        if at_us == last_us:
+                            at_last.add(index)
             day += timedelta(days=1)
-        seen = {(t, i) for t, i, _ in fresh}
-        for index, user in enumerate(tenant.users):
-            last = user.last_sign_in
-            if last is not None and start_us < to_us(last) <= end_us and (to_us(last), index) not in seen:
-                fresh.append((to_us(last), index, self._last_client(user)))
+        for index, last_us in enumerate(last):
+            if start_us < last_us <= end_us and index not in at_last:
+                user = users[index]
+                client = self._last_client(user, facts.legacy(index, user))
+                keep(last_us << _TIME_SHIFT | index << _CLIENT_BITS | client)
         fresh.sort()
-        coverage = coverage_of(tenant)
-        for at_us, index, client in fresh:
-            user = tenant.users[index]
-            flags = mfa_requirement(tenant, user, from_us(at_us), index=index, client=client, coverage=coverage)
-            if self._bad_password(user, at_us):
-                flags |= BAD_PASSWORD
-            self.times.append(at_us)
-            self.users.append(index)
-            self.clients.append(client)
-            self.flags.append(flags)
+        if stale is not None and stale():
+            return _Batch.abandoned(day_cache)
+        flags: list[int] = []
+        mark = flags.append
+        known: dict[int, tuple[list[int], list[int], tuple[int, ...], str]] = {}
+        user_facts, blake2b, bisect_right = facts.user, hashlib.blake2b, bisect.bisect_right
+        times, indexes, clients = array("q"), array("i"), array("b")
+        for candidate in fresh:
+            at_us, index, client = (candidate >> _TIME_SHIFT, (candidate >> _CLIENT_BITS) & _INDEX_MASK,
+                                    candidate & _CLIENT_MASK)
+            times.append(at_us)
+            indexes.append(index)
+            clients.append(client)
+            found = known.get(index)
+            if found is None:
+                found = known[index] = user_facts(index, users[index])
+            bounds, values, ca_since, password_key = found
+            value = values[bisect_right(bounds, at_us)] if bounds else values[0]
+            if at_us >= ca_since[client]:
+                value |= MFA_CA
+            if at_us != last[index]:  # signInActivity's last sign-in is a successful one here
+                digest = blake2b(f"{password_key}{at_us}".encode(), digest_size=2).digest()
+                if int.from_bytes(digest, "big") / 65_536 < BAD_PASSWORD_RATE:
+                    value |= BAD_PASSWORD
+            mark(value)
+        return _Batch(times, indexes, clients, array("b", flags), day_cache)
 
-    def _candidates(self, day: date) -> list[tuple[int, int, int]]:
-        """Every sign-in the day's random stream offers, before the users' last sign-ins cut it."""
-        if self._day_cache is not None and self._day_cache[0] == day:
-            return self._day_cache[1]
+    def _candidates_of(self, day: date, facts: _Facts) -> list[int]:
+        """Every sign-in the day's random stream offers, before the users' last sign-ins cut it (unsorted:
+        the span's sign-ins are sorted whole)."""
+        # The random stream is consumed in exactly this order (rate, the extra sign-ins' two draws, then
+        # per sign-in its time, the older client's draw when the person has one, and the modern client's).
         tenant = self.tenant
         rng = random.Random(f"signins:{tenant.seed}:{tenant.id}:{day.isoformat()}")
+        draw = rng.random
+        second, third = EXTRA_SIGN_IN
         day_us = to_us(datetime.combine(day, time(), UTC))
-        out: list[tuple[int, int, int]] = []
-        for index, user in enumerate(tenant.users):
-            rate = user.sign_in_rate
-            if rate <= 0 or not user.account_enabled or rng.random() >= rate:
+        out: list[int] = []
+        append = out.append
+        for index, rate, legacy in facts.eligible:
+            if draw() >= rate:
                 continue
-            count = 1 + sum(rng.random() < p for p in EXTRA_SIGN_IN)
-            legacy = legacy_client_of(user)
+            count = 1 + (draw() < second) + (draw() < third)
             for _ in range(count):
-                seconds = 6 * 3600 + rng.random() * 13 * 3600  # a working day, in UTC
-                use_legacy = legacy is not None and rng.random() < LEGACY_USE
-                client = legacy if use_legacy and legacy is not None else int(rng.random() >= 0.55)
-                out.append((day_us + int(seconds * _US_PER_S), index, client))
-        out.sort()
-        self._day_cache = (day, out)
+                seconds = 6 * 3600 + draw() * 13 * 3600  # a working day, in UTC
+                client = legacy if legacy is not None and draw() < LEGACY_USE else int(draw() >= 0.55)
+                append((day_us + int(seconds * _US_PER_S)) << _TIME_SHIFT | index << _CLIENT_BITS | client)
         return out
 
     @staticmethod
-    def _last_client(user: User) -> int:
+    def _last_client(user: User, legacy: int | None) -> int:
         """The client of the sign-in at exactly ``last_sign_in``: modern, or the user's older client."""
-        legacy = legacy_client_of(user)
         digest = hashlib.blake2b(f"last:{user.id}:{user.last_sign_in}".encode(), digest_size=2).digest()
         if legacy is not None and digest[0] / 256 < LEGACY_USE:
             return legacy
         return 0 if digest[1] < 141 else 1
-
-    def _bad_password(self, user: User, at_us: int) -> bool:
-        if user.last_sign_in is not None and at_us == to_us(user.last_sign_in):
-            return False  # signInActivity's last sign-in is a successful one here
-        digest = hashlib.blake2b(f"pw:{self.tenant.id}:{user.id}:{at_us}".encode(), digest_size=2).digest()
-        return int.from_bytes(digest, "big") / 65_536 < BAD_PASSWORD_RATE
 
 
 def get_sign_in_log(state: EmulatorState) -> SignInLog:
@@ -284,3 +462,19 @@ def get_sign_in_log(state: EmulatorState) -> SignInLog:
         log = state.extras["sign_in_log"] = SignInLog(state.tenant)
     log.catch_up()
     return log
+
+
+def prepare_in_background(state: EmulatorState) -> threading.Thread | None:
+    """After the demo clock moved: generate the new span of the log in a daemon thread, so that the read
+    that follows (the console reads sign-ins after users, registration and states) finds it ready.
+
+    Only a log that was read before (one exists in ``state.extras``) is prepared: the first read generates
+    30 days whatever happens, and a clock moved many times by something that never reads sign-ins (tests,
+    scripted runs) costs nothing. A read arriving mid-way waits on the log's lock."""
+    log = state.extras.get("sign_in_log")
+    if log is None or log.tenant is not state.tenant:
+        return None
+    thread = threading.Thread(target=log.prepare, daemon=True, name="sign-in-log")
+    log.preparing = thread
+    thread.start()
+    return thread
