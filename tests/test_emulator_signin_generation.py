@@ -218,18 +218,24 @@ def test_a_prepared_span_is_dropped_when_the_tenant_changed_before_the_read() ->
     assert _last_flags(ahead, person) & MFA_USER and not _last_flags(unchanged, person) & MFA_USER
 
 
-def test_nothing_is_prepared_for_a_log_never_read() -> None:
+def test_a_log_never_read_is_started_when_the_clock_moves_and_none_without_p1() -> None:
     state = EmulatorState(tenant=generate_tenant(300, seed=4, now=NOW), config=EmulatorConfig())
     clock.advance(state.tenant, timedelta(days=1))
-    assert prepare_in_background(state) is None
-    assert "sign_in_log" not in state.extras
+    prepare_in_background(state).join()
+    prepared = state.extras["sign_in_log"]
+    lazy = EmulatorState(tenant=generate_tenant(300, seed=4, now=NOW), config=EmulatorConfig())
+    clock.advance(lazy.tenant, timedelta(days=1))
+    assert list(get_sign_in_log(state).times) == list(get_sign_in_log(lazy).times) and len(prepared) > 1000
+    without_p1 = EmulatorState(tenant=generate_tenant(300, seed=4, premium=False, now=NOW), config=EmulatorConfig())
+    clock.advance(without_p1.tenant, timedelta(days=1))
+    assert prepare_in_background(without_p1) is None and "sign_in_log" not in without_p1.extras
 
 
 def test_the_clock_route_prepares_the_log_and_the_read_serves_it() -> None:
     with start_emulator(generate_tenant(300, seed=11, now=NOW), config=EmulatorConfig(throttle=False)) as emu:
         state = emu.state
         control(emu, "POST", "/clock/advance", {"days": 1})
-        assert "sign_in_log" not in state.extras  # never read: nothing generated
+        state.extras["sign_in_log"].preparing.join()  # never read: started by the clock
         app = demo_app(state.tenant)
         token = mint_access_token(state, app, app.permissions)[0]
         with httpx.Client(base_url=emu.graph_url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as c:
